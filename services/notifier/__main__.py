@@ -1,0 +1,14 @@
+import asyncio
+
+from services.notifier.entrypoints.stream import serve
+from services.notifier.settings import NotifierSettings
+from services.runtime.service import configure_logging
+
+
+def main() -> None:
+    configure_logging("notifier")
+    asyncio.run(serve(NotifierSettings()))
+
+
+if __name__ == "__main__":
+    main()

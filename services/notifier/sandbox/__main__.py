@@ -1,0 +1,23 @@
+"""Run the SMS sandbox: ``python -m services.notifier.sandbox`` (or ``crisis-sms-sandbox``)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.notifier.sandbox.app import build_sandbox_app
+from services.notifier.sandbox.settings import SandboxSettings
+from services.runtime.service import configure_logging
+
+
+def main() -> None:
+    """Serve the sandbox on CRISIS_SANDBOX_HOST:CRISIS_SANDBOX_PORT until interrupted."""
+    settings = SandboxSettings()
+    configure_logging("sms-sandbox")
+    # No access log: sandbox URLs carry phone numbers (/inbox/{phone}/reply, ?phone=...).
+    uvicorn.run(
+        build_sandbox_app(settings), host=settings.sandbox_host, port=settings.sandbox_port, access_log=False
+    )
+
+
+if __name__ == "__main__":
+    main()

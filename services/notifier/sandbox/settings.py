@@ -1,0 +1,37 @@
+"""Settings of the local SMS sandbox, read from CRISIS_* environment variables and passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SandboxSettings(BaseSettings):
+    """Where the sandbox listens, which credentials the fake Twilio API accepts and where replies go."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
+
+    sandbox_port: int = Field(default=8025, ge=0, le=65535, description="port of the sandbox HTTP server")
+    sandbox_host: str = Field(default="127.0.0.1", description="interface the sandbox binds to")
+    var_dir: Path = Field(default=Path("var"), description="where sms-sandbox.sqlite lives")
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000",
+        pattern=r"^AC[0-9a-f]{32}$",
+        description="account SID the fake Twilio API accepts (HTTP Basic user and URL path)",
+    )
+    twilio_auth_token: str = Field(
+        default="sandbox-auth-token",
+        min_length=1,
+        description="auth token the fake Twilio API accepts; also signs the inbound webhooks",
+    )
+    sandbox_inbound_webhook_url: str = Field(
+        default="http://127.0.0.1:8080/twilio/sms",
+        description="where inbound SMS typed into the sandbox are POSTed, like Twilio's messaging webhook",
+    )
+    sandbox_org_number: str = Field(
+        default="+15005550006",
+        pattern=r"^\+[1-9]\d{6,14}$",
+        description="the organisation's number; To of an inbound SMS from a phone nobody has texted yet",
+    )

@@ -1,0 +1,128 @@
+"""Durable, explicitly acked consumption of the CRISIS stream into a StreamProcessor.
+
+Outcomes of one message:
+- processed, or already processed (a redelivery): ack;
+- unreadable (not JSON, unknown type, invalid): a ``message.dead_lettered`` event with the reason, then ack;
+- a store or connection failure: nack with backoff, retried for as long as it takes (nothing is dropped);
+- any other error, ``POISON_ATTEMPTS`` times in a row: dead-lettered with the error, so one bad message
+  cannot block every incident behind it. Dead letters stay on the stream for a human to replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from eventsourcing.persistence import PersistenceError
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+
+from services.contract.events import (
+    SUBJECT_PREFIX,
+    Envelope,
+    MessageDeadLettered,
+    MessageDeadLetteredData,
+    UnreadableMessage,
+    decode_event,
+    derived_id,
+    new_event,
+)
+from services.runtime.processor import LogFollower, StreamProcessor
+from services.runtime.stream import STREAM_NAME
+
+log = logging.getLogger(__name__)
+
+POISON_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 30.0
+ACK_WAIT_SECONDS = 60.0
+
+
+def retry_delay(attempt: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** max(0, attempt - 1))
+
+
+def dead_letter_event(
+    consumer: str, reason: str, sequence: int, subject: str, payload: bytes, now
+) -> MessageDeadLettered:
+    data = MessageDeadLetteredData(
+        consumer=consumer,
+        reason=reason[:2000],
+        stream_sequence=sequence,
+        original_subject=subject,
+        original_payload=payload[:8192].decode("utf-8", errors="replace"),
+    )
+    return new_event(
+        MessageDeadLettered,
+        data,
+        event_id=derived_id("dead-letter", consumer, sequence),
+        occurred_at=now,
+        producer=consumer,
+    )
+
+
+class ProcessorConsumer:
+    """Feeds stream messages to a processor; one per service instance."""
+
+    def __init__(
+        self,
+        processor: StreamProcessor,
+        followers: Sequence[LogFollower],
+        publish: Callable[[Envelope], Awaitable[int]],
+        *,
+        durable: str,
+    ) -> None:
+        self.processor = processor
+        self.followers = tuple(followers)
+        self.publish = publish
+        self.durable = durable
+
+    async def deliver(self, payload: bytes, subject: str, sequence: int, attempt: int) -> float | None:
+        """Process one message. Returns None to ack, or a delay in seconds to nack with."""
+        try:
+            event = decode_event(payload)
+        except UnreadableMessage as exc:
+            await self._dead_letter(str(exc), sequence, subject, payload)
+            return None
+        try:
+            await asyncio.to_thread(self.processor.handle, event, sequence)
+        except (PersistenceError, OSError) as exc:
+            log.warning("%s: seq %s failed (%s), will retry", self.durable, sequence, type(exc).__name__)
+            return retry_delay(attempt)
+        except Exception as exc:
+            log.exception("%s: seq %s raised (attempt %s)", self.durable, sequence, attempt)
+            if attempt < POISON_ATTEMPTS:
+                return retry_delay(attempt)
+            await self._dead_letter(f"{type(exc).__name__}: {exc}", sequence, subject, payload)
+            return None
+        for follower in self.followers:
+            follower.wake()
+        return None
+
+    async def _dead_letter(self, reason: str, sequence: int, subject: str, payload: bytes) -> None:
+        log.error("%s: dead-lettering seq %s: %s", self.durable, sequence, reason[:200])
+        await self.publish(
+            dead_letter_event(self.durable, reason, sequence, subject, payload, self.processor.clock.now())
+        )
+
+    def subscribe(self, broker: NatsBroker) -> None:
+        """Declare the durable pull consumer on ``broker``; one message in flight keeps stream order."""
+
+        @broker.subscriber(
+            f"{SUBJECT_PREFIX}.>",
+            stream=JStream(STREAM_NAME, declare=False),
+            durable=self.durable,
+            pull_sub=PullSub(batch_size=1, timeout=1.0),
+            config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, max_deliver=-1),
+            ack_policy=AckPolicy.MANUAL,
+        )
+        async def on_crisis_event(msg: NatsMessage) -> None:
+            raw = msg.raw_message
+            delay = await self.deliver(
+                raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered
+            )
+            if delay is None:
+                await msg.ack()
+            else:
+                await msg.nack(delay=delay)

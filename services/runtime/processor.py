@@ -1,0 +1,138 @@
+"""Stream processors: eventsourcing applications fed from the CRISIS stream, exactly once in effect.
+
+A processor's policy turns each contract event into new aggregate events. The stream sequence is recorded
+as eventsourcing ``Tracking`` in the same transaction as those events, so a redelivered message changes
+nothing. New events leave through the outbox relay, which publishes them from the store's notification
+log and records how far it got, so a crash between "stored" and "published" loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.projection import EventSourcedProjection
+
+from services.contract.events import Envelope
+from services.runtime.clock import Clock
+from services.runtime.stream import STREAM_NAME
+
+log = logging.getLogger(__name__)
+
+OUTBOX_TRACKING_NAME = f"outbox->{STREAM_NAME}"
+
+
+class StreamProcessor(EventSourcedProjection):
+    """Base for a service's state: subclasses register ``policy`` handlers per contract event class."""
+
+    producer: ClassVar[str] = ""
+
+    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    def handle(self, event: Envelope, stream_sequence: int) -> bool:
+        """Apply one stream message. True if it changed state, False if it was already processed.
+
+        Raises IntegrityError only for a real conflict (another instance wrote the same aggregate):
+        the caller should let the message be redelivered.
+        """
+        with self.processing_lock:
+            try:
+                self.process_event(event, Tracking(STREAM_NAME, stream_sequence))
+            except IntegrityError:
+                if self.recorder.has_tracking_id(STREAM_NAME, stream_sequence):
+                    return False
+                raise
+            return True
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
+        """Events a processor does not care about still advance its tracking position."""
+
+    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
+        """The contract events to publish for one stored domain event (none by default)."""
+        return ()
+
+    def processed_position(self) -> int:
+        return self.recorder.max_tracking_id(STREAM_NAME) or 0
+
+
+class LogFollower:
+    """Follows a processor's own notification log from a recorded position, acting on each stored event.
+
+    The position advances only after the action succeeded, so a crash repeats an action, never skips one.
+    """
+
+    def __init__(
+        self,
+        processor: StreamProcessor,
+        name: str,
+        act: Callable[[Any], Awaitable[None]],
+        *,
+        batch_size: int = 100,
+        idle_poll_seconds: float = 0.5,
+    ) -> None:
+        self.processor = processor
+        self.name = name
+        self.act = act
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def follow_once(self) -> int:
+        """Act on everything stored since the recorded position; returns how many stored events it took."""
+        recorder = self.processor.recorder
+        pending = await asyncio.to_thread(self._pending)
+        for notification_id, domain_event in pending:
+            await self.act(domain_event)
+            await asyncio.to_thread(recorder.insert_tracking, Tracking(self.name, notification_id))
+        return len(pending)
+
+    def _pending(self) -> list[tuple[int, Any]]:
+        recorder = self.processor.recorder
+        position = recorder.max_tracking_id(self.name) or 0
+        notifications = recorder.select_notifications(start=position + 1, limit=self.batch_size)
+        return [(n.id, self.processor.mapper.to_domain_event(n)) for n in notifications]
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            self._wake.clear()
+            try:
+                taken = await self.follow_once()
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # NATS down, a store hiccup, a provider outage: keep the position, retry
+                attempt += 1
+                log.exception("%s failed (attempt %s); retrying", self.name, attempt)
+                await asyncio.sleep(min(30.0, 0.2 * 2**attempt))
+                continue
+            if taken == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
+                except TimeoutError:
+                    pass
+
+
+def outbox_relay(processor: StreamProcessor, publish: Callable[[Envelope], Awaitable[int]]) -> LogFollower:
+    """Publishes a processor's new events to the stream, resuming from its recorded position.
+
+    Event ids are derived from the stored event, so a publish repeated after a crash is de-duplicated
+    by the stream's Nats-Msg-Id window.
+    """
+
+    async def publish_contract_events(domain_event: Any) -> None:
+        for event in await asyncio.to_thread(processor.outbox, domain_event):
+            await publish(event)
+
+    return LogFollower(processor, OUTBOX_TRACKING_NAME, publish_contract_events)

@@ -1,0 +1,56 @@
+"""One settings mechanism: pydantic settings read from CRISIS_* environment variables, passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """What every service needs: where the stream is and where its own state lives."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
+
+    nats_url: str = Field(default="nats://127.0.0.1:14222", description="NATS server(s), comma separated")
+    stream_replicas: int = Field(default=1, ge=1, le=5, description="CRISIS stream replicas (3 in a cluster)")
+    var_dir: Path = Field(default=Path("var"), description="where SQLite stores and embedded NATS data live")
+    database_url: str = Field(
+        default="",
+        description="empty: one SQLite file per application under var_dir; postgresql://... to use PostgreSQL",
+    )
+    cipher_key: str = Field(
+        default="", description="base64 AES key encrypting stored events (PHI at rest); empty disables"
+    )
+
+
+def store_env(settings: RuntimeSettings, application_name: str) -> dict[str, str]:
+    """The eventsourcing environment for one application's store."""
+    env: dict[str, str]
+    if settings.database_url:
+        url = urlsplit(settings.database_url)
+        if url.scheme not in ("postgres", "postgresql"):
+            raise ValueError(f"CRISIS_DATABASE_URL must be postgresql://..., got scheme {url.scheme!r}")
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+        }
+    else:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.var_dir / f"{application_name}.sqlite"),
+        }
+    if settings.cipher_key:
+        env |= {
+            "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+            "CIPHER_KEY": settings.cipher_key,
+            "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        }
+    return env

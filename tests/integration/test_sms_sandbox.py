@@ -1,0 +1,446 @@
+"""The SMS sandbox behaves like Twilio for the official SDK and delivers signed inbound webhooks."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from services.notifier.adapters.twilio_http import RedirectingHttpClient
+from services.notifier.sandbox.app import build_sandbox_app
+from services.notifier.sandbox.settings import SandboxSettings
+from tests.support.asgi_server import serving
+
+ACCOUNT_SID = "AC" + "5a" * 16
+AUTH_TOKEN = "integration-test-token"
+ORG_NUMBER = "+15005550006"
+
+_phone_numbers = itertools.count(1)
+
+
+def fake_phone() -> str:
+    """A fresh number from the fictional 555-01xx range."""
+    return f"+1555010{next(_phone_numbers):04d}"
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    url: str
+    params: dict[str, str]
+    signature: str
+    valid: bool
+    valid_with_wrong_token: bool
+
+
+@dataclass
+class WebhookReceiver:
+    """Stands in for our inbound webhook: checks the signature the way the notifier will."""
+
+    url: str = ""
+    received: list[ReceivedWebhook] = field(default_factory=list)
+    twiml_answer: str = "<Response/>"
+
+
+def webhook_receiver_app(receiver: WebhookReceiver) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/twilio/sms")
+    async def inbound(request: Request) -> Response:
+        form = await request.form()
+        params = {key: str(value) for key, value in form.items()}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = str(request.url)
+        receiver.received.append(
+            ReceivedWebhook(
+                url=url,
+                params=params,
+                signature=signature,
+                valid=RequestValidator(AUTH_TOKEN).validate(url, params, signature),
+                valid_with_wrong_token=RequestValidator("not-the-token").validate(url, params, signature),
+            )
+        )
+        return Response(receiver.twiml_answer, media_type="application/xml")
+
+    return app
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    base_url: str
+    http: httpx.Client
+    twilio: Client
+
+    def messages(self, phone: str) -> list[dict]:
+        response = self.http.get("/sandbox/api/messages", params={"phone": phone})
+        assert response.status_code == 200
+        return response.json()["messages"]
+
+
+@contextlib.contextmanager
+def running_sandbox(var_dir: Path, webhook_url: str) -> Iterator[RunningSandbox]:
+    settings = SandboxSettings(
+        var_dir=var_dir,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        sandbox_inbound_webhook_url=webhook_url,
+        sandbox_org_number=ORG_NUMBER,
+    )
+    with serving(build_sandbox_app(settings)) as base_url, httpx.Client(base_url=base_url) as http:
+        twilio = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=RedirectingHttpClient(base_url, timeout=10))
+        yield RunningSandbox(base_url=base_url, http=http, twilio=twilio)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    with serving(webhook_receiver_app(receiver)) as base_url:
+        receiver.url = f"{base_url}/twilio/sms"
+        yield receiver
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[RunningSandbox]:
+    with running_sandbox(tmp_path, receiver.url) as running:
+        yield running
+
+
+def send(sandbox: RunningSandbox, to: str, body: str = "Responder en route", from_: str = ORG_NUMBER):
+    return sandbox.twilio.messages.create(to=to, from_=from_, body=body)
+
+
+# --- the Twilio API, through the official SDK --------------------------------------------------------
+
+
+def test_create_returns_a_queued_message_that_the_inbox_shows(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+
+    message = send(sandbox, phone, body="Responder en route")
+
+    assert message.sid.startswith("SM") and len(message.sid) == 34
+    assert message.status == "queued"
+    assert (message.to, message.from_, message.body) == (phone, ORG_NUMBER, "Responder en route")
+    assert message.num_segments == "1"
+    assert message.direction == "outbound-api"
+    assert message.date_created is not None
+    assert message.error_code is None
+    [stored] = sandbox.messages(phone)
+    assert stored["sid"] == message.sid
+    assert (stored["direction"], stored["status"], stored["body"]) == (
+        "outbound",
+        "sent",
+        "Responder en route",
+    )
+
+
+def test_fetch_by_sid_returns_the_stored_message(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    created = send(sandbox, phone)
+
+    fetched = sandbox.twilio.messages(created.sid).fetch()
+
+    assert (fetched.sid, fetched.to, fetched.body) == (created.sid, phone, created.body)
+    assert fetched.status == "sent"
+
+
+def test_fetch_of_an_unknown_sid_is_a_twilio_404(sandbox: RunningSandbox) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        sandbox.twilio.messages("SM" + "0" * 32).fetch()
+
+    assert (caught.value.status, caught.value.code) == (404, 20404)
+
+
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("+15005550001", 21211),
+        ("+15005550002", 21612),
+        ("+15005550003", 21408),
+        ("+15005550004", 21610),
+        ("+15005550009", 21614),
+    ],
+)
+def test_magic_to_numbers_fail_like_twilio(sandbox: RunningSandbox, to: str, code: int) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        send(sandbox, to)
+
+    assert (caught.value.status, caught.value.code) == (400, code)
+    assert sandbox.messages(to) == []
+
+
+@pytest.mark.parametrize(
+    ("from_", "code"), [("+15005550001", 21212), ("+15005550007", 21606), ("+15005550008", 21611)]
+)
+def test_magic_from_numbers_fail_like_twilio(sandbox: RunningSandbox, from_: str, code: int) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        send(sandbox, fake_phone(), from_=from_)
+
+    assert (caught.value.status, caught.value.code) == (400, code)
+
+
+@pytest.mark.parametrize(
+    ("to", "body", "code"),
+    [("5550100", "hello", 21211), ("+1555010abcd", "hello", 21211), (None, "", 21602)],
+)
+def test_invalid_requests_are_rejected(sandbox: RunningSandbox, to: str | None, body: str, code: int) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        send(sandbox, to or fake_phone(), body=body)
+
+    assert (caught.value.status, caught.value.code) == (400, code)
+
+
+def test_a_sender_is_required(sandbox: RunningSandbox) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        sandbox.twilio.messages.create(to=fake_phone(), body="hello")
+
+    assert (caught.value.status, caught.value.code) == (400, 21603)
+
+
+def test_a_messaging_service_can_stand_in_for_from(sandbox: RunningSandbox) -> None:
+    service_sid = "MG" + "1" * 32
+
+    message = sandbox.twilio.messages.create(to=fake_phone(), messaging_service_sid=service_sid, body="hi")
+
+    assert message.messaging_service_sid == service_sid
+    assert message.from_ == ORG_NUMBER
+
+
+@pytest.mark.parametrize(
+    ("account_sid", "token"),
+    [(ACCOUNT_SID, "wrong-token"), ("AC" + "0" * 32, AUTH_TOKEN)],
+    ids=["wrong token", "wrong account"],
+)
+def test_wrong_credentials_are_refused(sandbox: RunningSandbox, account_sid: str, token: str) -> None:
+    client = Client(account_sid, token, http_client=RedirectingHttpClient(sandbox.base_url))
+
+    with pytest.raises(TwilioRestException) as caught:
+        client.messages.create(to=fake_phone(), from_=ORG_NUMBER, body="hello")
+
+    assert (caught.value.status, caught.value.code) == (401, 20003)
+
+
+@pytest.mark.parametrize(
+    ("body", "segments"),
+    [
+        ("a" * 160, "1"),
+        ("a" * 161, "2"),
+        ("a" * 306, "2"),
+        ("a" * 307, "3"),
+        ("ł" * 70, "1"),
+        ("ł" * 71, "2"),
+    ],
+)
+def test_segments_are_counted_like_twilio(sandbox: RunningSandbox, body: str, segments: str) -> None:
+    assert send(sandbox, fake_phone(), body=body).num_segments == segments
+
+
+# --- inbound SMS and the webhook ----------------------------------------------------------------------
+
+
+def test_inbound_sms_reaches_the_webhook_with_a_valid_signature(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    phone = fake_phone()
+
+    response = sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "ACK 4821"})
+
+    assert response.status_code == 201
+    assert response.json()["webhook_status"] == 200
+    [webhook] = receiver.received
+    assert webhook.url == receiver.url
+    assert webhook.valid is True
+    assert webhook.valid_with_wrong_token is False
+    assert webhook.params["From"] == phone
+    assert webhook.params["To"] == ORG_NUMBER
+    assert webhook.params["Body"] == "ACK 4821"
+    assert webhook.params["AccountSid"] == ACCOUNT_SID
+    assert webhook.params["MessageSid"] == webhook.params["SmsSid"] == response.json()["sid"]
+    assert (webhook.params["NumMedia"], webhook.params["NumSegments"]) == ("0", "1")
+    [stored] = sandbox.messages(phone)
+    assert (stored["direction"], stored["from"], stored["webhook_status"]) == ("inbound", phone, 200)
+
+
+def test_a_reply_goes_to_the_number_that_texted_the_phone(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    phone, org_line = fake_phone(), fake_phone()
+    send(sandbox, phone, from_=org_line)
+
+    sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "on my way"})
+
+    assert receiver.received[0].params["To"] == org_line
+    assert [m["direction"] for m in sandbox.messages(phone)] == ["outbound", "inbound"]
+
+
+def test_the_reply_form_delivers_and_redirects_to_the_conversation(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    phone = fake_phone()
+    send(sandbox, phone)
+
+    response = sandbox.http.post(f"/inbox/{quote(phone, safe='')}/reply", data={"body": "YES"})
+
+    assert response.status_code == 303
+    [stored_outbound, stored_reply] = sandbox.messages(phone)
+    assert response.headers["location"] == f"/?phone={quote(phone, safe='')}#{stored_reply['sid']}"
+    assert stored_reply["body"] == "YES"
+    assert receiver.received[0].params["Body"] == "YES"
+    assert receiver.received[0].valid is True
+
+
+def test_the_new_phone_form_starts_a_conversation(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
+    phone = fake_phone()
+
+    response = sandbox.http.post("/inbox/send", data={"phone": phone, "body": "help at the library"})
+
+    assert response.status_code == 303
+    assert receiver.received[0].params["From"] == phone
+    assert [p["phone"] for p in sandbox.http.get("/sandbox/api/phones").json()["phones"]] == [phone]
+
+
+def test_the_page_refuses_a_malformed_phone(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
+    response = sandbox.http.post("/inbox/send", data={"phone": "555-0100", "body": "hi"})
+
+    assert response.status_code == 422
+    assert "E.164" in response.text
+    assert receiver.received == []
+
+
+def test_twiml_messages_in_the_webhook_answer_are_sent_back(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    receiver.twiml_answer = "<Response><Message>Thanks, a responder is coming.</Message></Response>"
+    phone = fake_phone()
+
+    sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "help"})
+
+    [inbound, reply] = sandbox.messages(phone)
+    assert (reply["direction"], reply["from"], reply["to"]) == ("outbound", ORG_NUMBER, phone)
+    assert reply["body"] == "Thanks, a responder is coming."
+
+
+def test_a_webhook_that_is_down_is_recorded_not_a_500(tmp_path: Path) -> None:
+    # Bound but never listening: connections are refused, and no other process can take the port.
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed_port.getsockname()[1]}/twilio/sms"
+        with running_sandbox(tmp_path, url) as sandbox:
+            phone = fake_phone()
+
+            api = sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "hello?"})
+            page = sandbox.http.post(f"/inbox/{quote(phone, safe='')}/reply", data={"body": "anyone?"})
+
+            assert api.status_code == 201
+            assert isinstance(api.json()["webhook_status"], str)
+            assert "ConnectError" in api.json()["webhook_status"]
+            assert page.status_code == 303
+            stored = sandbox.messages(phone)
+            assert [m["body"] for m in stored] == ["hello?", "anyone?"]
+            assert all("ConnectError" in m["webhook_status"] for m in stored)
+            assert "webhook failed" in sandbox.http.get("/", params={"phone": phone}).text
+
+
+# --- the inbox page and the JSON API ------------------------------------------------------------------
+
+
+def test_the_inbox_escapes_message_text(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    send(sandbox, phone, body="<script>alert(1)</script>")
+
+    page = sandbox.http.get("/", params={"phone": phone})
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    assert f'action="/inbox/{quote(phone, safe="")}/reply"' in page.text
+
+
+def test_the_inbox_renders_with_no_messages(sandbox: RunningSandbox) -> None:
+    page = sandbox.http.get("/")
+
+    assert page.status_code == 200
+    assert "No messages yet" in page.text
+
+
+def test_wait_returns_when_a_message_arrives(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    wait_url = f"{sandbox.base_url}/sandbox/api/wait"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(
+            httpx.get, wait_url, params={"phone": phone, "count": 1, "timeout": 30}, timeout=40
+        )
+        sent = send(sandbox, phone)
+        answer = waiting.result(timeout=40)
+
+    assert answer.status_code == 200
+    assert answer.json()["timed_out"] is False
+    assert [m["sid"] for m in answer.json()["messages"]] == [sent.sid]
+
+
+def test_wait_reports_a_timeout_when_nothing_arrives(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    send(sandbox, phone)
+
+    answer = sandbox.http.get("/sandbox/api/wait", params={"phone": phone, "count": 2, "timeout": 0})
+
+    assert answer.json()["timed_out"] is True
+    assert len(answer.json()["messages"]) == 1
+
+
+def test_phones_lists_the_most_recent_conversation_first(sandbox: RunningSandbox) -> None:
+    first, second = fake_phone(), fake_phone()
+    send(sandbox, first)
+    send(sandbox, second)
+    send(sandbox, second)
+
+    phones = sandbox.http.get("/sandbox/api/phones").json()["phones"]
+
+    assert [(p["phone"], p["message_count"]) for p in phones] == [(second, 2), (first, 1)]
+
+
+def test_an_unencoded_plus_in_the_query_still_finds_the_phone(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    send(sandbox, phone)
+
+    response = sandbox.http.get(f"/sandbox/api/messages?phone={phone}")
+
+    assert len(response.json()["messages"]) == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"from": "5550100", "body": "hi"}, {"from": "+15550100001", "body": ""}, {"from": "+15550100001"}],
+    ids=["bad phone", "empty body", "no body"],
+)
+def test_bad_inbound_requests_are_problem_json(sandbox: RunningSandbox, payload: dict) -> None:
+    response = sandbox.http.post("/sandbox/api/inbound", json=payload)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert {"type", "title", "detail"} <= problem.keys()
+
+
+def test_unknown_sandbox_routes_are_problem_json(sandbox: RunningSandbox) -> None:
+    response = sandbox.http.get("/sandbox/api/nothing-here")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_healthz(sandbox: RunningSandbox) -> None:
+    assert sandbox.http.get("/healthz").json() == {"status": "ok"}
