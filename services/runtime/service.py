@@ -28,7 +28,7 @@ def make_broker(settings: RuntimeSettings) -> NatsBroker:
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         graceful_timeout=10.0,
-        log_level=logging.WARNING,
+        log_level=logging.DEBUG,  # per-message lines only when debugging
     )
 
 
@@ -84,3 +84,5 @@ def configure_logging(service: str) -> None:
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
     )
+    # the SDK logs request headers and bodies (phone numbers, message text) at INFO
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

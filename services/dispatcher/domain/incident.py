@@ -17,6 +17,7 @@ class IncidentDispatch(Aggregate):
     @event("Opened")
     def __init__(
         self,
+        id: UUID,  # noqa: A002 - the incident id, given by the reporter-facing gateway
         short_code: str,
         priority: str,
         lat: float,

@@ -12,6 +12,7 @@ class Notification(Aggregate):
     @event("Requested")
     def __init__(
         self,
+        id: UUID,  # noqa: A002 - the notification id chosen by the requester
         to: str,
         body: str,
         priority: str,

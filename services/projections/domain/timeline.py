@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 class IncidentTimeline(Aggregate):
     @event("Started")
-    def __init__(self) -> None:
+    def __init__(self, id: UUID) -> None:  # noqa: A002 - the incident id
         self.entries: list[dict[str, Any]] = []
 
     @event("EntryAdded")

@@ -1,0 +1,180 @@
+"""`make run`: every service on one machine, on the embedded defaults.
+
+Starts a nats-server child process (JetStream data in var/), the SMS sandbox and the four services as
+separate processes, prints where everything is, restarts a service that dies, and on Ctrl-C stops every
+child cleanly. Data stays in var/, so running it again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+
+from services.runtime.nats_server import EmbeddedNatsServer
+from services.runtime.settings import RuntimeSettings
+
+
+class LauncherSettings(RuntimeSettings):
+    nats_port: int = Field(default=14222, description="port of the embedded nats-server (not 4222, to coexist)")
+    gateway_port: int = Field(default=8080, description="gateway HTTP port")
+    projections_port: int = Field(default=8081, description="projections / director API HTTP port")
+    sandbox_port: int = Field(default=8025, description="SMS sandbox HTTP port")
+
+
+@dataclass
+class Child:
+    name: str
+    module: str
+    health_url: str | None = None
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+def cipher_key(var_dir: Path) -> str:
+    """The key encrypting stored events, made once and kept beside the data it protects (demo setup)."""
+    path = var_dir / "cipher.key"
+    if not path.exists():
+        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main() -> None:
+    settings = LauncherSettings()
+    var_dir = settings.var_dir.resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "logs").mkdir(exist_ok=True)
+    nats = EmbeddedNatsServer(var_dir / "nats", port=settings.nats_port, log_file=var_dir / "logs" / "nats.log")
+    nats_url = nats.start()
+    gateway = f"http://127.0.0.1:{settings.gateway_port}"
+    projections = f"http://127.0.0.1:{settings.projections_port}"
+    sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
+    env = os.environ | {
+        "CRISIS_NATS_URL": nats_url,
+        "CRISIS_VAR_DIR": str(var_dir),
+        "CRISIS_CIPHER_KEY": settings.cipher_key or cipher_key(var_dir),
+        "CRISIS_GATEWAY_PORT": str(settings.gateway_port),
+        "CRISIS_GATEWAY_PUBLIC_URL": os.environ.get("CRISIS_GATEWAY_PUBLIC_URL", gateway),
+        "CRISIS_PROJECTIONS_PORT": str(settings.projections_port),
+        "CRISIS_SANDBOX_PORT": str(settings.sandbox_port),
+        "CRISIS_SANDBOX_URL": sandbox,
+        "CRISIS_SANDBOX_INBOUND_WEBHOOK_URL": f"{gateway}/twilio/sms",
+    }
+    children = [
+        Child("sms-sandbox", "services.notifier.sandbox", f"{sandbox}/healthz"),
+        Child("projections", "services.projections", f"{projections}/healthz"),
+        Child("dispatcher", "services.dispatcher"),
+        Child("notifier", "services.notifier"),
+        Child("intake-gateway", "services.intake_gateway", f"{gateway}/healthz"),
+    ]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for child in children:
+            start(child, env, var_dir)
+        for child in children:
+            if child.health_url and not wait_healthy(child, timeout=30):
+                print(f"{child.name} did not become healthy; see {var_dir / 'logs' / (child.name + '.log')}")
+        print_banner(settings, nats_url, gateway, projections, sandbox, var_dir)
+        while not stopping:
+            time.sleep(0.5)
+            for child in children:
+                if not stopping and child.process and child.process.poll() is not None:
+                    restart(child, env, var_dir)
+    finally:
+        print("\nstopping ...", flush=True)
+        for child in reversed(children):
+            if child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            if child.process:
+                try:
+                    child.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+        nats.stop()
+        print("stopped; data kept in", var_dir, flush=True)
+
+
+def start(child: Child, env: dict[str, str], var_dir: Path) -> None:
+    log = open(var_dir / "logs" / f"{child.name}.log", "a")  # noqa: SIM115 - owned by the child process
+    child.process = subprocess.Popen(
+        [sys.executable, "-m", child.module], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+
+
+def restart(child: Child, env: dict[str, str], var_dir: Path) -> None:
+    now = time.monotonic()
+    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+    code = child.process.returncode if child.process else None
+    print(f"{child.name} exited with {code}; restarting (see var/logs/{child.name}.log)", flush=True)
+    if len(child.restarts) > 5:
+        time.sleep(5)  # crash loop: slow down, keep trying
+    start(child, env, var_dir)
+
+
+def wait_healthy(child: Child, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process and child.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(child.health_url, timeout=1) as response:  # noqa: S310 - our own URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def print_banner(
+    settings: LauncherSettings, nats_url: str, gateway: str, projections: str, sandbox: str, var_dir: Path
+) -> None:
+    print(
+        f"""
+Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}).
+
+  Intake gateway        {gateway}          POST /v1/incidents
+  Gateway OpenAPI docs  {gateway}/docs
+  Timelines (director)  {projections}/v1/incidents/<incident_id>/timeline
+  Projections OpenAPI   {projections}/docs
+  SMS sandbox inbox     {sandbox}/
+  AsyncAPI (events)     schemas/asyncapi.yaml
+  NATS (embedded)       {nats_url}
+  Logs                  {var_dir / 'logs'}
+
+Demo roster (deploy/demo/roster.json): reply from these phones in the SMS sandbox.
+  +15550100001 clinician (on call)   +15550100002 peer coach (on call)
+  +15550100003 nurse (off call)      +15550100004 supervisor (on call)
+Demo credentials: none needed yet (authentication arrives with the intake issue).
+
+Try it:
+  curl -s -X POST {gateway}/v1/incidents -H 'content-type: application/json' \\
+    -d '{{"kind":"overdose","location":{{"lat":39.7431,"lon":-104.9876,"address":"5th St & Main"}},
+         "reporter":{{"channel":"hotline"}},"details":{{"responsive":false,"ems_called":false}}}}'
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
