@@ -114,13 +114,23 @@ class Dispatcher(StreamProcessor):
             pages.answer(phone=responder.phone, text=messages.already_closed_text(code), caused_by=received.id, at=now)
         elif reply.accept:
             incident.accept(
-                page_id=page_id, responder_id=responder.responder_id, phone=responder.phone, code=code,
-                message_sid=data.message_sid, caused_by=received.id, at=now,
+                page_id=page_id,
+                responder_id=responder.responder_id,
+                phone=responder.phone,
+                code=code,
+                message_sid=data.message_sid,
+                caused_by=received.id,
+                at=now,
             )
         else:
             incident.decline(
-                page_id=page_id, responder_id=responder.responder_id, phone=responder.phone, code=code,
-                message_sid=data.message_sid, caused_by=received.id, at=now,
+                page_id=page_id,
+                responder_id=responder.responder_id,
+                phone=responder.phone,
+                code=code,
+                message_sid=data.message_sid,
+                caused_by=received.id,
+                at=now,
             )
         processing_event.collect_events(incident, pages)
 
@@ -144,7 +154,9 @@ class Dispatcher(StreamProcessor):
                 "load": 0,
                 "rule": choice.rule,
             },
-            sms_body=messages.page_text(incident.priority, code, incident.place, choice.distance_km, incident.advise_911),
+            sms_body=messages.page_text(
+                incident.priority, code, incident.place, choice.distance_km, incident.advise_911
+            ),
             caused_by=cause,
             at=now,
         )
@@ -231,7 +243,11 @@ class Dispatcher(StreamProcessor):
         return self.repository.get(incident_id, version=1).priority
 
     def _event(
-        self, event_class: type[Envelope], data: Any, stored: Any, incident_id: UUID | None,
+        self,
+        event_class: type[Envelope],
+        data: Any,
+        stored: Any,
+        incident_id: UUID | None,
         event_id: UUID | None = None,
     ) -> Envelope:
         return new_event(
@@ -245,8 +261,15 @@ class Dispatcher(StreamProcessor):
         )
 
     def _sms(
-        self, stored: Any, phone: str, body: str, template: str, priority: str,
-        incident_id: UUID | None, page_id: UUID | None, index: int,
+        self,
+        stored: Any,
+        phone: str,
+        body: str,
+        template: str,
+        priority: str,
+        incident_id: UUID | None,
+        page_id: UUID | None,
+        index: int,
     ) -> Envelope:
         notification_id = derived_id(stored.originator_id, stored.originator_version, "sms", index)
         data = NotificationRequestedData(

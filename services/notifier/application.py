@@ -68,7 +68,11 @@ class Notifier(StreamProcessor):
             sent = sender.send(notification.to, notification.body)
         except PermanentSmsError as exc:
             notification.record_failed(
-                error_code=exc.code, error_message=exc.message, permanent=True, caused_by=cause, at=self.clock.now()
+                error_code=exc.code,
+                error_message=exc.message,
+                permanent=True,
+                caused_by=cause,
+                at=self.clock.now(),
             )
         else:
             notification.record_sent(

@@ -119,9 +119,7 @@ class ProcessorConsumer:
         )
         async def on_crisis_event(msg: NatsMessage) -> None:
             raw = msg.raw_message
-            delay = await self.deliver(
-                raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered
-            )
+            delay = await self.deliver(raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered)
             if delay is None:
                 await msg.ack()
             else:

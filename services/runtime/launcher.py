@@ -116,7 +116,11 @@ def main() -> None:
 def start(child: Child, env: dict[str, str], var_dir: Path) -> None:
     log = open(var_dir / "logs" / f"{child.name}.log", "a")  # noqa: SIM115 - owned by the child process
     child.process = subprocess.Popen(
-        [sys.executable, "-m", child.module], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        [sys.executable, "-m", child.module],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
 
@@ -158,9 +162,9 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
   Timelines (director)  {projections}/v1/incidents/<incident_id>/timeline
   Projections OpenAPI   {projections}/docs
   SMS sandbox inbox     {sandbox}/
-  AsyncAPI (events)     schemas/asyncapi.yaml
+  AsyncAPI (events)     {projections}/asyncapi.json   (also schemas/asyncapi.json)
   NATS (embedded)       {nats_url}
-  Logs                  {var_dir / 'logs'}
+  Logs                  {var_dir / "logs"}
 
 Demo roster (deploy/demo/roster.json): reply from these phones in the SMS sandbox.
   +15550100001 clinician (on call)   +15550100002 peer coach (on call)

@@ -46,7 +46,16 @@ class EmbeddedNatsServer:
     def start(self, timeout: float = 15.0) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port = self.requested_port if self.port is None else self.port  # a restart keeps its port
-        command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(self.store_dir)]
+        command = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+        ]
         self._process = subprocess.Popen(
             command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True
         )
@@ -102,4 +111,3 @@ class EmbeddedNatsServer:
             if self._drain is not None:
                 self._drain.join(5)
             self._process = None
-

@@ -45,9 +45,7 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status, exc.detail, title=exc.title, instance=request.url.path, **exc.extensions
-        )
+        return problem_response(exc.status, exc.detail, title=exc.title, instance=request.url.path, **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -55,13 +53,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
-        return problem_response(
-            422, f"invalid request: {fields}", instance=request.url.path, errors=errors
-        )
+        return problem_response(422, f"invalid request: {fields}", instance=request.url.path, errors=errors)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -78,6 +72,5 @@ class ProblemDocument(BaseModel):
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}}
-    for status in (400, 403, 404, 409, 413, 422, 503)
+    status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}} for status in (400, 403, 404, 409, 413, 422, 503)
 }

@@ -81,8 +81,6 @@ async def until_signalled() -> None:
 
 
 def configure_logging(service: str) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
     # the SDK logs request headers and bodies (phone numbers, message text) at INFO
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

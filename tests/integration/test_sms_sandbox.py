@@ -179,9 +179,7 @@ def test_magic_to_numbers_fail_like_twilio(sandbox: RunningSandbox, to: str, cod
     assert sandbox.messages(to) == []
 
 
-@pytest.mark.parametrize(
-    ("from_", "code"), [("+15005550001", 21212), ("+15005550007", 21606), ("+15005550008", 21611)]
-)
+@pytest.mark.parametrize(("from_", "code"), [("+15005550001", 21212), ("+15005550007", 21606), ("+15005550008", 21611)])
 def test_magic_from_numbers_fail_like_twilio(sandbox: RunningSandbox, from_: str, code: int) -> None:
     with pytest.raises(TwilioRestException) as caught:
         send(sandbox, fake_phone(), from_=from_)
@@ -271,9 +269,7 @@ def test_inbound_sms_reaches_the_webhook_with_a_valid_signature(
     assert (stored["direction"], stored["from"], stored["webhook_status"]) == ("inbound", phone, 200)
 
 
-def test_a_reply_goes_to_the_number_that_texted_the_phone(
-    sandbox: RunningSandbox, receiver: WebhookReceiver
-) -> None:
+def test_a_reply_goes_to_the_number_that_texted_the_phone(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
     phone, org_line = fake_phone(), fake_phone()
     send(sandbox, phone, from_=org_line)
 
@@ -317,9 +313,7 @@ def test_the_page_refuses_a_malformed_phone(sandbox: RunningSandbox, receiver: W
     assert receiver.received == []
 
 
-def test_twiml_messages_in_the_webhook_answer_are_sent_back(
-    sandbox: RunningSandbox, receiver: WebhookReceiver
-) -> None:
+def test_twiml_messages_in_the_webhook_answer_are_sent_back(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
     receiver.twiml_answer = "<Response><Message>Thanks, a responder is coming.</Message></Response>"
     phone = fake_phone()
 
@@ -379,9 +373,7 @@ def test_wait_returns_when_a_message_arrives(sandbox: RunningSandbox) -> None:
     wait_url = f"{sandbox.base_url}/sandbox/api/wait"
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        waiting = pool.submit(
-            httpx.get, wait_url, params={"phone": phone, "count": 1, "timeout": 30}, timeout=40
-        )
+        waiting = pool.submit(httpx.get, wait_url, params={"phone": phone, "count": 1, "timeout": 30}, timeout=40)
         sent = send(sandbox, phone)
         answer = waiting.result(timeout=40)
 

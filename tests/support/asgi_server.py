@@ -52,13 +52,9 @@ def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5
-        )
+        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = _ReportingServer(config)
-        thread = threading.Thread(
-            target=server.run_reporting, args=([sock],), name=f"uvicorn:{port}", daemon=True
-        )
+        thread = threading.Thread(target=server.run_reporting, args=([sock],), name=f"uvicorn:{port}", daemon=True)
         thread.start()
         try:
             if not server.startup_finished.wait(_STARTUP_TIMEOUT):

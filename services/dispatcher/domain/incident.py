@@ -66,7 +66,13 @@ class IncidentDispatch(Aggregate):
 
     @event("PageAccepted")
     def accept(
-        self, page_id: UUID, responder_id: UUID, phone: str, code: str, message_sid: str, caused_by: UUID,
+        self,
+        page_id: UUID,
+        responder_id: UUID,
+        phone: str,
+        code: str,
+        message_sid: str,
+        caused_by: UUID,
         at: datetime,
     ) -> None:
         if self.pages[str(page_id)]["status"] != "open":
@@ -76,7 +82,13 @@ class IncidentDispatch(Aggregate):
 
     @event("PageDeclined")
     def decline(
-        self, page_id: UUID, responder_id: UUID, phone: str, code: str, message_sid: str, caused_by: UUID,
+        self,
+        page_id: UUID,
+        responder_id: UUID,
+        phone: str,
+        code: str,
+        message_sid: str,
+        caused_by: UUID,
         at: datetime,
     ) -> None:
         if self.pages[str(page_id)]["status"] != "open":

@@ -51,9 +51,13 @@ def select_nearest(
         return Shortfall("nobody on call")
     required = {SKILL_FOR_NEED[n] for n in needs if n in SKILL_FOR_NEED}
     skilled = [r for r in on_call if required <= r.skills]
-    pool, rule = (skilled, "nearest on call with the needed skills") if skilled else (
-        on_call,
-        "nobody on call has the needed skills: nearest on call",
+    pool, rule = (
+        (skilled, "nearest on call with the needed skills")
+        if skilled
+        else (
+            on_call,
+            "nobody on call has the needed skills: nearest on call",
+        )
     )
     nearest_by_bound = sorted(pool, key=lambda r: haversine_km((r.home_lat, r.home_lon), location))[:prefilter]
     ranked = sorted(

@@ -51,7 +51,10 @@ async def healthz(request: Request) -> dict[str, str]:
 
 
 @router.post(
-    "/v1/incidents", status_code=201, response_model=IncidentAccepted, responses=PROBLEM_RESPONSES,
+    "/v1/incidents",
+    status_code=201,
+    response_model=IncidentAccepted,
+    responses=PROBLEM_RESPONSES,
     tags=["incidents"],
 )
 async def report_incident(

@@ -41,6 +41,9 @@ class TwilioSmsSender:
             if exc.status == 429 or exc.status >= 500:
                 raise TransientSmsError(f"HTTP {exc.status} code {exc.code}") from exc
             raise PermanentSmsError(exc.code, str(exc.msg)) from exc
-        except (TwilioException, OSError) as exc:  # timeouts, connection errors: the provider may be back soon
+        except (
+            TwilioException,
+            OSError,
+        ) as exc:  # timeouts, connection errors: the provider may be back soon
             raise TransientSmsError(type(exc).__name__) from exc
         return SentMessage(message.sid, message.status, int(message.num_segments or 1))

@@ -14,9 +14,7 @@ def main() -> None:
     settings = SandboxSettings()
     configure_logging("sms-sandbox")
     # No access log: sandbox URLs carry phone numbers (/inbox/{phone}/reply, ?phone=...).
-    uvicorn.run(
-        build_sandbox_app(settings), host=settings.sandbox_host, port=settings.sandbox_port, access_log=False
-    )
+    uvicorn.run(build_sandbox_app(settings), host=settings.sandbox_host, port=settings.sandbox_port, access_log=False)
 
 
 if __name__ == "__main__":

@@ -171,9 +171,7 @@ class _Sandbox:
         signature = RequestValidator(self.settings.twilio_auth_token).compute_signature(url, params)
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (sms-sandbox)"}
         try:
-            response = await self.http.post(
-                url, data=params, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
-            )
+            response = await self.http.post(url, data=params, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # The person holding the phone still sent the SMS; the failure is shown in the inbox instead.
             logger.warning("inbound SMS %s: webhook not reachable (%s)", message.sid, type(exc).__name__)
@@ -395,9 +393,7 @@ def _add_twilio_routes(app: FastAPI) -> None:
         response_model=None,
         include_in_schema=False,
     )
-    async def fetch_message(
-        account_sid: str, message_sid: str, request: Request, sandbox: SandboxDep
-    ) -> JSONResponse:
+    async def fetch_message(account_sid: str, message_sid: str, request: Request, sandbox: SandboxDep) -> JSONResponse:
         """Twilio's Message fetch: the stored resource, or 404 with code 20404."""
         if not _authenticated(request, account_sid, sandbox.settings):
             return _twilio_error(20003, 401)
@@ -457,9 +453,7 @@ def _add_api_routes(app: FastAPI) -> None:
         return {"status": "ok"}
 
     @app.get("/sandbox/api/messages")
-    async def list_messages(
-        sandbox: SandboxDep, phone: Annotated[str, Query(min_length=1)]
-    ) -> dict[str, Any]:
+    async def list_messages(sandbox: SandboxDep, phone: Annotated[str, Query(min_length=1)]) -> dict[str, Any]:
         """The phone's conversation, oldest first."""
         return {"messages": [_message_json(m) for m in sandbox.store.conversation(_phone_param(phone))]}
 
@@ -530,15 +524,11 @@ def _add_inbox_routes(app: FastAPI) -> None:
 
 async def _send_from_page(sandbox: _Sandbox, phone: str, body: str) -> Response:
     if not is_e164(phone):
-        return _inbox_page(
-            sandbox, None, notice="The phone number must be E.164, like +15550100001.", status=422
-        )
+        return _inbox_page(sandbox, None, notice="The phone number must be E.164, like +15550100001.", status=422)
     if not body:
         return _inbox_page(sandbox, phone, notice="Type a message before sending.", status=422)
     if len(body) > MAX_BODY_CHARS:
-        return _inbox_page(
-            sandbox, phone, notice=f"SMS bodies stop at {MAX_BODY_CHARS} characters.", status=422
-        )
+        return _inbox_page(sandbox, phone, notice=f"SMS bodies stop at {MAX_BODY_CHARS} characters.", status=422)
     message = await sandbox.deliver_inbound(phone, body)
     return RedirectResponse(_inbox_url(phone, message.sid), status_code=303)
 

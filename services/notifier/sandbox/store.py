@@ -121,16 +121,12 @@ class SandboxMessageStore:
     def record_webhook_status(self, sid: str, webhook_status: int | str) -> None:
         """Remember what the inbound webhook answered (HTTP status) or why it could not be reached."""
         with self._lock:
-            self._connection.execute(
-                "UPDATE messages SET webhook_status = ? WHERE sid = ?", (webhook_status, sid)
-            )
+            self._connection.execute("UPDATE messages SET webhook_status = ? WHERE sid = ?", (webhook_status, sid))
 
     def get(self, sid: str) -> StoredMessage | None:
         """The message with this sid, or None."""
         with self._lock:
-            row = self._connection.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE sid = ?", (sid,)
-            ).fetchone()
+            row = self._connection.execute(f"SELECT {_COLUMNS} FROM messages WHERE sid = ?", (sid,)).fetchone()
         return None if row is None else _message(row)
 
     def conversation(self, phone: str) -> list[StoredMessage]:

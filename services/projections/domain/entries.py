@@ -60,25 +60,45 @@ def _(event: DispatchOffered) -> Entry:
 
 @timeline_entry.register
 def _(event: DispatchUnfilled) -> Entry:
-    return Entry("dispatcher", "system", f"nobody could be paged: {event.data.reason}", event.data.model_dump(mode="json"))
+    return Entry(
+        "dispatcher",
+        "system",
+        f"nobody could be paged: {event.data.reason}",
+        event.data.model_dump(mode="json"),
+    )
 
 
 @timeline_entry.register
 def _(event: NotificationRequested) -> Entry:
     data = event.data
-    return Entry("dispatcher", "system", f"SMS requested ({data.template})", {"notification_id": str(data.notification_id), "template": data.template})
+    return Entry(
+        "dispatcher",
+        "system",
+        f"SMS requested ({data.template})",
+        {"notification_id": str(data.notification_id), "template": data.template},
+    )
 
 
 @timeline_entry.register
 def _(event: SmsSent) -> Entry:
     data = event.data
-    return Entry("notifier", "sms", f"SMS sent ({data.status}, {data.segments} segment(s))", data.model_dump(mode="json", exclude={"to"}))
+    return Entry(
+        "notifier",
+        "sms",
+        f"SMS sent ({data.status}, {data.segments} segment(s))",
+        data.model_dump(mode="json", exclude={"to"}),
+    )
 
 
 @timeline_entry.register
 def _(event: SmsFailed) -> Entry:
     data = event.data
-    return Entry("notifier", "sms", f"SMS failed: {data.error_code} {data.error_message}", data.model_dump(mode="json", exclude={"to"}))
+    return Entry(
+        "notifier",
+        "sms",
+        f"SMS failed: {data.error_code} {data.error_message}",
+        data.model_dump(mode="json", exclude={"to"}),
+    )
 
 
 @timeline_entry.register

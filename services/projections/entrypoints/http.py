@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from services.contract.schemagen import asyncapi_document
 from services.projections.application import Projections, UnknownIncident
 from services.runtime.problems import PROBLEM_RESPONSES, Problem
 
@@ -44,8 +45,16 @@ async def healthz(request: Request) -> dict[str, Any]:
     return {"status": "ok" if connected else "degraded", "stream_position": position}
 
 
+@router.get("/asyncapi.json", tags=["docs"])
+async def asyncapi() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the CRISIS stream (event schemas are in schemas/events/)."""
+    return asyncapi_document()
+
+
 @router.get(
-    "/v1/incidents/{incident_id}/timeline", response_model=Timeline, responses=PROBLEM_RESPONSES,
+    "/v1/incidents/{incident_id}/timeline",
+    response_model=Timeline,
+    responses=PROBLEM_RESPONSES,
     tags=["incidents"],
 )
 async def incident_timeline(incident_id: UUID, app: Annotated[Projections, Depends(projections)]) -> Timeline:

@@ -1,0 +1,246 @@
+"""The whole slice, with every service a separate process started exactly as `make run` starts them.
+
+report -> dispatcher pages the nearest on-call responder -> notifier sends through the Twilio SDK to the
+SMS sandbox -> the responder replies "Y <code>" in the sandbox -> signed webhook to the gateway ->
+dispatcher records the acknowledgement -> projections serve the timeline. Every event seen on the
+stream is validated against its JSON Schema. Then Ctrl-C stops everything, and a second start resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jsonschema
+import nats
+import pytest
+
+from services.contract.schemagen import schema_path
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CLINICIAN = "+15550100001"  # the demo roster's on-call clinician nearest the scene
+PHI = re.compile(r"overdose|withdraw|suicid|self.?harm|opioid|fentanyl|naloxone|narcan", re.I)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    nats_url: str
+    gateway: str
+    projections: str
+    sandbox: str
+    banner: str
+
+
+@dataclass
+class Ports:
+    nats: int
+    gateway: int
+    projections: int
+    sandbox: int
+
+
+def start_stack(var_dir: Path, ports: Ports) -> Stack:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
+        "CRISIS_VAR_DIR": str(var_dir),
+        "CRISIS_NATS_PORT": str(ports.nats),
+        "CRISIS_GATEWAY_PORT": str(ports.gateway),
+        "CRISIS_PROJECTIONS_PORT": str(ports.projections),
+        "CRISIS_SANDBOX_PORT": str(ports.sandbox),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.runtime.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    banner = []
+    assert process.stdout is not None
+    for line in process.stdout:  # the launcher prints its banner once every service is healthy
+        banner.append(line)
+        if line.startswith("Try it:"):
+            break
+    else:
+        raise AssertionError("launcher exited before it was ready:\n" + "".join(banner))
+    return Stack(
+        process,
+        f"nats://127.0.0.1:{ports.nats}",
+        f"http://127.0.0.1:{ports.gateway}",
+        f"http://127.0.0.1:{ports.projections}",
+        f"http://127.0.0.1:{ports.sandbox}",
+        "".join(banner),
+    )
+
+
+def stop_stack(stack: Stack) -> str:
+    stack.process.send_signal(signal.SIGINT)
+    output, _ = stack.process.communicate(timeout=60)
+    assert stack.process.returncode == 0, output
+    return output
+
+
+@pytest.fixture
+def ports() -> Ports:
+    return Ports(free_port(), free_port(), free_port(), free_port())
+
+
+@pytest.fixture
+def stack(tmp_path: Path, ports: Ports) -> Iterator[Stack]:
+    running = start_stack(tmp_path / "var", ports)
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def schema_validator(event_type: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((ROOT / "schemas" / schema_path(event_type, 1)).read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+class StreamWatcher:
+    """Every event on the stream, validated against its schema as it arrives; awaitable by type."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.headers: list[dict] = []
+        self._arrived = asyncio.Condition()
+
+    async def on_message(self, msg) -> None:
+        event = json.loads(msg.data)
+        schema_validator(event["type"]).validate(event)
+        assert msg.headers["Nats-Msg-Id"] == event["id"]
+        async with self._arrived:
+            self.events.append(event)
+            self._arrived.notify_all()
+
+    async def wait_for(self, event_type: str, count: int = 1, timeout: float = 30) -> list[dict]:
+        def matching() -> list[dict]:
+            return [e for e in self.events if e["type"] == event_type]
+
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: len(matching()) >= count), timeout)
+        return matching()
+
+
+async def timeline_with(client: httpx.AsyncClient, url: str, event_type: str) -> list[dict]:
+    """The projections are another process: look until the entry is there (bounded)."""
+    for _ in range(200):
+        response = await client.get(url)
+        if response.status_code == 200:
+            entries = response.json()["entries"]
+            if any(e["type"] == event_type for e in entries):
+                return entries
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timeline never showed {event_type}: {response.text}")
+
+
+async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: Path, ports: Ports) -> None:
+    assert stack.gateway in stack.banner and stack.sandbox in stack.banner and "/docs" in stack.banner
+    connection = await nats.connect(stack.nats_url)
+    watcher = StreamWatcher()
+    await connection.jetstream().subscribe("crisis.>", cb=watcher.on_message, ordered_consumer=True)
+    async with httpx.AsyncClient(timeout=30) as client:
+        report = {
+            "kind": "overdose",
+            "location": {"lat": 39.7431, "lon": -104.9876, "address": "5th St & Main"},
+            "reporter": {"channel": "hotline", "relation": "friend"},
+            "details": {"responsive": False, "breathing": True, "ems_called": False, "substance": "fentanyl"},
+        }
+        accepted = await client.post(f"{stack.gateway}/v1/incidents", json=report)
+        assert accepted.status_code == 201, accepted.text
+        incident = accepted.json()
+        assert incident["priority"] == "P1" and incident["guidance"][0] == "Call 911 now."
+        code = incident["short_code"]
+
+        page = (
+            await client.get(
+                f"{stack.sandbox}/sandbox/api/wait", params={"phone": CLINICIAN, "count": 1, "timeout": 30}
+            )
+        ).json()
+        assert not page["timed_out"]
+        body = page["messages"][0]["body"]
+        assert f"Y {code}" in body and "Call 911" in body and "5th St & Main" in body
+        assert not PHI.search(body)
+
+        forged = await client.post(
+            f"{stack.gateway}/twilio/sms",
+            data={
+                "MessageSid": "SM" + "0" * 32,
+                "From": CLINICIAN,
+                "To": "+15005550006",
+                "Body": f"Y {code}",
+            },
+            headers={"X-Twilio-Signature": "forged"},
+        )
+        assert forged.status_code == 403
+        assert forged.headers["content-type"].startswith("application/problem+json")
+
+        await watcher.wait_for("sms.sent")  # a person reads the page before answering it
+        reply = await client.post(f"{stack.sandbox}/sandbox/api/inbound", json={"from": CLINICIAN, "body": f"Y {code}"})
+        assert reply.status_code == 201 and reply.json()["webhook_status"] == 200
+
+        acknowledged = await watcher.wait_for("dispatch.acknowledged")
+        assert acknowledged[0]["incident_id"] == incident["incident_id"]
+        confirmation = (
+            await client.get(
+                f"{stack.sandbox}/sandbox/api/wait", params={"phone": CLINICIAN, "count": 3, "timeout": 30}
+            )
+        ).json()
+        assert confirmation["messages"][-1]["body"].startswith(f"Accepted {code}")
+
+        timeline_url = f"{stack.projections}/v1/incidents/{incident['incident_id']}/timeline"
+        entries = await timeline_with(client, timeline_url, "dispatch.acknowledged")
+        key_types = [
+            e["type"]
+            for e in entries
+            if e["type"] in {"incident.reported", "dispatch.offered", "sms.sent", "dispatch.acknowledged"}
+        ]
+        assert key_types[:4] == ["incident.reported", "dispatch.offered", "sms.sent", "dispatch.acknowledged"]
+        times = [e["occurred_at"] for e in entries]
+        assert times == sorted(times)
+        assert all(e["occurred_at"] for e in entries)
+
+    assert {
+        "incident.reported",
+        "dispatch.offered",
+        "notification.requested",
+        "sms.sent",
+        "sms.received",
+        "dispatch.acknowledged",
+    } <= {e["type"] for e in watcher.events}
+    assert len({e["id"] for e in watcher.events}) == len(watcher.events)
+    await connection.close()
+
+    output = stop_stack(stack)
+    assert "stopped; data kept" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{stack.gateway}/healthz")
+
+    again = start_stack(tmp_path / "var", ports)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            resumed = (await client.get(timeline_url)).json()["entries"]
+        assert [e["event_id"] for e in resumed][: len(entries)] == [e["event_id"] for e in entries]
+        assert "dispatch.acknowledged" in [e["type"] for e in resumed]
+    finally:
+        stop_stack(again)
