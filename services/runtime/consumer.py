@@ -101,7 +101,8 @@ class ProcessorConsumer:
         return None
 
     async def _dead_letter(self, reason: str, sequence: int, subject: str, payload: bytes) -> None:
-        log.error("%s: dead-lettering seq %s: %s", self.durable, sequence, reason[:200])
+        # the reason can quote field values (phone numbers): it goes on the stream, not into the log
+        log.error("%s: dead-lettering seq %s", self.durable, sequence)
         await self.publish(
             dead_letter_event(self.durable, reason, sequence, subject, payload, self.processor.clock.now())
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.runtime.nats_server import EmbeddedNatsServer
+from services.runtime.nats_server import EmbeddedNatsServer, die_with_parent
 from services.runtime.settings import RuntimeSettings
 
 
@@ -54,7 +54,10 @@ def main() -> None:
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     (var_dir / "logs").mkdir(exist_ok=True)
-    nats = EmbeddedNatsServer(var_dir / "nats", port=settings.nats_port, log_file=var_dir / "logs" / "nats.log")
+    key = settings.cipher_key or cipher_key(var_dir)
+    nats = EmbeddedNatsServer(
+        var_dir / "nats", port=settings.nats_port, log_file=var_dir / "logs" / "nats.log", encryption_key=key
+    )
     nats_url = nats.start()
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     projections = f"http://127.0.0.1:{settings.projections_port}"
@@ -62,7 +65,7 @@ def main() -> None:
     env = os.environ | {
         "CRISIS_NATS_URL": nats_url,
         "CRISIS_VAR_DIR": str(var_dir),
-        "CRISIS_CIPHER_KEY": settings.cipher_key or cipher_key(var_dir),
+        "CRISIS_CIPHER_KEY": key,
         "CRISIS_GATEWAY_PORT": str(settings.gateway_port),
         "CRISIS_GATEWAY_PUBLIC_URL": os.environ.get("CRISIS_GATEWAY_PUBLIC_URL", gateway),
         "CRISIS_PROJECTIONS_PORT": str(settings.projections_port),
@@ -120,7 +123,8 @@ def start(child: Child, env: dict[str, str], var_dir: Path) -> None:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True,  # Ctrl-C reaches the launcher only, which stops the children in order
+        preexec_fn=die_with_parent,
     )
     log.close()
 

@@ -33,6 +33,8 @@ def make_broker(settings: RuntimeSettings) -> NatsBroker:
 
 
 async def connect_stream(broker: NatsBroker, settings: RuntimeSettings) -> JetStreamContext:
+    """Connect (retrying until NATS answers) and make sure the CRISIS stream exists."""
+    log.info("connecting to NATS and provisioning stream")
     await broker.connect()
     js = broker.config.connection_state.stream
     await ensure_stream(js, settings.stream_replicas)

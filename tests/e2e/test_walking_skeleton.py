@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,14 +74,21 @@ def start_stack(var_dir: Path, ports: Ports) -> Stack:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    banner = []
-    assert process.stdout is not None
-    for line in process.stdout:  # the launcher prints its banner once every service is healthy
-        banner.append(line)
-        if line.startswith("Try it:"):
-            break
-    else:
-        raise AssertionError("launcher exited before it was ready:\n" + "".join(banner))
+    banner: list[str] = []
+    ready = threading.Event()
+
+    def read_banner() -> None:  # the launcher prints its banner once every service is healthy
+        assert process.stdout is not None
+        for line in process.stdout:
+            banner.append(line)
+            if line.startswith("Try it:"):
+                break
+        ready.set()
+
+    threading.Thread(target=read_banner, daemon=True).start()
+    if not ready.wait(90) or not any(line.startswith("Try it:") for line in banner):
+        stop_process(process)
+        raise AssertionError("launcher did not become ready:\n" + "".join(banner))
     return Stack(
         process,
         f"nats://127.0.0.1:{ports.nats}",
@@ -89,6 +97,16 @@ def start_stack(var_dir: Path, ports: Ports) -> Stack:
         f"http://127.0.0.1:{ports.sandbox}",
         "".join(banner),
     )
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def stop_stack(stack: Stack) -> str:
@@ -107,9 +125,7 @@ def ports() -> Ports:
 def stack(tmp_path: Path, ports: Ports) -> Iterator[Stack]:
     running = start_stack(tmp_path / "var", ports)
     yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+    stop_process(running.process)
 
 
 def schema_validator(event_type: str) -> jsonschema.Draft202012Validator:
@@ -233,6 +249,12 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
 
     output = stop_stack(stack)
     assert "stopped; data kept" in output
+    # the sandbox's inbox stands in for the responder's phone, which is meant to show the address
+    stored = b"".join(
+        p.read_bytes() for p in (tmp_path / "var").rglob("*") if p.is_file() and p.name != "sms-sandbox.sqlite"
+    )
+    assert b"5th St & Main" not in stored, "PHI must be encrypted at rest (stream files and stores)"
+    assert b"fentanyl" not in stored
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{stack.gateway}/healthz")
 

@@ -27,7 +27,8 @@ def triage_overdose(details: OverdoseDetails) -> Triage:
         guidance.append("Call 911 now.")
     if details.responsive is False:
         guidance.append(
-            "Give naloxone if you have it; if there is no response, give another dose every 2-3 minutes until EMS arrives."
+            "Give naloxone if you have it; if there is no response, "
+            "give another dose every 2-3 minutes until EMS arrives."
         )
     if details.breathing is False:
         guidance.append("If trained, start rescue breathing.")
