@@ -43,6 +43,8 @@ PRODUCER = "dispatcher"
 
 class Dispatcher(StreamProcessor):
     producer = PRODUCER
+    # a responder's page index grows with every page: snapshots keep loading it cheap
+    snapshotting_intervals = {ResponderPages: 20, IncidentDispatch: 20}
 
     def __init__(
         self,
