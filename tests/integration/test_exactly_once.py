@@ -67,8 +67,8 @@ async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_u
 
             # the same events published again: the stream's Nats-Msg-Id window drops them
             assert await publish_event(js, reported) == first
-            # a consumer that forgot its acks: every message is delivered again from sequence 1
-            await service.js.delete_consumer(STREAM_NAME, "dispatcher")
+        # a consumer that forgot its acks: every message is delivered again from sequence 1
+        await js.delete_consumer(STREAM_NAME, "dispatcher")
         async with running_processor(settings, dispatcher, durable="dispatcher") as service:
             last = (await js.stream_info(STREAM_NAME)).state.last_seq
             consumer = await js.consumer_info(STREAM_NAME, "dispatcher")
@@ -80,10 +80,10 @@ async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_u
             assert await stream_types(js) == on_stream_before
 
 
-async def wait_for_consumer_to_drain(js, last: int) -> None:
+async def wait_for_consumer_to_drain(js, last: int, durable: str = "dispatcher") -> None:
     """Await the durable consumer's ack floor reaching the stream's last sequence (server-side state)."""
     for _ in range(300):
-        info = await js.consumer_info(STREAM_NAME, "dispatcher")
+        info = await js.consumer_info(STREAM_NAME, durable)
         if info.ack_floor.stream_seq >= last and info.num_pending == 0 and info.num_ack_pending == 0:
             return
         await asyncio.sleep(0.05)
@@ -96,9 +96,10 @@ async def test_projection_redelivery_adds_no_timeline_entries(js, nats_server, d
     sequence = await publish_event(js, reported)
     with build_projections(settings, ManualClock(factories.T0)) as projections:
         for _ in range(3):  # three deliveries of the same stream message
-            async with running_processor(settings, projections, durable="projections") as service:
+            async with running_processor(settings, projections, durable="projections"):
                 await wait_processed(projections, sequence)
-                await service.js.delete_consumer(STREAM_NAME, "projections")
+                await wait_for_consumer_to_drain(js, sequence, durable="projections")
+            await js.delete_consumer(STREAM_NAME, "projections")
         entries = projections.timeline(reported.data.incident_id)
         assert [e["type"] for e in entries] == ["incident.reported"]
         assert projections.handle(reported, sequence) is False
