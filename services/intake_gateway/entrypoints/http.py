@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twilio.request_validator import RequestValidator
 
 from services.contract.events import E164, Location, OverdoseDetails, Priority, Reporter
@@ -100,7 +100,11 @@ async def inbound_sms(
         public_url += f"?{request.url.query}"
     if not check.validate(public_url, params, request.headers.get("X-Twilio-Signature", "")):
         raise Problem(403, "X-Twilio-Signature does not match this request")
-    sms = InboundSms.model_validate(params)
+    try:
+        sms = InboundSms.model_validate(params)
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise Problem(422, f"inbound SMS fields not accepted: {fields}") from exc
     try:
         await app.receive_sms(sms.MessageSid, sms.From, sms.To, sms.Body)
     except Exception as exc:
