@@ -32,7 +32,7 @@ from services.contract.events import (
 )
 from services.dispatcher.domain import messages
 from services.dispatcher.domain.incident import IncidentDispatch, ResponderPages
-from services.dispatcher.domain.replies import parse_reply
+from services.dispatcher.domain.replies import free_code, parse_reply
 from services.dispatcher.domain.roster import Roster
 from services.dispatcher.domain.routing import Candidate, DistanceKm, haversine_km, select_nearest
 from services.runtime.clock import Clock
@@ -114,18 +114,9 @@ class Dispatcher(StreamProcessor):
         pages.close_page(code=code)
         if page_id is None:
             pages.answer(phone=responder.phone, text=messages.already_closed_text(code), caused_by=received.id, at=now)
-        elif reply.accept:
-            incident.accept(
-                page_id=page_id,
-                responder_id=responder.responder_id,
-                phone=responder.phone,
-                code=code,
-                message_sid=data.message_sid,
-                caused_by=received.id,
-                at=now,
-            )
         else:
-            incident.decline(
+            answer_page = incident.accept if reply.accept else incident.decline
+            answer_page(
                 page_id=page_id,
                 responder_id=responder.responder_id,
                 phone=responder.phone,
@@ -140,7 +131,7 @@ class Dispatcher(StreamProcessor):
         now = self.clock.now()
         responder = choice.responder
         page_id = derived_id("page", incident.id, responder.responder_id, 1)
-        code = incident.short_code
+        code = free_code(incident.short_code, pages.open_pages)
         incident.offer(
             page_id=page_id,
             responder_id=responder.responder_id,

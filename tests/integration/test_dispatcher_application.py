@@ -106,3 +106,24 @@ def test_nobody_on_call_is_recorded_as_unfilled(tmp_path: Path) -> None:
         app.handle(factories.incident_reported(), 1)
         (unfilled,) = contract_events(app)
     assert unfilled.type == "dispatch.unfilled" and unfilled.data.reason == "nobody on call"
+
+
+def test_a_second_incident_with_the_same_code_gets_its_own_code_for_that_responder(dispatcher) -> None:
+    first = factories.incident_reported(short_code="4821")
+    second = factories.incident_reported(short_code="4821")
+    dispatcher.handle(first, 1)
+    dispatcher.handle(second, 2)
+    codes = [e.data.code for e in contract_events(dispatcher) if e.type == "dispatch.offered"]
+    assert codes == ["4821", "4822"]
+    dispatcher.handle(factories.sms_received(CLINICIAN, "Y 4822"), 3)
+    assert dispatcher.repository.get(second.data.incident_id).accepted_by is not None
+    assert dispatcher.repository.get(first.data.incident_id).accepted_by is None
+
+
+def test_a_roster_phone_that_is_not_e164_is_refused_at_load(tmp_path: Path) -> None:
+    from services.dispatcher.adapters.roster_file import load_roster
+
+    roster = tmp_path / "roster.json"
+    roster.write_text(ROSTER.read_text().replace('"+15550100002"', '"555-0100"'))
+    with pytest.raises(ValueError, match="roster entry 1"):
+        load_roster(roster)

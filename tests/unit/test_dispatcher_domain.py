@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from services.dispatcher.domain import messages
-from services.dispatcher.domain.replies import Reply, parse_reply
+from services.dispatcher.domain.replies import Reply, free_code, parse_reply
 from services.dispatcher.domain.roster import Responder
 from services.dispatcher.domain.routing import Candidate, Shortfall, haversine_km, select_nearest
 from tests.factories import fake_phone
@@ -85,3 +85,11 @@ def test_page_text_carries_no_phi_and_fits_one_segment() -> None:
     ):
         assert not PHI_WORDS.search(other)
     assert not PHI_WORDS.search(text)
+
+
+def test_a_page_code_never_collides_with_the_responders_open_pages() -> None:
+    assert free_code("4821", set()) == "4821"
+    assert free_code("4821", {"4821", "4822"}) == "4823"
+    assert free_code("9999", {"9999"}) == "1000"
+    with pytest.raises(ValueError):
+        free_code("1000", {str(n) for n in range(1000, 10000)})

@@ -75,9 +75,7 @@ class IncidentDispatch(Aggregate):
         caused_by: UUID,
         at: datetime,
     ) -> None:
-        if self.pages[str(page_id)]["status"] != "open":
-            raise PageNotOpen(page_id)
-        self.pages[str(page_id)]["status"] = "accepted"
+        self._close_page(page_id, "accepted")
         self.accepted_by = responder_id
 
     @event("PageDeclined")
@@ -91,9 +89,13 @@ class IncidentDispatch(Aggregate):
         caused_by: UUID,
         at: datetime,
     ) -> None:
-        if self.pages[str(page_id)]["status"] != "open":
+        self._close_page(page_id, "declined")
+
+    def _close_page(self, page_id: UUID, status: str) -> None:
+        page = self.pages[str(page_id)]
+        if page["status"] != "open":
             raise PageNotOpen(page_id)
-        self.pages[str(page_id)]["status"] = "declined"
+        page["status"] = status
 
 
 class PageNotOpen(Exception):

@@ -25,6 +25,3 @@ class Roster:
 
     def by_phone(self, phone: str) -> Responder | None:
         return next((r for r in self.responders if r.phone == phone), None)
-
-    def by_id(self, responder_id: UUID) -> Responder | None:
-        return next((r for r in self.responders if r.responder_id == responder_id), None)

@@ -41,10 +41,3 @@ class Notification(Aggregate):
         self, error_code: int | None, error_message: str, permanent: bool, caused_by: UUID, at: datetime
     ) -> None:
         self.status = "failed"
-
-
-def segments_needed(body: str) -> int:
-    """SMS segments for a body: GSM-7 160/153 per part, else UCS-2 70/67 (extended GSM chars count once here)."""
-    gsm = all(ord(c) < 128 for c in body)
-    single, part = (160, 153) if gsm else (70, 67)
-    return 1 if len(body) <= single else -(-len(body) // part)

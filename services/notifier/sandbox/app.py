@@ -41,6 +41,7 @@ from services.contract.events import E164
 from services.notifier.sandbox.settings import SandboxSettings
 from services.notifier.sandbox.store import PhoneSummary, SandboxMessageStore, StoredMessage
 from services.runtime.clock import Clock, SystemClock
+from services.runtime.problems import problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -269,28 +270,20 @@ def _twilio_error(code: int, status: int) -> JSONResponse:
     )
 
 
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
-
-
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
-    return _problem(422, "; ".join(problems) or "invalid request")
+    return problem_response(422, "; ".join(problems) or "invalid request")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if request.url.path.startswith(TWILIO_PREFIX + "/"):
         return _twilio_error({404: 20404, 405: 20004}.get(exc.status_code, exc.status_code), exc.status_code)
-    return _problem(exc.status_code, str(exc.detail))
+    return problem_response(exc.status_code, str(exc.detail))
 
 
 # --- the Twilio Messages API ----------------------------------------------------------------------------
