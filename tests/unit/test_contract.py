@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from services.contract import schemagen
-from services.contract.events import EVENT_TYPES, UnreadableMessage, decode_event
+from services.contract.events import EVENT_TYPES, UPCASTERS, UnreadableMessage, decode_event
 from tests import factories
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -23,13 +23,22 @@ def test_schema_file_matches_its_model(relative: str) -> None:
     )
 
 
-def test_every_event_type_has_a_schema_file() -> None:
+def test_every_event_type_has_a_schema_file_and_old_versions_stay_published() -> None:
     files = {p.relative_to(SCHEMAS).as_posix() for p in (SCHEMAS / "events").glob("*.json")}
-    assert files == {schemagen.schema_path(t, c.VERSION) for t, c in EVENT_TYPES.items()}
+    current = {schemagen.schema_path(t, c.VERSION) for t, c in EVENT_TYPES.items()}
+    older = {schemagen.schema_path(t, v) for t, c in EVENT_TYPES.items() for v in range(1, c.VERSION)}
+    assert files == current | older
+
+
+def test_every_older_version_has_an_upcaster() -> None:
+    for event_type, event_class in EVENT_TYPES.items():
+        for version in range(1, event_class.VERSION):
+            assert (event_type, version) in UPCASTERS, f"{event_type} v{version} has no upcaster"
 
 
 def validator_for(event_type: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((SCHEMAS / schemagen.schema_path(event_type, 1)).read_text())
+    version = EVENT_TYPES[event_type].VERSION
+    schema = json.loads((SCHEMAS / schemagen.schema_path(event_type, version)).read_text())
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
