@@ -1,23 +1,78 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
+from services.dispatcher.application import ReplyLimits
+from services.dispatcher.domain.policy import PagingPolicy, StepPolicy
+from services.dispatcher.domain.routing import RoutingRules
 from services.runtime.settings import RuntimeSettings
 
 
 class DispatcherSettings(RuntimeSettings):
-    roster_file: Path = Field(
-        default=Path("deploy/demo/roster.json"), description="seed roster (JSON) the dispatcher pages from"
-    )
-    ack_timeout_p1_seconds: int = Field(default=90, ge=10, description="P1 acknowledgement deadline")
-    ack_timeout_p2_seconds: int = Field(default=300, ge=10, description="P2 acknowledgement deadline")
-    ack_timeout_p3_seconds: int = Field(default=900, ge=10, description="P3 acknowledgement deadline")
+    """Paging policy and routing rules. Defaults are DOMAIN.md's; every one is CRISIS_<NAME> in the environment."""
 
-    def ack_timeouts(self) -> dict[str, int]:
-        return {
-            "P1": self.ack_timeout_p1_seconds,
-            "P2": self.ack_timeout_p2_seconds,
-            "P3": self.ack_timeout_p3_seconds,
-        }
+    roster_seed_file: Path | None = Field(
+        default=Path("deploy/demo/roster.json"),
+        description="demo roster + rotations published as roster events when the dispatcher has no responders; "
+        "empty in production, where the admin API manages the roster",
+    )
+    ack_timeout_p1_seconds: int = Field(default=90, ge=10, description="P1 acknowledgement deadline per step")
+    ack_timeout_p2_seconds: int = Field(default=300, ge=10, description="P2 acknowledgement deadline per step")
+    ack_timeout_p3_seconds: int = Field(default=900, ge=10, description="P3 acknowledgement deadline per step")
+    pages_at_once_p1: int = Field(default=2, ge=1, le=5, description="P1 pages this many at once")
+    pages_at_once_p2: int = Field(default=1, ge=1, le=5)
+    pages_at_once_p3: int = Field(default=1, ge=1, le=5)
+    p1_reminder_seconds: int | None = Field(default=30, ge=5, description="second SMS for an open P1 page")
+    p1_voice_seconds: int | None = Field(default=60, ge=5, description="voice call for a P1 page still open")
+    candidate_steps: int = Field(default=2, ge=1, description="steps of next-best candidates before the supervisor")
+    team_kinds: list[str] = Field(default=["self_harm_risk"], description="crisis kinds paged as clinician + peer")
+    second_acceptance: Literal["backup", "stand_down"] = "backup"
+    stale_location_minutes: int = Field(default=30, ge=1, description="older reported locations fall back to home")
+    max_radius_km: float = Field(default=80.0, gt=0)
+    busy_at_load: int = Field(default=1, ge=1, description="open incidents that make a responder busy")
+    quiet_reply_limit: int = Field(default=5, ge=1, description="answers to no-op replies per number per window")
+    quiet_reply_window_minutes: int = Field(default=15, ge=1)
+    code_reuse_hours: int = Field(default=24, ge=0, description="a closed page's code is not reused before this")
+    gazetteer_file: Path | None = Field(
+        default=Path("deploy/demo/gazetteer.json"), description="places a responder may text as AT <place>"
+    )
+
+    def paging_policy(self) -> PagingPolicy:
+        def step(pages: int, timeout: int, reminder: int | None = None, voice: int | None = None) -> StepPolicy:
+            return StepPolicy(
+                pages,
+                timedelta(seconds=timeout),
+                timedelta(seconds=reminder) if reminder else None,
+                timedelta(seconds=voice) if voice else None,
+            )
+
+        return PagingPolicy(
+            by_priority={
+                "P1": step(
+                    self.pages_at_once_p1, self.ack_timeout_p1_seconds, self.p1_reminder_seconds, self.p1_voice_seconds
+                ),
+                "P2": step(self.pages_at_once_p2, self.ack_timeout_p2_seconds),
+                "P3": step(self.pages_at_once_p3, self.ack_timeout_p3_seconds),
+            },
+            candidate_steps=self.candidate_steps,
+            team_kinds=frozenset(self.team_kinds),
+            second_acceptance=self.second_acceptance,
+        )
+
+    def routing_rules(self) -> RoutingRules:
+        return RoutingRules(
+            stale_after=timedelta(minutes=self.stale_location_minutes),
+            max_radius_km=self.max_radius_km,
+            busy_at_load=self.busy_at_load,
+        )
+
+    def reply_limits(self) -> ReplyLimits:
+        return ReplyLimits(
+            limit=self.quiet_reply_limit,
+            window=timedelta(minutes=self.quiet_reply_window_minutes),
+            code_reuse_after=timedelta(hours=self.code_reuse_hours),
+        )

@@ -92,9 +92,14 @@ class LogFollower:
         """Act on everything stored since the recorded position; returns how many stored events it took."""
         recorder = self.processor.recorder
         pending = await asyncio.to_thread(self._pending)
-        for notification_id, domain_event in pending:
+        for taken, (notification_id, domain_event) in enumerate(pending):
             await self.act(domain_event)
-            await asyncio.to_thread(recorder.insert_tracking, Tracking(self.name, notification_id))
+            try:
+                await asyncio.to_thread(recorder.insert_tracking, Tracking(self.name, notification_id))
+            except IntegrityError:
+                # another instance sharing this store got here first: carry on from where it is
+                log.debug("%s: position %s already recorded by another instance", self.name, notification_id)
+                return taken + 1
         return len(pending)
 
     def _pending(self) -> list[tuple[int, Any]]:

@@ -1,129 +1,322 @@
-"""The dispatcher's use cases on a real store: who is paged, what a reply does, what it answers."""
+"""The dispatcher's use cases on a real store: who is paged and why, replies, the ladder, deadlines, restarts.
+
+Time is a ManualClock: deadlines are reached by moving it, never by waiting.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from services.contract.events import Envelope
+from services.dispatcher.application import Dispatcher, page_notification_id
 from services.dispatcher.bootstrap import build
-from services.dispatcher.domain.incident import IncidentDispatch, ResponderPages
 from services.dispatcher.settings import DispatcherSettings
 from services.runtime.clock import ManualClock
-from tests import factories
+from tests import dispatch_factories as f
+from tests.factories import T0, sms_received
 
-ROSTER = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "roster.json"
-CLINICIAN = "+15550100001"
+
+class Harness:
+    """A dispatcher fed by hand: each event gets the next stream sequence; ``new()`` is what it published since."""
+
+    def __init__(self, app: Dispatcher, clock: ManualClock) -> None:
+        self.app, self.clock = app, clock
+        self.sequence = 0
+        self.seen = 0
+
+    def feed(self, *events: Envelope) -> list[Envelope]:
+        for event in events:
+            self.sequence += 1
+            self.app.handle(event, self.sequence)
+        return self.new()
+
+    def tick(self, seconds: float) -> list[Envelope]:
+        self.clock.advance(f.later(seconds))
+        self.app.fire_due()
+        return self.new()
+
+    def published(self) -> list[Envelope]:
+        notifications = self.app.recorder.select_notifications(start=1, limit=10_000)
+        return [e for n in notifications for e in self.app.outbox(self.app.mapper.to_domain_event(n))]
+
+    def new(self) -> list[Envelope]:
+        everything = self.published()
+        fresh, self.seen = everything[self.seen :], len(everything)
+        return fresh
+
+    def reply(self, phone: str, body: str) -> list[Envelope]:
+        return self.feed(sms_received(phone, body))
+
+
+def of(events: list[Envelope], type_: str) -> list[Envelope]:
+    return [e for e in events if e.type == type_]
+
+
+def messages(events: list[Envelope]) -> list[tuple[str, str]]:
+    return [(e.data.to, e.data.template) for e in of(events, "notification.requested")]
 
 
 @pytest.fixture
-def dispatcher(tmp_path: Path, database_url: str):
-    settings = DispatcherSettings(var_dir=tmp_path, database_url=database_url, roster_file=ROSTER)
-    with build(settings, ManualClock(factories.T0)) as app:
-        yield app
+def settings(tmp_path: Path) -> DispatcherSettings:
+    return DispatcherSettings(var_dir=tmp_path, roster_seed_file=None)
 
 
-def contract_events(app) -> list:
-    notifications = app.recorder.select_notifications(start=1, limit=1000)
-    return [e for n in notifications for e in app.outbox(app.mapper.to_domain_event(n))]
+@pytest.fixture
+def harness(settings: DispatcherSettings) -> Iterator[Harness]:
+    clock = ManualClock(T0)
+    with build(settings, clock) as app:
+        yield Harness(app, clock)
 
 
-def test_report_pages_the_nearest_on_call_clinician_with_a_deadline(dispatcher) -> None:
-    reported = factories.incident_reported()
-    assert dispatcher.handle(reported, 1) is True
-    offered, sms = contract_events(dispatcher)
-    assert offered.type == "dispatch.offered" and sms.type == "notification.requested"
-    assert offered.data.responder_role == "clinician"
-    assert offered.data.code == reported.data.short_code
-    assert (offered.data.ack_deadline - factories.T0).total_seconds() == 90
-    assert offered.data.reason.skills_matched == ["naloxone"]
-    assert sms.data.to == CLINICIAN and sms.data.page_id == offered.data.page_id
-    assert sms.causation_id == reported.id and offered.causation_id == reported.id
-    assert "Call 911 if not done" in sms.data.body
+@pytest.fixture
+def team(harness: Harness):
+    """Two clinicians, a peer, a supervisor and a director, all on call in zone central."""
+    director = f.responder("director", skills=("licensed_clinician",), home=(39.70, -104.95))
+    supervisor = f.responder("supervisor", skills=("licensed_clinician",), home=(39.74, -104.99))
+    near = f.responder(
+        "clinician",
+        skills=("naloxone_carrier", "licensed_clinician"),
+        home=(39.744, -104.988),
+        supervisor_id=supervisor.responder_id,
+    )
+    second = f.responder(
+        "clinician",
+        skills=("naloxone_carrier", "licensed_clinician"),
+        home=(39.75, -104.99),
+        supervisor_id=supervisor.responder_id,
+    )
+    far = f.responder(
+        "nurse", skills=("naloxone_carrier", "nurse"), home=(39.80, -104.90), supervisor_id=supervisor.responder_id
+    )
+    peer = f.responder(
+        "peer_coach",
+        skills=("naloxone_carrier",),
+        home=(39.746, -104.989),
+        languages=("es", "en"),
+        supervisor_id=supervisor.responder_id,
+    )
+    people = [director, supervisor, near, second, far, peer]
+    harness.feed(*(f.registered(p) for p in people), *(f.rotation([p.responder_id]) for p in people))
+    harness.new()
+    return {"director": director, "supervisor": supervisor, "near": near, "second": second, "far": far, "peer": peer}
 
 
-def test_accept_by_code_records_the_acknowledgement_and_confirms(dispatcher) -> None:
-    reported = factories.incident_reported()
-    dispatcher.handle(reported, 1)
-    dispatcher.handle(factories.sms_received(CLINICIAN, f"yes {reported.data.short_code}"), 2)
-    incident: IncidentDispatch = dispatcher.repository.get(reported.data.incident_id)
-    assert incident.accepted_by is not None
-    types = [e.type for e in contract_events(dispatcher)]
-    assert types == ["dispatch.offered", "notification.requested", "dispatch.acknowledged", "notification.requested"]
-    assert contract_events(dispatcher)[-1].data.body.startswith(f"Accepted {reported.data.short_code}")
+def test_p1_pages_the_best_two_at_once_with_a_90_second_deadline_and_says_why(harness, team) -> None:
+    reported = f.incident()
+    out = harness.feed(reported)
+    offered = of(out, "dispatch.offered")
+    assert [o.data.responder_id for o in offered] == [team["near"].responder_id, team["peer"].responder_id]
+    for o in offered:
+        assert (o.data.ack_deadline - T0).total_seconds() == 90
+        assert o.data.reason.on_call and o.data.reason.skills_matched == ["naloxone_carrier"]
+        assert o.data.reason.rule == "P1: best 2 on call" and o.data.reason.rung == "candidates"
+        assert o.data.reason.location_source == "home_base"
+    assert offered[0].data.reason.distance_km < offered[1].data.reason.distance_km
+    pages = of(out, "notification.requested")
+    assert [(p.data.to, p.data.template) for p in pages] == [
+        (team["near"].phone, "page_offer"),
+        (team["peer"].phone, "page_offer"),
+    ]
+    assert pages[0].data.params["call_911"] is True and pages[0].data.params["code"] == "4821"
+    assert pages[1].data.language == "es"
+    assert pages[0].data.notification_id == page_notification_id(offered[0].data.page_id, "offer")
 
 
-def test_bare_y_accepts_the_only_open_page(dispatcher) -> None:
-    reported = factories.incident_reported()
-    dispatcher.handle(reported, 1)
-    dispatcher.handle(factories.sms_received(CLINICIAN, "Y"), 2)
-    assert dispatcher.repository.get(reported.data.incident_id).accepted_by is not None
+def test_p2_pages_one_at_a_time(harness, team) -> None:
+    out = harness.feed(f.incident("withdrawal", "P2", ("nurse_or_prescriber",)))
+    offered = of(out, "dispatch.offered")
+    assert [o.data.responder_id for o in offered] == [team["far"].responder_id]
+    assert offered[0].data.reason.skills_matched == ["nurse"]
+    assert (offered[0].data.ack_deadline - T0).total_seconds() == 300
 
 
-def test_wrong_code_and_gibberish_get_a_helpful_answer_and_change_nothing(dispatcher) -> None:
-    reported = factories.incident_reported(short_code="4821")
-    dispatcher.handle(reported, 1)
-    dispatcher.handle(factories.sms_received(CLINICIAN, "Y 9999"), 2)
-    dispatcher.handle(factories.sms_received(CLINICIAN, "on my way?"), 3)
-    assert dispatcher.repository.get(reported.data.incident_id).accepted_by is None
-    answers = [e.data.body for e in contract_events(dispatcher)[2:]]
-    assert answers == ["No open page 9999.", "Not understood. Reply Y <code> to accept or N <code> to pass."]
+def test_self_harm_risk_pages_a_clinician_and_peer_team(harness, team) -> None:
+    out = harness.feed(f.incident("self_harm_risk", "P1", ("licensed_clinician", "safety_precautions")))
+    offered = of(out, "dispatch.offered")
+    roles = [(o.data.responder_role, o.data.reason.team_role) for o in offered]
+    assert roles == [("clinician", "primary"), ("clinician", "primary"), ("peer_coach", "peer")]
 
 
-def test_decline_closes_the_page_and_says_thanks(dispatcher) -> None:
-    reported = factories.incident_reported(short_code="4821")
-    dispatcher.handle(reported, 1)
-    dispatcher.handle(factories.sms_received(CLINICIAN, "n 4821"), 2)
-    incident = dispatcher.repository.get(reported.data.incident_id)
-    assert incident.accepted_by is None and list(incident.pages.values())[0]["status"] == "declined"
-    responder_id = incident.pages[next(iter(incident.pages))]["responder_id"]
-    assert dispatcher.repository.get(ResponderPages.create_id(responder_id)).open_pages == {}
-    assert contract_events(dispatcher)[-1].data.body == "Passed on 4821. Thank you."
+def test_accept_confirms_tells_the_others_it_is_covered_and_a_second_accept_becomes_backup(harness, team) -> None:
+    harness.feed(f.incident())
+    out = harness.reply(team["near"].phone, "yes 4821")
+    assert [e.type for e in out if e.type.startswith("dispatch.")] == ["dispatch.acknowledged", "dispatch.withdrawn"]
+    assert messages(out) == [(team["near"].phone, "ack_confirmed"), (team["peer"].phone, "page_covered")]
+    late = harness.reply(team["peer"].phone, "Y 4821")
+    extra = of(late, "dispatch.extra_acceptance")
+    assert len(extra) == 1 and extra[0].data.outcome == "backup"
+    assert messages(late) == [(team["peer"].phone, "already_taken")]
+    assert harness.tick(600) == []  # accepted: no deadline fires any more
 
 
-def test_replies_from_unknown_numbers_change_nothing(dispatcher) -> None:
-    reported = factories.incident_reported()
-    dispatcher.handle(reported, 1)
-    before = dispatcher.recorder.max_notification_id()
-    assert dispatcher.handle(factories.sms_received(factories.fake_phone(), f"Y {reported.data.short_code}"), 2)
-    assert dispatcher.recorder.max_notification_id() == before
-    assert dispatcher.processed_position() == 2
+def test_bare_y_accepts_the_only_open_page_and_is_ambiguous_with_two(harness, team) -> None:
+    harness.feed(f.incident(short_code="1111"))
+    out = harness.reply(team["near"].phone, "  y ")
+    assert len(of(out, "dispatch.acknowledged")) == 1
+    harness.feed(f.incident(short_code="2222"), f.incident(short_code="3333"))
+    ambiguous = harness.reply(team["second"].phone, "Y")
+    assert of(ambiguous, "dispatch.acknowledged") == []
+    answer = of(ambiguous, "notification.requested")[0]
+    assert answer.data.template == "reply_ambiguous" and answer.data.params["codes"] == ["2222", "3333"]
 
 
-def test_the_same_report_under_a_new_sequence_is_not_paged_twice(dispatcher) -> None:
-    reported = factories.incident_reported()
-    dispatcher.handle(reported, 1)
-    assert dispatcher.handle(reported, 1) is False  # redelivery
-    dispatcher.handle(reported, 7)  # re-published past the de-duplication window
-    assert [e.type for e in contract_events(dispatcher)] == ["dispatch.offered", "notification.requested"]
+def test_codes_are_unique_among_open_pages_and_not_reused_soon_after(harness, team) -> None:
+    first = of(harness.feed(f.incident(short_code="5000")), "dispatch.offered")
+    second = of(harness.feed(f.incident(short_code="5000")), "dispatch.offered")
+    assert first[0].data.responder_id == second[0].data.responder_id
+    assert first[0].data.code == "5000" and second[0].data.code == "5001"
+    harness.reply(team["near"].phone, "N 5000")
+    harness.reply(team["near"].phone, "N 5001")
+    third = of(harness.feed(f.incident(short_code="5000")), "dispatch.offered")
+    assert third[0].data.responder_id == team["near"].responder_id
+    assert third[0].data.code == "5002"
 
 
-def test_nobody_on_call_is_recorded_as_unfilled(tmp_path: Path) -> None:
-    roster = tmp_path / "roster.json"
-    roster.write_text(ROSTER.read_text().replace('"on_call": true', '"on_call": false'))
-    settings = DispatcherSettings(var_dir=tmp_path, roster_file=roster)
-    with build(settings, ManualClock(factories.T0)) as app:
-        app.handle(factories.incident_reported(), 1)
-        (unfilled,) = contract_events(app)
-    assert unfilled.type == "dispatch.unfilled" and unfilled.data.reason == "nobody on call"
+def test_decline_pages_a_replacement_at_once(harness, team) -> None:
+    harness.feed(f.incident())
+    out = harness.reply(team["peer"].phone, "no 4821")
+    assert len(of(out, "dispatch.declined")) == 1
+    replacement = of(out, "dispatch.offered")
+    assert [o.data.responder_id for o in replacement] == [team["second"].responder_id]
+    assert messages(out)[0] == (team["peer"].phone, "decline_confirmed")
 
 
-def test_a_second_incident_with_the_same_code_gets_its_own_code_for_that_responder(dispatcher) -> None:
-    first = factories.incident_reported(short_code="4821")
-    second = factories.incident_reported(short_code="4821")
-    dispatcher.handle(first, 1)
-    dispatcher.handle(second, 2)
-    codes = [e.data.code for e in contract_events(dispatcher) if e.type == "dispatch.offered"]
-    assert codes == ["4821", "4822"]
-    dispatcher.handle(factories.sms_received(CLINICIAN, "Y 4822"), 3)
-    assert dispatcher.repository.get(second.data.incident_id).accepted_by is not None
-    assert dispatcher.repository.get(first.data.incident_id).accepted_by is None
+def test_p1_reminds_then_calls_then_escalates_up_the_ladder(harness, team) -> None:
+    harness.feed(f.incident())
+    assert messages(harness.tick(30)) == [(team["near"].phone, "page_reminder"), (team["peer"].phone, "page_reminder")]
+    calls = of(harness.tick(30), "notification.requested")
+    assert [(c.data.template, c.data.channel) for c in calls] == [("voice_page", "voice")] * 2
+    step2 = harness.tick(30)
+    assert len(of(step2, "dispatch.timed_out")) == 2
+    escalated = of(step2, "dispatch.escalated")
+    assert [(e.data.from_step, e.data.to_step, e.data.rung, e.data.reason) for e in escalated] == [
+        (1, 2, "candidates", "timed_out")
+    ]
+    assert {o.data.responder_id for o in of(step2, "dispatch.offered")} == {
+        team["second"].responder_id,
+        team["far"].responder_id,
+    }
+    step3 = harness.tick(90)
+    assert [o.data.reason.rung for o in of(step3, "dispatch.offered")] == ["supervisor"]
+    assert of(step3, "dispatch.offered")[0].data.responder_id == team["supervisor"].responder_id
+    step4 = harness.tick(90)
+    assert [o.data.responder_id for o in of(step4, "dispatch.offered")] == [team["director"].responder_id]
+    top = harness.tick(90)
+    assert of(top, "dispatch.unfilled")[0].data.shortfalls == ["ladder_exhausted"]
+    assert harness.tick(900) == []
 
 
-def test_a_roster_phone_that_is_not_e164_is_refused_at_load(tmp_path: Path) -> None:
-    from services.dispatcher.adapters.roster_file import load_roster
+def test_nobody_qualified_on_call_pages_the_supervisor_at_once(harness, team) -> None:
+    out = harness.feed(f.incident("withdrawal", "P2", ("prescriber",)))
+    unfilled = of(out, "dispatch.unfilled")
+    assert unfilled[0].data.shortfalls == ["nobody_with_skill"]
+    assert of(out, "dispatch.escalated")[0].data.reason == "nobody_qualified"
+    assert [o.data.responder_id for o in of(out, "dispatch.offered")] == [team["supervisor"].responder_id]
 
-    roster = tmp_path / "roster.json"
-    roster.write_text(ROSTER.read_text().replace('"+15550100002"', '"555-0100"'))
-    with pytest.raises(ValueError, match="roster entry 1"):
-        load_roster(roster)
+
+def test_an_empty_step_moves_on_at_once(harness) -> None:
+    director = f.responder("director", skills=())
+    harness.feed(f.registered(director), f.rotation([director.responder_id]))
+    out = harness.feed(f.incident())
+    assert [u.data.shortfalls for u in of(out, "dispatch.unfilled")] == [
+        ["nobody_on_call"],
+        ["nobody_on_call"],
+        ["nobody_on_call"],
+    ]
+    assert [o.data.reason.rung for o in of(out, "dispatch.offered")] == ["director"]
+
+
+def test_a_failed_sms_pages_the_next_candidate_at_once(harness, team) -> None:
+    reported = f.incident("withdrawal", "P2", ("medical_review",))
+    offered = of(harness.feed(reported), "dispatch.offered")[0]
+    notification = page_notification_id(offered.data.page_id, "offer")
+    out = harness.feed(f.sms_failed(reported.data.incident_id, notification, team["near"].phone))
+    assert of(out, "dispatch.unreachable")[0].data.responder_id == offered.data.responder_id
+    assert len(of(out, "dispatch.offered")) == 1
+    assert of(out, "dispatch.offered")[0].data.responder_id != offered.data.responder_id
+
+
+def test_stop_makes_a_responder_unreachable_and_tells_their_supervisor(harness, team) -> None:
+    harness.feed(f.incident())
+    out = harness.feed(f.opt_out(team["near"].phone))
+    assert of(out, "dispatch.unreachable")[0].data.error_code == 21610
+    assert (team["supervisor"].phone, "responder_unreachable") in messages(out)
+    assert of(out, "dispatch.offered")[0].data.responder_id == team["second"].responder_id
+    harness.feed(f.opt_out(team["near"].phone, opted_out=False))
+    again = of(harness.feed(f.incident(short_code="7777")), "dispatch.offered")
+    assert team["near"].responder_id in {o.data.responder_id for o in again}
+
+
+def test_en_route_arrived_and_done_are_recorded_and_done_closes(harness, team) -> None:
+    harness.feed(f.incident("withdrawal", "P2", ("medical_review",)))
+    harness.reply(team["near"].phone, "Y 4821")
+    assert of(harness.reply(team["near"].phone, "OTW"), "dispatch.en_route")
+    assert of(harness.reply(team["near"].phone, "on scene"), "dispatch.arrived")
+    done = of(harness.reply(team["near"].phone, "done 4821"), "dispatch.completed")
+    assert done[0].data.closes_incident is True
+
+
+def test_status_help_and_unknown_replies_are_answered_and_capped(harness, team) -> None:
+    harness.feed(f.incident())
+    status = of(harness.reply(team["near"].phone, "STATUS"), "notification.requested")[0]
+    assert status.data.template == "status_summary" and status.data.params["codes"] == ["4821"]
+    assert messages(harness.reply(team["near"].phone, "help")) == [(team["near"].phone, "reply_help")]
+    answered = [harness.reply(team["near"].phone, "auto-reply: I am away") for _ in range(6)]
+    assert [len(a) for a in answered] == [1, 1, 1, 0, 0, 0]  # the cap of 5 no-op answers per window
+
+
+def test_replies_from_unknown_numbers_change_nothing(harness, team) -> None:
+    harness.feed(f.incident())
+    assert harness.reply("+15559990000", "Y 4821") == []
+
+
+def test_deadlines_survive_a_restart_and_fire_exactly_once(settings, database_url) -> None:
+    settings = settings.model_copy(update={"database_url": database_url})
+    clock = ManualClock(T0)
+    with build(settings, clock) as app:
+        harness = Harness(app, clock)
+        people = [f.responder(), f.responder(), f.responder("supervisor", skills=())]
+        harness.feed(*(f.registered(p) for p in people), *(f.rotation([p.responder_id]) for p in people))
+        for code in ("1001", "1002", "1003"):
+            harness.feed(f.incident("withdrawal", "P2", ("naloxone_carrier",), short_code=code))
+        pending = harness.sequence
+    clock.advance(f.later(3600))  # the dispatcher is down while the deadlines pass
+    with build(settings, clock) as restarted:
+        harness = Harness(restarted, clock)
+        harness.sequence = pending
+        harness.seen = len(harness.published())
+        assert restarted.fire_due() == 3
+        fired = harness.new()
+        assert len(of(fired, "dispatch.timed_out")) == 3
+        assert len(of(fired, "dispatch.escalated")) == 3
+        assert len(of(fired, "dispatch.offered")) == 3  # the next candidate, with a fresh deadline
+        assert restarted.fire_due() == 0
+        assert harness.new() == []
+
+
+def test_cancelled_incident_withdraws_its_pages(harness, team) -> None:
+    from services.contract import events
+
+    if "incident.cancelled" not in events.EVENT_TYPES:
+        pytest.skip("incident.cancelled is not in the contract yet")
+    reported = f.incident()
+    harness.feed(reported)
+    cancel_class = events.EVENT_TYPES["incident.cancelled"]
+    data = cancel_class.model_fields["data"].annotation.model_validate(
+        {"incident_id": str(reported.data.incident_id), "reason": "false alarm"}
+    )
+    out = harness.feed(
+        events.new_event(
+            cancel_class,
+            data,
+            event_id=f.uuid4(),
+            occurred_at=T0,
+            producer="tests",
+            incident_id=reported.data.incident_id,
+        )
+    )
+    assert {w.data.reason for w in of(out, "dispatch.withdrawn")} == {"cancelled"}
+    assert harness.tick(900) == []

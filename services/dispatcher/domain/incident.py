@@ -1,127 +1,242 @@
-"""The dispatcher's aggregates. Every command is its own event; times and ids come in as arguments."""
+"""An incident as the dispatcher sees it: every page, answer, deadline and escalation.
+
+Every command is its own event with its guards inside; times and ids come in as arguments, so a rebuild
+from the store replays exactly what happened. Deadlines live here, in the store, so a restarted
+dispatcher finds every one that passed while it was down.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-PAGES_NAMESPACE = UUID("0d6a7d8e-39c4-4f0f-8a3e-5f2b9b1c7e11")
-
-
-class IncidentDispatch(Aggregate):
-    """One incident as the dispatcher sees it: who was paged, and who accepted."""
-
-    @event("Opened")
-    def __init__(
-        self,
-        id: UUID,  # noqa: A002 - the incident id, given by the reporter-facing gateway
-        short_code: str,
-        priority: str,
-        lat: float,
-        lon: float,
-        place: str,
-        needs: list[str],
-        advise_911: bool,
-        caused_by: UUID,
-        at: datetime,
-    ) -> None:
-        self.short_code = short_code
-        self.priority = priority
-        self.lat, self.lon, self.place = lat, lon, place
-        self.needs = needs
-        self.advise_911 = advise_911
-        self.pages: dict[str, dict[str, Any]] = {}  # page_id -> page
-        self.accepted_by: UUID | None = None
-        self.unfilled_reason: str | None = None
-
-    @event("PageOffered")
-    def offer(
-        self,
-        page_id: UUID,
-        responder_id: UUID,
-        responder_role: str,
-        phone: str,
-        code: str,
-        ack_deadline: datetime,
-        step: int,
-        reason: dict[str, Any],
-        sms_body: str,
-        caused_by: UUID,
-        at: datetime,
-    ) -> None:
-        self.pages[str(page_id)] = {"responder_id": responder_id, "code": code, "status": "open"}
-
-    @event("Unfilled")
-    def record_unfilled(self, reason: str, caused_by: UUID, at: datetime) -> None:
-        self.unfilled_reason = reason
-
-    def open_page_for(self, responder_id: UUID) -> UUID | None:
-        for page_id, page in self.pages.items():
-            if page["responder_id"] == responder_id and page["status"] == "open":
-                return UUID(page_id)
-        return None
-
-    @event("PageAccepted")
-    def accept(
-        self,
-        page_id: UUID,
-        responder_id: UUID,
-        phone: str,
-        code: str,
-        message_sid: str,
-        caused_by: UUID,
-        at: datetime,
-    ) -> None:
-        self._close_page(page_id, "accepted")
-        self.accepted_by = responder_id
-
-    @event("PageDeclined")
-    def decline(
-        self,
-        page_id: UUID,
-        responder_id: UUID,
-        phone: str,
-        code: str,
-        message_sid: str,
-        caused_by: UUID,
-        at: datetime,
-    ) -> None:
-        self._close_page(page_id, "declined")
-
-    def _close_page(self, page_id: UUID, status: str) -> None:
-        page = self.pages[str(page_id)]
-        if page["status"] != "open":
-            raise PageNotOpen(page_id)
-        page["status"] = status
+OPEN = "open"
 
 
 class PageNotOpen(Exception):
     """The page was already answered or closed."""
 
 
-class ResponderPages(Aggregate):
-    """A responder's open pages by reply code, so "Y 4821" finds its incident."""
+@dataclass(frozen=True)
+class DueAction:
+    page_id: UUID
+    action: str  # "remind", "call" or "time_out"
 
-    @staticmethod
-    def create_id(responder_id: UUID) -> UUID:
-        return uuid5(PAGES_NAMESPACE, f"responder-pages/{responder_id}")
 
-    @event("Started")
-    def __init__(self, responder_id: UUID) -> None:
-        self.responder_id = responder_id
-        self.open_pages: dict[str, UUID] = {}  # code -> incident id
+class IncidentDispatch(Aggregate):
+    @event("Opened")
+    def __init__(
+        self,
+        id: UUID,  # noqa: A002 - the incident id, given by the gateway
+        short_code: str,
+        kind: str,
+        priority: str,
+        lat: float,
+        lon: float,
+        area: str,
+        zone: str | None,
+        needs: list[str],
+        call_911: bool,
+        team: bool,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        self.short_code, self.kind, self.priority = short_code, kind, priority
+        self.lat, self.lon, self.area, self.zone = lat, lon, area, zone
+        self.needs = needs
+        self.call_911 = call_911
+        self.status = OPEN  # open -> covered -> completed; or cancelled; exhausted when the ladder ran out
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.slots: dict[str, dict[str, Any]] = {"primary": _slot()}
+        if team:
+            self.slots["peer"] = _slot()
+        self.on_it: dict[str, str] = {}  # responder id -> code, for everyone who accepted and is not done
 
-    @event("PageOpened")
-    def open_page(self, code: str, incident_id: UUID) -> None:
-        self.open_pages[code] = incident_id
+    # ---- paging -----------------------------------------------------------------------------------
 
-    @event("PageClosed")
-    def close_page(self, code: str) -> None:
-        self.open_pages.pop(code, None)
+    @event("PageOffered")
+    def offer(
+        self,
+        page_id: UUID,
+        slot: str,
+        responder_id: UUID,
+        responder_role: str,
+        phone: str,
+        language: str,
+        code: str,
+        step: int,
+        rung: str,
+        ack_deadline: datetime,
+        reminder_at: datetime | None,
+        voice_at: datetime | None,
+        distance_km: float,
+        reason: dict[str, Any],
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        self.pages[str(page_id)] = {
+            "slot": slot,
+            "responder_id": str(responder_id),
+            "phone": phone,
+            "language": language,
+            "code": code,
+            "step": step,
+            "status": OPEN,
+            "deadline": ack_deadline,
+            "reminder_at": reminder_at,
+            "voice_at": voice_at,
+        }
+        self.slots[slot]["tried"].append(str(responder_id))
 
-    @event("ReplyAnswered")
-    def answer(self, phone: str, text: str, caused_by: UUID, at: datetime) -> None:
-        """A reply that changed nothing still gets an answer, so nobody is left wondering."""
+    @event("PageReminded")
+    def remind(self, page_id: UUID, channel: str, caused_by: UUID | None, at: datetime) -> None:
+        page = self._open_page(page_id)
+        page["reminder_at" if channel == "sms" else "voice_at"] = None
+
+    @event("PageTimedOut")
+    def time_out(self, page_id: UUID, caused_by: UUID | None, at: datetime) -> None:
+        self._close(page_id, "timed_out")
+
+    @event("PageDeclined")
+    def decline(self, page_id: UUID, message_sid: str, caused_by: UUID, at: datetime) -> None:
+        self._close(page_id, "declined")
+
+    @event("PageUnreachable")
+    def mark_unreachable(
+        self,
+        page_id: UUID,
+        notification_id: UUID | None,
+        error_code: int | None,
+        reason: str,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        self._close(page_id, "unreachable")
+
+    @event("PageAccepted")
+    def accept(self, page_id: UUID, message_sid: str, caused_by: UUID, at: datetime) -> None:
+        """Accepting an open page, or one that timed out while nobody else took it: only this stops the clock."""
+        page = self.pages[str(page_id)]
+        slot = self.slots[page["slot"]]
+        if slot["covered_by"] is not None or page["status"] in ("accepted", "withdrawn") or self.is_closed:
+            raise PageNotOpen(page_id)
+        page["status"] = "accepted"
+        slot["covered_by"] = page["responder_id"]
+        slot["active"] = True
+        self.on_it[page["responder_id"]] = page["code"]
+        if page["slot"] == "primary" and self.status in (OPEN, "exhausted"):
+            self.status = "covered"
+
+    @event("PageWithdrawn")
+    def withdraw(self, page_id: UUID, reason: str, caused_by: UUID, at: datetime) -> None:
+        self._close(page_id, "withdrawn")
+
+    @event("ExtraAcceptance")
+    def accept_extra(self, page_id: UUID, message_sid: str, outcome: str, caused_by: UUID, at: datetime) -> None:
+        page = self.pages[str(page_id)]
+        if outcome == "backup":
+            self.on_it[page["responder_id"]] = page["code"]
+
+    # ---- the ladder -------------------------------------------------------------------------------
+
+    @event("Unfilled")
+    def record_unfilled(
+        self, slot: str, step: int, rung: str, shortfalls: list[str], reason: str, caused_by: UUID | None, at: datetime
+    ) -> None:
+        pass
+
+    @event("Escalated")
+    def escalate(
+        self, slot: str, to_step: int, to_rung: str, reason: str, caused_by: UUID | None, at: datetime
+    ) -> None:
+        state = self.slots[slot]
+        state["from_step"] = state["step"]
+        state["step"], state["rung"] = to_step, to_rung
+
+    @event("Exhausted")
+    def exhaust(self, slot: str, caused_by: UUID | None, at: datetime) -> None:
+        self.slots[slot]["active"] = False
+        if slot == "primary" and self.status == OPEN:
+            self.status = "exhausted"
+
+    # ---- on scene ---------------------------------------------------------------------------------
+
+    @event("Progressed")
+    def progress(self, responder_id: UUID, stage: str, message_sid: str, caused_by: UUID, at: datetime) -> None:
+        if stage == "done":
+            self.on_it.pop(str(responder_id), None)
+            if not self.on_it:
+                self.status = "completed"
+
+    @event("Cancelled")
+    def cancel(self, reason: str, caused_by: UUID, at: datetime) -> None:
+        self.status = "cancelled"
+        self.on_it.clear()
+
+    # ---- queries ----------------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in ("completed", "cancelled")
+
+    def open_pages(self, slot: str | None = None) -> list[UUID]:
+        return [
+            UUID(page_id)
+            for page_id, page in self.pages.items()
+            if page["status"] == OPEN and (slot is None or page["slot"] == slot)
+        ]
+
+    def page(self, page_id: UUID) -> dict[str, Any]:
+        return self.pages[str(page_id)]
+
+    def page_by_code(self, responder_id: UUID, code: str) -> UUID | None:
+        for page_id, page in self.pages.items():
+            if page["responder_id"] == str(responder_id) and page["code"] == code:
+                return UUID(page_id)
+        return None
+
+    def needs_escalation(self, slot: str) -> bool:
+        """Nobody accepted, nobody is still open, and the ladder is still running."""
+        state = self.slots[slot]
+        return state["active"] and state["covered_by"] is None and not self.open_pages(slot) and not self.is_closed
+
+    def due(self, now: datetime) -> list[DueAction]:
+        """What the clock asks for now. A passed deadline wins over a reminder that was never sent."""
+        actions = []
+        for page_id, page in self.pages.items():
+            if page["status"] != OPEN:
+                continue
+            if page["deadline"] <= now:
+                actions.append(DueAction(UUID(page_id), "time_out"))
+            elif page["voice_at"] is not None and page["voice_at"] <= now and page["reminder_at"] is None:
+                actions.append(DueAction(UUID(page_id), "call"))
+            elif page["reminder_at"] is not None and page["reminder_at"] <= now:
+                actions.append(DueAction(UUID(page_id), "remind"))
+        return actions
+
+    def next_deadline(self) -> datetime | None:
+        times = [
+            t
+            for page in self.pages.values()
+            if page["status"] == OPEN
+            for t in (page["reminder_at"], page["voice_at"] if page["reminder_at"] is None else None, page["deadline"])
+            if t is not None
+        ]
+        return min(times, default=None)
+
+    def _open_page(self, page_id: UUID) -> dict[str, Any]:
+        page = self.pages[str(page_id)]
+        if page["status"] != OPEN:
+            raise PageNotOpen(page_id)
+        return page
+
+    def _close(self, page_id: UUID, status: str) -> None:
+        self._open_page(page_id)["status"] = status
+
+
+def _slot() -> dict[str, Any]:
+    return {"step": 1, "rung": "candidates", "tried": [], "covered_by": None, "active": True}

@@ -1,27 +1,159 @@
-"""Who can be paged: responders as plain values (the roster as events arrives with the dispatcher issue)."""
+"""Responders as the dispatcher knows them: profile, availability, whereabouts, open pages and load.
+
+``ResponderRecord`` is the aggregate (one per responder, folded from roster events and from pages);
+``ResponderView`` is the frozen snapshot routing works on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from uuid import UUID
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+RESPONDER_NAMESPACE = UUID("0d6a7d8e-39c4-4f0f-8a3e-5f2b9b1c7e11")
 
 
 @dataclass(frozen=True)
-class Responder:
+class ResponderView:
     responder_id: UUID
-    display_name: str
-    role: str  # clinician, nurse, prescriber, peer_coach, supervisor, director
-    phone: str  # E.164
-    home_lat: float
-    home_lon: float
-    skills: frozenset[str] = field(default_factory=frozenset)
-    on_call: bool = True
-    language: str = "en"
+    name: str
+    role: str
+    phone: str
+    home: tuple[float, float]
+    skills: frozenset[str] = frozenset()
+    languages: tuple[str, ...] = ("en",)
+    zones: frozenset[str] = frozenset()
+    supervisor_id: UUID | None = None
+    active: bool = True
+    available: bool = True
+    opted_out: bool = False
+    reported_location: tuple[float, float] | None = None
+    reported_at: datetime | None = None
+    load: int = 0
+
+    @property
+    def language(self) -> str:
+        return self.languages[0] if self.languages else "en"
+
+    def whereabouts(self, now: datetime, stale_after: timedelta) -> tuple[tuple[float, float], str, int | None]:
+        """Where to measure from: the reported location while fresh, else the home base (and the age)."""
+        if self.reported_location is not None and self.reported_at is not None:
+            age = now - self.reported_at
+            if age <= stale_after:
+                return self.reported_location, "reported", max(0, int(age.total_seconds() // 60))
+            return self.home, "home_base", max(0, int(age.total_seconds() // 60))
+        return self.home, "home_base", None
 
 
-@dataclass(frozen=True)
-class Roster:
-    responders: tuple[Responder, ...]
+class ResponderRecord(Aggregate):
+    """One responder: what the roster says, and the pages and incidents they hold right now."""
 
-    def by_phone(self, phone: str) -> Responder | None:
-        return next((r for r in self.responders if r.phone == phone), None)
+    @staticmethod
+    def create_id(responder_id: UUID) -> UUID:
+        return uuid5(RESPONDER_NAMESPACE, f"responder/{responder_id}")
+
+    @event("Registered")
+    def __init__(self, responder_id: UUID, profile: dict[str, Any]) -> None:
+        self.responder_id = responder_id
+        self.profile = profile
+        self.active = True
+        self.available = True
+        self.opted_out = False
+        self.location: dict[str, Any] | None = None  # {"lat", "lon", "at", "label"}
+        self.open_codes: dict[str, dict[str, str]] = {}  # code -> {"incident_id", "page_id"}
+        self.recent_codes: dict[str, dict[str, Any]] = {}  # closed code -> {"incident_id", "page_id", "closed_at"}
+        self.assignments: dict[str, str] = {}  # incident id -> code, accepted and not done
+        self.quiet_replies: list[datetime] = []  # answers to replies that changed nothing
+
+    @event("ProfileUpdated")
+    def update_profile(self, profile: dict[str, Any]) -> None:
+        self.profile = profile
+        self.active = True
+
+    @event("Retired")
+    def retire(self, reason: str) -> None:
+        self.active = False
+
+    @event("LocationReported")
+    def report_location(self, lat: float, lon: float, at: datetime, label: str | None, source: str) -> None:
+        self.location = {"lat": lat, "lon": lon, "at": at, "label": label}
+
+    @event("AvailabilityChanged")
+    def change_availability(self, available: bool, reason: str | None) -> None:
+        self.available = available
+
+    @event("OptOutChanged")
+    def change_opt_out(self, opted_out: bool, at: datetime) -> None:
+        self.opted_out = opted_out
+
+    @event("CodeOpened")
+    def open_code(self, code: str, incident_id: UUID, page_id: UUID) -> None:
+        self.open_codes[code] = {"incident_id": str(incident_id), "page_id": str(page_id)}
+
+    @event("CodeClosed")
+    def close_code(self, code: str, at: datetime) -> None:
+        page = self.open_codes.pop(code, None)
+        # a closed code is remembered for a week: long enough for any late reply, short enough to stay small
+        self.recent_codes = {c: p for c, p in self.recent_codes.items() if at - p["closed_at"] < timedelta(days=7)}
+        if page is not None:
+            self.recent_codes[code] = {**page, "closed_at": at}
+
+    @event("Assigned")
+    def assign(self, incident_id: UUID, code: str) -> None:
+        self.assignments[str(incident_id)] = code
+
+    @event("Released")
+    def release(self, incident_id: UUID) -> None:
+        self.assignments.pop(str(incident_id), None)
+
+    @event("QuietReplyAnswered")
+    def count_quiet_reply(self, at: datetime, window_seconds: int) -> None:
+        window = timedelta(seconds=window_seconds)
+        self.quiet_replies = [t for t in self.quiet_replies if at - t < window] + [at]
+
+    @event("NoticeRequested")
+    def notify(
+        self,
+        to: str,
+        language: str,
+        template: str,
+        params: dict[str, Any],
+        priority: str,
+        incident_id: UUID | None,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """A message for this responder (an answer to a reply), or about them (to their supervisor)."""
+
+    def may_answer_quiet_reply(self, at: datetime, window: timedelta, limit: int) -> bool:
+        """Answers to replies that change nothing are capped, so two auto-responders can't loop forever."""
+        return sum(1 for t in self.quiet_replies if at - t < window) < limit
+
+    def codes_in_use(self, at: datetime, reuse_after: timedelta) -> set[str]:
+        """Open codes, and codes closed too recently to hand out again (a late reply must not hit a new page)."""
+        recent = {code for code, page in self.recent_codes.items() if at - page["closed_at"] < reuse_after}
+        return set(self.open_codes) | recent
+
+    def view(self) -> ResponderView:
+        p = self.profile
+        location = self.location
+        return ResponderView(
+            responder_id=self.responder_id,
+            name=p["name"],
+            role=p["role"],
+            phone=p["phone"],
+            home=(p["home_base"]["lat"], p["home_base"]["lon"]),
+            skills=frozenset(p.get("skills", ())),
+            languages=tuple(p.get("languages") or ("en",)),
+            zones=frozenset(p.get("zones", ())),
+            supervisor_id=UUID(p["supervisor_id"]) if p.get("supervisor_id") else None,
+            active=self.active,
+            available=self.available,
+            opted_out=self.opted_out,
+            reported_location=(location["lat"], location["lon"]) if location else None,
+            reported_at=location["at"] if location else None,
+            load=len(self.assignments),
+        )

@@ -1,0 +1,65 @@
+"""Paging policy and the escalation ladder: how many to page at once, how long to wait, who comes next.
+
+Everything here is configuration with the defaults DOMAIN.md names; the ladder is a pure function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+FRONT_LINE = frozenset({"clinician", "nurse", "prescriber", "peer_coach"})
+"""Roles paged as candidates. Supervisors and directors are the ladder's upper rungs, not the first call."""
+
+Slot = Literal["primary", "peer"]
+"""An incident's primary response, and the peer coach of a two-person team when policy asks for one."""
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    pages_at_once: int
+    ack_timeout: timedelta
+    reminder_after: timedelta | None = None  # a second SMS while the page is still open
+    voice_after: timedelta | None = None  # then a voice call
+
+
+@dataclass(frozen=True)
+class PagingPolicy:
+    by_priority: dict[str, StepPolicy] = field(
+        default_factory=lambda: {
+            "P1": StepPolicy(2, timedelta(seconds=90), timedelta(seconds=30), timedelta(seconds=60)),
+            "P2": StepPolicy(1, timedelta(minutes=5)),
+            "P3": StepPolicy(1, timedelta(minutes=15)),
+        }
+    )
+    candidate_steps: int = 2  # steps of "next best candidates" before the supervisor
+    team_kinds: frozenset[str] = frozenset({"self_harm_risk"})  # clinician + peer coach
+    second_acceptance: Literal["backup", "stand_down"] = "backup"
+
+    def step(self, priority: str) -> StepPolicy:
+        return self.by_priority[priority]
+
+
+@dataclass(frozen=True)
+class Rung:
+    step: int
+    rung: Literal["candidates", "supervisor", "director"]
+
+
+def next_rung(current: Rung, slot: Slot, policy: PagingPolicy, *, nobody_qualified: bool = False) -> Rung | None:
+    """Where the ladder goes after ``current`` ran out without an acceptance; None at the top.
+
+    Candidates for ``candidate_steps`` steps, then the on-call supervisor, then the clinical director.
+    Nobody qualified on call skips straight to the supervisor. A team's peer slot has no rungs above
+    its candidates: the primary response carries the escalation.
+    """
+    if current.rung == "candidates" and not nobody_qualified and current.step < policy.candidate_steps:
+        return Rung(current.step + 1, "candidates")
+    if slot == "peer":
+        return None
+    if current.rung == "candidates":
+        return Rung(current.step + 1, "supervisor")
+    if current.rung == "supervisor":
+        return Rung(current.step + 1, "director")
+    return None
