@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nats
 
+from services.dispatcher.adapters.roster_seed import seed_events
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
 from services.runtime.clock import SystemClock
@@ -41,10 +42,13 @@ async def main(count: int) -> None:
             await connection.close()
         finally:
             server.stop()
-        settings = DispatcherSettings(var_dir=Path(scratch), roster_file=ROSTER)
+        settings = DispatcherSettings(var_dir=Path(scratch), roster_seed_file=None)
         with build(settings, SystemClock()) as dispatcher:
+            roster = seed_events(ROSTER, factories.T0)
+            for sequence, event in enumerate(roster, start=1):
+                dispatcher.handle(event, sequence)
             started = time.perf_counter()
-            for sequence, event in enumerate(events, start=1):
+            for sequence, event in enumerate(events, start=len(roster) + 1):
                 dispatcher.handle(event, sequence)
             process_rate = count / (time.perf_counter() - started)
     print(f"events: {count}")
