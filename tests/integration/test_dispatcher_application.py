@@ -320,3 +320,29 @@ def test_cancelled_incident_withdraws_its_pages(harness, team) -> None:
     )
     assert {w.data.reason for w in of(out, "dispatch.withdrawn")} == {"cancelled"}
     assert harness.tick(900) == []
+
+
+def test_at_place_by_sms_updates_the_location_routing_uses(settings) -> None:
+    places = {"union station": (39.7527, -105.0001)}
+    clock = ManualClock(T0)
+    with build(settings, clock, locate=lambda text: places.get(text.lower())) as app:
+        harness = Harness(app, clock)
+        near_home, far_home = f.responder(home=(39.744, -104.988)), f.responder(home=(39.90, -104.80))
+        harness.feed(
+            *(f.registered(p) for p in (near_home, far_home)),
+            *(f.rotation([p.responder_id]) for p in (near_home, far_home)),
+        )
+        assert messages(harness.reply(far_home.phone, "AT Union Station")) == [(far_home.phone, "location_noted")]
+        assert messages(harness.reply(far_home.phone, "AT nowhere known")) == [(far_home.phone, "location_unknown")]
+        out = harness.feed(f.incident("withdrawal", "P2", ("naloxone_carrier",), at=(39.7530, -105.0000)))
+        offered = of(out, "dispatch.offered")[0]
+        assert offered.data.responder_id == far_home.responder_id
+        assert offered.data.reason.location_source == "reported"
+        clock.advance(f.later(3600))  # an hour later the reported location is stale: back to home bases
+        later = of(
+            harness.feed(
+                f.incident("withdrawal", "P2", ("naloxone_carrier",), at=(39.7530, -105.0000), short_code="6000")
+            ),
+            "dispatch.offered",
+        )[0]
+        assert later.data.responder_id == near_home.responder_id
