@@ -484,7 +484,8 @@ class Dispatcher(StreamProcessor):
         location = (incident.lat, incident.lon)
         rules = self.rules
         if rung == "candidates" and slot == "primary":
-            request = Request(location, now, count or step_policy.pages_at_once, tuple(incident.needs), FRONT_LINE, exclude)
+            wanted = count or step_policy.pages_at_once
+            request = Request(location, now, wanted, tuple(incident.needs), FRONT_LINE, exclude)
             pool, rule = (
                 self.on_call_now(incident.zone),
                 f"{incident.priority}: best {step_policy.pages_at_once} on call",

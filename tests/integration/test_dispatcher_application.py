@@ -346,3 +346,15 @@ def test_at_place_by_sms_updates_the_location_routing_uses(settings) -> None:
             "dispatch.offered",
         )[0]
         assert later.data.responder_id == near_home.responder_id
+
+
+def test_the_demo_gazetteer_resolves_places_texted_with_at(tmp_path: Path) -> None:
+    gazetteer = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "gazetteer.json"
+    settings = DispatcherSettings(var_dir=tmp_path, roster_seed_file=None, gazetteer_file=gazetteer)
+    clock = ManualClock(T0)
+    with build(settings, clock) as app:
+        harness = Harness(app, clock)
+        person = f.responder()
+        harness.feed(f.registered(person))
+        assert messages(harness.reply(person.phone, "at union station")) == [(person.phone, "location_noted")]
+        assert app.repository.get(app.known.record_ids[person.responder_id]).location["label"] == "union station"
