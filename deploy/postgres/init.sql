@@ -1,15 +1,16 @@
 -- One role and one database for the crisis services.
 --
--- All three stores (dispatcher, notifier, projections) share this database; eventsourcing creates each
--- application's tables on first start (dispatcher_events, dispatcher_tracking, notifier_events,
--- notifier_tracking, projections_events, projections_tracking), so the role needs CREATE on the schema.
--- The intake gateway and the SMS sandbox do not use PostgreSQL.
+-- The stores of the dispatcher, notifier and projections share this database. Each eventsourcing application
+-- creates its own tables on first start, named after its class: dispatcher_*, notifier_*, readmodels_* and
+-- followupdesk_* (<name>_events, <name>_tracking, some <name>_snapshots), plus the projections' read-model
+-- and audit tables (projections_rm_*, projections_audit_log). So the role needs CREATE on the schema.
+-- The intake gateway (NATS key-value buckets) and the SMS sandbox do not use PostgreSQL.
 --
 -- Run once, as a superuser, with the password passed in so it never lands in this file or in shell history:
 --
---   read -rs CRISIS_DB_PASSWORD
+--   read -rs POSTGRES_CRISIS_PASSWORD
 --   psql -v ON_ERROR_STOP=1 -h DB_HOST -U postgres \
---        -v crisis_password="$CRISIS_DB_PASSWORD" -f deploy/postgres/init.sql
+--        -v crisis_password="$POSTGRES_CRISIS_PASSWORD" -f deploy/postgres/init.sql
 --
 -- Then give the services:
 --   CRISIS_DATABASE_URL=postgresql://crisis:PASSWORD@DB_HOST:5432/crisis

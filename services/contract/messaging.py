@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -34,19 +34,48 @@ class NotificationRequestedData(Strict):
 
 
 class SmsSentData(Strict):
+    """The provider accepted the SMS. One per notification; a bundle's SMS is reported for each member."""
+
     notification_id: UUID
     message_sid: MessageSid
     to: E164
     status: str
     segments: int = Field(ge=1)
+    body: str | None = Field(
+        default=None, max_length=1600, description="the text sent, rendered from a PHI-free template"
+    )
 
 
 class SmsFailedData(Strict):
+    """The notification will not reach the person: refused, undelivered, or out of retries.
+
+    Also used for a voice call that could not be placed (``channel`` "voice"), so that one event means
+    "this person cannot be reached by this notification" whichever channel it used. ``permanent`` is true
+    when the provider says the number cannot take it (e.g. 21211, 21610, 21614, 30003-30008), false when
+    the notifier ran out of retries for a transient error.
+    """
+
     notification_id: UUID
     to: E164
     error_code: int | None
     error_message: str
     permanent: bool
+    channel: Literal["sms", "voice"] = "sms"
+    message_sid: MessageSid | None = Field(
+        default=None, description="set when a status callback reported the accepted message undelivered"
+    )
+
+
+CallSid = Annotated[str, Field(pattern=r"^CA[0-9a-fA-F]{32}$", description="Twilio call SID")]
+
+
+class CallPlacedData(Strict):
+    """A voice call was handed to the provider (channel "voice"); it speaks the rendered template."""
+
+    notification_id: UUID
+    call_sid: CallSid
+    to: E164
+    status: str = Field(max_length=32)
 
 
 class SmsReceivedData(Strict):
@@ -99,6 +128,10 @@ class SmsReceived(event_type("sms.received", SmsReceivedData)):
     pass
 
 
+class CallPlaced(event_type("call.placed", CallPlacedData)):
+    pass
+
+
 def _notification_requested_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     """v1 carried a body the sender had already rendered; v2 names a template and its parameters.
 
@@ -112,5 +145,13 @@ def _notification_requested_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "schema_version": 2, "data": data}
 
 
-EVENTS = (NotificationRequested, SmsSent, SmsFailed, SmsReceived, SmsStatusUpdated, SmsOptOutChanged)
+EVENTS = (
+    NotificationRequested,
+    SmsSent,
+    SmsFailed,
+    SmsReceived,
+    SmsStatusUpdated,
+    SmsOptOutChanged,
+    CallPlaced,
+)
 UPCASTERS = {("notification.requested", 1): _notification_requested_v1_to_v2}

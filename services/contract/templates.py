@@ -63,7 +63,9 @@ class SupervisorAlert(Strict):
         "outside_service_area",
         "escalated",
     ]
-    area: str | None = Field(default=None, max_length=80)
+    area: str | None = Field(
+        default=None, max_length=80, description="general area or response address, never a client detail"
+    )
 
 
 class ResponderUnreachable(Strict):

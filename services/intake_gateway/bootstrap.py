@@ -11,38 +11,69 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
-from services.intake_gateway.application import IntakeGateway
-from services.intake_gateway.entrypoints.http import router
+from services.intake_gateway.entrypoints import admin, http, records, twilio_webhooks
+from services.intake_gateway.entrypoints.auth import install_auth
+from services.intake_gateway.intake_wiring import open_intake
+from services.intake_gateway.roster_admin import RosterAdmin
 from services.intake_gateway.settings import GatewaySettings
+from services.intake_gateway.sms_inbox import SmsInbox
 from services.runtime.clock import Clock, SystemClock
+from services.runtime.credentials import CredentialStore
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.service import connect_stream, make_broker
 from services.runtime.stream import publish_event
 
 
 def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
+    clock = clock or SystemClock()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         broker = make_broker(settings)
         js = await connect_stream(broker, settings)
+        publish = partial(publish_event, js)
         app.state.broker = broker
-        app.state.gateway = IntakeGateway(partial(publish_event, js), clock or SystemClock())
-        app.state.twilio_validator = RequestValidator(settings.twilio_auth_token)
+        app.state.js = js
+        app.state.publish = publish
+        app.state.clock = clock
+        # intake: geocoder, KV buckets (incident state, recent reports, idempotency keys), state follower
+        intake = await open_intake(settings, js, publish, clock)
+        app.state.intake = intake
+        app.state.gateway = intake.gateway
+        app.state.idempotency = intake.idempotency
+        app.state.roster_admin = RosterAdmin(
+            publish,
+            clock,
+            phone_region=settings.phone_default_region,
+            calendar_horizon_days=settings.calendar_horizon_days,
+        )
+        app.state.sms_inbox = SmsInbox(publish, clock)
+        # during a rotation Twilio may sign with either token; the primary is tried first
+        tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
+        app.state.twilio_validators = [RequestValidator(token) for token in tokens]
         app.state.public_url = settings.gateway_public_url.rstrip("/")
         try:
             yield
         finally:
+            await intake.close()
             await broker.stop()
 
     app = FastAPI(
         title="Crisis intake gateway",
         version="0.1.0",
-        description="Crisis reports, roster commands and Twilio webhooks in; events on the CRISIS stream out.",
+        description=(
+            "Crisis reports, roster commands and Twilio webhooks in; events on the CRISIS stream out. "
+            "Every route but /healthz and the Twilio webhooks needs `Authorization: Bearer <token>`."
+        ),
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_auth(app, CredentialStore.from_file(settings.credentials_file))
     app.add_middleware(BaseHTTPMiddleware, dispatch=partial(limit_body_size, settings.max_request_bytes))
-    app.include_router(router)
+    app.include_router(http.router)
+    app.include_router(twilio_webhooks.router)
+    app.include_router(admin.router)
+    app.include_router(records.router)
     return app
 
 

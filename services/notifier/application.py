@@ -1,37 +1,84 @@
-"""The notifier's use cases: record a requested SMS, send it, record what happened.
+"""The notifier's use cases: record requests, opt-outs and delivery failures; send; record what happened.
 
-A send is recorded before the provider call (Requested, with the stream position) and after it (Sent or
-Failed). After a crash between the two, the sender sees a Requested without an outcome and sends again:
-delivery is at-least-once, and a duplicate SMS is the price of never losing a page.
+Why at-least-once. A send is recorded before the provider call (``AttemptStarted``) and after it (``Sent``
+with the provider's SID, ``AttemptFailed`` or ``Failed``). If the notifier dies in between, nobody can know
+whether the provider took the message; Twilio's Messages API has no idempotency key to ask it. Given the
+choice between maybe sending a page twice and maybe never sending it, the notifier sends again: a
+duplicate page costs a responder a second glance, a lost page can cost a life. Because messages go one at
+a time, a crash duplicates at most the one message that was in flight.
+
+Every method that changes state takes the processing lock, so the sending loop and the stream consumer
+never write the same aggregate at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
 
 from services.contract.events import (
+    CallPlaced,
+    CallPlacedData,
     Envelope,
     NotificationRequested,
     SmsFailed,
     SmsFailedData,
+    SmsOptOutChanged,
     SmsSent,
     SmsSentData,
+    SmsStatusUpdated,
     derived_id,
     new_event,
 )
-from services.notifier.domain.notification import Notification
-from services.notifier.ports import PermanentSmsError, SmsSender
+from services.notifier.domain.delivery import (
+    OPTED_OUT_CODE,
+    RetryPolicy,
+    is_failed_delivery,
+    is_permanent_delivery_failure,
+)
+from services.notifier.domain.notification import (
+    Notification,
+    PhoneConsent,
+    ProviderMessage,
+    bundle_id,
+    consent_id,
+    provider_message_id,
+)
+from services.notifier.domain.queue import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
+from services.notifier.domain.templates import TemplateError, render
+from services.notifier.ports import PlacedCall, SentMessage
+from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
 PRODUCER = "notifier"
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One provider call about to be made: recorded as started, not yet made."""
+
+    notification_id: UUID
+    channel: str
+    to: str
+    text: str
+    language: str
+    attempt: int
+
+
 class Notifier(StreamProcessor):
     producer = PRODUCER
+
+    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock, retry: RetryPolicy | None = None) -> None:
+        super().__init__(env, clock=clock)
+        self.retry = retry or RetryPolicy()
+
+    # --- what the stream tells us ------------------------------------------------------------------------
 
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
@@ -40,17 +87,16 @@ class Notifier(StreamProcessor):
     @policy.register
     def _(self, requested: NotificationRequested, processing_event: ProcessingEvent) -> None:
         data = requested.data
-        try:
-            self.repository.get(data.notification_id)
+        if self._find(Notification, data.notification_id) is not None:
             return  # already recorded (a re-publish past the de-duplication window)
-        except AggregateNotFoundError:
-            pass
         notification = Notification(
             id=data.notification_id,
             to=data.to,
-            body=data.body,
             priority=data.priority.value,
             template=data.template,
+            params=data.params,
+            language=data.language,
+            channel=data.channel,
             incident_id=data.incident_id,
             page_id=data.page_id,
             caused_by=requested.id,
@@ -58,31 +104,206 @@ class Notifier(StreamProcessor):
         )
         processing_event.collect_events(notification)
 
-    def send_if_unsettled(self, notification_id: Any, sender: SmsSender) -> None:
-        """Send a recorded notification unless it already has an outcome. TransientSmsError propagates."""
-        notification: Notification = self.repository.get(notification_id)
-        if notification.is_settled:
-            return
-        cause = notification.id  # the notification.requested event id
-        try:
-            sent = sender.send(notification.to, notification.body)
-        except PermanentSmsError as exc:
-            notification.record_failed(
-                error_code=exc.code,
-                error_message=exc.message,
-                permanent=True,
-                caused_by=cause,
-                at=self.clock.now(),
+    @policy.register
+    def _(self, change: SmsOptOutChanged, processing_event: ProcessingEvent) -> None:
+        data = change.data
+        consent = self._find(PhoneConsent, consent_id(data.phone))
+        if consent is None:
+            consent = PhoneConsent(
+                id=consent_id(data.phone), opted_out=data.opted_out, keyword=data.keyword, changed_at=data.received_at
             )
         else:
+            consent.change(data.opted_out, data.keyword, data.received_at)
+        processing_event.collect_events(consent)
+
+    @policy.register
+    def _(self, update: SmsStatusUpdated, processing_event: ProcessingEvent) -> None:
+        data = update.data
+        if not is_failed_delivery(data.status):
+            return  # queued, sent, delivered: the stream has them; nothing for the notifier to do
+        message = self._find(ProviderMessage, provider_message_id(data.message_sid))
+        if message is None:  # the callback overtook our record of the send: keep it for when that arrives
+            message = ProviderMessage(id=provider_message_id(data.message_sid), provider_sid=data.message_sid)
+        if message.failure is not None:
+            return
+        message.record_failure(data.status, data.error_code)
+        changed: list[Any] = [message]
+        if message.notification_id is not None:
+            notification = self.repository.get(message.notification_id)
+            if self._fail_delivery(notification, message):
+                changed.append(notification)
+        processing_event.collect_events(*changed)
+
+    def _fail_delivery(self, notification: Notification, message: ProviderMessage) -> bool:
+        if message.failure is None or notification.delivery_failed:
+            return False
+        status, code = message.failure
+        notification.record_delivery_failed(
+            message_sid=message.provider_sid,
+            provider_status=status,
+            error_code=code,
+            permanent=is_permanent_delivery_failure(code),
+            at=self.clock.now(),
+        )
+        return True
+
+    def _find(self, cls: type, aggregate_id: UUID) -> Any:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    # --- what the sending loop asks ------------------------------------------------------------------------
+
+    def pending_since(self, position: int, limit: int = 100) -> tuple[list[QueueEntry], int]:
+        """Unsettled notifications requested after log ``position``, and the last position read."""
+        notifications = self.recorder.select_notifications(start=position + 1, limit=limit)
+        entries = []
+        for stored in notifications:
+            domain_event = self.mapper.to_domain_event(stored)
+            if isinstance(domain_event, Notification.Requested):
+                notification: Notification = self.repository.get(domain_event.originator_id)
+                if not notification.is_settled:
+                    entries.append(self._entry(notification, stored.id))
+        return entries, (notifications[-1].id if notifications else position)
+
+    @staticmethod
+    def _entry(notification: Notification, position: int) -> QueueEntry:
+        return QueueEntry(
+            notification_id=notification.id,
+            position=position,
+            to=notification.to,
+            channel=notification.channel,
+            priority=notification.priority,
+            template=notification.template,
+            code=notification.code,
+            due_at=notification.due_at(),
+        )
+
+    def begin_attempt(self, notification_id: UUID) -> Attempt | None:
+        """Record that a provider call is about to be made; None if nothing is to be sent.
+
+        Nothing is sent for a notification that is already settled, for an SMS to a phone that opted out
+        (recorded as failed with 21610, permanent, without calling the provider) or for one whose template
+        cannot be rendered (failed, permanent).
+        """
+        with self.processing_lock:
+            notification: Notification = self.repository.get(notification_id)
+            if notification.is_settled:
+                return None
+            now = self.clock.now()
+            if notification.channel == "sms":
+                consent = self._find(PhoneConsent, consent_id(notification.to))
+                if consent is not None and consent.opted_out:
+                    notification.record_failed(OPTED_OUT_CODE, "recipient opted out (STOP)", True, notification.id, now)
+                    self.save(notification)
+                    return None
+            try:
+                rendered = render(notification.template, notification.params, notification.language)
+            except TemplateError as exc:
+                notification.record_failed(None, str(exc), True, notification.id, now)
+                self.save(notification)
+                return None
+            notification.start_attempt(notification.attempts + 1, now)
+            self.save(notification)
+            return Attempt(
+                notification_id=notification.id,
+                channel=notification.channel,
+                to=notification.to,
+                text=rendered.text,
+                language=rendered.language,
+                attempt=notification.attempts,
+            )
+
+    def record_sent(self, notification_id: UUID, sent: SentMessage, body: str) -> None:
+        """The provider took the SMS: keep its SID, and act on a delivery failure that arrived first."""
+        with self.processing_lock:
+            notification: Notification = self.repository.get(notification_id)
             notification.record_sent(
                 message_sid=sent.message_sid,
                 provider_status=sent.status,
                 segments=sent.segments,
-                caused_by=cause,
+                caused_by=notification.id,
                 at=self.clock.now(),
+                body=body,
             )
-        self.save(notification)
+            message = self._find(ProviderMessage, provider_message_id(sent.message_sid))
+            if message is None:
+                message = ProviderMessage(id=provider_message_id(sent.message_sid), provider_sid=sent.message_sid)
+            message.link(notification.id)
+            self._fail_delivery(notification, message)
+            self.save(notification, message)
+
+    def record_call_placed(self, notification_id: UUID, call: PlacedCall) -> None:
+        with self.processing_lock:
+            notification: Notification = self.repository.get(notification_id)
+            notification.record_call_placed(call.call_sid, call.status, notification.id, self.clock.now())
+            self.save(notification)
+
+    def record_refused(self, notification_id: UUID, error_code: int | None, error_message: str) -> None:
+        """The provider refused for good: failed, permanent."""
+        with self.processing_lock:
+            notification: Notification = self.repository.get(notification_id)
+            notification.record_failed(error_code, error_message, True, notification.id, self.clock.now())
+            self.save(notification)
+
+    def record_transient_failure(
+        self, notification_id: UUID, error_code: int | None, error_message: str, fraction: float
+    ) -> datetime | None:
+        """Schedule a retry with backoff (returns when it is due), or give up (None: failed, not permanent).
+
+        ``fraction`` is a uniform draw from [0, 1) for the jitter.
+        """
+        with self.processing_lock:
+            notification: Notification = self.repository.get(notification_id)
+            now = self.clock.now()
+            failed = notification.failed_attempts + 1
+            if self.retry.gives_up(failed):
+                notification.record_failed(
+                    error_code,
+                    f"gave up after {failed} attempts: {error_message}",
+                    False,
+                    notification.id,
+                    now,
+                )
+                self.save(notification)
+                return None
+            retry_at = now + timedelta(seconds=self.retry.delay(failed, fraction))
+            notification.record_attempt_failed(notification.attempts, error_code, error_message, retry_at, now)
+            self.save(notification)
+            return retry_at
+
+    def bundle(self, member_ids: Sequence[UUID]) -> UUID | None:
+        """Replace unsettled notifications to one phone by one open_pages_bundle; its id, or None.
+
+        The bundle and the members' ``Bundled`` records are saved in one transaction.
+        """
+        with self.processing_lock:
+            members: list[Notification] = [self.repository.get(m) for m in member_ids]
+            members = [m for m in members if not m.is_settled]
+            if not members:
+                return None
+            bundle = Notification(
+                id=bundle_id([m.id for m in members]),
+                to=members[0].to,
+                priority=min((m.priority for m in members), key=lambda p: PRIORITY_RANK.get(p, 3)),
+                template=BUNDLE_TEMPLATE,
+                params={"codes": list(dict.fromkeys(m.code for m in members if m.code))},
+                language=members[0].language,
+                channel="sms",
+                incident_id=None,
+                page_id=None,
+                caused_by=members[0].id,
+                at=self.clock.now(),
+                members=[str(m.id) for m in members],
+            )
+            for member in members:
+                member.record_bundled(bundle.id, self.clock.now())
+            self.save(bundle, *members)
+            return bundle.id
+
+    # --- what goes out on the stream -------------------------------------------------------------------------
 
     @singledispatchmethod
     def outbox(self, domain_event: Any) -> Sequence[Envelope]:
@@ -90,35 +311,97 @@ class Notifier(StreamProcessor):
 
     @outbox.register
     def _(self, sent: Notification.Sent) -> Sequence[Envelope]:
-        requested = self.repository.get(sent.originator_id, version=1)
-        data = SmsSentData(
-            notification_id=sent.originator_id,
-            message_sid=sent.message_sid,
-            to=requested.to,
-            status=sent.provider_status,
-            segments=sent.segments,
+        return tuple(
+            self._event(
+                SmsSent,
+                SmsSentData(
+                    notification_id=target.id,
+                    message_sid=sent.message_sid,
+                    to=target.to,
+                    status=sent.provider_status,
+                    segments=sent.segments,
+                    body=getattr(sent, "body", None),
+                ),
+                sent,
+                target,
+                bundled,
+            )
+            for target, bundled in self._targets(sent.originator_id)
         )
-        return (self._event(SmsSent, data, sent, requested),)
+
+    @outbox.register
+    def _(self, placed: Notification.CallPlaced) -> Sequence[Envelope]:
+        return tuple(
+            self._event(
+                CallPlaced,
+                CallPlacedData(
+                    notification_id=target.id, call_sid=placed.call_sid, to=target.to, status=placed.provider_status
+                ),
+                placed,
+                target,
+                bundled,
+            )
+            for target, bundled in self._targets(placed.originator_id)
+        )
 
     @outbox.register
     def _(self, failed: Notification.Failed) -> Sequence[Envelope]:
-        requested = self.repository.get(failed.originator_id, version=1)
-        data = SmsFailedData(
-            notification_id=failed.originator_id,
-            to=requested.to,
-            error_code=failed.error_code,
-            error_message=failed.error_message,
-            permanent=failed.permanent,
+        return tuple(
+            self._event(
+                SmsFailed,
+                SmsFailedData(
+                    notification_id=target.id,
+                    to=target.to,
+                    error_code=failed.error_code,
+                    error_message=failed.error_message,
+                    permanent=failed.permanent,
+                    channel=target.channel,
+                ),
+                failed,
+                target,
+                bundled,
+            )
+            for target, bundled in self._targets(failed.originator_id)
         )
-        return (self._event(SmsFailed, data, failed, requested),)
 
-    def _event(self, event_class: type[Envelope], data: Any, stored: Any, requested: Notification) -> Envelope:
+    @outbox.register
+    def _(self, failed: Notification.DeliveryFailed) -> Sequence[Envelope]:
+        return tuple(
+            self._event(
+                SmsFailed,
+                SmsFailedData(
+                    notification_id=target.id,
+                    to=target.to,
+                    error_code=failed.error_code,
+                    error_message=f"delivery {failed.provider_status}",
+                    permanent=failed.permanent,
+                    channel=target.channel,
+                    message_sid=failed.message_sid,
+                ),
+                failed,
+                target,
+                bundled,
+            )
+            for target, bundled in self._targets(failed.originator_id)
+        )
+
+    def _targets(self, notification_id: UUID) -> list[tuple[Notification, bool]]:
+        """Whom an outcome is reported for: the notification itself, or every member of a bundle."""
+        requested: Notification = self.repository.get(notification_id, version=1)
+        if not requested.members:
+            return [(requested, False)]
+        return [(self.repository.get(member, version=1), True) for member in requested.members]
+
+    def _event(
+        self, event_class: type[Envelope], data: Any, stored: Any, target: Notification, bundled: bool
+    ) -> Envelope:
+        parts: tuple[Any, ...] = (stored.originator_id, stored.originator_version, event_class.TYPE)
         return new_event(
             event_class,
             data,
-            event_id=derived_id(stored.originator_id, stored.originator_version, event_class.TYPE),
+            event_id=derived_id(*parts, target.id) if bundled else derived_id(*parts),
             occurred_at=stored.at,
             producer=PRODUCER,
-            incident_id=requested.incident_id,
-            causation_id=stored.originator_id,
+            incident_id=target.incident_id,
+            causation_id=target.id,
         )

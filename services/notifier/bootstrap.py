@@ -3,45 +3,71 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import timedelta
 
+from services.notifier.adapters.twilio_client import http_client, twilio_client
 from services.notifier.adapters.twilio_http import RedirectingHttpClient
 from services.notifier.adapters.twilio_sms import TwilioSmsSender
+from services.notifier.adapters.twilio_voice import TwilioVoiceCaller
 from services.notifier.application import Notifier
-from services.notifier.domain.notification import Notification
-from services.notifier.ports import SmsSender
+from services.notifier.domain.delivery import RetryPolicy
+from services.notifier.send_queue import SENDER_TRACKING_NAME, SendQueue, Sleep
 from services.notifier.settings import NotifierSettings
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.processor import LogFollower
 from services.runtime.settings import store_env
 
 APPLICATION_NAME = "notifier"
-SENDER_TRACKING_NAME = "sms-sender"
+__all__ = ["APPLICATION_NAME", "SENDER_TRACKING_NAME", "build", "build_providers", "build_send_queue"]
 
 
 def build(settings: NotifierSettings, clock: Clock | None = None) -> Notifier:
-    return Notifier(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock())
+    retry = RetryPolicy(
+        max_attempts=settings.sms_retry_max_attempts,
+        base_delay_seconds=settings.sms_retry_base_delay_seconds,
+        max_delay_seconds=settings.sms_retry_max_delay_seconds,
+    )
+    return Notifier(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock(), retry=retry)
 
 
-def build_sender(settings: NotifierSettings) -> SmsSender:
-    http_client = None
-    if settings.sms_provider == "sandbox":
-        http_client = RedirectingHttpClient(settings.sandbox_url, timeout=10)
-    return TwilioSmsSender(
+def build_providers(settings: NotifierSettings) -> tuple[TwilioSmsSender, TwilioVoiceCaller]:
+    """The SMS sender and voice caller: the official SDK, pointed at Twilio or at the sandbox."""
+    if settings.provider == "sandbox":
+        transport = RedirectingHttpClient(settings.sandbox_url, timeout=settings.twilio_timeout_seconds)
+    else:
+        transport = http_client(settings.twilio_timeout_seconds)
+    client = twilio_client(
         settings.twilio_account_sid,
-        settings.twilio_auth_token,
+        auth_token=settings.twilio_auth_token,
+        api_key_sid=settings.twilio_api_key_sid,
+        api_key_secret=settings.twilio_api_key_secret,
+        http_client=transport,
+    )
+    sms = TwilioSmsSender(
+        client,
         from_number=settings.twilio_from_number or None,
         messaging_service_sid=settings.twilio_messaging_service_sid or None,
         status_callback=settings.twilio_status_callback_url or None,
-        http_client=http_client,
     )
+    return sms, TwilioVoiceCaller(client, from_number=settings.voice_from_number or None)
 
 
-def sms_sender_follower(notifier: Notifier, sender: SmsSender) -> LogFollower:
-    """Sends every recorded notification that has no outcome yet, in the order they were recorded."""
-
-    async def send(domain_event: Any) -> None:
-        if isinstance(domain_event, Notification.Requested):
-            await asyncio.to_thread(notifier.send_if_unsettled, domain_event.originator_id, sender)
-
-    return LogFollower(notifier, SENDER_TRACKING_NAME, send)
+def build_send_queue(
+    notifier: Notifier,
+    settings: NotifierSettings,
+    providers: tuple[TwilioSmsSender, TwilioVoiceCaller] | None = None,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> SendQueue:
+    sms, voice = providers or build_providers(settings)
+    return SendQueue(
+        notifier,
+        sms,
+        voice,
+        clock=notifier.clock,
+        sms_rate_per_second=settings.sms_rate_per_second,
+        sms_burst=settings.sms_rate_burst,
+        voice_rate_per_second=settings.voice_rate_per_second,
+        flood_max_messages=settings.sms_flood_max_messages,
+        flood_window=timedelta(seconds=settings.sms_flood_window_seconds),
+        sleep=sleep,
+    )

@@ -1,4 +1,8 @@
-"""What the notifier needs from an SMS provider."""
+"""What the notifier needs from a messaging provider (Twilio, or the local sandbox through the same SDK).
+
+Every port method raises only PermanentSmsError or TransientSmsError; the names say what the caller
+does with each: give up on the message, or try it again later.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,14 @@ class SentMessage:
     segments: int
 
 
+@dataclass(frozen=True)
+class PlacedCall:
+    call_sid: str
+    status: str
+
+
 class PermanentSmsError(Exception):
-    """The provider refused the message and will refuse it again (bad number, opted out): do not retry."""
+    """The provider refused the message or call and will refuse it again (bad number, opted out): do not retry."""
 
     def __init__(self, code: int | None, message: str) -> None:
         super().__init__(message)
@@ -23,10 +33,27 @@ class PermanentSmsError(Exception):
 
 
 class TransientSmsError(Exception):
-    """Rate limited, provider error or timeout: the same send may succeed later; retry with backoff."""
+    """Rate limited (429), provider error (5xx), timeout or no connection: the same send may succeed later."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class SmsSender(Protocol):
-    def send(self, to: str, body: str) -> SentMessage:
-        """Hand one SMS to the provider. Raises PermanentSmsError or TransientSmsError, nothing else."""
+    def send(self, to: str, body: str, *, attempt: int = 1) -> SentMessage:
+        """Hand one SMS to the provider; ``attempt`` counts this call (1 for the first).
+
+        Raises PermanentSmsError or TransientSmsError, nothing else.
+        """
+        ...
+
+
+class VoiceCaller(Protocol):
+    def call(self, to: str, speech: str, language: str, *, attempt: int = 1) -> PlacedCall:
+        """Place one call that speaks ``speech`` in ``language`` (en or es).
+
+        Raises PermanentSmsError or TransientSmsError, nothing else.
+        """
         ...

@@ -8,7 +8,14 @@ from services.runtime.service import configure_logging
 def main() -> None:
     configure_logging("projections")
     settings = ProjectionsSettings()
-    uvicorn.run(build(settings), host=settings.projections_host, port=settings.projections_port, access_log=False)
+    uvicorn.run(
+        build(settings),
+        host=settings.projections_host,
+        port=settings.projections_port,
+        access_log=False,
+        # open workspace event streams must not hold a stopping service up for long
+        timeout_graceful_shutdown=5,
+    )
 
 
 if __name__ == "__main__":

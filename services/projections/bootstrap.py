@@ -1,42 +1,177 @@
-"""Wiring for projections: the stream consumer and the HTTP API in one process; nothing runs at import."""
+"""Wiring for projections: two stream consumers (read models, follow-up desk), the overdue watch, the JSON API
+and the director workspace, in one process. Nothing runs at import."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
 
-from fastapi import FastAPI
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from services.projections.application import Projections
-from services.projections.entrypoints.http import router
+from services.projections.adapters import html_pages as pages
+from services.projections.adapters.change_feed import ChangeFeed
+from services.projections.adapters.session_cookies import COOKIE_NAME, SessionCodec, session_key
+from services.projections.adapters.sql_audit_log import AuditLog
+from services.projections.application import (
+    NotPermitted,
+    ReadModels,
+    Records,
+    Refused,
+    StreamUnavailable,
+    UnknownIncident,
+    UnknownTask,
+)
+from services.projections.desk import FollowUpDesk, OverdueWatch
+from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired
+from services.projections.entrypoints.http import router as api_router
+from services.projections.entrypoints.stream import StreamTimedConsumer
+from services.projections.entrypoints.web import router as web_router
+from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.problems import install_problem_handlers
-from services.runtime.service import running_processor
+from services.runtime.consumer import ProcessorConsumer
+from services.runtime.credentials import CredentialStore
+from services.runtime.problems import install_problem_handlers, problem_response
+from services.runtime.processor import outbox_relay
+from services.runtime.service import connect_stream, make_broker
 from services.runtime.settings import store_env
+from services.runtime.stream import publish_event
+
+log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "projections"
+DESK_NAME = "followups"
 
 
-def build_projections(settings: ProjectionsSettings, clock: Clock | None = None) -> Projections:
-    return Projections(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock())
+def build_projections(settings: ProjectionsSettings, clock: Clock | None = None) -> ReadModels:
+    """The read models on the configured store (SQLite file or PostgreSQL tables)."""
+    return ReadModels(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock())
+
+
+def build_desk(settings: ProjectionsSettings, clock: Clock | None = None) -> FollowUpDesk:
+    return FollowUpDesk(store_env(settings, DESK_NAME), clock=clock or SystemClock(), rules=settings.follow_up_policy())
 
 
 def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
+    clock = clock or SystemClock()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with build_projections(settings, clock) as projections:
-            async with running_processor(settings, projections, durable=APPLICATION_NAME) as service:
-                app.state.projections = projections
-                app.state.broker = service.broker
+        with build_projections(settings, clock) as read_models, build_desk(settings, clock) as desk:
+            audit = AuditLog(read_models.recorder.datastore, prefix=APPLICATION_NAME)
+            audit.create_table()
+            broker = make_broker(settings)
+            js = await connect_stream(broker, settings)
+            publish = partial(publish_event, js)
+            if read_models.needs_replay:
+                log.info("read models are new but the stream position is not: replaying the stream")
+                await replay_into(js, read_models, reset=True)
+            relay = outbox_relay(desk, publish)
+            watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
+            StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME).subscribe(broker)
+            ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME).subscribe(broker)
+            changes = ChangeFeed(asyncio.get_running_loop(), read_models.processed_position())
+            read_models.listeners.append(changes.notify_threadsafe)
+            app.state.read_models = read_models
+            app.state.desk = desk
+            app.state.overdue_watch = watch
+            app.state.outbox = relay
+            app.state.changes = changes
+            app.state.broker = broker
+            app.state.records = Records(read_models, audit, publish, clock, settings.sla_targets())
+            await broker.start()
+            tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
+            try:
                 yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await broker.stop()
 
     app = FastAPI(
         title="Crisis projections",
-        version="0.1.0",
-        description="Incident timelines for clinical directors, built from the CRISIS stream.",
+        version="0.2.0",
+        description=(
+            "Incident timelines, crisis documentation and its exports, follow-up tasks, metrics and the audit log, "
+            "built from the CRISIS stream; and the director workspace at /workspace/."
+        ),
         lifespan=lifespan,
     )
+    app.state.clock = clock
+    app.state.credentials = CredentialStore.from_file(settings.credentials_file)  # type: ignore[arg-type]
+    app.state.sessions = SessionCodec(
+        session_key(settings.session_secret, settings.var_dir), timedelta(hours=settings.session_hours)
+    )
+    app.state.cookie_secure = settings.session_cookie_secure
     install_problem_handlers(app)
-    app.include_router(router)
+    install_record_handlers(app)
+    app.include_router(api_router)
+    app.include_router(web_router)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/workspace/", status_code=307)
+
     return app
+
+
+def _workspace(request: Request) -> bool:
+    return request.url.path.startswith("/workspace")
+
+
+def install_record_handlers(app: FastAPI) -> None:
+    """Use-case errors as problem documents on the API, as pages in the workspace."""
+
+    def answer(request: Request, status: int, detail: str) -> Response:
+        if _workspace(request):
+            session = request.app.state.sessions.read(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
+            who, csrf = (session.principal, session.csrf_token) if session else (None, None)
+            return Response(
+                pages.error_page(status, detail, who, csrf),
+                status_code=status,
+                media_type="text/html",
+                headers=pages.PAGE_SECURITY_HEADERS,
+            )
+        return problem_response(status, detail, instance=request.url.path)
+
+    @app.exception_handler(SignInRequired)
+    async def on_sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
+
+    @app.exception_handler(NotAuthenticated)
+    async def on_not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
+        response = problem_response(401, str(exc), instance=request.url.path)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crisis"'
+        return response
+
+    @app.exception_handler(UnknownIncident)
+    async def on_unknown_incident(request: Request, exc: UnknownIncident) -> Response:
+        return answer(request, 404, f"no incident {exc} is known here (yet)")
+
+    @app.exception_handler(UnknownTask)
+    async def on_unknown_task(request: Request, exc: UnknownTask) -> Response:
+        return answer(request, 404, f"no follow-up task {exc} is known here (yet)")
+
+    @app.exception_handler(NotPermitted)
+    async def on_not_permitted(request: Request, exc: NotPermitted) -> Response:
+        return answer(request, 403, str(exc))
+
+    @app.exception_handler(Refused)
+    async def on_refused(request: Request, exc: Refused) -> Response:
+        return answer(request, 409, str(exc))
+
+    @app.exception_handler(StreamUnavailable)
+    async def on_stream_unavailable(request: Request, exc: StreamUnavailable) -> Response:
+        return answer(request, 503, str(exc))
+
+    @app.exception_handler(PersistenceError)
+    async def on_store_error(request: Request, exc: PersistenceError) -> Response:
+        log.error("store error on %s: %s", request.url.path, type(exc).__name__)
+        return answer(request, 503, "the record store is unavailable; nothing was shown or changed")

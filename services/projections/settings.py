@@ -1,10 +1,59 @@
 from __future__ import annotations
 
-from pydantic import Field
+import json
 
+from pydantic import Field, field_validator
+
+from services.projections.domain.followups import FollowUpPolicy
+from services.projections.domain.progress import SlaTargets
 from services.runtime.settings import RuntimeSettings
 
 
 class ProjectionsSettings(RuntimeSettings):
     projections_host: str = Field(default="127.0.0.1", description="address the projections API listens on")
-    projections_port: int = Field(default=8081, description="projections / director API HTTP port")
+    projections_port: int = Field(default=8081, description="projections / director workspace HTTP port")
+
+    sla_on_scene_minutes: int = Field(default=60, ge=1, description="on-scene target after the report (DOMAIN.md)")
+    sla_on_scene_minutes_by_priority: dict[str, int] = Field(
+        default_factory=dict, description='per-priority override, JSON, e.g. {"P3": 120}'
+    )
+
+    followup_outreach_hours: int = Field(default=72, ge=1, description="post-overdose outreach due after the report")
+    followup_caring_contact_hours: int = Field(default=24, ge=1, description="caring contact after a suicidal crisis")
+    followup_appointment_hours: int = Field(default=48, ge=1, description="appointment after a suicidal crisis")
+    followup_medical_review_hours: int = Field(default=24, ge=1, description="medical review, severe CIWA-Ar")
+    followup_prescriber_review_hours: int = Field(default=24, ge=1, description="prescriber review, COWS >= threshold")
+    followup_ed_visit_days: int = Field(default=7, ge=1, description="follow-up after an ED visit: target")
+    followup_ed_deadline_days: int = Field(default=30, ge=1, description="follow-up after an ED visit: deadline")
+    ciwa_severe_threshold: int = Field(default=19, ge=0, le=67, description="CIWA-Ar score that is severe")
+    cows_prescriber_threshold: int = Field(default=8, ge=0, le=48, description="COWS score for prescriber review")
+    followup_check_seconds: float = Field(default=30.0, gt=0, description="how often overdue follow-ups are checked")
+
+    session_secret: str = Field(
+        default="", description="key signing workspace session cookies; empty: generated into <var_dir>/session.key"
+    )
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 7, description="how long a workspace sign-in lasts")
+    session_cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
+
+    @field_validator("sla_on_scene_minutes_by_priority", mode="before")
+    @classmethod
+    def _json_map(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
+
+    def sla_targets(self) -> SlaTargets:
+        minutes = {p: self.sla_on_scene_minutes for p in ("P1", "P2", "P3")}
+        minutes.update(self.sla_on_scene_minutes_by_priority)
+        return SlaTargets(on_scene_minutes=minutes, default_on_scene_minutes=self.sla_on_scene_minutes)
+
+    def follow_up_policy(self) -> FollowUpPolicy:
+        return FollowUpPolicy(
+            outreach_hours=self.followup_outreach_hours,
+            caring_contact_hours=self.followup_caring_contact_hours,
+            appointment_hours=self.followup_appointment_hours,
+            medical_review_hours=self.followup_medical_review_hours,
+            prescriber_review_hours=self.followup_prescriber_review_hours,
+            ed_visit_days=self.followup_ed_visit_days,
+            ed_deadline_days=self.followup_ed_deadline_days,
+            ciwa_severe_threshold=self.ciwa_severe_threshold,
+            cows_prescriber_threshold=self.cows_prescriber_threshold,
+        )

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from eventsourcing.persistence import PersistenceError
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.errors import Error as NatsError
 
 from services.contract.events import (
     SUBJECT_PREFIX,
@@ -41,6 +45,29 @@ ACK_WAIT_SECONDS = 60.0
 
 def retry_delay(attempt: int) -> float:
     return min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** max(0, attempt - 1))
+
+
+async def confirm_ack(raw: Msg, *, give_up_after: float = ACK_WAIT_SECONDS) -> bool:
+    """Ack and wait until the consumer's leader confirms it, re-sending until it does; True once confirmed.
+
+    A plain ack is fire-and-forget. In a cluster, if the node leading the consumer dies before the ack is
+    replicated, the new leader redelivers the message only after ack_wait (60 s), and with one message in
+    flight every incident behind it waits that long. The ack subject reaches whichever node leads the consumer
+    now, so an ack re-sent after the failover lands at the new leader (tests/integration/test_nats_cluster.py).
+    Giving up is safe: the message is then redelivered, and the processor's tracking makes that a no-op.
+    """
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            await raw.ack_sync(timeout=1.0)
+            return True
+        except ConnectionClosedError:  # shutting down: the redelivery after restart is a no-op
+            return False
+        except (NatsError, TimeoutError):  # no consumer leader right now (failover): nothing to await, re-send
+            if time.monotonic() > deadline:
+                log.warning("ack of seq %s not confirmed; it will be redelivered", raw.metadata.sequence.stream)
+                return False
+            await asyncio.sleep(0.2)
 
 
 def dead_letter_event(
@@ -122,6 +149,6 @@ class ProcessorConsumer:
             raw = msg.raw_message
             delay = await self.deliver(raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered)
             if delay is None:
-                await msg.ack()
+                await confirm_ack(raw)
             else:
                 await msg.nack(delay=delay)

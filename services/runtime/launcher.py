@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from services.runtime.credentials import ensure_demo_credentials
 from services.runtime.nats_server import EmbeddedNatsServer, die_with_parent
 from services.runtime.settings import RuntimeSettings
 
@@ -55,6 +56,8 @@ def main() -> None:
     var_dir.mkdir(parents=True, exist_ok=True)
     (var_dir / "logs").mkdir(exist_ok=True)
     key = settings.cipher_key or cipher_key(var_dir)
+    credentials_file = settings.credentials_file.resolve()
+    new_tokens = ensure_demo_credentials(credentials_file)
     nats = EmbeddedNatsServer(
         var_dir / "nats", port=settings.nats_port, log_file=var_dir / "logs" / "nats.log", encryption_key=key
     )
@@ -66,6 +69,7 @@ def main() -> None:
         "CRISIS_NATS_URL": nats_url,
         "CRISIS_VAR_DIR": str(var_dir),
         "CRISIS_CIPHER_KEY": key,
+        "CRISIS_CREDENTIALS_FILE": str(credentials_file),
         "CRISIS_GATEWAY_PORT": str(settings.gateway_port),
         "CRISIS_GATEWAY_PUBLIC_URL": os.environ.get("CRISIS_GATEWAY_PUBLIC_URL", gateway),
         "CRISIS_PROJECTIONS_PORT": str(settings.projections_port),
@@ -94,7 +98,7 @@ def main() -> None:
         for child in children:
             if child.health_url and not wait_healthy(child, timeout=30):
                 print(f"{child.name} did not become healthy; see {var_dir / 'logs' / (child.name + '.log')}")
-        print_banner(settings, nats_url, gateway, projections, sandbox, var_dir)
+        print_banner(settings, nats_url, gateway, projections, sandbox, var_dir, credentials_file, new_tokens)
         while not stopping:
             time.sleep(0.5)
             for child in children:
@@ -154,8 +158,31 @@ def wait_healthy(child: Child, timeout: float) -> bool:
     return False
 
 
+def credentials_text(credentials_file: Path, new_tokens: dict[str, str]) -> str:
+    """The banner's credentials section: the tokens when just created (shown once), else where they are."""
+    if not new_tokens:
+        return (
+            f"Demo credentials: in {credentials_file} (hashed; the tokens were printed when it was created).\n"
+            f"  Lost them? Stop, delete that file and run again to get new ones."
+        )
+    rows = "\n".join(f"  {role:<10} {token}" for role, token in new_tokens.items())
+    return (
+        f"Demo credentials (created now in {credentials_file}; shown only this once, keep them):\n"
+        f"{rows}\n"
+        f"  Send one as: Authorization: Bearer <token>\n"
+        f"  export CRISIS_TOKEN={new_tokens.get('intake', '<intake token>')}"
+    )
+
+
 def print_banner(
-    settings: LauncherSettings, nats_url: str, gateway: str, projections: str, sandbox: str, var_dir: Path
+    settings: LauncherSettings,
+    nats_url: str,
+    gateway: str,
+    projections: str,
+    sandbox: str,
+    var_dir: Path,
+    credentials_file: Path,
+    new_tokens: dict[str, str],
 ) -> None:
     print(
         f"""
@@ -173,10 +200,11 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
 Demo roster (deploy/demo/roster.json): reply from these phones in the SMS sandbox.
   +15550100001 clinician (on call)   +15550100002 peer coach (on call)
   +15550100003 nurse (off call)      +15550100004 supervisor (on call)
-Demo credentials: none needed yet (authentication arrives with the intake issue).
+{credentials_text(credentials_file, new_tokens)}
 
 Try it:
   curl -s -X POST {gateway}/v1/incidents -H 'content-type: application/json' \\
+    -H "Authorization: Bearer $CRISIS_TOKEN" \\
     -d '{{"kind":"overdose","location":{{"lat":39.7431,"lon":-104.9876,"address":"5th St & Main"}},
          "reporter":{{"channel":"hotline"}},"details":{{"responsive":false,"ems_called":false}}}}'
 """,

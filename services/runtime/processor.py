@@ -111,6 +111,7 @@ class LogFollower:
     async def run(self) -> None:
         attempt = 0
         while True:
+            stop_if_cancelled()
             self._wake.clear()
             try:
                 taken = await self.follow_once()
@@ -127,6 +128,19 @@ class LogFollower:
                     await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
                 except TimeoutError:
                     pass
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if the current task was asked to stop.
+
+    On Python 3.11, ``asyncio.wait_for`` (used inside nats-py's publish, among others) returns normally
+    when its awaitable completes in the same step as a cancellation, swallowing the CancelledError; a
+    loop that catches exceptions and carries on would then never stop. The request stays counted in
+    ``Task.cancelling()``, so a loop checks it on every turn.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def outbox_relay(processor: StreamProcessor, publish: Callable[[Envelope], Awaitable[int]]) -> LogFollower:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,16 @@ class RuntimeSettings(BaseSettings):
     cipher_key: str = Field(
         default="", description="base64 AES key encrypting stored events (PHI at rest); empty disables"
     )
+    credentials_file: Path | None = Field(
+        default=None,
+        description="JSON file of bearer credentials (hashed tokens and roles); default <var_dir>/credentials.json",
+    )
+
+    @model_validator(mode="after")
+    def _credentials_under_var_dir(self) -> RuntimeSettings:
+        if self.credentials_file is None:
+            self.credentials_file = self.var_dir / "credentials.json"
+        return self
 
 
 def store_env(settings: RuntimeSettings, application_name: str) -> dict[str, str]:

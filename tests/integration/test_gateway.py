@@ -12,11 +12,13 @@ from twilio.request_validator import RequestValidator
 from services.contract.events import decode_event, derived_id
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
+from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.stream import STREAM_NAME
 from tests.factories import fake_phone
 from tests.support.asgi_server import serving
 
 TOKEN = "test-auth-token"
+AUTH = {"Authorization": "Bearer test-intake-token"}
 REPORT = {
     "kind": "overdose",
     "location": {"lat": 39.7431, "lon": -104.9876},
@@ -26,9 +28,14 @@ REPORT = {
 
 
 @pytest.fixture
-def gateway(nats_server):
+def gateway(nats_server, tmp_path):
+    credentials = tmp_path / "credentials.json"
+    issue_credential(credentials, "test-intake", AccessRole.INTAKE, token=AUTH["Authorization"].split()[1])
     settings = GatewaySettings(
-        nats_url=nats_server.url, twilio_auth_token=TOKEN, gateway_public_url="https://dispatch.example.org"
+        credentials_file=credentials,
+        nats_url=nats_server.url,
+        twilio_auth_token=TOKEN,
+        gateway_public_url="https://dispatch.example.org",
     )
     with serving(build(settings)) as url:
         yield url
@@ -43,7 +50,7 @@ async def last_sequence(nats_server) -> int:
 
 
 async def test_a_report_is_on_the_stream_before_the_201(gateway, nats_server) -> None:
-    response = httpx.post(f"{gateway}/v1/incidents", json=REPORT)
+    response = httpx.post(f"{gateway}/v1/incidents", json=REPORT, headers=AUTH)
     assert response.status_code == 201
     body = response.json()
     assert body["priority"] == "P1" and not any("911" in g for g in body["guidance"])
@@ -59,7 +66,8 @@ async def test_a_report_is_on_the_stream_before_the_201(gateway, nats_server) ->
     ("change", "status", "field"),
     [
         (lambda r: r["location"].update(lat=95), 422, "body.location.lat"),
-        (lambda r: r.update(kind="withdrawal"), 422, "body.kind"),
+        (lambda r: r.update(kind="poisoning"), 422, "body.kind"),
+        (lambda r: r.update(kind="withdrawal"), 422, "body.details.substance"),  # overdose details do not fit
         (lambda r: r["details"].update(naloxone_doses_given=-1), 422, "body.details.naloxone_doses_given"),
         (lambda r: r.update(extra="x"), 422, "body.extra"),
     ],
@@ -70,7 +78,7 @@ async def test_bad_reports_get_a_problem_naming_the_field_and_record_nothing(
     before = await last_sequence(nats_server)
     report = json.loads(json.dumps(REPORT))
     change(report)
-    response = httpx.post(f"{gateway}/v1/incidents", json=report)
+    response = httpx.post(f"{gateway}/v1/incidents", json=report, headers=AUTH)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]]
@@ -78,9 +86,13 @@ async def test_bad_reports_get_a_problem_naming_the_field_and_record_nothing(
 
 
 async def test_oversized_and_non_json_bodies_are_refused(gateway) -> None:
-    big = httpx.post(f"{gateway}/v1/incidents", content=b"x" * 70_000, headers={"content-type": "application/json"})
+    big = httpx.post(
+        f"{gateway}/v1/incidents", content=b"x" * 70_000, headers={**AUTH, "content-type": "application/json"}
+    )
     assert big.status_code == 413 and big.json()["status"] == 413
-    junk = httpx.post(f"{gateway}/v1/incidents", content=b"{not json", headers={"content-type": "application/json"})
+    junk = httpx.post(
+        f"{gateway}/v1/incidents", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
+    )
     assert junk.status_code == 422 and junk.headers["content-type"] == "application/problem+json"
 
 

@@ -51,6 +51,12 @@ class WebhookReceiver:
     url: str = ""
     received: list[ReceivedWebhook] = field(default_factory=list)
     twiml_answer: str = "<Response/>"
+    statuses: list[ReceivedWebhook] = field(default_factory=list)
+    failing_status_answers: int = 0  # answer this many status callbacks with 500 first
+
+    @property
+    def status_url(self) -> str:
+        return self.url.replace("/twilio/sms", "/twilio/status")
 
 
 def webhook_receiver_app(receiver: WebhookReceiver) -> FastAPI:
@@ -73,6 +79,26 @@ def webhook_receiver_app(receiver: WebhookReceiver) -> FastAPI:
         )
         return Response(receiver.twiml_answer, media_type="application/xml")
 
+    @app.post("/twilio/status")
+    async def status(request: Request) -> Response:
+        if receiver.failing_status_answers > 0:
+            receiver.failing_status_answers -= 1
+            return Response(status_code=500)
+        form = await request.form()
+        params = {key: str(value) for key, value in form.items()}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = str(request.url)
+        receiver.statuses.append(
+            ReceivedWebhook(
+                url=url,
+                params=params,
+                signature=signature,
+                valid=RequestValidator(AUTH_TOKEN).validate(url, params, signature),
+                valid_with_wrong_token=RequestValidator("not-the-token").validate(url, params, signature),
+            )
+        )
+        return Response("<Response/>", media_type="application/xml")
+
     return app
 
 
@@ -89,13 +115,15 @@ class RunningSandbox:
 
 
 @contextlib.contextmanager
-def running_sandbox(var_dir: Path, webhook_url: str) -> Iterator[RunningSandbox]:
+def running_sandbox(var_dir: Path, webhook_url: str, **extra: object) -> Iterator[RunningSandbox]:
     settings = SandboxSettings(
         var_dir=var_dir,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         sandbox_inbound_webhook_url=webhook_url,
         sandbox_org_number=ORG_NUMBER,
+        sandbox_callback_retry_seconds=0.01,
+        **extra,
     )
     with serving(build_sandbox_app(settings)) as base_url, httpx.Client(base_url=base_url) as http:
         twilio = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=RedirectingHttpClient(base_url, timeout=10))
@@ -139,7 +167,7 @@ def test_create_returns_a_queued_message_that_the_inbox_shows(sandbox: RunningSa
     assert stored["sid"] == message.sid
     assert (stored["direction"], stored["status"], stored["body"]) == (
         "outbound",
-        "sent",
+        "delivered",
         "Responder en route",
     )
 
@@ -151,7 +179,7 @@ def test_fetch_by_sid_returns_the_stored_message(sandbox: RunningSandbox) -> Non
     fetched = sandbox.twilio.messages(created.sid).fetch()
 
     assert (fetched.sid, fetched.to, fetched.body) == (created.sid, phone, created.body)
-    assert fetched.status == "sent"
+    assert fetched.status == "delivered"
 
 
 def test_fetch_of_an_unknown_sid_is_a_twilio_404(sandbox: RunningSandbox) -> None:
@@ -436,3 +464,257 @@ def test_unknown_sandbox_routes_are_problem_json(sandbox: RunningSandbox) -> Non
 
 def test_healthz(sandbox: RunningSandbox) -> None:
     assert sandbox.http.get("/healthz").json() == {"status": "ok"}
+
+
+# --- status callbacks ----------------------------------------------------------------------------------
+
+
+def callbacks(sandbox: RunningSandbox, sid: str, count: int) -> list[dict]:
+    answer = sandbox.http.get(
+        "/sandbox/api/status-callbacks", params={"message_sid": sid, "count": count, "timeout": 15}
+    ).json()
+    assert answer["timed_out"] is False
+    return answer["callbacks"]
+
+
+def test_status_callbacks_are_signed_and_delivered_in_order(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
+    phone = fake_phone()
+    message = sandbox.twilio.messages.create(
+        to=phone, from_=ORG_NUMBER, body="hello", status_callback=receiver.status_url
+    )
+
+    delivered = callbacks(sandbox, message.sid, count=3)
+
+    assert [(c["status"], c["attempts"], c["outcome"], c["finished"]) for c in delivered] == [
+        ("queued", 1, 200, True),
+        ("sent", 1, 200, True),
+        ("delivered", 1, 200, True),
+    ]
+    assert [w.params["MessageStatus"] for w in receiver.statuses] == ["queued", "sent", "delivered"]
+    assert all(w.valid and not w.valid_with_wrong_token for w in receiver.statuses)
+    assert {w.params["MessageSid"] for w in receiver.statuses} == {message.sid}
+    assert all("ErrorCode" not in w.params and w.params["To"] == phone for w in receiver.statuses)
+
+
+@pytest.mark.parametrize(("code", "final"), [(30003, "undelivered"), (30005, "undelivered"), (30008, "failed")])
+def test_magic_numbers_are_accepted_then_reported_undelivered(
+    sandbox: RunningSandbox, receiver: WebhookReceiver, code: int, final: str
+) -> None:
+    phone = f"+155599300{code % 100:02d}"
+    message = sandbox.twilio.messages.create(
+        to=phone, from_=ORG_NUMBER, body="hello", status_callback=receiver.status_url
+    )
+    assert message.status == "queued" and message.error_code is None
+
+    reported = callbacks(sandbox, message.sid, count=3 if final == "undelivered" else 2)
+
+    assert reported[-1]["status"] == final and reported[-1]["error_code"] == code
+    assert receiver.statuses[-1].params["ErrorCode"] == str(code)
+    assert receiver.statuses[-1].params["MessageStatus"] == final
+    fetched = sandbox.twilio.messages(message.sid).fetch()
+    assert (fetched.status, fetched.error_code) == (final, code)
+
+
+def test_a_failing_status_callback_is_retried_in_the_background(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    receiver.failing_status_answers = 2
+    message = sandbox.twilio.messages.create(
+        to=fake_phone(), from_=ORG_NUMBER, body="hello", status_callback=receiver.status_url
+    )
+
+    delivered = callbacks(sandbox, message.sid, count=3)
+
+    assert [(c["status"], c["attempts"], c["outcome"]) for c in delivered] == [
+        ("queued", 3, 200),
+        ("sent", 1, 200),
+        ("delivered", 1, 200),
+    ]
+    assert [w.params["MessageStatus"] for w in receiver.statuses] == ["queued", "sent", "delivered"]
+
+
+def test_a_status_callback_url_that_never_answers_is_given_up_and_recorded(tmp_path: Path) -> None:
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed_port.getsockname()[1]}/twilio/status"
+        with running_sandbox(tmp_path, url, sandbox_callback_attempts=2) as sandbox:
+            message = sandbox.twilio.messages.create(to=fake_phone(), from_=ORG_NUMBER, body="hi", status_callback=url)
+
+            reported = callbacks(sandbox, message.sid, count=3)
+
+            assert all(c["attempts"] == 2 and "ConnectError" in c["outcome"] for c in reported)
+            page = sandbox.http.get("/", params={"phone": message.to}).text
+            assert "status callbacks: 0 of 3 delivered" in page
+
+
+# --- faults on demand ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"), [("http_429", 429, 20429), ("http_500", 500, 20500), ("http_503", 503, 20503)]
+)
+def test_armed_http_faults_fail_the_next_creates_through_the_sdk(
+    sandbox: RunningSandbox, kind: str, status: int, code: int
+) -> None:
+    phone = fake_phone()
+    assert sandbox.http.post("/sandbox/api/faults", json={"kind": kind, "count": 2, "to": phone}).status_code == 201
+
+    for _ in range(2):
+        with pytest.raises(TwilioRestException) as caught:
+            send(sandbox, phone)
+        assert (caught.value.status, caught.value.code) == (status, code)
+    send(sandbox, fake_phone())  # other phones are unaffected
+    send(sandbox, phone)  # and the fault is spent
+
+    assert len(sandbox.messages(phone)) == 1
+    assert sandbox.http.get("/sandbox/api/faults").json() == {"faults": []}
+
+
+@pytest.mark.parametrize(("kind", "created"), [("timeout", 0), ("timeout_after_create", 1)])
+def test_a_timeout_fault_makes_the_sdk_time_out(sandbox: RunningSandbox, kind: str, created: int) -> None:
+    phone = fake_phone()
+    sandbox.http.post("/sandbox/api/faults", json={"kind": kind, "to": phone, "hold_seconds": 10})
+    impatient = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=RedirectingHttpClient(sandbox.base_url, timeout=0.2))
+
+    with pytest.raises(OSError, match="timed out"):
+        impatient.messages.create(to=phone, from_=ORG_NUMBER, body="hello")
+
+    assert len(sandbox.messages(phone)) == created
+
+
+def test_faults_can_be_listed_cleared_and_must_be_valid(sandbox: RunningSandbox) -> None:
+    armed = sandbox.http.post("/sandbox/api/faults", json={"kind": "http_503", "count": 3, "resource": "calls"})
+    assert armed.json()["remaining"] == 3
+    send(sandbox, fake_phone())  # a message is not a call
+    assert [f["remaining"] for f in sandbox.http.get("/sandbox/api/faults").json()["faults"]] == [3]
+    assert sandbox.http.delete("/sandbox/api/faults").status_code == 204
+    assert sandbox.http.get("/sandbox/api/faults").json() == {"faults": []}
+
+    bad = sandbox.http.post("/sandbox/api/faults", json={"kind": "explode"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+# --- calls -----------------------------------------------------------------------------------------------
+
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Response><Say language="en-US">Urgent page. Reply Y 4, 8, 2, 1.</Say></Response>'
+)
+
+
+def test_a_call_with_twiml_is_recorded_and_shown_in_the_phones_conversation(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    send(sandbox, phone, body="P1 page")
+
+    call = sandbox.twilio.calls.create(to=phone, from_=ORG_NUMBER, twiml=TWIML)
+
+    assert call.sid.startswith("CA") and call.status == "queued"
+    assert sandbox.twilio.calls(call.sid).fetch().status == "completed"
+    [recorded] = sandbox.http.get("/sandbox/api/calls", params={"phone": phone}).json()["calls"]
+    assert (recorded["sid"], recorded["kind"], recorded["body"]) == (
+        call.sid,
+        "call",
+        "Urgent page. Reply Y 4, 8, 2, 1.",
+    )
+    assert recorded["twiml"] == TWIML
+    assert [
+        m["kind"]
+        for m in sandbox.http.get("/sandbox/api/messages", params={"phone": phone, "kind": "any"}).json()["messages"]
+    ] == ["sms", "call"]
+    assert len(sandbox.messages(phone)) == 1  # SMS only by default
+    page = sandbox.http.get("/", params={"phone": phone}).text
+    assert "voice call from" in page and "Urgent page. Reply Y 4, 8, 2, 1." in page
+    waited = sandbox.http.get("/sandbox/api/wait", params={"phone": phone, "kind": "call", "count": 1, "timeout": 0})
+    assert waited.json()["timed_out"] is False
+
+
+def test_a_call_with_a_url_is_recorded_too(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    call = sandbox.twilio.calls.create(to=phone, from_=ORG_NUMBER, url="https://example.org/twiml")
+    [recorded] = sandbox.http.get("/sandbox/api/calls", params={"phone": phone}).json()["calls"]
+    assert recorded["sid"] == call.sid and "https://example.org/twiml" in recorded["body"]
+
+
+@pytest.mark.parametrize(
+    ("to", "options", "code"),
+    [
+        ("+15005550001", {"twiml": TWIML}, 21217),
+        ("+15005550002", {"twiml": TWIML}, 21214),
+        ("+15005550003", {"twiml": TWIML}, 21215),
+        ("+15005550004", {"twiml": TWIML}, 21216),
+        (None, {"twiml": "<Response><Say>unclosed"}, 12100),
+        (None, {"url": "not a url"}, 21205),
+    ],
+)
+def test_calls_fail_like_twilio(sandbox: RunningSandbox, to: str | None, options: dict, code: int) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        sandbox.twilio.calls.create(to=to or fake_phone(), from_=ORG_NUMBER, **options)
+
+    assert (caught.value.status, caught.value.code) == (400, code)
+
+
+def test_fetch_of_a_call_sid_as_a_message_is_a_404(sandbox: RunningSandbox) -> None:
+    call = sandbox.twilio.calls.create(to=fake_phone(), from_=ORG_NUMBER, twiml=TWIML)
+    with pytest.raises(TwilioRestException) as caught:
+        sandbox.twilio.messages("SM" + call.sid[2:]).fetch()
+    assert caught.value.status == 404
+
+
+# --- opt-out, API keys, attempts ----------------------------------------------------------------------------
+
+
+def test_stop_blocks_messages_to_the_phone_until_start(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
+    phone = fake_phone()
+
+    sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": " Stop "})
+    with pytest.raises(TwilioRestException) as caught:
+        send(sandbox, phone)
+    sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "START"})
+    send(sandbox, phone)
+    sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "Y 4821"})
+
+    assert (caught.value.status, caught.value.code) == (400, 21610)
+    assert [w.params.get("OptOutType") for w in receiver.received] == ["STOP", "START", None]
+
+
+def test_an_api_key_is_accepted_when_configured(tmp_path: Path, receiver: WebhookReceiver) -> None:
+    key_sid, secret = "SK" + "12" * 16, "key-secret"
+    with running_sandbox(tmp_path, receiver.url, twilio_api_key_sid=key_sid, twilio_api_key_secret=secret) as sandbox:
+        with_key = Client(key_sid, secret, ACCOUNT_SID, http_client=RedirectingHttpClient(sandbox.base_url))
+        wrong_secret = Client(key_sid, "nope", ACCOUNT_SID, http_client=RedirectingHttpClient(sandbox.base_url))
+
+        assert with_key.messages.create(to=fake_phone(), from_=ORG_NUMBER, body="hi").status == "queued"
+        with pytest.raises(TwilioRestException) as caught:
+            wrong_secret.messages.create(to=fake_phone(), from_=ORG_NUMBER, body="hi")
+        assert caught.value.status == 401
+
+
+def test_the_attempt_parameter_is_recorded(sandbox: RunningSandbox) -> None:
+    phone = fake_phone()
+    sandbox.twilio.messages.create(to=phone, from_=ORG_NUMBER, body="hi", attempt=2)
+    assert sandbox.messages(phone)[0]["attempt"] == 2
+
+
+def test_an_older_sandbox_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    from services.notifier.sandbox.store import SandboxMessageStore
+
+    old = sqlite3.connect(tmp_path / "sms-sandbox.sqlite")
+    old.executescript(
+        """CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sid TEXT NOT NULL UNIQUE,
+        direction TEXT NOT NULL, from_number TEXT NOT NULL, to_number TEXT NOT NULL, body TEXT NOT NULL,
+        status TEXT NOT NULL, error_code INTEGER, num_segments INTEGER NOT NULL, created_at TEXT NOT NULL,
+        messaging_service_sid TEXT, webhook_status);
+        INSERT INTO messages (sid, direction, from_number, to_number, body, status, num_segments, created_at)
+        VALUES ('SM00000000000000000000000000000001', 'outbound', '+15005550006', '+15550100001', 'old', 'sent',
+                1, '2026-11-23T09:00:00+00:00');"""
+    )
+    old.close()
+
+    store = SandboxMessageStore.in_directory(tmp_path)
+    try:
+        [message] = store.conversation("+15550100001")
+        assert (message.body, message.kind, message.attempt) == ("old", "sms", None)
+    finally:
+        store.close()

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SandboxSettings(BaseSettings):
-    """Where the sandbox listens, which credentials the fake Twilio API accepts and where replies go."""
+    """Where the sandbox listens, which credentials the fake Twilio API accepts, where replies and callbacks go."""
 
     model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
 
@@ -25,6 +25,16 @@ class SandboxSettings(BaseSettings):
         default="sandbox-auth-token",
         min_length=1,
         description="auth token the fake Twilio API accepts; also signs the inbound webhooks",
+    )
+    twilio_api_key_sid: str = Field(
+        default="", description="an API key SID the fake Twilio API also accepts (with its secret); empty: none"
+    )
+    twilio_api_key_secret: str = Field(default="", description="the API key's secret")
+    sandbox_callback_attempts: int = Field(
+        default=5, ge=1, le=20, description="deliveries tried per status callback before giving up"
+    )
+    sandbox_callback_retry_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="first delay between status-callback deliveries (doubles each time)"
     )
     sandbox_inbound_webhook_url: str = Field(
         default="http://127.0.0.1:8080/twilio/sms",

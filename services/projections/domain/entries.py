@@ -1,4 +1,8 @@
-"""What each contract event says on a timeline. Pure: one function per event type."""
+"""What each contract event says on a timeline. Pure: one function per event type, and a generic entry for the rest.
+
+Entries never carry phone numbers (the reporter's callback, SMS recipients). A type this module does not know
+yet (a new event added to the contract after this was written) still gets an entry, built from its envelope.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,39 @@ from typing import Any
 
 from services.contract.events import (
     DispatchAcknowledged,
+    DispatchCompleted,
+    DispatchDeclined,
+    DispatchEscalated,
+    DispatchExtraAcceptance,
     DispatchOffered,
+    DispatchTimedOut,
     DispatchUnfilled,
+    DispatchUnreachable,
+    DispatchWithdrawn,
+    DocumentationAttested,
+    DocumentationFieldsCompleted,
+    DocumentationSignedOff,
+    EmsArrived,
     Envelope,
+    FollowUpAssigned,
+    FollowUpCancelled,
+    FollowUpCompleted,
+    FollowUpCreated,
+    FollowUpOverdue,
+    FollowUpRescheduled,
+    IncidentCancelled,
+    IncidentRelocated,
     IncidentReported,
+    NaloxoneAdministered,
     NotificationRequested,
+    ResponderArrived,
+    ResponderEnRoute,
     SmsFailed,
     SmsSent,
+    SmsStatusUpdated,
 )
+
+PHONE_KEYS = frozenset({"to", "from_number", "to_number", "callback", "phone"})
 
 
 @dataclass(frozen=True)
@@ -26,10 +55,34 @@ class Entry:
     details: dict[str, Any]
 
 
+def without_phones(value: Any) -> Any:
+    """``value`` with every phone-number field removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_phones(v) for k, v in value.items() if k not in PHONE_KEYS}
+    if isinstance(value, list):
+        return [without_phones(v) for v in value]
+    return value
+
+
+def _data(event: Envelope) -> dict[str, Any]:
+    data = event.data
+    dumped = data.model_dump(mode="json") if hasattr(data, "model_dump") else data
+    return without_phones(dumped) if isinstance(dumped, dict) else {"value": dumped}
+
+
 @singledispatch
-def timeline_entry(event: Envelope) -> Entry | None:
-    """The entry an event adds to its incident's timeline; None for events that add none."""
-    return None
+def timeline_entry(event: Envelope) -> Entry:
+    """The entry an event adds to its incident's timeline (a generic one for types not listed here)."""
+    return Entry(
+        actor=event.producer,
+        channel="system",
+        summary=event.type.replace(".", " ").replace("_", " "),
+        details=_data(event),
+    )
+
+
+def _responder(responder_id: Any) -> str:
+    return f"responder {responder_id}"
 
 
 @timeline_entry.register
@@ -39,7 +92,7 @@ def _(event: IncidentReported) -> Entry:
         actor=f"reporter ({data.reporter.relation or 'unknown relation'})",
         channel=data.reporter.channel,
         summary=f"{data.kind.value.replace('_', ' ')} reported, {data.priority.value}; needs {', '.join(data.needs)}",
-        details=data.model_dump(mode="json", exclude={"reporter": {"callback"}}),
+        details=_data(event),
     )
 
 
@@ -51,20 +104,19 @@ def _(event: DispatchOffered) -> Entry:
         actor="dispatcher",
         channel="system",
         summary=(
-            f"paged {data.responder_role} (step {data.step}, {reason.distance_km:.1f} km, {reason.rule}); "
-            f"acknowledge by {data.ack_deadline.isoformat()}"
+            f"paged {data.responder_role} as {reason.team_role} (step {data.step}, {reason.rung}, "
+            f"{reason.distance_km:.1f} km, {reason.rule}); acknowledge by {data.ack_deadline.isoformat()}"
         ),
-        details=data.model_dump(mode="json"),
+        details=_data(event),
     )
 
 
 @timeline_entry.register
 def _(event: DispatchUnfilled) -> Entry:
+    data = event.data
+    shortfalls = f" ({', '.join(data.shortfalls)})" if data.shortfalls else ""
     return Entry(
-        "dispatcher",
-        "system",
-        f"nobody could be paged: {event.data.reason}",
-        event.data.model_dump(mode="json"),
+        "dispatcher", "system", f"nobody could be paged at step {data.step}: {data.reason}{shortfalls}", _data(event)
     )
 
 
@@ -72,36 +124,211 @@ def _(event: DispatchUnfilled) -> Entry:
 def _(event: NotificationRequested) -> Entry:
     data = event.data
     return Entry(
-        "dispatcher",
+        event.producer,
         "system",
-        f"SMS requested ({data.template})",
-        {"notification_id": str(data.notification_id), "template": data.template},
+        f"{data.channel.upper() if data.channel == 'sms' else 'voice call'} requested ({data.template})",
+        {"notification_id": str(data.notification_id), "template": data.template, "channel": data.channel},
     )
 
 
 @timeline_entry.register
 def _(event: SmsSent) -> Entry:
     data = event.data
-    return Entry(
-        "notifier",
-        "sms",
-        f"SMS sent ({data.status}, {data.segments} segment(s))",
-        data.model_dump(mode="json", exclude={"to"}),
-    )
+    return Entry("notifier", "sms", f"SMS sent ({data.status}, {data.segments} segment(s))", _data(event))
 
 
 @timeline_entry.register
 def _(event: SmsFailed) -> Entry:
     data = event.data
-    return Entry(
-        "notifier",
-        "sms",
-        f"SMS failed: {data.error_code} {data.error_message}",
-        data.model_dump(mode="json", exclude={"to"}),
-    )
+    return Entry("notifier", "sms", f"SMS failed: {data.error_code} {data.error_message}", _data(event))
+
+
+@timeline_entry.register
+def _(event: SmsStatusUpdated) -> Entry:
+    return Entry("twilio", "sms", f"SMS {event.data.status}", _data(event))
 
 
 @timeline_entry.register
 def _(event: DispatchAcknowledged) -> Entry:
     data = event.data
-    return Entry(f"responder {data.responder_id}", "sms", f"page {data.code} accepted", data.model_dump(mode="json"))
+    return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchDeclined) -> Entry:
+    data = event.data
+    return Entry(_responder(data.responder_id), "sms", f"page {data.code} declined", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchTimedOut) -> Entry:
+    data = event.data
+    return Entry(
+        "dispatcher", "system", f"page {data.code} not acknowledged by {data.deadline.isoformat()}", _data(event)
+    )
+
+
+@timeline_entry.register
+def _(event: DispatchUnreachable) -> Entry:
+    data = event.data
+    return Entry("dispatcher", "system", f"page {data.code} could not reach the responder: {data.reason}", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchWithdrawn) -> Entry:
+    data = event.data
+    return Entry("dispatcher", "system", f"page {data.code} withdrawn ({data.reason})", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchExtraAcceptance) -> Entry:
+    data = event.data
+    outcome = "kept as backup" if data.outcome == "backup" else "stood down"
+    return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted late, {outcome}", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchEscalated) -> Entry:
+    data = event.data
+    return Entry(
+        "dispatcher",
+        "system",
+        f"escalated from step {data.from_step} to {data.to_step} ({data.rung}) because {data.reason.replace('_', ' ')}",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: ResponderEnRoute) -> Entry:
+    return Entry(_responder(event.data.responder_id), "sms", "en route", _data(event))
+
+
+@timeline_entry.register
+def _(event: ResponderArrived) -> Entry:
+    return Entry(_responder(event.data.responder_id), "sms", "on scene", _data(event))
+
+
+@timeline_entry.register
+def _(event: DispatchCompleted) -> Entry:
+    return Entry(_responder(event.data.responder_id), "sms", "response completed (DONE)", _data(event))
+
+
+@timeline_entry.register
+def _(event: DocumentationFieldsCompleted) -> Entry:
+    data = event.data
+    names = sorted(data.fields.model_dump(exclude_defaults=True))
+    return Entry(
+        data.completed_by, "workspace", f"documentation completed: {', '.join(names) or 'nothing'}", _data(event)
+    )
+
+
+@timeline_entry.register
+def _(event: DocumentationAttested) -> Entry:
+    data = event.data
+    return Entry(data.attested_by, "workspace", f"documentation attested ({data.attester_role})", _data(event))
+
+
+@timeline_entry.register
+def _(event: DocumentationSignedOff) -> Entry:
+    data = event.data
+    verb = "signed off" if data.decision == "approved" else "returned for changes"
+    return Entry(data.signed_off_by, "workspace", f"documentation {verb} by the director", _data(event))
+
+
+@timeline_entry.register
+def _(event: FollowUpCreated) -> Entry:
+    data = event.data
+    return Entry(
+        "follow-up rules",
+        "system",
+        f"follow-up {data.rule.replace('_', ' ')} for a {data.owner_role.value.replace('_', ' ')}, "
+        f"due {data.due_at.isoformat()}",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: FollowUpAssigned) -> Entry:
+    data = event.data
+    by_rules = data.assigned_by == "rules"
+    return Entry(
+        "follow-up rules" if by_rules else data.assigned_by,
+        "system" if by_rules else "workspace",
+        f"follow-up assigned to {_responder(data.assignee_id)}",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: FollowUpCompleted) -> Entry:
+    data = event.data
+    return Entry(data.completed_by, "workspace", f"follow-up completed: {data.outcome.replace('_', ' ')}", _data(event))
+
+
+@timeline_entry.register
+def _(event: FollowUpRescheduled) -> Entry:
+    data = event.data
+    return Entry(data.rescheduled_by, "workspace", f"follow-up rescheduled to {data.due_at.isoformat()}", _data(event))
+
+
+@timeline_entry.register
+def _(event: FollowUpOverdue) -> Entry:
+    data = event.data
+    return Entry(
+        "follow-up rules",
+        "system",
+        f"follow-up overdue since {data.due_at.isoformat()}; {len(data.notified)} people told",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: FollowUpCancelled) -> Entry:
+    data = event.data
+    return Entry(data.cancelled_by, "system", f"follow-up cancelled ({data.reason.replace('_', ' ')})", _data(event))
+
+
+def _recorder(recorded_by: str | None) -> str:
+    return recorded_by or "intake"
+
+
+@timeline_entry.register
+def _(event: NaloxoneAdministered) -> Entry:
+    data = event.data
+    response = f", response {data.response}" if data.response else ", response not yet known"
+    return Entry(
+        _recorder(data.recorded_by),
+        "api",
+        f"naloxone given at {data.given_at.isoformat()} ({data.product}, {data.route}) by "
+        f"{(data.given_by_role or 'someone').replace('_', ' ')}{response}",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: EmsArrived) -> Entry:
+    data = event.data
+    return Entry(
+        _recorder(data.recorded_by),
+        "api",
+        f"EMS arrived at {data.arrived_at.isoformat()} ({data.agency or 'agency not given'})",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: IncidentRelocated) -> Entry:
+    data = event.data
+    where = "outside the service area" if data.outside_service_area else f"zone {data.zone or 'unknown'}"
+    return Entry(
+        _recorder(data.recorded_by),
+        "api",
+        f"person relocated ({where}): {data.reason or 'no reason given'}",
+        _data(event),
+    )
+
+
+@timeline_entry.register
+def _(event: IncidentCancelled) -> Entry:
+    data = event.data
+    return Entry(_recorder(data.recorded_by), "api", f"incident cancelled: {data.reason}", _data(event))

@@ -1,47 +1,105 @@
-"""The projections' HTTP routes: read models for clinical directors."""
+"""The projections' JSON API: timelines, documentation and its exports, follow-up tasks, metrics, audit log.
+
+Every route but /healthz and /asyncapi.json needs a bearer token or a workspace session. Each handler parses,
+calls ``Records`` and maps the answer; errors become problem documents (see bootstrap).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.contract.events import DocumentationFields, FollowUpOutcome
 from services.contract.schemagen import asyncapi_document
-from services.projections.application import Projections, UnknownIncident
-from services.runtime.problems import PROBLEM_RESPONSES, Problem
+from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
+from services.projections.adapters.pdf_report import documentation_pdf
+from services.projections.application import Records
+from services.projections.entrypoints.auth import ApiCaller
+from services.runtime.problems import PROBLEM_RESPONSES
 
 router = APIRouter()
+AUTH = {**PROBLEM_RESPONSES, 401: PROBLEM_RESPONSES[403]}
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Query times without a zone are read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def records(request: Request) -> Records:
+    return request.app.state.records
 
 
 class TimelineEntry(BaseModel):
     occurred_at: datetime
+    recorded_at: datetime | None = Field(description="when the stream stored it; None for computed marks")
     type: str
     actor: str
     channel: str
     summary: str
-    event_id: UUID
-    stream_sequence: int
+    event_id: UUID | None
+    stream_sequence: int | None
+    sla_breach: bool = Field(description="a computed mark: the on-scene target passed")
     details: dict[str, Any]
 
 
 class Timeline(BaseModel):
     incident_id: UUID
+    as_of: datetime | None
+    status: str
+    short_code: str | None
+    kind: str | None
+    priority: str | None
+    zone: str | None
+    milestones: dict[str, datetime | None]
+    durations_seconds: dict[str, float | None] = Field(description="from the report to each milestone")
+    escalations: int
+    sla: dict[str, Any] | None
     entries: list[TimelineEntry]
 
 
-def projections(request: Request) -> Projections:
-    return request.app.state.projections
+class Accepted(BaseModel):
+    stream_sequence: int = Field(description="where the change was recorded on the CRISIS stream")
+
+
+class SignOff(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approved", "returned"] = "approved"
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class Assign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee_id: UUID
+
+
+class Complete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: FollowUpOutcome
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Reschedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    due_at: datetime
+    reason: str = Field(min_length=1, max_length=300)
+
+
+CsrfHeader = Annotated[str | None, Header(alias="X-CSRF-Token", include_in_schema=False)]
 
 
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> dict[str, Any]:
     connected = request.app.state.broker.config.connection_state.connection.is_connected
-    app: Projections = request.app.state.projections
-    position = await asyncio.to_thread(app.processed_position)
+    position = await asyncio.to_thread(request.app.state.read_models.processed_position)
     return {"status": "ok" if connected else "degraded", "stream_position": position}
 
 
@@ -51,16 +109,189 @@ async def asyncapi() -> dict[str, Any]:
     return asyncapi_document()
 
 
+@router.get("/v1/incidents", responses=AUTH, tags=["incidents"])
+async def incidents(
+    request: Request, caller: ApiCaller, status: Literal["open", "closed", "cancelled", "all"] = "open"
+) -> list[dict[str, Any]]:
+    """The incidents the caller may see (directors: all; responders: those they were paged for), newest first."""
+    return await records(request).board(caller.principal, None if status == "all" else status)
+
+
+@router.get("/v1/incidents/{incident_id}/timeline", response_model=Timeline, responses=AUTH, tags=["incidents"])
+async def incident_timeline(
+    request: Request, incident_id: UUID, caller: ApiCaller, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """Every recorded event of one incident, in order, with actor, channel and time; durations from the report
+    to each milestone; the on-scene SLA. With ``as_of``: as the system knew it then. The read is audited."""
+    return await records(request).timeline(caller.principal, incident_id, utc(as_of))
+
+
+@router.get("/v1/incidents/{incident_id}/documentation", responses=AUTH, tags=["documentation"])
+async def documentation(
+    request: Request, incident_id: UUID, caller: ApiCaller, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """The crisis documentation assembled from the events, with its gaps. Audited."""
+    doc, _ = await records(request).documentation(caller.principal, incident_id, utc(as_of))
+    return doc.as_dict()
+
+
+def _title(doc: Any, short_code: str | None) -> str:
+    return f"Crisis documentation, incident {short_code or doc.incident_id}"
+
+
 @router.get(
-    "/v1/incidents/{incident_id}/timeline",
-    response_model=Timeline,
-    responses=PROBLEM_RESPONSES,
-    tags=["incidents"],
+    "/v1/incidents/{incident_id}/documentation.html",
+    response_class=HTMLResponse,
+    responses=AUTH,
+    tags=["documentation"],
 )
-async def incident_timeline(incident_id: UUID, app: Annotated[Projections, Depends(projections)]) -> Timeline:
-    """Every recorded event of one incident, in stream order, with its time, actor and channel."""
-    try:
-        entries = await asyncio.to_thread(app.timeline, incident_id)
-    except UnknownIncident as exc:
-        raise Problem(404, f"no incident {incident_id} is known here (yet)") from exc
-    return Timeline(incident_id=incident_id, entries=[TimelineEntry(**e) for e in entries])
+async def documentation_html(request: Request, incident_id: UUID, caller: ApiCaller) -> HTMLResponse:
+    """Print-ready HTML. Audited as an export."""
+    app = records(request)
+    doc, progress = await app.documentation(caller.principal, incident_id, action="export:html")
+    page = print_documentation(doc, _title(doc, progress.short_code), app.clock.now())
+    return HTMLResponse(page, headers=PRINT_SECURITY_HEADERS)
+
+
+@router.get(
+    "/v1/incidents/{incident_id}/documentation.pdf",
+    responses=AUTH | {200: {"content": {"application/pdf": {}}}},
+    tags=["documentation"],
+)
+async def documentation_pdf_export(request: Request, incident_id: UUID, caller: ApiCaller) -> Response:
+    """The documentation as a PDF. Audited as an export."""
+    app = records(request)
+    doc, progress = await app.documentation(caller.principal, incident_id, action="export:pdf")
+    pdf = await asyncio.to_thread(documentation_pdf, doc, _title(doc, progress.short_code), app.clock.now())
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="incident-{incident_id}.pdf"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/v1/incidents/{incident_id}/fhir",
+    responses=AUTH | {200: {"content": {"application/fhir+json": {}}}},
+    tags=["documentation"],
+)
+async def documentation_fhir(request: Request, incident_id: UUID, caller: ApiCaller) -> JSONResponse:
+    """An HL7 FHIR R4 Bundle: Encounter, Observation, QuestionnaireResponse, MedicationAdministration, Task,
+    Communication (and CarePlan). Audited as an export."""
+    bundle = await records(request).fhir_bundle(caller.principal, incident_id)
+    return JSONResponse(bundle, media_type="application/fhir+json", headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/documentation/fields",
+    status_code=202,
+    response_model=Accepted,
+    responses=AUTH,
+    tags=["documentation"],
+)
+async def complete_fields(
+    request: Request, incident_id: UUID, fields: DocumentationFields, caller: ApiCaller, csrf: CsrfHeader = None
+) -> Accepted:
+    """Fill in missing documentation (recorded as documentation.fields_completed)."""
+    caller.check_csrf(csrf)
+    return Accepted(stream_sequence=await records(request).complete_fields(caller.principal, incident_id, fields))
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/documentation/attestation",
+    status_code=202,
+    response_model=Accepted,
+    responses=AUTH,
+    tags=["documentation"],
+)
+async def attest(request: Request, incident_id: UUID, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
+    """The responding clinician attests (documentation.attested); refused (409) while gaps remain."""
+    caller.check_csrf(csrf)
+    return Accepted(stream_sequence=await records(request).attest(caller.principal, incident_id))
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/documentation/sign-off",
+    status_code=202,
+    response_model=Accepted,
+    responses=AUTH,
+    tags=["documentation"],
+)
+async def sign_off(
+    request: Request, incident_id: UUID, body: SignOff, caller: ApiCaller, csrf: CsrfHeader = None
+) -> Accepted:
+    """A director approves or returns attested documentation (documentation.signed_off)."""
+    caller.check_csrf(csrf)
+    sequence = await records(request).sign_off(caller.principal, incident_id, body.decision, body.comment)
+    return Accepted(stream_sequence=sequence)
+
+
+@router.get("/v1/followups", responses=AUTH, tags=["follow-ups"])
+async def followups(
+    request: Request,
+    caller: ApiCaller,
+    mine: bool = False,
+    status: Literal["open", "done", "cancelled"] | None = None,
+) -> list[dict[str, Any]]:
+    """Directors: every task (``mine=true``: theirs); responders: the tasks assigned to them."""
+    return await records(request).tasks(caller.principal, mine=mine, status=status)
+
+
+@router.get("/v1/followups/{task_id}", responses=AUTH, tags=["follow-ups"])
+async def followup(request: Request, task_id: UUID, caller: ApiCaller) -> dict[str, Any]:
+    return await records(request).task(caller.principal, task_id)
+
+
+@router.post(
+    "/v1/followups/{task_id}/assign", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
+)
+async def assign(request: Request, task_id: UUID, body: Assign, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
+    caller.check_csrf(csrf)
+    return Accepted(stream_sequence=await records(request).assign_task(caller.principal, task_id, body.assignee_id))
+
+
+@router.post(
+    "/v1/followups/{task_id}/complete", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
+)
+async def complete(
+    request: Request, task_id: UUID, body: Complete, caller: ApiCaller, csrf: CsrfHeader = None
+) -> Accepted:
+    caller.check_csrf(csrf)
+    sequence = await records(request).complete_task(caller.principal, task_id, body.outcome, body.note)
+    return Accepted(stream_sequence=sequence)
+
+
+@router.post(
+    "/v1/followups/{task_id}/reschedule", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
+)
+async def reschedule(
+    request: Request, task_id: UUID, body: Reschedule, caller: ApiCaller, csrf: CsrfHeader = None
+) -> Accepted:
+    caller.check_csrf(csrf)
+    sequence = await records(request).reschedule_task(caller.principal, task_id, utc(body.due_at), body.reason)  # type: ignore[arg-type]
+    return Accepted(stream_sequence=sequence)
+
+
+@router.get("/v1/metrics", responses=AUTH, tags=["metrics"])
+async def metrics(
+    request: Request, caller: ApiCaller, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """Median and p90 time to acknowledge and to arrive by priority, zone and ISO week (UTC); escalation rate;
+    on-scene SLA compliance; follow-ups done on time. Directors only."""
+    return await records(request).metrics(caller.principal, utc(since), utc(until))
+
+
+@router.get("/v1/audit", responses=AUTH, tags=["audit"])
+async def audit(
+    request: Request,
+    caller: ApiCaller,
+    subject: str | None = None,
+    record_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    """Who read which clinical record, when, and whether it was allowed. Directors only."""
+    return await records(request).audit_trail(
+        caller.principal, subject=subject, record_id=record_id, since=utc(since), until=utc(until), limit=limit
+    )

@@ -1,0 +1,99 @@
+"""Bearer-token authentication and role checks for the gateway's routes.
+
+Every route but ``/healthz`` and the Twilio webhooks (which are authenticated by their signature) declares
+``Depends(require_role(...))``; a test walks the route table and fails for any route that does not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.runtime.credentials import AccessRole, CredentialStore, Principal
+from services.runtime.problems import PROBLEM_JSON, ProblemDocument, problem_response
+
+log = logging.getLogger(__name__)
+
+# auto_error=False: a missing header must become our own 401 problem document, not FastAPI's default
+_bearer = HTTPBearer(auto_error=False, description="a token from the credentials file (`make run` prints demo ones)")
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}, "description": "missing or unknown bearer token"},
+    403: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}, "description": "role not allowed here"},
+}
+"""Add to a route's ``responses`` so the OpenAPI document lists the auth answers."""
+
+
+class NotAuthenticated(Exception):
+    """No usable bearer token: answered 401 with ``WWW-Authenticate: Bearer`` (RFC 6750)."""
+
+    def __init__(self, detail: str, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.error = error
+
+
+class NotAllowed(Exception):
+    """A known caller whose role (or identity) does not admit this request: answered 403."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def install_auth(app: FastAPI, credentials: CredentialStore) -> None:
+    """Put ``credentials`` on ``app.state`` and answer auth failures with problem documents."""
+    app.state.credentials = credentials
+
+    @app.exception_handler(NotAuthenticated)
+    async def on_not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
+        response = problem_response(401, exc.detail, instance=request.url.path)
+        challenge = 'Bearer realm="crisis"'
+        if exc.error:
+            challenge += f', error="{exc.error}"'
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+
+    @app.exception_handler(NotAllowed)
+    async def on_not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
+        return problem_response(403, exc.detail, instance=request.url.path)
+
+
+RoleDependency = Callable[..., Awaitable[Principal]]
+
+
+def require_role(*roles: AccessRole) -> RoleDependency:
+    """A dependency that returns the caller's Principal if its role is one of ``roles``.
+
+    Missing or unknown token: 401. Known token, other role: 403. The returned callable carries
+    ``allowed_roles`` so tests (and the OpenAPI description) can see what each route admits.
+    """
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+    allowed = frozenset(roles)
+
+    async def authenticated(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        if credentials is None or not credentials.credentials:
+            raise NotAuthenticated("send Authorization: Bearer <token>")
+        principal = request.app.state.credentials.verify_token(credentials.credentials)
+        if principal is None:
+            log.info("rejected an unknown bearer token on %s", request.url.path)
+            raise NotAuthenticated("the bearer token is not known", error="invalid_token")
+        if principal.role not in allowed:
+            raise NotAllowed(f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(allowed))}")
+        return principal
+
+    authenticated.allowed_roles = allowed  # type: ignore[attr-defined]
+    return authenticated
+
+
+def allowed_roles_of(dependency: Any) -> frozenset[AccessRole] | None:
+    """The roles a ``require_role`` dependency admits, or None for any other callable."""
+    return getattr(dependency, "allowed_roles", None)

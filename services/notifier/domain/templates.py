@@ -1,0 +1,434 @@
+"""The wording of every message, in English and Spanish. Pure: parameters in, text out.
+
+Senders name a template and its typed parameters (``services.contract.templates``); only this module
+turns them into words. The rules the wording keeps (DOMAIN.md, "What an SMS may say"):
+
+- No client detail can get in: parameters are priorities, opaque codes, a general area or response
+  address, distances, counts and a staff member's name. The two free-text parameters (``area`` and
+  ``responder_name``) are transliterated to GSM-7 and scrubbed of clinical words (substances, diagnoses,
+  crisis kinds, programme names) as a second line of defence, in case an address names a clinic.
+- GSM-7 only, so a text costs what it looks like: Spanish is written without the accents GSM-7 lacks
+  ("codigo", "esta"), while the ones it has (é, ñ) stay allowed.
+- One segment: every SMS template fits 160 septets for its worst-case parameters. When it would not, a
+  page switches to its compact wording, then the free text is shortened ("..") and long code lists end
+  in "+N more". A P1 page is therefore never split or reordered by a carrier.
+- ``voice_page`` is speech, not SMS: digits are spelled out one by one so text-to-speech reads "4, 8, 2,
+  1" rather than "four thousand eight hundred twenty-one".
+
+A language without wording for a template falls back to English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.contract.events import TEMPLATES
+from services.notifier.domain.gsm import SINGLE_SEGMENT_SEPTETS, count_segments, septets, to_gsm7
+
+DEFAULT_LANGUAGE = "en"
+LANGUAGES = ("en", "es")
+VOICE_TEMPLATES = frozenset({"voice_page"})
+
+# Words that must never reach a text, even inside an address (42 CFR Part 2: nothing that identifies a
+# person as having a substance use disorder; no diagnosis, substance, crisis kind or programme name).
+CLINICAL_WORDS = (
+    "overdose",
+    "overdosed",
+    "overdosing",
+    "sobredosis",
+    "fentanyl",
+    "fentanilo",
+    "heroin",
+    "heroina",
+    "opioid",
+    "opioids",
+    "opioide",
+    "opioides",
+    "opiate",
+    "opiates",
+    "opiaceo",
+    "alcohol",
+    "alcoholic",
+    "alcoholism",
+    "alcoholico",
+    "cocaine",
+    "cocaina",
+    "crack",
+    "meth",
+    "methamphetamine",
+    "metanfetamina",
+    "benzodiazepine",
+    "benzos",
+    "withdrawal",
+    "abstinencia",
+    "detox",
+    "desintoxicacion",
+    "suicide",
+    "suicidal",
+    "suicidio",
+    "suicida",
+    "self-harm",
+    "self harm",
+    "autolesion",
+    "naloxone",
+    "naloxona",
+    "narcan",
+    "methadone",
+    "metadona",
+    "buprenorphine",
+    "buprenorfina",
+    "suboxone",
+    "moud",
+    "rehab",
+    "addiction",
+    "adiccion",
+    "substance",
+    "sustancia",
+    "psychiatric",
+    "psiquiatrico",
+)
+_CLINICAL = re.compile(
+    r"(?<![A-Za-z])(" + "|".join(re.escape(w).replace(r"\ ", r"[\s-]*") for w in CLINICAL_WORDS) + r")(?![A-Za-z])",
+    re.IGNORECASE,
+)
+
+
+class TemplateError(ValueError):
+    """The template is unknown or its parameters are invalid: the request can never be rendered."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered message: its text, the language it is in (after fallback) and its SMS segments."""
+
+    text: str
+    language: str
+    segments: int
+
+
+def render(template: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> Rendered:
+    """The text of ``template`` with ``params`` in ``language`` (English if that language has no wording).
+
+    Raises TemplateError for an unknown template or parameters its model rejects.
+    """
+    model = TEMPLATES.get(template)
+    wording = _WORDING.get(template)
+    if model is None or wording is None:
+        raise TemplateError(f"unknown template {template!r}")
+    try:
+        typed = model.model_validate(dict(params))
+    except ValueError as exc:
+        raise TemplateError(f"invalid parameters for {template!r}") from exc
+    used = language if language in wording else DEFAULT_LANGUAGE
+    text = wording[used](typed.model_dump(), used)
+    return Rendered(text=text, language=used, segments=count_segments(text))
+
+
+def scrub(free_text: str) -> str:
+    """Free text made safe for a message: GSM-7 only, clinical words removed, whitespace collapsed."""
+    text = _CLINICAL.sub(" ", to_gsm7(free_text))
+    text = re.sub(r"\s+([,.;:)])", r"\1", " ".join(text.split()))
+    return text.strip(" ,;:-") or "-"
+
+
+def spoken_digits(code: str) -> str:
+    """``"4821"`` -> ``"4, 8, 2, 1"`` so text-to-speech reads each digit."""
+    return ", ".join(code)
+
+
+# --- fitting into one segment ---------------------------------------------------------------------------
+
+
+def _fits(text: str) -> bool:
+    return septets(text) <= SINGLE_SEGMENT_SEPTETS
+
+
+def _fit_free_text(build: Callable[[str], str], free_text: str) -> str:
+    """``build(free_text)``, shortening ``free_text`` with ".." until the result fits one segment."""
+    text = build(free_text)
+    cut = len(free_text)
+    while not _fits(text) and cut > 1:
+        cut -= 1
+        text = build(free_text[:cut].rstrip(" ,.;:-") + "..")
+    return text
+
+
+def _fit_codes(build: Callable[[str], str], codes: Sequence[str], more: str) -> str:
+    """``build(codes joined)``, listing fewer codes ("+N more") until the result fits one segment."""
+    shown = len(codes)
+    text = build(", ".join(codes))
+    while not _fits(text) and shown > 1:
+        shown -= 1
+        text = build(", ".join(codes[:shown]) + more.format(n=len(codes) - shown))
+    return text
+
+
+# --- shared pieces -----------------------------------------------------------------------------------------
+
+
+def _distance(km: float | None, language: str) -> str:
+    if km is None:
+        return ""
+    if km < 10:
+        figure = f"{km:.1f}"
+        if language == "es":
+            figure = figure.replace(".", ",")
+    elif km < 1000:
+        figure = f"{km:.0f}"
+    else:
+        figure = ">999"
+    return f" ({figure} km)"
+
+
+_CALL_911 = {"en": " Call 911 if not done.", "es": " Llame al 911 si nadie lo hizo."}
+_MORE = {"en": " +{n} more", "es": " +{n} mas"}
+_REASONS = {
+    "en": {
+        "nobody_on_call": "nobody is on call",
+        "nobody_qualified": "nobody qualified is available",
+        "all_busy": "all responders are busy",
+        "ladder_exhausted": "nobody accepted",
+        "outside_service_area": "outside the service area",
+        "escalated": "escalated to you",
+    },
+    "es": {
+        "nobody_on_call": "nadie esta de guardia",
+        "nobody_qualified": "no hay nadie calificado disponible",
+        "all_busy": "todo el equipo esta ocupado",
+        "ladder_exhausted": "nadie acepto",
+        "outside_service_area": "fuera del area de servicio",
+        "escalated": "escalado a usted",
+    },
+}
+_UNREACHABLE = {
+    "en": {"opted_out": "texted STOP", "undeliverable": "texts are not delivered"},
+    "es": {"opted_out": "envio STOP", "undeliverable": "los mensajes no llegan"},
+}
+_SPOKEN_PRIORITY = {"en": "priority {n}", "es": "prioridad {n}"}
+
+
+# --- one function per template, each taking the validated parameters and a language ---------------------
+
+
+def _page_offer(p: dict[str, Any], lang: str) -> str:
+    priority, code = p["priority"], p["code"]
+    distance = _distance(p["distance_km"], lang)
+    call_911 = _CALL_911[lang] if p["call_911"] else ""
+    if lang == "es":
+        full = "{pr}: se necesita respuesta cerca de {area}{d}.{c} Responda Y {code} para aceptar, N {code} para pasar."
+        compact = "{pr} cerca de {area}{d}.{c} Y {code} acepta, N {code} pasa"
+    else:
+        full = "{pr} response needed near {area}{d}.{c} Reply Y {code} to accept, N {code} to pass."
+        compact = "{pr} near {area}{d}.{c} Y {code} accept, N {code} pass"
+    area = scrub(p["area"])
+    text = full.format(pr=priority, area=area, d=distance, c=call_911, code=code)
+    if _fits(text):
+        return text
+    return _fit_free_text(lambda a: compact.format(pr=priority, area=a, d=distance, c=call_911, code=code), area)
+
+
+def _page_reminder(p: dict[str, Any], lang: str) -> str:
+    if lang == "es":
+        return (
+            f"Recordatorio: el aviso {p['priority']} {p['code']} sigue sin respuesta. "
+            f"Responda Y {p['code']} para aceptar, N {p['code']} para pasar."
+        )
+    return (
+        f"Reminder: {p['priority']} page {p['code']} still needs a responder. "
+        f"Reply Y {p['code']} to accept, N {p['code']} to pass."
+    )
+
+
+def _voice_page(p: dict[str, Any], lang: str) -> str:
+    digits = spoken_digits(p["code"])
+    priority = _SPOKEN_PRIORITY[lang].format(n=str(p["priority"])[1:])
+    if lang == "es":
+        return (
+            f"Este es un aviso urgente de {priority} del servicio de despacho. "
+            f"Para aceptar, responda a nuestro mensaje de texto con la letra Y y el codigo {digits}. "
+            f"Repito: Y, {digits}. Para pasar, responda N y el codigo."
+        )
+    return (
+        f"This is an urgent {priority} page from dispatch. "
+        f"To accept, reply to our text message with the letter Y and the code {digits}. "
+        f"Again: Y, {digits}. To pass, reply N and the code."
+    )
+
+
+def _code_only(en: str, es: str) -> Callable[[dict[str, Any], str], str]:
+    return lambda p, lang: (es if lang == "es" else en).format(code=p["code"])
+
+
+def _already_taken(p: dict[str, Any], lang: str) -> str:
+    if lang == "es":
+        tail = "Quede disponible como apoyo." if p["outcome"] == "backup" else "Puede retirarse, gracias."
+        return f"El aviso {p['code']} ya fue aceptado por otra persona. {tail}"
+    tail = "Please stay available as backup." if p["outcome"] == "backup" else "You can stand down, thank you."
+    return f"Page {p['code']} was already accepted by someone else. {tail}"
+
+
+def _status_summary(p: dict[str, Any], lang: str) -> str:
+    codes = p["codes"]
+    if not codes:
+        return "No tiene avisos abiertos." if lang == "es" else "You have no open pages."
+    if lang == "es":
+        return _fit_codes(
+            lambda c: f"Sus avisos abiertos: {c}. Responda Y <codigo> para aceptar o N <codigo> para pasar.",
+            codes,
+            _MORE[lang],
+        )
+    return _fit_codes(
+        lambda c: f"Your open pages: {c}. Reply Y <code> to accept or N <code> to pass.", codes, _MORE[lang]
+    )
+
+
+def _reply_help(p: dict[str, Any], lang: str) -> str:
+    if lang == "es":
+        return (
+            "Despacho: responda Y <codigo> para aceptar, N <codigo> para pasar, "
+            "STATUS para ver avisos abiertos, STOP para no recibir mensajes."
+        )
+    return "Dispatch: reply Y <code> to accept, N <code> to pass, STATUS for open pages, STOP to stop texts."
+
+
+def _reply_unknown(p: dict[str, Any], lang: str) -> str:
+    codes = p["codes"]
+    if lang == "es":
+        head = "Perdon, no entendimos. Responda Y <codigo> para aceptar o N <codigo> para pasar."
+        return head if not codes else _fit_codes(lambda c: f"{head} Abiertos: {c}.", codes, _MORE[lang])
+    head = "Sorry, we did not understand. Reply Y <code> to accept or N <code> to pass."
+    return head if not codes else _fit_codes(lambda c: f"{head} Open: {c}.", codes, _MORE[lang])
+
+
+def _reply_ambiguous(p: dict[str, Any], lang: str) -> str:
+    codes = p["codes"]
+    example = codes[0] if codes else ("<codigo>" if lang == "es" else "<code>")
+    if lang == "es":
+        return _fit_codes(
+            lambda c: f"Tiene varios avisos abiertos ({c}). Responda Y o N con el codigo, por ejemplo Y {example}.",
+            codes,
+            _MORE[lang],
+        )
+    return _fit_codes(
+        lambda c: f"You have several open pages ({c}). Reply Y or N with the code, for example Y {example}.",
+        codes,
+        _MORE[lang],
+    )
+
+
+def _supervisor_alert(p: dict[str, Any], lang: str) -> str:
+    reason = _REASONS[lang][p["reason"]]
+    area = scrub(p["area"]) if p["area"] else None
+    if lang == "es":
+        head, near, tail = f"Aviso {p['priority']} {p['code']}: {reason}", ". Zona: {a}", ". Revise el despacho."
+    else:
+        head, near = f"{p['priority']} page {p['code']}: {reason}", ". Area: {a}"
+        tail = ". Please check the dispatch board."
+    if area is None:
+        return head + tail
+    return _fit_free_text(lambda a: head + near.format(a=a) + tail, area)
+
+
+def _responder_unreachable(p: dict[str, Any], lang: str) -> str:
+    reason = _UNREACHABLE[lang][p["reason"]]
+    name = scrub(p["responder_name"])
+    if lang == "es":
+        return _fit_free_text(lambda n: f"No se puede contactar a {n} por SMS ({reason}). Haga seguimiento.", name)
+    return _fit_free_text(lambda n: f"{n} cannot be reached by SMS ({reason}). Please follow up.", name)
+
+
+def _open_pages_bundle(p: dict[str, Any], lang: str) -> str:
+    codes = p["codes"]
+    n = len(codes)
+    if lang == "es":
+        count = "1 aviso abierto" if n == 1 else f"{n} avisos abiertos"
+        return _fit_codes(
+            lambda c: f"{count} ({c}). Responda STATUS para ver detalles, o Y/N y el codigo.", codes, _MORE[lang]
+        )
+    count = "1 open page" if n == 1 else f"{n} open pages"
+    return _fit_codes(lambda c: f"{count} ({c}). Reply STATUS for details, or Y/N and the code.", codes, _MORE[lang])
+
+
+def _task_due(p: dict[str, Any], lang: str) -> str:
+    hours = p["due_in_hours"]
+    if lang == "es":
+        when = "vence ahora" if hours == 0 else f"vence en {hours} h"
+        return f"La tarea de seguimiento {p['task_code']} {when}. Detalles en la app."
+    when = "is due now" if hours == 0 else f"is due in {hours} h"
+    return f"Follow-up task {p['task_code']} {when}. Details in the app."
+
+
+def _task_overdue(p: dict[str, Any], lang: str) -> str:
+    if lang == "es":
+        return f"La tarea de seguimiento {p['task_code']} esta vencida. Detalles en la app."
+    return f"Follow-up task {p['task_code']} is overdue. Details in the app."
+
+
+def _both(en: str, es: str) -> Callable[[dict[str, Any], str], str]:
+    return lambda p, lang: es if lang == "es" else en
+
+
+_Wording = Callable[[dict[str, Any], str], str]
+
+
+def _all_languages(function: _Wording) -> dict[str, _Wording]:
+    return {language: function for language in LANGUAGES}
+
+
+_WORDING: dict[str, dict[str, _Wording]] = {
+    name: _all_languages(function)
+    for name, function in {
+        "page_offer": _page_offer,
+        "page_reminder": _page_reminder,
+        "voice_page": _voice_page,
+        "page_covered": _code_only(
+            "Page {code} is covered. No action needed, thank you.",
+            "El aviso {code} ya esta cubierto. No hace falta hacer nada, gracias.",
+        ),
+        "page_withdrawn": _code_only(
+            "Page {code} was cancelled. No action needed.",
+            "El aviso {code} fue cancelado. No hace falta hacer nada.",
+        ),
+        "ack_confirmed": _code_only(
+            "Accepted {code}. Thank you - details in the app.",
+            "Aceptado {code}. Gracias - los detalles estan en la app.",
+        ),
+        "already_taken": _already_taken,
+        "decline_confirmed": _code_only(
+            "Passed on {code}. Thank you, we will page someone else.",
+            "Rechazado {code}. Gracias, avisaremos a otra persona.",
+        ),
+        "en_route_confirmed": _code_only("Noted: en route to {code}.", "Anotado: en camino a {code}."),
+        "arrived_confirmed": _code_only("Noted: on scene for {code}.", "Anotado: en el lugar para {code}."),
+        "done_confirmed": _code_only(
+            "Noted: {code} cleared. Thank you. Please finish the notes in the app.",
+            "Anotado: {code} terminado. Gracias. Complete las notas en la app.",
+        ),
+        "status_summary": _status_summary,
+        "reply_help": _reply_help,
+        "reply_unknown": _reply_unknown,
+        "reply_ambiguous": _reply_ambiguous,
+        "location_noted": _both("Location noted, thank you.", "Ubicacion anotada, gracias."),
+        "location_unknown": _both(
+            "Sorry, we could not read that location. Please try again or use the app.",
+            "Perdon, no pudimos leer esa ubicacion. Intente de nuevo o use la app.",
+        ),
+        "supervisor_alert": _supervisor_alert,
+        "responder_unreachable": _responder_unreachable,
+        "open_pages_bundle": _open_pages_bundle,
+        "task_due": _task_due,
+        "task_overdue": _task_overdue,
+        "legacy_v1": _both(
+            "You have a message from dispatch. Reply STATUS for your open pages.",
+            "Tiene un mensaje del despacho. Responda STATUS para ver sus avisos abiertos.",
+        ),
+    }.items()
+}
+
+
+def has_wording(template: str, language: str) -> bool:
+    """Whether ``template`` has its own wording in ``language`` (otherwise English is used)."""
+    return language in _WORDING.get(template, {})

@@ -1,0 +1,222 @@
+"""The sending loop: takes recorded notifications from the notifier's store and hands them to the provider.
+
+It keeps the unsettled notifications in memory, rebuilt from the store at start, and on each step asks the
+pure scheduler (``domain.queue.choose_next``) what to do: send the most urgent message whose channel has a
+token, bundle lower-priority pages to a flooded phone, or wait. Provider calls run one at a time, so a crash
+duplicates at most the one message in flight (see ``application``).
+
+Progress is kept as a low-water mark in the store's tracking table: every request at or below it is
+settled. A restart reads the log from the mark, so nothing unsettled is forgotten and settled work is not
+re-read from the beginning. The rate buckets and flood windows live in memory: after a restart a phone's
+window starts empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+
+from services.notifier.application import Attempt, Notifier
+from services.notifier.domain.queue import (
+    BundleNow,
+    Decision,
+    FloodLimiter,
+    Idle,
+    QueueEntry,
+    SendNow,
+    TokenBucket,
+    WaitUntil,
+    choose_next,
+)
+from services.notifier.ports import PermanentSmsError, SmsSender, TransientSmsError, VoiceCaller
+from services.runtime.clock import Clock
+from services.runtime.processor import stop_if_cancelled
+
+log = logging.getLogger(__name__)
+
+SENDER_TRACKING_NAME = "sms-sender"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class SendQueue:
+    """Sends what the notifier recorded, in priority order, within rate and flood limits, with retries.
+
+    ``sleep`` is how ``drain`` lets time pass (tests pass one that moves a ManualClock); ``rng`` draws the
+    retry jitter. ``run`` is the production loop; ``drain`` sends until nothing is left, for tests and tools.
+    """
+
+    name = SENDER_TRACKING_NAME
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        sms: SmsSender,
+        voice: VoiceCaller,
+        *,
+        clock: Clock,
+        sms_rate_per_second: float = 1.0,
+        sms_burst: int = 1,
+        voice_rate_per_second: float = 1.0,
+        flood_max_messages: int = 3,
+        flood_window: timedelta = timedelta(seconds=60),
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        batch_size: int = 100,
+        idle_poll_seconds: float = 0.5,
+    ) -> None:
+        self.notifier = notifier
+        self.sms = sms
+        self.voice = voice
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        now = clock.now()
+        self.buckets = {
+            "sms": TokenBucket(sms_rate_per_second, sms_burst, now),
+            "voice": TokenBucket(voice_rate_per_second, 1, now),
+        }
+        self.flood = FloodLimiter(flood_max_messages, flood_window)
+        self.entries: dict[UUID, QueueEntry] = {}
+        self._scanned: int | None = None
+        self._mark = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something new may be in the store: look before the current wait ends."""
+        self._wake.set()
+
+    # --- one step ------------------------------------------------------------------------------------------
+
+    async def step(self) -> Decision:
+        """Read new requests, then do the one thing the scheduler chooses; returns that decision."""
+        await self._scan()
+        decision = choose_next(self.entries.values(), self.clock.now(), self.buckets, self.flood)
+        if isinstance(decision, SendNow):
+            await self._send(decision.entry)
+        elif isinstance(decision, BundleNow):
+            members = [e.notification_id for e in decision.entries]
+            bundle = await asyncio.to_thread(self.notifier.bundle, members)
+            for member in members:
+                self.entries.pop(member, None)
+            log.info("bundled %s pages into %s", len(members), bundle)
+        await self._advance_mark()
+        return decision
+
+    async def _scan(self) -> None:
+        recorder = self.notifier.recorder
+        if self._scanned is None:
+            self._mark = await asyncio.to_thread(recorder.max_tracking_id, self.name) or 0
+            self._scanned = self._mark
+        while True:
+            found, last = await asyncio.to_thread(self.notifier.pending_since, self._scanned, self.batch_size)
+            for entry in found:
+                self.entries.setdefault(entry.notification_id, entry)
+            if last == self._scanned:
+                return
+            self._scanned = last
+
+    async def _advance_mark(self) -> None:
+        assert self._scanned is not None
+        mark = min((e.position for e in self.entries.values()), default=self._scanned + 1) - 1
+        if mark > self._mark:
+            await asyncio.to_thread(self.notifier.recorder.insert_tracking, Tracking(self.name, mark))
+            self._mark = mark
+
+    async def _send(self, entry: QueueEntry) -> None:
+        attempt = await asyncio.to_thread(self.notifier.begin_attempt, entry.notification_id)
+        if attempt is None:  # settled meanwhile, opted out, or not renderable: recorded, nothing to send
+            self.entries.pop(entry.notification_id, None)
+            return
+        now = self.clock.now()
+        self.buckets[entry.channel].take(now)
+        if entry.channel == "sms":
+            self.flood.record(entry.to, now)
+        try:
+            await self._call_provider(attempt)
+        except PermanentSmsError as exc:
+            log.warning("notification %s refused by the provider (code %s)", entry.notification_id, exc.code)
+            await asyncio.to_thread(self.notifier.record_refused, entry.notification_id, exc.code, exc.message)
+            self.entries.pop(entry.notification_id, None)
+        except TransientSmsError as exc:
+            retry_at = await asyncio.to_thread(
+                self.notifier.record_transient_failure,
+                entry.notification_id,
+                exc.code,
+                exc.message,
+                self.rng.random(),
+            )
+            if retry_at is None:
+                log.warning("notification %s: gave up after attempt %s", entry.notification_id, attempt.attempt)
+                self.entries.pop(entry.notification_id, None)
+            else:
+                log.info("notification %s: attempt %s failed (%s)", entry.notification_id, attempt.attempt, exc)
+                self.entries[entry.notification_id] = replace(entry, due_at=retry_at)
+
+    async def _call_provider(self, attempt: Attempt) -> None:
+        if attempt.channel == "voice":
+            call = await asyncio.to_thread(
+                self.voice.call, attempt.to, attempt.text, attempt.language, attempt=attempt.attempt
+            )
+            await asyncio.to_thread(self.notifier.record_call_placed, attempt.notification_id, call)
+        else:
+            sent = await asyncio.to_thread(self.sms.send, attempt.to, attempt.text, attempt=attempt.attempt)
+            await asyncio.to_thread(self.notifier.record_sent, attempt.notification_id, sent, attempt.text)
+        self.entries.pop(attempt.notification_id, None)
+
+    # --- driving it ------------------------------------------------------------------------------------------
+
+    async def drain(self, max_steps: int = 10_000) -> None:
+        """Send until nothing is queued, letting time pass with ``sleep`` whenever the scheduler waits."""
+        for _ in range(max_steps):
+            decision = await self.step()
+            if isinstance(decision, Idle):
+                return
+            if isinstance(decision, WaitUntil):
+                await self.sleep(max(0.0, (decision.at - self.clock.now()).total_seconds()))
+        raise RuntimeError(f"the send queue did not drain in {max_steps} steps")
+
+    async def follow_once(self) -> int:
+        """Do everything that can be done now without waiting; returns how many steps acted."""
+        acted = 0
+        while isinstance(await self.step(), SendNow | BundleNow):
+            acted += 1
+        return acted
+
+    async def run(self) -> None:
+        """Send for as long as the service runs; a failing step (store or bug) is retried with backoff."""
+        failures = 0
+        while True:
+            stop_if_cancelled()
+            self._wake.clear()
+            try:
+                decision = await self.step()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("%s failed (%s in a row); retrying", self.name, failures)
+                await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+                continue
+            if isinstance(decision, SendNow | BundleNow):
+                continue
+            timeout = self.idle_poll_seconds
+            if isinstance(decision, WaitUntil):
+                timeout = min(timeout, max(0.0, (decision.at - self.clock.now()).total_seconds()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as
+            # the wake-up completes, and the loop would then never stop.
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

@@ -1,0 +1,115 @@
+"""The audit log of clinical-record reads (HIPAA 164.312(b)): who read which record, when, and whether it was
+allowed. One append-only table in the projections database, outside the read models, so a rebuild of the read
+models never touches it. It holds no PHI: subjects, roles, record ids and actions only. Nothing deletes rows
+(retention is at least six years; pruning is an operator's decision, not the code's).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.sqlite import SQLiteDatastore
+
+from services.projections.adapters.sql_read_models import iso, parse_time
+
+
+class AuditLog:
+    """Append and query audit entries. Raises PersistenceError when the database fails: the caller must then
+    refuse the read (no record leaves without its audit entry)."""
+
+    def __init__(self, datastore: Any, prefix: str = "projections") -> None:
+        self.datastore = datastore
+        self.sqlite = isinstance(datastore, SQLiteDatastore)
+        self.table = f"{prefix}_audit_log"
+
+    def _sql(self, statement: str) -> str:
+        statement = statement.replace("{audit}", self.table)
+        return statement.replace("%s", "?") if self.sqlite else statement
+
+    @contextmanager
+    def _transaction(self, *, commit: bool) -> Iterator[Any]:
+        try:
+            with self.datastore.transaction(commit=commit) as cursor:
+                yield cursor
+        except sqlite3.Error as exc:
+            raise PersistenceError(str(exc)) from exc
+
+    def create_table(self) -> None:
+        key = "INTEGER PRIMARY KEY AUTOINCREMENT" if self.sqlite else "BIGSERIAL PRIMARY KEY"
+        with self._transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    f"CREATE TABLE IF NOT EXISTS {{audit}} (id {key}, at TEXT NOT NULL, subject TEXT NOT NULL, "
+                    "role TEXT NOT NULL, responder_id TEXT, action TEXT NOT NULL, record_type TEXT NOT NULL, "
+                    "record_id TEXT NOT NULL, outcome TEXT NOT NULL)"
+                )
+            )
+            cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_record ON {audit} (record_id, at)"))
+            cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_subject ON {audit} (subject, at)"))
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        subject: str,
+        role: str,
+        responder_id: UUID | None,
+        action: str,
+        record_type: str,
+        record_id: str,
+        outcome: str,
+    ) -> None:
+        with self._transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {audit} (at, subject, role, responder_id, action, record_type, record_id, outcome) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                ),
+                (
+                    iso(at),
+                    subject,
+                    role,
+                    str(responder_id) if responder_id else None,
+                    action,
+                    record_type,
+                    record_id,
+                    outcome,
+                ),
+            )
+
+    def query(
+        self,
+        *,
+        subject: str | None = None,
+        record_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Newest first, filtered by any of the given values."""
+        where, params = [], []
+        for column, value in (("subject", subject), ("record_id", record_id)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if since is not None:
+            where.append("at >= %s")
+            params.append(iso(since))
+        if until is not None:
+            where.append("at < %s")
+            params.append(iso(until))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                self._sql(f"SELECT * FROM {{audit}} {clause} ORDER BY at DESC, id DESC LIMIT %s"), (*params, limit)
+            )
+            rows = [dict(row) for row in cursor.fetchall()]
+        for row in rows:
+            row["at"] = parse_time(row["at"])
+        return rows

@@ -1,0 +1,474 @@
+"""The follow-up desk: creates follow-up tasks by the rules, assigns them, and chases overdue ones.
+
+It is a stream processor of its own (store "followups", durable consumer "followups"): what it decides is
+saved with the stream position in one transaction and published by its outbox relay (followup.created,
+followup.assigned, followup.cancelled, followup.overdue, and notification.requested for the people told).
+People's changes to tasks arrive from the stream (the gateway or the workspace appended them) and are folded
+into its state, so it knows which tasks are still open and when they are due.
+
+Overdue tasks are found by ``flag_overdue(now)``, which an ``OverdueWatch`` calls on a timer and once at start:
+due times live in the store (``DueIndex``), so a task that fell due while the service was down is flagged
+when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.dispatch import singledispatchmethod
+
+from services.contract.events import (
+    DispatchAcknowledged,
+    DispatchOffered,
+    DocumentationFieldsCompleted,
+    Envelope,
+    FollowUpAssigned,
+    FollowUpAssignedData,
+    FollowUpCancelled,
+    FollowUpCancelledData,
+    FollowUpCompleted,
+    FollowUpCreated,
+    FollowUpCreatedData,
+    FollowUpOverdue,
+    FollowUpOverdueData,
+    FollowUpRescheduled,
+    IncidentCancelled,
+    IncidentReported,
+    NotificationRequested,
+    NotificationRequestedData,
+    Priority,
+    ResponderRegistered,
+    ResponderRetired,
+    ResponderUpdated,
+    Role,
+    derived_id,
+    new_event,
+)
+from services.projections.domain.desk import DueIndex, IncidentCase, StaffDirectory
+from services.projections.domain.followups import (
+    FollowUpPolicy,
+    TaskSpec,
+    can_take,
+    task_code,
+    task_id_for,
+    task_on_ed_visit,
+    tasks_on_report,
+)
+from services.runtime.clock import Clock
+from services.runtime.processor import StreamProcessor
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "projections"
+RULES = "rules"
+ED_DISPOSITIONS = frozenset({"transported_to_ed", "admitted"})
+ENDS_SUPPORT = {"deceased": "deceased", "false_alarm": "false_alarm"}
+
+
+class FollowUpDesk(StreamProcessor):
+    producer = PRODUCER
+    snapshotting_intervals = {DueIndex: 50, StaffDirectory: 50}  # noqa: RUF012 - eventsourcing's class attribute
+
+    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock, rules: FollowUpPolicy) -> None:
+        super().__init__(env, clock=clock)
+        self.rules = rules
+
+    # ---- reading our own aggregates ----------------------------------------------------------------------
+
+    def _get(self, aggregate_id: UUID, factory: Callable[[], Any]) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return factory()
+
+    def _index(self) -> DueIndex:
+        return self._get(DueIndex.create_id(), DueIndex)
+
+    def _directory(self) -> StaffDirectory:
+        return self._get(StaffDirectory.create_id(), StaffDirectory)
+
+    def _case(self, incident_id: UUID) -> IncidentCase | None:
+        try:
+            return self.repository.get(incident_id)
+        except AggregateNotFoundError:
+            return None
+
+    # ---- stream events -------------------------------------------------------------------------------------
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
+        """Other events change no follow-up."""
+
+    @policy.register
+    def _(self, event: IncidentCancelled, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if case is None or case.cancelled:
+            return
+        index = self._index()
+        case.cancel(at=event.occurred_at)
+        for task_id, _ in case.open_tasks():
+            case.cancel_task(task_id=task_id, reason="incident_cancelled", at=event.occurred_at)
+            index.settle(task_id=task_id)
+        processing_event.collect_events(case, index)
+
+    @policy.register
+    def _(self, event: ResponderRegistered, processing_event: ProcessingEvent) -> None:
+        self._record_staff(event, processing_event)
+
+    @policy.register
+    def _(self, event: ResponderUpdated, processing_event: ProcessingEvent) -> None:
+        self._record_staff(event, processing_event)
+
+    def _record_staff(self, event: ResponderRegistered | ResponderUpdated, processing_event: ProcessingEvent) -> None:
+        data = event.data
+        directory = self._directory()
+        directory.record(
+            responder_id=data.responder_id,
+            name=data.name,
+            role=data.role.value,
+            phone=data.phone,
+            language=data.languages[0],
+            supervisor_id=data.supervisor_id,
+        )
+        processing_event.collect_events(directory)
+
+    @policy.register
+    def _(self, event: ResponderRetired, processing_event: ProcessingEvent) -> None:
+        directory = self._directory()
+        directory.retire(responder_id=event.data.responder_id)
+        processing_event.collect_events(directory)
+
+    @policy.register
+    def _(self, event: IncidentReported, processing_event: ProcessingEvent) -> None:
+        data = event.data
+        if self._case(data.incident_id) is not None:
+            return  # re-published after the de-duplication window
+        case = IncidentCase(id=data.incident_id)
+        case.note_report(kind=data.kind.value, reported_at=event.occurred_at)
+        index = self._index()
+        for spec in tasks_on_report(data, event.occurred_at, self.rules):
+            self._create(case, index, spec, event.occurred_at)
+        processing_event.collect_events(case, index)
+
+    def _create(self, case: IncidentCase, index: DueIndex, spec: TaskSpec, at: datetime) -> None:
+        task_id = task_id_for(case.id, spec.rule)
+        if case.has_task(task_id):
+            return
+        directory = self._directory()
+        assignee = self._suitable(case, spec.owner_role, directory)
+        contact = directory.contact(assignee)
+        case.create_task(
+            task_id=task_id,
+            rule=spec.rule,
+            owner_role=spec.owner_role.value,
+            due_at=spec.due_at,
+            deadline_at=spec.deadline_at,
+            priority=spec.priority.value,
+            basis=spec.basis,
+            code=task_code(task_id),
+            assignee_id=assignee,
+            at=at,
+            notify=[contact | {"as": "assignee"}] if contact else [],
+        )
+        index.schedule(task_id=task_id, incident_id=case.id, due_at=spec.due_at)
+
+    def _suitable(self, case: IncidentCase, owner_role: Role | str, directory: StaffDirectory) -> UUID | None:
+        """The first responder who accepted this incident and can own the task, if any."""
+        for responder_id, paged_role in case.accepted_roles():
+            role = directory.role_of(responder_id) or paged_role
+            if can_take(owner_role, role):
+                return responder_id
+        return None
+
+    @policy.register
+    def _(self, event: DispatchOffered, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if case is None or str(event.data.page_id) in case.pages:
+            return
+        case.note_page(page_id=event.data.page_id, responder_id=event.data.responder_id, role=event.data.responder_role)
+        processing_event.collect_events(case)
+
+    @policy.register
+    def _(self, event: DispatchAcknowledged, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if case is None or str(event.data.responder_id) in case.accepted:
+            return
+        case.note_acceptance(responder_id=event.data.responder_id)
+        directory = self._directory()
+        for task_id, task in case.open_tasks():
+            if task["assignee_id"] is None and (assignee := self._suitable(case, task["owner_role"], directory)):
+                contact = directory.contact(assignee)
+                case.assign_task(
+                    task_id=task_id,
+                    assignee_id=assignee,
+                    by=RULES,
+                    at=event.occurred_at,
+                    announce=True,
+                    notify=[contact | {"as": "assignee"}] if contact else [],
+                )
+        processing_event.collect_events(case)
+
+    @policy.register
+    def _(self, event: FollowUpAssigned, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        task = case.task(event.data.task_id) if case else None
+        if case is None or task is None or task["status"] != "open":
+            return
+        if task["assignee_id"] == str(event.data.assignee_id):
+            return  # our own assignment coming back from the stream, or a repeat
+        contact = self._directory().contact(event.data.assignee_id)
+        case.assign_task(
+            task_id=event.data.task_id,
+            assignee_id=event.data.assignee_id,
+            by=event.data.assigned_by,
+            at=event.occurred_at,
+            announce=False,
+            notify=[contact | {"as": "assignee"}] if contact else [],
+        )
+        processing_event.collect_events(case)
+
+    def _changeable(self, case: IncidentCase | None, task_id: UUID, responder_id: UUID | None) -> bool:
+        """The same rule as the read models: the assignee or a director (no responder id) changes an open task."""
+        task = case.task(task_id) if case else None
+        if task is None or task["status"] != "open":
+            return False
+        return responder_id is None or task["assignee_id"] == str(responder_id)
+
+    @policy.register
+    def _(self, event: FollowUpCompleted, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if not self._changeable(case, event.data.task_id, event.data.responder_id):
+            return
+        index = self._index()
+        case.finish_task(task_id=event.data.task_id, at=event.occurred_at)
+        index.settle(task_id=event.data.task_id)
+        processing_event.collect_events(case, index)
+
+    @policy.register
+    def _(self, event: FollowUpRescheduled, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if not self._changeable(case, event.data.task_id, event.data.responder_id):
+            return
+        index = self._index()
+        case.reschedule_task(task_id=event.data.task_id, due_at=event.data.due_at)
+        index.schedule(task_id=event.data.task_id, incident_id=case.id, due_at=event.data.due_at)
+        processing_event.collect_events(case, index)
+
+    @policy.register
+    def _(self, event: DocumentationFieldsCompleted, processing_event: ProcessingEvent) -> None:
+        disposition = event.data.fields.disposition
+        case = self._case(event.data.incident_id)
+        if case is None or disposition is None:
+            return
+        index = self._index()
+        if disposition in ENDS_SUPPORT:
+            for task_id, _ in case.open_tasks():
+                case.cancel_task(task_id=task_id, reason=ENDS_SUPPORT[disposition], at=event.occurred_at)
+                index.settle(task_id=task_id)
+        elif disposition in ED_DISPOSITIONS and not case.ed_visit_noted and not case.cancelled:
+            case.note_ed_visit(at=event.occurred_at)
+            basis = f"disposition {disposition.replace('_', ' ')}: follow-up visit (HEDIS FUA)"
+            self._create(case, index, task_on_ed_visit(event.occurred_at, self.rules, basis), event.occurred_at)
+        processing_event.collect_events(case, index)
+
+    # ---- the clock ------------------------------------------------------------------------------------------
+
+    def flag_overdue(self, now: datetime) -> int:
+        """Flag every open task due by ``now`` (once per due time) and tell its assignee and supervisor.
+
+        Returns how many tasks were flagged. Safe to call at any time and repeatedly.
+        """
+        with self.processing_lock:
+            index = self._index()
+            due = index.due_by(now)
+            if not due:
+                return 0
+            directory = self._directory()
+            cases: dict[UUID, IncidentCase] = {}
+            flagged = 0
+            for task_id, incident_id, due_at in due:
+                index.settle(task_id=task_id)
+                case = cases.get(incident_id) or self._case(incident_id)
+                task = case.task(task_id) if case else None
+                if case is None or task is None or task["status"] != "open" or task.get("overdue_for") == due_at:
+                    continue
+                assignee = UUID(task["assignee_id"]) if task["assignee_id"] else None
+                case.flag_overdue(
+                    task_id=task_id,
+                    due_at=due_at,
+                    at=now,
+                    assignee_id=assignee,
+                    notify=self._chasers(case, assignee, directory),
+                )
+                cases[incident_id] = case
+                flagged += 1
+            self.save(index, *cases.values())
+            return flagged
+
+    def _chasers(self, case: IncidentCase, assignee: UUID | None, directory: StaffDirectory) -> list[dict[str, Any]]:
+        """Who hears about an overdue task: its assignee and their supervisor; with nobody assigned, the
+        supervisors of the responders on the incident, or every supervisor."""
+        people: list[dict[str, Any]] = []
+        if assignee is not None:
+            if contact := directory.contact(assignee):
+                people.append(contact | {"as": "assignee"})
+            supervisors = [directory.supervisor_of(assignee)]
+        else:
+            supervisors = [directory.supervisor_of(r) for r, _ in case.accepted_roles()]
+            if not any(supervisors):
+                supervisors = list(directory.supervisors())
+        seen = {p["responder_id"] for p in people}
+        for supervisor in supervisors:
+            contact = directory.contact(supervisor)
+            if contact and contact["responder_id"] not in seen:
+                people.append(contact | {"as": "supervisor"})
+                seen.add(contact["responder_id"])
+        return people
+
+    # ---- outbox: stored domain events -> contract events ----------------------------------------------------
+
+    @singledispatchmethod
+    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
+        return ()
+
+    @outbox.register
+    def _(self, created: IncidentCase.TaskCreated) -> Sequence[Envelope]:
+        data = FollowUpCreatedData(
+            task_id=created.task_id,
+            incident_id=created.originator_id,
+            rule=created.rule,
+            owner_role=Role(created.owner_role),
+            assignee_id=created.assignee_id,
+            due_at=created.due_at,
+            deadline_at=created.deadline_at,
+            priority=Priority(created.priority),
+            task_code=created.code,
+            basis=created.basis,
+        )
+        notices = [
+            self._notice(created, person, "task_due", created.due_at, created.code, created.priority)
+            for person in created.notify
+        ]
+        return (self._event(FollowUpCreated, data, created), *notices)
+
+    @outbox.register
+    def _(self, assigned: IncidentCase.TaskAssigned) -> Sequence[Envelope]:
+        case = self.repository.get(assigned.originator_id, version=assigned.originator_version)
+        task = case.task(assigned.task_id)
+        events: list[Envelope] = []
+        if assigned.announce:
+            data = FollowUpAssignedData(
+                task_id=assigned.task_id,
+                incident_id=assigned.originator_id,
+                assignee_id=assigned.assignee_id,
+                assigned_by=assigned.by,
+            )
+            events.append(self._event(FollowUpAssigned, data, assigned))
+        for person in assigned.notify:
+            events.append(self._notice(assigned, person, "task_due", task["due_at"], task["code"], task["priority"]))
+        return events
+
+    @outbox.register
+    def _(self, cancelled: IncidentCase.TaskCancelled) -> Sequence[Envelope]:
+        data = FollowUpCancelledData(
+            task_id=cancelled.task_id, incident_id=cancelled.originator_id, reason=cancelled.reason, cancelled_by=RULES
+        )
+        return (self._event(FollowUpCancelled, data, cancelled),)
+
+    @outbox.register
+    def _(self, overdue: IncidentCase.TaskOverdue) -> Sequence[Envelope]:
+        case = self.repository.get(overdue.originator_id, version=overdue.originator_version)
+        task = case.task(overdue.task_id)
+        data = FollowUpOverdueData(
+            task_id=overdue.task_id,
+            incident_id=overdue.originator_id,
+            due_at=overdue.due_at,
+            assignee_id=overdue.assignee_id,
+            notified=[UUID(p["responder_id"]) for p in overdue.notify],
+        )
+        notices = [
+            self._notice(overdue, person, "task_overdue", overdue.due_at, task["code"], task["priority"])
+            for person in overdue.notify
+        ]
+        return (self._event(FollowUpOverdue, data, overdue), *notices)
+
+    def _event(self, event_class: type[Envelope], data: Any, stored: Any) -> Envelope:
+        return new_event(
+            event_class,
+            data,
+            event_id=derived_id("followups", stored.originator_id, stored.originator_version),
+            occurred_at=stored.at,
+            producer=PRODUCER,
+            incident_id=stored.originator_id,
+        )
+
+    def _notice(
+        self, stored: Any, person: dict[str, Any], template: str, due_at: datetime, code: str, priority: str
+    ) -> Envelope:
+        """A PHI-free message about a task: its opaque code and hours until due, nothing about the client."""
+        hours = max(0, math.ceil((due_at - stored.at) / timedelta(hours=1)))
+        notification_id = derived_id(
+            "followups", stored.originator_id, stored.originator_version, person["responder_id"]
+        )
+        data = NotificationRequestedData(
+            notification_id=notification_id,
+            incident_id=stored.originator_id,
+            page_id=None,
+            to=person["phone"],
+            channel="sms",
+            template=template,
+            params={"task_code": code, "due_in_hours": hours},
+            language=person["language"] if person["language"] in ("en", "es") else "en",
+            priority=Priority(priority),
+        )
+        return new_event(
+            NotificationRequested,
+            data,
+            event_id=notification_id,
+            occurred_at=stored.at,
+            producer=PRODUCER,
+            incident_id=stored.originator_id,
+        )
+
+
+class OverdueWatch:
+    """Runs ``desk.flag_overdue`` at start and then every ``interval`` seconds; wakes the outbox after a flag."""
+
+    name = "followup-overdue-watch"
+
+    def __init__(self, desk: FollowUpDesk, clock: Clock, interval: float, after: Callable[[], None]) -> None:
+        self.desk = desk
+        self.clock = clock
+        self.interval = interval
+        self.after = after
+
+    def wake(self) -> None:
+        """Stream messages do not make anything due sooner; the timer is enough."""
+
+    async def check_once(self) -> int:
+        flagged = await asyncio.to_thread(self.desk.flag_overdue, self.clock.now())
+        if flagged:
+            log.info("flagged %s overdue follow-up task(s)", flagged)
+            self.after()
+        return flagged
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.check_once()
+                attempt = 0
+                await asyncio.sleep(self.interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup: keep the deadlines, try again
+                attempt += 1
+                log.exception("overdue check failed (attempt %s); retrying", attempt)
+                await asyncio.sleep(min(30.0, 0.2 * 2**attempt))

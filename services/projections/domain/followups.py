@@ -1,0 +1,331 @@
+"""Follow-up rules (DOMAIN.md: trigger -> task -> due) and the state of one task as its events tell it.
+
+The rules decide which tasks an incident needs; ``fold_task`` decides what a task event changes. The read
+models and the workspace's commands use the same fold, so a command refused in the workspace is also a
+command that changes nothing when it arrives from elsewhere (the gateway API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from services.contract.events import (
+    Envelope,
+    FollowUpAssigned,
+    FollowUpCancelled,
+    FollowUpCompleted,
+    FollowUpCreated,
+    FollowUpOverdue,
+    FollowUpRescheduled,
+    FollowUpRule,
+    IncidentReportedData,
+    Priority,
+    Role,
+    derived_id,
+)
+
+RULE_TITLES: dict[str, str] = {
+    "post_overdose_outreach": "Post-overdose outreach visit (naloxone kit, test strips, MOUD referral offer)",
+    "ed_follow_up": "Follow-up visit after the emergency-department visit",
+    "caring_contact": "Caring contact after the suicidal crisis",
+    "follow_up_appointment": "Appointment after the suicidal crisis",
+    "medical_review": "Urgent medical review for severe alcohol withdrawal",
+    "prescriber_review": "Prescriber evaluation for buprenorphine induction",
+}
+
+QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
+    Role.PEER_COACH: frozenset({"peer_coach"}),
+    Role.CLINICIAN: frozenset({"clinician", "nurse", "prescriber"}),
+    Role.NURSE: frozenset({"nurse", "clinician", "prescriber"}),
+    Role.PRESCRIBER: frozenset({"prescriber"}),
+    Role.SUPERVISOR: frozenset({"supervisor"}),
+    Role.DIRECTOR: frozenset({"director"}),
+}
+
+
+@dataclass(frozen=True)
+class FollowUpPolicy:
+    """Due times and thresholds; every value is configuration (DOMAIN.md marks them configurable)."""
+
+    outreach_hours: int = 72
+    caring_contact_hours: int = 24
+    appointment_hours: int = 48
+    medical_review_hours: int = 24
+    prescriber_review_hours: int = 24
+    ed_visit_days: int = 7
+    ed_deadline_days: int = 30
+    ciwa_severe_threshold: int = 19
+    cows_prescriber_threshold: int = 8
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    rule: FollowUpRule
+    owner_role: Role
+    due_at: datetime
+    priority: Priority
+    basis: str
+    deadline_at: datetime | None = None
+
+
+def task_id_for(incident_id: UUID, rule: str) -> UUID:
+    """One task per incident and rule: the same facts seen twice create it once."""
+    return derived_id("followup", incident_id, rule)
+
+
+def task_code(task_id: UUID) -> str:
+    """The opaque 4-digit code an SMS about the task carries (never anything about the client)."""
+    return f"{1000 + task_id.int % 9000}"
+
+
+def tasks_on_report(report: IncidentReportedData, reported_at: datetime, policy: FollowUpPolicy) -> list[TaskSpec]:
+    """The follow-ups a report calls for, due relative to the report time."""
+    hours = timedelta(hours=1)
+    kind = report.kind.value
+    specs: list[TaskSpec] = []
+    if kind == "overdose":
+        specs.append(
+            TaskSpec(
+                "post_overdose_outreach",
+                Role.PEER_COACH,
+                reported_at + policy.outreach_hours * hours,
+                Priority.P2,
+                f"overdose: outreach within {policy.outreach_hours} h",
+            )
+        )
+    elif kind == "self_harm_risk":
+        specs.append(
+            TaskSpec(
+                "caring_contact",
+                Role.PEER_COACH,
+                reported_at + policy.caring_contact_hours * hours,
+                Priority.P2,
+                f"suicidal crisis: caring contact within {policy.caring_contact_hours} h",
+            )
+        )
+        specs.append(
+            TaskSpec(
+                "follow_up_appointment",
+                Role.CLINICIAN,
+                reported_at + policy.appointment_hours * hours,
+                Priority.P2,
+                f"suicidal crisis: appointment within {policy.appointment_hours} h",
+            )
+        )
+    elif kind == "withdrawal" and report.withdrawal is not None:
+        withdrawal = report.withdrawal
+        ciwa, cows = withdrawal.ciwa_ar_score, withdrawal.cows_score
+        # complicated withdrawal goes to EMS now (dispatch), not to a next-day review
+        complicated = bool(withdrawal.seizure or withdrawal.delirium or withdrawal.hallucinations)
+        if ciwa is not None and ciwa >= policy.ciwa_severe_threshold and not complicated:
+            specs.append(
+                TaskSpec(
+                    "medical_review",
+                    Role.CLINICIAN,
+                    reported_at + policy.medical_review_hours * hours,
+                    Priority.P2,
+                    f"CIWA-Ar {ciwa} >= {policy.ciwa_severe_threshold}: medical review within "
+                    f"{policy.medical_review_hours} h",
+                )
+            )
+        if cows is not None and cows >= policy.cows_prescriber_threshold:
+            specs.append(
+                TaskSpec(
+                    "prescriber_review",
+                    Role.PRESCRIBER,
+                    reported_at + policy.prescriber_review_hours * hours,
+                    Priority.P2,
+                    f"COWS {cows} >= {policy.cows_prescriber_threshold}: prescriber evaluation within "
+                    f"{policy.prescriber_review_hours} h",
+                )
+            )
+    return specs
+
+
+def task_on_ed_visit(at: datetime, policy: FollowUpPolicy, basis: str) -> TaskSpec:
+    """HEDIS FUA: follow-up visit after an ED visit for substance use, target 7 days, deadline 30 days."""
+    return TaskSpec(
+        "ed_follow_up",
+        Role.CLINICIAN,
+        at + timedelta(days=policy.ed_visit_days),
+        Priority.P3,
+        basis,
+        deadline_at=at + timedelta(days=policy.ed_deadline_days),
+    )
+
+
+def can_take(owner_role: Role | str, responder_role: str) -> bool:
+    """Whether a responder with roster role ``responder_role`` can own a task meant for ``owner_role``."""
+    return responder_role in QUALIFIED_ROLES.get(Role(owner_role), frozenset({str(owner_role)}))
+
+
+TaskStatus = Literal["open", "done", "cancelled"]
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task_id: UUID
+    incident_id: UUID
+    rule: str
+    owner_role: str
+    priority: str
+    task_code: str
+    basis: str
+    created_at: datetime
+    due_at: datetime
+    deadline_at: datetime | None = None
+    assignee_id: UUID | None = None
+    status: TaskStatus = "open"
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    outcome: str | None = None
+    note: str | None = None
+    overdue_since: datetime | None = None
+    overdue_count: int = 0
+    cancel_reason: str | None = None
+    history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def title(self) -> str:
+        return RULE_TITLES.get(self.rule, self.rule.replace("_", " "))
+
+    def on_time(self) -> bool | None:
+        """Done by its due time? None while it is open or if it was cancelled."""
+        if self.status != "done" or self.completed_at is None:
+            return None
+        return self.completed_at <= self.due_at
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.status == "open" and now > self.due_at
+
+
+class TaskRefused(Exception):
+    """A task command the task's state does not allow; the message says why."""
+
+
+class TaskNotYours(TaskRefused):
+    """A task command from someone who may not change this task (not a director, not the assignee)."""
+
+
+def check_task_command(
+    state: TaskState | None, kind: Literal["assign", "complete", "reschedule"], responder_id: UUID | None
+) -> None:
+    """Raises TaskRefused unless the command may change the task. ``responder_id`` None means a director."""
+    if state is None:
+        raise TaskRefused("no such follow-up task")
+    if state.status != "open":
+        raise TaskRefused(f"the task is already {state.status}")
+    if kind == "assign" and responder_id is not None:
+        raise TaskNotYours("only a director assigns tasks")
+    if kind != "assign" and responder_id is not None and state.assignee_id != responder_id:
+        raise TaskNotYours("only the assignee or a director may change this task")
+
+
+def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
+    """The task after ``event``. Events the state does not allow (a completion by someone else) change nothing."""
+    if isinstance(event, FollowUpCreated):
+        if state is not None:
+            return state
+        data = event.data
+        return TaskState(
+            task_id=data.task_id,
+            incident_id=data.incident_id,
+            rule=data.rule,
+            owner_role=data.owner_role.value,
+            priority=data.priority.value,
+            task_code=data.task_code,
+            basis=data.basis,
+            created_at=event.occurred_at,
+            due_at=data.due_at,
+            deadline_at=data.deadline_at,
+            assignee_id=data.assignee_id,
+            history=({"at": event.occurred_at, "what": "created", "by": "rules"},),
+        )
+    if state is None:
+        return None
+    note: dict[str, Any] = {"at": event.occurred_at}
+    if isinstance(event, FollowUpAssigned):
+        if not _allowed(state, "assign", None):
+            return state
+        return replace(
+            state,
+            assignee_id=event.data.assignee_id,
+            history=(
+                *state.history,
+                note | {"what": f"assigned to {event.data.assignee_id}", "by": event.data.assigned_by},
+            ),
+        )
+    if isinstance(event, FollowUpCompleted):
+        data = event.data
+        if not _allowed(state, "complete", data.responder_id):
+            return replace(
+                state, history=(*state.history, note | {"what": "completion refused", "by": data.completed_by})
+            )
+        return replace(
+            state,
+            status="done",
+            completed_at=event.occurred_at,
+            completed_by=data.completed_by,
+            outcome=data.outcome,
+            note=data.note,
+            history=(*state.history, note | {"what": f"completed: {data.outcome}", "by": data.completed_by}),
+        )
+    if isinstance(event, FollowUpRescheduled):
+        data = event.data
+        if not _allowed(state, "reschedule", data.responder_id):
+            return replace(
+                state, history=(*state.history, note | {"what": "reschedule refused", "by": data.rescheduled_by})
+            )
+        return replace(
+            state,
+            due_at=data.due_at,
+            overdue_since=None,
+            history=(
+                *state.history,
+                note | {"what": f"rescheduled to {data.due_at.isoformat()}: {data.reason}", "by": data.rescheduled_by},
+            ),
+        )
+    if isinstance(event, FollowUpOverdue):
+        if state.status != "open":
+            return state
+        return replace(
+            state,
+            overdue_since=state.overdue_since or event.data.due_at,
+            overdue_count=state.overdue_count + 1,
+            history=(*state.history, note | {"what": "overdue; assignee and supervisor told", "by": "rules"}),
+        )
+    if isinstance(event, FollowUpCancelled):
+        if state.status != "open":
+            return state
+        return replace(
+            state,
+            status="cancelled",
+            cancel_reason=event.data.reason,
+            history=(*state.history, note | {"what": f"cancelled: {event.data.reason}", "by": event.data.cancelled_by}),
+        )
+    return state
+
+
+def _allowed(state: TaskState, kind: Literal["assign", "complete", "reschedule"], responder_id: UUID | None) -> bool:
+    try:
+        check_task_command(state, kind, responder_id)
+    except TaskRefused:
+        return False
+    return True
+
+
+def fold_tasks(events: Sequence[Envelope]) -> dict[UUID, TaskState]:
+    """Every task the events mention, in the order given."""
+    tasks: dict[UUID, TaskState] = {}
+    for event in events:
+        task_id = getattr(event.data, "task_id", None)
+        if task_id is None:
+            continue
+        folded = fold_task(tasks.get(task_id), event)
+        if folded is not None:
+            tasks[task_id] = folded
+    return tasks

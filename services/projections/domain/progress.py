@@ -1,0 +1,237 @@
+"""How far an incident got, and when: milestones, the durations that matter, and the on-scene SLA.
+
+Everything here is a pure function of the incident's recorded events (and, for an SLA still running, of the
+moment asked about), so "as known at time T" is the same function over the events recorded by T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from services.contract.events import (
+    DispatchAcknowledged,
+    DispatchCompleted,
+    DispatchEscalated,
+    DispatchOffered,
+    DispatchUnfilled,
+    DocumentationFieldsCompleted,
+    DocumentationSignedOff,
+    Envelope,
+    IncidentCancelled,
+    IncidentRelocated,
+    IncidentReported,
+    Priority,
+    ResponderArrived,
+    ResponderEnRoute,
+    SmsSent,
+)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """One event as the stream recorded it: its sequence and the time the stream stored it."""
+
+    sequence: int
+    recorded_at: datetime
+    event: Envelope
+
+
+def known_at(events: Iterable[RecordedEvent], as_of: datetime | None) -> list[RecordedEvent]:
+    """The events the system had recorded by ``as_of`` (all of them when None), in stream order."""
+    chosen = [e for e in events if as_of is None or e.recorded_at <= as_of]
+    return sorted(chosen, key=lambda e: e.sequence)
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Configurable response-time targets (DOMAIN.md: on site within 60 minutes of the request)."""
+
+    on_scene_minutes: Mapping[str, int] = field(default_factory=lambda: {"P1": 60, "P2": 60, "P3": 60})
+    default_on_scene_minutes: int = 60
+
+    def on_scene(self, priority: Priority | str) -> timedelta:
+        key = priority.value if isinstance(priority, Priority) else str(priority)
+        return timedelta(minutes=self.on_scene_minutes.get(key, self.default_on_scene_minutes))
+
+
+MILESTONES = ("first_page", "acknowledged", "en_route", "on_scene", "closed")
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    target_minutes: int
+    due_at: datetime
+    state: Literal["met", "breached", "pending", "not_applicable"]
+    minutes_late: float | None = None
+
+    @property
+    def breached(self) -> bool:
+        return self.state == "breached"
+
+
+@dataclass
+class Progress:
+    """An incident as known from its events. Times are the events' own (clinical) times."""
+
+    incident_id: UUID
+    short_code: str | None = None
+    kind: str | None = None
+    priority: str | None = None
+    zone: str | None = None
+    reported_at: datetime | None = None
+    first_page_at: datetime | None = None
+    responder_notified_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    en_route_at: datetime | None = None
+    on_scene_at: datetime | None = None
+    closed_at: datetime | None = None
+    cancelled: bool = False
+    escalations: int = 0
+    unfilled: bool = False
+    closed_by: UUID | None = None
+    paged: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    acknowledged_by: list[UUID] = field(default_factory=list)
+    signed_off: bool = False
+
+    @property
+    def status(self) -> Literal["open", "closed", "cancelled"]:
+        if self.cancelled:
+            return "cancelled"
+        return "closed" if self.closed_at is not None else "open"
+
+    def milestone(self, name: str) -> datetime | None:
+        return getattr(self, f"{name}_at")
+
+    def durations(self) -> dict[str, float | None]:
+        """Seconds from the report to each milestone (None when not reached)."""
+        result: dict[str, float | None] = {}
+        for name in MILESTONES:
+            at = self.milestone(name)
+            result[name] = (at - self.reported_at).total_seconds() if at and self.reported_at else None
+        return result
+
+    def sla(self, targets: SlaTargets, now: datetime) -> SlaStatus | None:
+        """The on-scene SLA at ``now``: met, breached (late or still not there), pending, or not applicable."""
+        if self.reported_at is None or self.priority is None:
+            return None
+        target = targets.on_scene(self.priority)
+        due = self.reported_at + target
+        minutes = int(target.total_seconds() // 60)
+        if self.on_scene_at is not None:
+            late = (self.on_scene_at - due).total_seconds() / 60
+            return SlaStatus(minutes, due, "breached" if late > 0 else "met", max(late, 0.0))
+        ended = self.closed_at if self.closed_at is not None else (now if not self.cancelled else None)
+        if self.cancelled and self.closed_at is None:
+            return SlaStatus(minutes, due, "not_applicable")
+        if ended is not None and ended > due:
+            return SlaStatus(minutes, due, "breached", (ended - due).total_seconds() / 60)
+        if self.status == "open":
+            return SlaStatus(minutes, due, "pending")
+        return SlaStatus(minutes, due, "not_applicable")
+
+    def people(self) -> dict[UUID, str]:
+        """Responder id -> how they were involved ('acknowledged' beats 'paged')."""
+        involved = {rid: "paged" for rid in self.paged}
+        involved.update({rid: "acknowledged" for rid in self.acknowledged_by})
+        return involved
+
+
+def _first(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
+    """Fold an incident's recorded events (stream order) into its progress; None before the report is known."""
+    progress: Progress | None = None
+    documented: dict[str, datetime] = {}
+    pages: set[UUID] = set()
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, IncidentReported):
+            data = event.data
+            progress = Progress(
+                incident_id=data.incident_id,
+                short_code=data.short_code,
+                kind=data.kind.value,
+                priority=data.priority.value,
+                zone=data.zone,
+                reported_at=event.occurred_at,
+            )
+            continue
+        if progress is None:
+            if event.incident_id is None:
+                continue
+            progress = Progress(incident_id=event.incident_id)
+        at = event.occurred_at
+        if isinstance(event, DispatchOffered):
+            progress.first_page_at = _first(progress.first_page_at, at)
+            pages.add(event.data.page_id)
+            progress.paged.setdefault(
+                event.data.responder_id,
+                {"role": event.data.responder_role, "team_role": event.data.reason.team_role, "paged_at": at},
+            )
+        elif isinstance(event, SmsSent) and progress.first_page_at is not None:
+            progress.responder_notified_at = _first(progress.responder_notified_at, at)
+        elif isinstance(event, DispatchAcknowledged):
+            progress.acknowledged_at = _first(progress.acknowledged_at, at)
+            if event.data.responder_id not in progress.acknowledged_by:
+                progress.acknowledged_by.append(event.data.responder_id)
+        elif isinstance(event, ResponderEnRoute):
+            progress.en_route_at = _first(progress.en_route_at, at)
+        elif isinstance(event, ResponderArrived):
+            progress.on_scene_at = _first(progress.on_scene_at, at)
+        elif isinstance(event, DispatchCompleted):
+            # the incident closes when the last responder still on it is done
+            if progress.closed_at is None and event.data.closes_incident:
+                progress.closed_at = at
+                progress.closed_by = event.data.responder_id
+        elif isinstance(event, DispatchEscalated):
+            progress.escalations += 1
+        elif isinstance(event, DispatchUnfilled):
+            progress.unfilled = True
+        elif isinstance(event, DocumentationFieldsCompleted):
+            fields = event.data.fields
+            for name in ("acknowledged_at", "en_route_at", "on_scene_at", "cleared_at"):
+                if (value := getattr(fields, name)) is not None:
+                    documented[name] = value
+        elif isinstance(event, DocumentationSignedOff):
+            progress.signed_off = event.data.decision == "approved"
+        elif isinstance(event, IncidentRelocated):
+            progress.zone = event.data.zone or progress.zone
+        elif isinstance(event, IncidentCancelled):
+            progress.cancelled = True
+            progress.closed_at = progress.closed_at or at
+    if progress is None:
+        return None
+    # times documented by a clinician fill in what nobody texted; texted times stay authoritative
+    progress.acknowledged_at = progress.acknowledged_at or documented.get("acknowledged_at")
+    progress.en_route_at = progress.en_route_at or documented.get("en_route_at")
+    progress.on_scene_at = progress.on_scene_at or documented.get("on_scene_at")
+    progress.closed_at = progress.closed_at or documented.get("cleared_at")
+    return progress
+
+
+@dataclass(frozen=True)
+class SlaMark:
+    """A synthetic timeline mark: the moment the on-scene target passed with nobody on scene."""
+
+    at: datetime
+    summary: str
+
+
+def sla_marks(progress: Progress, targets: SlaTargets, now: datetime) -> list[SlaMark]:
+    status = progress.sla(targets, now)
+    if status is None or status.state != "breached":
+        return []
+    if progress.on_scene_at is not None:
+        return [
+            SlaMark(
+                progress.on_scene_at,
+                f"SLA breach: on scene {status.minutes_late:.0f} min after the {status.target_minutes} min target",
+            )
+        ]
+    return [SlaMark(status.due_at, f"SLA breach: nobody on scene within {status.target_minutes} min")]

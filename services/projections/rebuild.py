@@ -1,0 +1,151 @@
+"""Rebuild the read models: replay the CRISIS stream from sequence 1 into fresh tables.
+
+    python -m services.projections.rebuild                  # in place (stop the projections service first)
+    python -m services.projections.rebuild --into rebuilt   # into a side store named "rebuilt", to compare
+
+In place, the read-model tables are dropped and the position reset, then every event is applied again in
+batches (each batch and its stream position in one transaction); a service started afterwards carries on from
+the rebuilt position. The audit log is never touched. Messages no one can read are skipped, as the live
+consumer skips them (they are dead letters on the stream already).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.contract.events import SUBJECT_PREFIX, UnreadableMessage, decode_event
+from services.projections.application import ReadModels
+from services.projections.domain.progress import RecordedEvent
+from services.runtime.stream import STREAM_NAME
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    sequence: int
+    stored_at: object
+    data: bytes
+
+
+async def read_stream(js: JetStreamContext, first: int = 1, batch: int = BATCH_SIZE) -> AsyncIterator[list[RawMessage]]:
+    """Every message from ``first`` to the stream's last sequence (as it was when called), in batches.
+
+    Uses an ephemeral pull consumer without acks: reading changes nothing on the server.
+    """
+    last = (await js.stream_info(STREAM_NAME)).state.last_seq
+    if last < first:
+        return
+    subscription = await js.pull_subscribe(
+        f"{SUBJECT_PREFIX}.>",
+        stream=STREAM_NAME,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=first,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+            max_waiting=1,
+        ),
+    )
+    try:
+        while True:
+            try:
+                messages = await subscription.fetch(batch, timeout=5)
+            except NatsTimeout:
+                info = await js.stream_info(STREAM_NAME)
+                if info.state.last_seq < last:  # the stream was purged under us
+                    return
+                continue
+            chunk = [RawMessage(m.metadata.sequence.stream, m.metadata.timestamp, m.data) for m in messages]
+            chunk = [m for m in chunk if m.sequence <= last]
+            if chunk:
+                yield chunk
+            if not chunk or chunk[-1].sequence >= last:
+                return
+    finally:
+        await subscription.unsubscribe()
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    events: int
+    skipped: int
+    seconds: float
+    position: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def replay_into(
+    js: JetStreamContext, read_models: ReadModels, *, reset: bool, batch: int = BATCH_SIZE
+) -> ReplayResult:
+    """Apply the stream to ``read_models`` from the position after theirs (from 1 after ``reset``)."""
+    if reset:
+        await asyncio.to_thread(read_models.reset)
+    start = time.perf_counter()
+    first = read_models.processed_position() + 1
+    applied = skipped = 0
+    async for chunk in read_stream(js, first, batch):
+        recorded: list[RecordedEvent] = []
+        for message in chunk:
+            try:
+                recorded.append(RecordedEvent(message.sequence, message.stored_at, decode_event(message.data)))  # type: ignore[arg-type]
+            except UnreadableMessage:
+                skipped += 1
+        await asyncio.to_thread(_apply_locked, read_models, recorded)
+        applied += len(recorded)
+    return ReplayResult(applied, skipped, time.perf_counter() - start, read_models.processed_position())
+
+
+def _apply_locked(read_models: ReadModels, batch: list[RecordedEvent]) -> None:
+    with read_models.processing_lock:
+        read_models.apply_batch(batch)
+
+
+async def rebuild(nats_url: str, read_models: ReadModels, batch: int = BATCH_SIZE) -> ReplayResult:
+    connection = await nats.connect([u.strip() for u in nats_url.split(",")])
+    try:
+        return await replay_into(connection.jetstream(), read_models, reset=True, batch=batch)
+    finally:
+        await connection.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from services.projections.bootstrap import build_projections
+    from services.projections.settings import ProjectionsSettings
+    from services.runtime.clock import SystemClock
+    from services.runtime.settings import store_env
+
+    parser = argparse.ArgumentParser(prog="python -m services.projections.rebuild", description=__doc__.split("\n")[0])
+    parser.add_argument("--into", metavar="NAME", help="rebuild into a side store with this name instead of in place")
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="events per transaction (default %(default)s)")
+    args = parser.parse_args(argv)
+    settings = ProjectionsSettings()
+    if args.into:
+        read_models = ReadModels(store_env(settings, args.into), clock=SystemClock(), prefix=args.into)
+    else:
+        read_models = build_projections(settings)
+    with read_models:
+        result = asyncio.run(rebuild(settings.nats_url, read_models, args.batch))
+    print(
+        f"rebuilt {'read models' if not args.into else args.into}: {result.events} events "
+        f"({result.skipped} unreadable skipped) in {result.seconds:.1f} s, {result.rate:,.0f} events/s; "
+        f"position {result.position}",
+        file=sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main()
