@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.dispatcher.application import ReplyLimits
 from services.dispatcher.domain.policy import PagingPolicy, StepPolicy
@@ -40,6 +40,12 @@ class DispatcherSettings(RuntimeSettings):
     gazetteer_file: Path | None = Field(
         default=Path("deploy/demo/gazetteer.json"), description="places a responder may text as AT <place>"
     )
+
+    @field_validator("roster_seed_file", "gazetteer_file", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        """`CRISIS_ROSTER_SEED_FILE=` (empty) switches the file off; it is not the current directory."""
+        return None if value == "" else value
 
     def paging_policy(self) -> PagingPolicy:
         def step(pages: int, timeout: int, reminder: int | None = None, voice: int | None = None) -> StepPolicy:

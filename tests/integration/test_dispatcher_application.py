@@ -358,3 +358,10 @@ def test_the_demo_gazetteer_resolves_places_texted_with_at(tmp_path: Path) -> No
         harness.feed(f.registered(person))
         assert messages(harness.reply(person.phone, "at union station")) == [(person.phone, "location_noted")]
         assert app.repository.get(app.known.record_ids[person.responder_id]).location["label"] == "union station"
+
+
+def test_an_empty_seed_file_setting_switches_the_demo_roster_off(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CRISIS_ROSTER_SEED_FILE", "")
+    monkeypatch.setenv("CRISIS_GAZETTEER_FILE", "")
+    settings = DispatcherSettings(var_dir=tmp_path)
+    assert settings.roster_seed_file is None and settings.gazetteer_file is None
