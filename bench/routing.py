@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from uuid import uuid4
 
 from services.dispatcher.adapters.geodesic_distance import geodesic_km
@@ -51,7 +52,7 @@ def measure(select, scenes: list[tuple[float, float]]) -> list[float]:
     timings = []
     for scene in scenes:
         started = time.perf_counter()
-        select(Request(scene, NOW, 2, ("naloxone_carrier",)))
+        select(request=Request(scene, NOW, 2, ("naloxone_carrier",)))
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -66,9 +67,11 @@ def main(sizes: list[int]) -> None:
         for person in people.values():
             index.place(person)
         scenes = [(CENTRE[0] + rng.uniform(-0.3, 0.3), CENTRE[1] + rng.uniform(-0.4, 0.4)) for _ in range(300)]
-        fast = measure(lambda r: select_candidates(people, on_call, r, RULES, geodesic_km, index), scenes)
+        fast = measure(
+            partial(select_candidates, people, on_call, rules=RULES, distance_km=geodesic_km, index=index), scenes
+        )
         naive_scenes = scenes[: max(3, min(100, 300_000 // size))]
-        naive = measure(lambda r: select_naively(people, on_call, r, RULES, geodesic_km), naive_scenes)
+        naive = measure(partial(select_naively, people, on_call, rules=RULES, distance_km=geodesic_km), naive_scenes)
         for scene in naive_scenes[:3]:  # same answer, different cost
             request = Request(scene, NOW, 2, ("naloxone_carrier",))
             a = select_candidates(people, on_call, request, RULES, geodesic_km, index).candidates

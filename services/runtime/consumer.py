@@ -146,9 +146,12 @@ class ProcessorConsumer:
             ack_policy=AckPolicy.MANUAL,
         )
         async def on_crisis_event(msg: NatsMessage) -> None:
-            raw = msg.raw_message
-            delay = await self.deliver(raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered)
+            delay = await self.deliver_message(msg.raw_message)
             if delay is None:
-                await confirm_ack(raw)
+                await confirm_ack(msg.raw_message)
             else:
                 await msg.nack(delay=delay)
+
+    async def deliver_message(self, raw: Msg) -> float | None:
+        """Process one stream message; None to ack it, else the delay before it is delivered again."""
+        return await self.deliver(raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered)

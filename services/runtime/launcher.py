@@ -76,6 +76,10 @@ def main() -> None:
         "CRISIS_SANDBOX_PORT": str(settings.sandbox_port),
         "CRISIS_SANDBOX_URL": sandbox,
         "CRISIS_SANDBOX_INBOUND_WEBHOOK_URL": f"{gateway}/twilio/sms",
+        # delivery failures (30003-30008) come back through the gateway's status webhook
+        "CRISIS_TWILIO_STATUS_CALLBACK_URL": os.environ.get(
+            "CRISIS_TWILIO_STATUS_CALLBACK_URL", f"{gateway}/twilio/status"
+        ),
     }
     children = [
         Child("sms-sandbox", "services.notifier.sandbox", f"{sandbox}/healthz"),
@@ -190,6 +194,7 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
 
   Intake gateway        {gateway}          POST /v1/incidents
   Gateway OpenAPI docs  {gateway}/docs
+  Director workspace    {projections}/workspace/   (sign in as demo-director with its token)
   Timelines (director)  {projections}/v1/incidents/<incident_id>/timeline
   Projections OpenAPI   {projections}/docs
   SMS sandbox inbox     {sandbox}/
@@ -197,9 +202,9 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
   NATS (embedded)       {nats_url}
   Logs                  {var_dir / "logs"}
 
-Demo roster (deploy/demo/roster.json): reply from these phones in the SMS sandbox.
-  +15550100001 clinician (on call)   +15550100002 peer coach (on call)
-  +15550100003 nurse (off call)      +15550100004 supervisor (on call)
+Demo roster (deploy/demo/roster.json, on call by rotation): reply from these phones in the SMS sandbox.
+  +15550100001 clinician             +15550100002 peer coach (Spanish)
+  +15550100003 nurse (not on call)   +15550100004 supervisor       +15550100005 clinical director
 {credentials_text(credentials_file, new_tokens)}
 
 Try it:
