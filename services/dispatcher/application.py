@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from services.contract.events import (
     CalendarImported,
@@ -44,6 +44,7 @@ from services.contract.events import (
     DispatchWithdrawn,
     DispatchWithdrawnData,
     Envelope,
+    IncidentCancelled,
     IncidentReported,
     NotificationRequested,
     NotificationRequestedData,
@@ -220,8 +221,7 @@ class Dispatcher(StreamProcessor):
 
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
-        if getattr(domain_event, "type", None) == "incident.cancelled":
-            self._cancel(domain_event, processing_event)
+        """Other events only advance the tracking position."""
 
     def _apply(self, processing_event: ProcessingEvent, use_case: Callable[[Work], None]) -> None:
         self.catch_up()
@@ -394,8 +394,9 @@ class Dispatcher(StreamProcessor):
 
         self._apply(processing_event, use_case)
 
-    def _cancel(self, cancelled: Envelope, processing_event: ProcessingEvent) -> None:
-        incident_id = cancelled.incident_id or getattr(cancelled.data, "incident_id", None)
+    @policy.register
+    def _(self, cancelled: IncidentCancelled, processing_event: ProcessingEvent) -> None:
+        incident_id = cancelled.data.incident_id
 
         def use_case(work: Work) -> None:
             try:
@@ -407,9 +408,7 @@ class Dispatcher(StreamProcessor):
             now = self.clock.now()
             on_it = list(incident.on_it)
             self._withdraw_open(work, incident, None, "cancelled", cancelled.id, now)
-            incident.cancel(
-                reason=str(getattr(cancelled.data, "reason", "cancelled"))[:300], caused_by=cancelled.id, at=now
-            )
+            incident.cancel(reason=cancelled.data.reason, caused_by=cancelled.id, at=now)
             for responder_id in on_it:
                 work.record(UUID(responder_id)).release(incident_id=incident.id)
 
@@ -754,25 +753,32 @@ class Dispatcher(StreamProcessor):
             self.catch_up()
             now = self.clock.now()
             for incident_id in [i for i, t in self.known.deadlines.items() if t <= now]:
-                work = Work(self)
-                incident: IncidentDispatch = work.get(incident_id)
-                actions = incident.due(now)
-                for due in actions:
-                    if due.action == "time_out":
-                        incident.time_out(page_id=due.page_id, caused_by=None, at=now)
-                        self._close_code(work, incident, due.page_id, now)
-                    else:
-                        channel = "sms" if due.action == "remind" else "voice"
-                        incident.remind(page_id=due.page_id, channel=channel, caused_by=None, at=now)
-                for slot in {incident.page(d.page_id)["slot"] for d in actions if d.action == "time_out"}:
-                    self._advance(work, incident, slot, "timed_out", None)
                 try:
-                    self.save(*work.aggregates())
+                    fired += self._fire(incident_id, now)
                 except IntegrityError:
                     log.info("a deadline was fired by another instance first")
-                fired += len(actions)
+                except (PersistenceError, OSError):
+                    raise  # the store is down: every deadline is still in it; the ticker tries again
+                except Exception:  # one broken incident must not hold back every other incident's deadlines
+                    log.exception("the deadlines of one incident could not be fired; the others still are")
             self.catch_up()
         return fired
+
+    def _fire(self, incident_id: UUID, now: datetime) -> int:
+        work = Work(self)
+        incident: IncidentDispatch = work.get(incident_id)
+        actions = incident.due(now)
+        for due in actions:
+            if due.action == "time_out":
+                incident.time_out(page_id=due.page_id, caused_by=None, at=now)
+                self._close_code(work, incident, due.page_id, now)
+            else:
+                channel = "sms" if due.action == "remind" else "voice"
+                incident.remind(page_id=due.page_id, channel=channel, caused_by=None, at=now)
+        for slot in {incident.page(d.page_id)["slot"] for d in actions if d.action == "time_out"}:
+            self._advance(work, incident, slot, "timed_out", None)
+        self.save(*work.aggregates())
+        return len(actions)
 
     # ---- helpers --------------------------------------------------------------------------------------
 
@@ -792,7 +798,8 @@ class Dispatcher(StreamProcessor):
     @outbox.register
     def _(self, offered: IncidentDispatch.PageOffered) -> Sequence[Envelope]:
         incident = offered.originator_id
-        priority = self._priority(offered)
+        opened = self._opened(offered)
+        priority = opened.priority
         data = DispatchOfferedData(
             incident_id=incident,
             page_id=offered.page_id,
@@ -807,9 +814,9 @@ class Dispatcher(StreamProcessor):
         params = {
             "priority": priority,
             "code": offered.code,
-            "area": self._area(offered),
+            "area": opened.area,
             "distance_km": round(offered.distance_km, 1),
-            "call_911": self._call_911(offered),
+            "call_911": opened.call_911,
         }
         return (
             self._event(DispatchOffered, data, offered, incident),
@@ -822,13 +829,14 @@ class Dispatcher(StreamProcessor):
                 priority,
                 offered.page_id,
                 page_notification_id(offered.page_id, "offer"),
+                incident_id=incident,
             ),
         )
 
     @outbox.register
     def _(self, reminded: IncidentDispatch.PageReminded) -> Sequence[Envelope]:
         page = self._page_at(reminded)
-        priority = self._priority(reminded)
+        priority = self._opened(reminded).priority
         params = {"priority": priority, "code": page["code"]}
         if reminded.channel == "sms":
             return (
@@ -841,6 +849,7 @@ class Dispatcher(StreamProcessor):
                     priority,
                     reminded.page_id,
                     page_notification_id(reminded.page_id, "reminder"),
+                    incident_id=reminded.originator_id,
                 ),
             )
         return (
@@ -853,6 +862,7 @@ class Dispatcher(StreamProcessor):
                 priority,
                 reminded.page_id,
                 page_notification_id(reminded.page_id, "voice"),
+                incident_id=reminded.originator_id,
                 channel="voice",
             ),
         )
@@ -990,14 +1000,9 @@ class Dispatcher(StreamProcessor):
     def _page_at(self, stored: Any) -> dict[str, Any]:
         return self._incident_at(stored).page(stored.page_id)
 
-    def _priority(self, stored: Any) -> str:
-        return self.repository.get(stored.originator_id, version=1).priority
-
-    def _area(self, stored: Any) -> str:
-        return self.repository.get(stored.originator_id, version=1).area
-
-    def _call_911(self, stored: Any) -> bool:
-        return self.repository.get(stored.originator_id, version=1).call_911
+    def _opened(self, stored: Any) -> IncidentDispatch:
+        """The incident as it was opened: priority, area and the 911 advice never change after that."""
+        return self.repository.get(stored.originator_id, version=1)
 
     @staticmethod
     def _answer(stored: Any, page: dict[str, Any]) -> dict[str, Any]:
@@ -1015,9 +1020,10 @@ class Dispatcher(StreamProcessor):
             page["language"],
             template,
             params,
-            self._priority(stored),
-            stored.page_id if hasattr(stored, "page_id") else None,
+            self._opened(stored).priority,
+            getattr(stored, "page_id", None),
             derived_id(stored.originator_id, stored.originator_version, "sms"),
+            incident_id=stored.originator_id,
         )
 
     def _event(self, event_class: type[Envelope], data: Any, stored: Any, incident_id: UUID | None) -> Envelope:
@@ -1025,10 +1031,10 @@ class Dispatcher(StreamProcessor):
             event_class,
             data,
             event_id=derived_id(stored.originator_id, stored.originator_version, event_class.TYPE),
-            occurred_at=stored.at if hasattr(stored, "at") else stored.timestamp,
+            occurred_at=stored.at,
             producer=PRODUCER,
             incident_id=incident_id,
-            causation_id=stored.caused_by if hasattr(stored, "caused_by") else None,
+            causation_id=stored.caused_by,
         )
 
     def _message(
@@ -1042,13 +1048,12 @@ class Dispatcher(StreamProcessor):
         page_id: UUID | None,
         notification_id: UUID,
         *,
+        incident_id: UUID | None,
         channel: str = "sms",
-        incident_id: UUID | None = ...,  # type: ignore[assignment]
     ) -> Envelope:
-        incident = stored.originator_id if incident_id is ... else incident_id
         data = NotificationRequestedData(
             notification_id=notification_id,
-            incident_id=incident,
+            incident_id=incident_id,
             page_id=page_id,
             to=to,
             channel=channel,
@@ -1061,10 +1066,10 @@ class Dispatcher(StreamProcessor):
             NotificationRequested,
             data,
             event_id=notification_id,
-            occurred_at=stored.at if hasattr(stored, "at") else stored.timestamp,
+            occurred_at=stored.at,
             producer=PRODUCER,
-            incident_id=incident,
-            causation_id=getattr(stored, "caused_by", None),
+            incident_id=incident_id,
+            causation_id=stored.caused_by,
         )
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
-from services.contract.events import Envelope
+from services.contract.events import Envelope, IncidentCancelled, IncidentCancelledData, new_event
 from services.dispatcher.application import Dispatcher, page_notification_id
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
@@ -298,27 +299,20 @@ def test_deadlines_survive_a_restart_and_fire_exactly_once(settings, database_ur
 
 
 def test_cancelled_incident_withdraws_its_pages(harness, team) -> None:
-    from services.contract import events
-
-    if "incident.cancelled" not in events.EVENT_TYPES:
-        pytest.skip("incident.cancelled is not in the contract yet")
     reported = f.incident()
     harness.feed(reported)
-    cancel_class = events.EVENT_TYPES["incident.cancelled"]
-    data = cancel_class.model_fields["data"].annotation.model_validate(
-        {"incident_id": str(reported.data.incident_id), "reason": "false alarm"}
+    incident_id = reported.data.incident_id
+    cancelled = new_event(
+        IncidentCancelled,
+        IncidentCancelledData(incident_id=incident_id, reason="false alarm"),
+        event_id=uuid4(),
+        occurred_at=T0,
+        producer="tests",
+        incident_id=incident_id,
     )
-    out = harness.feed(
-        events.new_event(
-            cancel_class,
-            data,
-            event_id=f.uuid4(),
-            occurred_at=T0,
-            producer="tests",
-            incident_id=reported.data.incident_id,
-        )
-    )
+    out = harness.feed(cancelled)
     assert {w.data.reason for w in of(out, "dispatch.withdrawn")} == {"cancelled"}
+    assert len(of(out, "dispatch.withdrawn")) == 2
     assert harness.tick(900) == []
 
 
@@ -365,3 +359,22 @@ def test_an_empty_seed_file_setting_switches_the_demo_roster_off(monkeypatch, tm
     monkeypatch.setenv("CRISIS_GAZETTEER_FILE", "")
     settings = DispatcherSettings(var_dir=tmp_path)
     assert settings.roster_seed_file is None and settings.gazetteer_file is None
+
+
+async def test_the_deadline_ticker_fires_what_is_due_and_stops_when_cancelled(harness, team) -> None:
+    import asyncio
+
+    from services.dispatcher.entrypoints.deadlines import DeadlineTicker
+
+    harness.feed(f.incident("withdrawal", "P2", ("medical_review",)))
+    ticker = DeadlineTicker(harness.app, harness.clock)
+    assert await ticker.tick() == 0
+    assert harness.app.next_deadline() == T0 + f.later(300)
+    harness.clock.advance(f.later(300))
+    assert await ticker.tick() == 1
+    assert len(of(harness.new(), "dispatch.timed_out")) == 1
+    running = asyncio.create_task(ticker.run())
+    ticker.wake()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running

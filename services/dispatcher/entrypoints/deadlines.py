@@ -7,6 +7,7 @@ import logging
 
 from services.dispatcher.application import Dispatcher
 from services.runtime.clock import Clock
+from services.runtime.processor import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class DeadlineTicker:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()  # asyncio.wait_for below can swallow a cancellation on Python 3.11
             self._wake.clear()
             try:
                 await self.tick()
