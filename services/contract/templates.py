@@ -78,6 +78,13 @@ class TaskDue(Strict):
     due_in_hours: int = Field(ge=0)
 
 
+class SystemAlert(Strict):
+    """The system could not do something by itself and a person must look: which service, and a reference."""
+
+    reference: str = Field(pattern=r"^DL-\d{1,12}$", description="DL-<stream sequence of the message>")
+    service: str = Field(pattern=r"^[a-z0-9_.-]{1,40}$", description="the consumer that gave up")
+
+
 class NoParams(Strict):
     pass
 
@@ -105,6 +112,7 @@ TEMPLATES: dict[str, type[Strict]] = {
     "open_pages_bundle": OpenCodes,
     "task_due": TaskDue,
     "task_overdue": TaskDue,
+    "system_alert": SystemAlert,
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""

@@ -9,6 +9,7 @@ and deadline index after a restart.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from services.contract.events import (
+    SUBJECT_PREFIX,
     CalendarImported,
     DispatchAcknowledged,
     DispatchAcknowledgedData,
@@ -46,6 +48,7 @@ from services.contract.events import (
     Envelope,
     IncidentCancelled,
     IncidentReported,
+    MessageDeadLettered,
     NotificationRequested,
     NotificationRequestedData,
     OverrideAdded,
@@ -391,6 +394,40 @@ class Dispatcher(StreamProcessor):
                 self._unreachable(work, incident, page_id, changed.id, 21610, "the responder opted out of SMS")
                 self._replace_or_advance(work, incident, incident.page(page_id)["slot"], "unreachable", changed.id)
             self._tell_supervisor(work, record, "opted_out", changed.id, now)
+
+        self._apply(processing_event, use_case)
+
+    @policy.register
+    def _(self, dead: MessageDeadLettered, processing_event: ProcessingEvent) -> None:
+        """A consumer gave up on a message, which may have been an incident: a person must look now.
+
+        The on-call supervisor gets an urgent, PHI-free system alert naming the service and the message's
+        stream sequence (the clinical directors when no supervisor is on call). A dead letter about a dead
+        letter alerts nobody, so a failure here cannot feed itself.
+        """
+        data = dead.data
+        if data.original_subject == f"{SUBJECT_PREFIX}.{MessageDeadLettered.TYPE}":
+            log.error("a dead-letter event itself could not be processed (seq %s)", data.stream_sequence)
+            return
+
+        def use_case(work: Work) -> None:
+            now = self.clock.now()
+            on_duty = [v for r in sorted(self.on_call_now(None), key=str) if (v := self.known.roster.get(r))]
+            supervisors = [v for v in on_duty if v.role == "supervisor" and v.active]
+            people = supervisors[:1] or [v for v in self.known.roster.values() if v.role == "director" and v.active]
+            if not people:
+                log.error("nobody to alert about dead letter seq %s", data.stream_sequence)
+            for person in people:
+                work.record(person.responder_id).notify(
+                    to=person.phone,
+                    language=person.language,
+                    template="system_alert",
+                    params={"reference": f"DL-{data.stream_sequence}", "service": data.consumer},
+                    priority="P1",
+                    incident_id=_incident_of(data.original_payload),
+                    caused_by=dead.id,
+                    at=now,
+                )
 
         self._apply(processing_event, use_case)
 
@@ -1071,6 +1108,14 @@ class Dispatcher(StreamProcessor):
             incident_id=incident_id,
             causation_id=stored.caused_by,
         )
+
+
+def _incident_of(payload: str) -> UUID | None:
+    """The incident a dead-lettered message was about, if its envelope can still be read that far."""
+    try:
+        return UUID(json.loads(payload)["incident_id"])
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _zone_of(data: Any) -> str | None:

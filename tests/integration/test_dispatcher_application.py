@@ -15,7 +15,9 @@ from services.contract.events import Envelope, IncidentCancelled, IncidentCancel
 from services.dispatcher.application import Dispatcher, page_notification_id
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
+from services.notifier.domain.templates import render
 from services.runtime.clock import ManualClock
+from services.runtime.consumer import dead_letter_event
 from tests import dispatch_factories as f
 from tests.factories import T0, sms_received
 
@@ -378,3 +380,38 @@ async def test_the_deadline_ticker_fires_what_is_due_and_stops_when_cancelled(ha
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+
+
+# ---- dead letters reach a person ------------------------------------------------------------------------------
+
+
+def dead_letter(payload: bytes, subject: str = "crisis.incident.reported", sequence: int = 42) -> Envelope:
+    return dead_letter_event("dispatcher", "ValueError: cannot route", sequence, subject, payload, T0)
+
+
+def test_a_dead_letter_sends_the_on_call_supervisor_a_phi_free_system_alert(harness, team) -> None:
+    reported = f.incident()
+    out = harness.feed(dead_letter(reported.to_json()))
+    alerts = of(out, "notification.requested")
+    assert [(a.data.to, a.data.template, a.data.priority) for a in alerts] == [
+        (team["supervisor"].phone, "system_alert", "P1")
+    ]
+    assert alerts[0].data.params == {"reference": "DL-42", "service": "dispatcher"}
+    assert alerts[0].data.incident_id == reported.data.incident_id  # on that incident's timeline
+    body = render("system_alert", alerts[0].data.params).text
+    assert "DL-42" in body and "dispatcher" in body
+    assert reported.data.location.address not in body
+
+
+def test_with_no_supervisor_on_call_every_clinical_director_is_alerted(harness) -> None:
+    directors = [f.responder("director", skills=()) for _ in range(2)]
+    harness.feed(*(f.registered(d) for d in directors), f.rotation([directors[0].responder_id]))
+    harness.new()
+    out = harness.feed(dead_letter(b"not json at all"))
+    alerts = of(out, "notification.requested")
+    assert sorted(a.data.to for a in alerts) == sorted(d.phone for d in directors)
+    assert {a.data.incident_id for a in alerts} == {None}
+
+
+def test_a_dead_letter_about_a_dead_letter_alerts_nobody(harness, team) -> None:
+    assert harness.feed(dead_letter(b"{}", subject="crisis.message.dead_lettered")) == []

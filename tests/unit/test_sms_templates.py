@@ -60,6 +60,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "open_pages_bundle": [{"codes": ["1234"]}, {"codes": ALL_CODES[:3]}, {"codes": ALL_CODES}],
     "task_due": [{"task_code": "9999", "due_in_hours": h} for h in (0, 1, 10**9)],
     "task_overdue": [{"task_code": "9999", "due_in_hours": 10**9}],
+    "system_alert": [{"reference": "DL-999999999999", "service": "intake_gateway_incident_state"}],
     "legacy_v1": [{}],
 }
 

@@ -367,6 +367,18 @@ def _task_overdue(p: dict[str, Any], lang: str) -> str:
     return f"Follow-up task {p['task_code']} is overdue. Details in the app."
 
 
+def _system_alert(p: dict[str, Any], lang: str) -> str:
+    if lang == "es":
+        return (
+            f"ALERTA DEL SISTEMA {p['reference']}: {p['service']} no proceso un evento, quiza un incidente. "
+            "Revise ya el espacio de trabajo."
+        )
+    return (
+        f"SYSTEM ALERT {p['reference']}: {p['service']} could not process an event, maybe an incident. "
+        "Check the workspace now."
+    )
+
+
 def _both(en: str, es: str) -> Callable[[dict[str, Any], str], str]:
     return lambda p, lang: es if lang == "es" else en
 
@@ -421,6 +433,7 @@ _WORDING: dict[str, dict[str, _Wording]] = {
         "open_pages_bundle": _open_pages_bundle,
         "task_due": _task_due,
         "task_overdue": _task_overdue,
+        "system_alert": _system_alert,
         "legacy_v1": _both(
             "You have a message from dispatch. Reply STATUS for your open pages.",
             "Tiene un mensaje del despacho. Responda STATUS para ver sus avisos abiertos.",
