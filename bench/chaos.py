@@ -93,7 +93,7 @@ SMALL = ChaosPlan(
     chaos_tail=10.0,
     kill_every=(2.0, 4.0),
     down_for=(0.2, 1.5),
-    settle_timeout=75.0,
+    settle_timeout=150.0,  # normally settles in ~40 s; the margin is for a loaded machine
 )
 
 
@@ -419,15 +419,17 @@ def incident_outcomes(events: list[Envelope], incident_ids: set[UUID]) -> dict[U
     }
 
 
-async def consumers_idle(js) -> bool:
+async def consumer_backlogs(js) -> dict[str, int | None]:
+    """Per durable: messages not yet finished (pending + awaiting ack); None when it cannot be asked."""
+    backlogs: dict[str, int | None] = {}
     for durable in DURABLES:
         try:
             info = await js.consumer_info(STREAM_NAME, durable)
         except Exception:  # noqa: BLE001 - not created yet, or the server is still electing
-            return False
-        if info.num_pending or info.num_ack_pending:
-            return False
-    return True
+            backlogs[durable] = None
+        else:
+            backlogs[durable] = info.num_pending + info.num_ack_pending
+    return backlogs
 
 
 async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
@@ -436,7 +438,7 @@ async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     connection = await stack.connect()
     events: list[Envelope] = []
-    last_seq, quiet_since = 0, None
+    last_seq, quiet_since, backlogs = 0, None, {}
     try:
         js = connection.jetstream()
         while time.monotonic() < deadline:
@@ -445,7 +447,8 @@ async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
             last_seq = new[-1][0] if new else last_seq
             outcomes = incident_outcomes(events, ids)
             done = all(o != "open" for o in outcomes.values()) and not unended_notifications(events)
-            if done and not new and await consumers_idle(js):
+            backlogs = await consumer_backlogs(js)
+            if done and not new and not any(n is None or n for n in backlogs.values()):
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= 3:
                     return
@@ -455,7 +458,8 @@ async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
         open_ones = [str(i) for i, o in outcomes.items() if o == "open"]
         report.problems.append(
             f"did not settle in {timeout:.0f} s: open incidents {open_ones}, "
-            f"{len(unended_notifications(events))} SMS not yet sent"
+            f"{len(unended_notifications(events))} SMS not yet sent, consumer backlogs {backlogs}, "
+            f"last events {[e.type for e in events[-5:]]}"
         )
     finally:
         await connection.close()

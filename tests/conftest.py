@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import nats
 import psycopg
 import pytest
+from nats.js.errors import NotFoundError
 
 from services.runtime.nats_server import EmbeddedNatsServer
+from services.runtime.stream import STREAM_NAME, ensure_stream
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -21,6 +26,18 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def js(nats_server: EmbeddedNatsServer) -> AsyncIterator[Any]:
+    """JetStream on the session's server, with a fresh, empty CRISIS stream for the test."""
+    connection = await nats.connect(nats_server.url)
+    context = connection.jetstream()
+    with contextlib.suppress(NotFoundError):
+        await context.delete_stream(STREAM_NAME)
+    await ensure_stream(context)
+    yield context
+    await connection.close()
 
 
 @pytest.fixture(scope="session")

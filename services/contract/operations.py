@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from uuid import UUID
+
 from pydantic import Field
 
 from services.contract.envelope import Strict, event_type
@@ -13,6 +16,13 @@ class MessageDeadLetteredData(Strict):
     stream_sequence: int = Field(ge=1)
     original_subject: str
     original_payload: str = Field(description="the unreadable message, decoded as UTF-8 with replacement")
+
+    def original_incident_id(self) -> UUID | None:
+        """The incident the message was about, if its envelope can still be read that far."""
+        try:
+            return UUID(json.loads(self.original_payload)["incident_id"])
+        except (ValueError, TypeError, KeyError):
+            return None
 
 
 class MessageDeadLettered(event_type("message.dead_lettered", MessageDeadLetteredData)):

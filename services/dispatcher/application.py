@@ -9,7 +9,6 @@ and deadline index after a restart.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
+from services.dispatcher.domain.alerts import MessageAlert
 from services.dispatcher.domain.incident import IncidentDispatch, PageNotOpen
 from services.dispatcher.domain.policy import FRONT_LINE, PagingPolicy, Rung, next_rung
 from services.dispatcher.domain.replies import Reply, free_code, parse_reply
@@ -402,8 +402,9 @@ class Dispatcher(StreamProcessor):
         """A consumer gave up on a message, which may have been an incident: a person must look now.
 
         The on-call supervisor gets an urgent, PHI-free system alert naming the service and the message's
-        stream sequence (the clinical directors when no supervisor is on call). A dead letter about a dead
-        letter alerts nobody, so a failure here cannot feed itself.
+        stream sequence (the clinical directors when no supervisor is on call), once per message however many
+        consumers gave up on it. A dead letter about a dead letter alerts nobody, so a failure here cannot
+        feed itself.
         """
         data = dead.data
         if data.original_subject == f"{SUBJECT_PREFIX}.{MessageDeadLettered.TYPE}":
@@ -411,6 +412,13 @@ class Dispatcher(StreamProcessor):
             return
 
         def use_case(work: Work) -> None:
+            try:
+                alert: MessageAlert = work.get(MessageAlert.create_id(data.stream_sequence))
+            except AggregateNotFoundError:
+                work.add(MessageAlert(stream_sequence=data.stream_sequence, consumer=data.consumer))
+            else:
+                alert.also_given_up(consumer=data.consumer)  # already paged about this message
+                return
             now = self.clock.now()
             on_duty = [v for r in sorted(self.on_call_now(None), key=str) if (v := self.known.roster.get(r))]
             supervisors = [v for v in on_duty if v.role == "supervisor" and v.active]
@@ -424,7 +432,7 @@ class Dispatcher(StreamProcessor):
                     template="system_alert",
                     params={"reference": f"DL-{data.stream_sequence}", "service": data.consumer},
                     priority="P1",
-                    incident_id=_incident_of(data.original_payload),
+                    incident_id=data.original_incident_id(),
                     caused_by=dead.id,
                     at=now,
                 )
@@ -1108,14 +1116,6 @@ class Dispatcher(StreamProcessor):
             incident_id=incident_id,
             causation_id=stored.caused_by,
         )
-
-
-def _incident_of(payload: str) -> UUID | None:
-    """The incident a dead-lettered message was about, if its envelope can still be read that far."""
-    try:
-        return UUID(json.loads(payload)["incident_id"])
-    except (ValueError, TypeError, KeyError):
-        return None
 
 
 def _zone_of(data: Any) -> str | None:

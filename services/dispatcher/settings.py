@@ -40,6 +40,10 @@ class DispatcherSettings(RuntimeSettings):
     gazetteer_file: Path | None = Field(
         default=Path("deploy/demo/gazetteer.json"), description="places a responder may text as AT <place>"
     )
+    dispatcher_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
+    dispatcher_ops_port: int = Field(
+        default=9101, ge=0, le=65535, description="port of /metrics, /livez and /readyz; 0 turns them off"
+    )
 
     @field_validator("roster_seed_file", "gazetteer_file", mode="before")
     @classmethod

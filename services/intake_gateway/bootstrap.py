@@ -11,17 +11,23 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
+from services.intake_gateway.adapters.incidents_kv import FOLLOWER_DURABLE
 from services.intake_gateway.entrypoints import admin, http, records, twilio_webhooks
 from services.intake_gateway.entrypoints.auth import install_auth
 from services.intake_gateway.intake_wiring import open_intake
 from services.intake_gateway.roster_admin import RosterAdmin
 from services.intake_gateway.settings import GatewaySettings
 from services.intake_gateway.sms_inbox import SmsInbox
+from services.runtime import observability
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.credentials import CredentialStore
+from services.runtime.observability import OpsProbes, broker_connected, consumer_lag, counting, jetstream_answers
 from services.runtime.problems import install_problem_handlers, problem_response
+from services.runtime.security_headers import SecurityHeaders
 from services.runtime.service import connect_stream, make_broker
 from services.runtime.stream import publish_event
+
+SERVICE_NAME = "intake_gateway"
 
 
 def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
@@ -31,7 +37,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         broker = make_broker(settings)
         js = await connect_stream(broker, settings)
-        publish = partial(publish_event, js)
+        publish = counting(SERVICE_NAME, partial(publish_event, js))
         app.state.broker = broker
         app.state.js = js
         app.state.publish = publish
@@ -52,6 +58,12 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
         app.state.twilio_validators = [RequestValidator(token) for token in tokens]
         app.state.public_url = settings.gateway_public_url.rstrip("/")
+        # ready when NATS is connected and JetStream (the stream and the KV buckets: its database) answers
+        app.state.ops = OpsProbes(
+            SERVICE_NAME,
+            checks={"nats": broker_connected(broker), "jetstream": jetstream_answers(js)},
+            refreshers=[consumer_lag(js, [FOLLOWER_DURABLE])],
+        )
         try:
             yield
         finally:
@@ -63,13 +75,16 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         version="0.1.0",
         description=(
             "Crisis reports, roster commands and Twilio webhooks in; events on the CRISIS stream out. "
-            "Every route but /healthz and the Twilio webhooks needs `Authorization: Bearer <token>`."
+            "Every route but /healthz, the ops routes (/livez, /readyz, /metrics) and the Twilio webhooks needs "
+            "`Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age_seconds)
     install_auth(app, CredentialStore.from_file(settings.credentials_file))
     app.add_middleware(BaseHTTPMiddleware, dispatch=partial(limit_body_size, settings.max_request_bytes))
+    app.include_router(observability.router)  # /livez /readyz /metrics: open, for the internal network
     app.include_router(http.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(admin.router)

@@ -37,6 +37,7 @@ from services.notifier.domain.queue import (
 )
 from services.notifier.ports import PermanentSmsError, SmsSender, TransientSmsError, VoiceCaller
 from services.runtime.clock import Clock
+from services.runtime.observability import PAGE_LATENCY, PROVIDER_ERRORS, error_code_label
 from services.runtime.processor import stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class SendQueue:
         try:
             await self._call_provider(attempt)
         except PermanentSmsError as exc:
+            PROVIDER_ERRORS.labels(entry.channel, error_code_label(exc.code), "false").inc()
             log.warning("notification %s refused by the provider (code %s)", entry.notification_id, exc.code)
             await asyncio.to_thread(self.notifier.record_refused, entry.notification_id, exc.code, exc.message)
             self.entries.pop(entry.notification_id, None)
@@ -155,6 +157,9 @@ class SendQueue:
                 exc.message,
                 self.rng.random(),
             )
+            PROVIDER_ERRORS.labels(
+                entry.channel, error_code_label(exc.code), "false" if retry_at is None else "true"
+            ).inc()
             if retry_at is None:
                 log.warning("notification %s: gave up after attempt %s", entry.notification_id, attempt.attempt)
                 self.entries.pop(entry.notification_id, None)
@@ -172,6 +177,17 @@ class SendQueue:
             sent = await asyncio.to_thread(self.sms.send, attempt.to, attempt.text, attempt=attempt.attempt)
             await asyncio.to_thread(self.notifier.record_sent, attempt.notification_id, sent, attempt.text)
         self.entries.pop(attempt.notification_id, None)
+        await self._observe_latency(attempt)
+
+    async def _observe_latency(self, attempt: Attempt) -> None:
+        """crisis_page_latency_seconds: from the request's record to the provider taking the message."""
+        try:
+            requested = await asyncio.to_thread(self.notifier.repository.get, attempt.notification_id, version=1)
+        except Exception as exc:  # noqa: BLE001 - the message went and is recorded; a metric must not undo that
+            log.debug("page latency not observed: %s", type(exc).__name__)
+            return
+        seconds = (self.clock.now() - requested.requested_at).total_seconds()
+        PAGE_LATENCY.labels(attempt.channel, requested.priority).observe(max(0.0, seconds))
 
     # --- driving it ------------------------------------------------------------------------------------------
 

@@ -47,6 +47,10 @@ class NotifierSettings(RuntimeSettings):
         default=3, ge=1, description="SMS to one phone per flood window before lower-priority pages are bundled"
     )
     sms_flood_window_seconds: float = Field(default=60.0, gt=0, description="the per-phone flood window")
+    notifier_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
+    notifier_ops_port: int = Field(
+        default=9102, ge=0, le=65535, description="port of /metrics, /livez and /readyz; 0 turns them off"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> NotifierSettings:

@@ -13,6 +13,7 @@ def main() -> None:
         host=settings.projections_host,
         port=settings.projections_port,
         access_log=False,
+        log_config=None,  # uvicorn logs through the JSON handler configure_logging installed
         # open workspace event streams must not hold a stopping service up for long
         timeout_graceful_shutdown=5,
     )

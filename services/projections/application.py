@@ -3,7 +3,8 @@
 - ``ReadModels``: a stream processor whose every event updates the read-model tables and the stream position
   in one transaction (exactly once in effect, like the other services' processors).
 - ``Records``: what people ask of them, through the JSON API or the workspace. Every read of a clinical record
-  is written to the audit log before it is answered; every change is an event appended to the CRISIS stream.
+  is written to the audit log before it is answered; every change is an event appended to the CRISIS stream,
+  entered in the audit log (who, role, which record, which action, when) when the read models apply it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.contract.events import (
     FollowUpOutcome,
     FollowUpRescheduled,
     FollowUpRescheduledData,
+    MessageDeadLettered,
     ResponderRegistered,
     ResponderRetired,
     ResponderUpdated,
@@ -41,8 +43,9 @@ from services.contract.events import (
 )
 from services.projections.adapters.fhir_bundle import fhir_bundle
 from services.projections.adapters.sql_audit_log import AuditLog
-from services.projections.adapters.sql_read_models import ReadModelStore, Sealer, parse_time
+from services.projections.adapters.sql_read_models import SCHEMA_VERSION, ReadModelStore, Sealer, parse_time
 from services.projections.domain.access import may_read_incident, may_see_task
+from services.projections.domain.audit import record_written
 from services.projections.domain.documentation import (
     ATTESTATION_STATEMENT,
     Documentation,
@@ -91,10 +94,15 @@ class ReadModels(StreamProcessor):
         self.store = ReadModelStore(
             self.recorder.datastore, Sealer(self.mapper.compressor, self.mapper.cipher), prefix=prefix
         )
-        existed = self.store.schema_version() is not None
+        self.audit = AuditLog(self.recorder.datastore, prefix=prefix)
+        self.audit.create_table()
+        self.role_of: Callable[[str], str | None] = lambda subject: None
+        """The role of a credential's subject (set by ``Records``), entered with each write; None: 'unknown'."""
+        current = self.store.schema_version() == SCHEMA_VERSION
         self.store.create_tables()
-        self.needs_replay = not existed and self.processed_position() > 0
-        """True when the tables are new but the position is not (an upgrade): the stream must be replayed."""
+        self.needs_replay = not current and self.processed_position() > 0
+        """True when the tables are new or of an older schema but the position is not (an upgrade): the stream
+        must be replayed into fresh tables."""
         self.stream_times: dict[int, datetime] = {}
         """Stream sequence -> the time the stream stored it, set by the consumer just before delivery."""
         self.listeners: list[Callable[[int], None]] = []
@@ -147,10 +155,30 @@ class ReadModels(StreamProcessor):
             )
         elif isinstance(event, ResponderRetired):
             self.store.retire_responder(cursor, event.data.responder_id, recorded.sequence)
+        elif isinstance(event, MessageDeadLettered):
+            self.store.add_dead_letter(cursor, recorded, event.data.original_incident_id())
         if event.incident_id is None or self.store.has_event(cursor, event.id):
             return False  # not about an incident, or the same event re-published after the de-duplication window
         self.store.add_event(cursor, recorded)
+        self._audit_write(cursor, event)
         return True
+
+    def _audit_write(self, cursor: Any, event: Envelope) -> None:
+        """A person's change to a record enters the audit log with the event that records it (same transaction)."""
+        written = record_written(event.type, event.data, event.incident_id)
+        if written is None:
+            return
+        self.audit.record_write(
+            cursor,
+            event_id=event.id,
+            at=event.occurred_at,
+            subject=written.subject,
+            role=self.role_of(written.subject) or "unknown",
+            responder_id=written.responder_id,
+            action=written.action,
+            record_type=written.record_type,
+            record_id=written.record_id,
+        )
 
     def _save_incident(self, cursor: Any, incident_id: UUID, latest: RecordedEvent) -> None:
         events = self.store.events_for_update(cursor, incident_id)
@@ -241,11 +269,19 @@ class Records:
     """Reads (audited) and changes (events) of the clinical record, on behalf of a signed-in person."""
 
     def __init__(
-        self, read_models: ReadModels, audit: AuditLog, publish: Publish, clock: Clock, targets: SlaTargets
+        self,
+        read_models: ReadModels,
+        audit: AuditLog,
+        publish: Publish,
+        clock: Clock,
+        targets: SlaTargets,
+        role_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.read_models = read_models
         self.store = read_models.store
         self.audit = audit
+        if role_of is not None:
+            read_models.role_of = role_of
         self.publish = publish
         self.clock = clock
         self.targets = targets
@@ -439,6 +475,12 @@ class Records:
             "by_week": response_metrics(rows, self.targets, now, "week"),
             "follow_ups": follow_up_metrics(task_rows, now),
         }
+
+    async def dead_letters(self, who: Principal, limit: int = 200) -> list[dict[str, Any]]:
+        """Messages a consumer gave up on, newest first, with the reason and the original message. Directors
+        only; the read is audited (a payload can quote a report)."""
+        await self._audited(who, "dead_letters", "dead_letters", "all", who.role is AccessRole.DIRECTOR)
+        return await asyncio.to_thread(self.store.dead_letters, limit)
 
     async def audit_trail(self, who: Principal, **filters: Any) -> list[dict[str, Any]]:
         if who.role is not AccessRole.DIRECTOR:

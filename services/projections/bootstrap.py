@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 
@@ -18,6 +18,7 @@ from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.session_cookies import COOKIE_NAME, SessionCodec, session_key
 from services.projections.adapters.sql_audit_log import AuditLog
+from services.projections.adapters.sql_read_models import iso
 from services.projections.application import (
     NotPermitted,
     ReadModels,
@@ -37,8 +38,18 @@ from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import ProcessorConsumer
 from services.runtime.credentials import CredentialStore
+from services.runtime.observability import (
+    OVERDUE_FOLLOWUPS,
+    OpsProbes,
+    broker_connected,
+    consumer_lag,
+    counting,
+    store_answers,
+)
+from services.runtime.observability import router as ops_router
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.processor import outbox_relay
+from services.runtime.security_headers import SecurityHeaders
 from services.runtime.service import connect_stream, make_broker
 from services.runtime.settings import store_env
 from services.runtime.stream import publish_event
@@ -68,7 +79,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             audit.create_table()
             broker = make_broker(settings)
             js = await connect_stream(broker, settings)
-            publish = partial(publish_event, js)
+            publish = counting(APPLICATION_NAME, partial(publish_event, js))
             if read_models.needs_replay:
                 log.info("read models are new but the stream position is not: replaying the stream")
                 await replay_into(js, read_models, reset=True)
@@ -84,7 +95,18 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             app.state.outbox = relay
             app.state.changes = changes
             app.state.broker = broker
-            app.state.records = Records(read_models, audit, publish, clock, settings.sla_targets())
+            app.state.ops = OpsProbes(
+                APPLICATION_NAME,
+                checks={
+                    "nats": broker_connected(broker),
+                    "store": store_answers(read_models.recorder.datastore),
+                    "followups_store": store_answers(desk.recorder.datastore),
+                },
+                refreshers=[consumer_lag(js, [APPLICATION_NAME, DESK_NAME]), overdue_followups(read_models, clock)],
+            )
+            app.state.records = Records(
+                read_models, audit, publish, clock, settings.sla_targets(), app.state.credentials.role_of
+            )
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
             try:
@@ -111,7 +133,9 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.cookie_secure = settings.session_cookie_secure
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age_seconds)
     install_record_handlers(app)
+    app.include_router(ops_router)  # /livez /readyz /metrics: open, for the internal network
     app.include_router(api_router)
     app.include_router(web_router)
 
@@ -120,6 +144,26 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
         return RedirectResponse("/workspace/", status_code=307)
 
     return app
+
+
+def overdue_followups(read_models: ReadModels, clock: Clock) -> Callable[[], Awaitable[None]]:
+    """Sets crisis_followups_overdue{priority} to the open tasks past their due time in the read model."""
+    seen: set[str] = set()
+
+    def count() -> dict[str, int]:
+        rows = read_models.store.query(
+            "SELECT priority, COUNT(*) AS n FROM {tasks} WHERE status = %s AND due_at < %s GROUP BY priority",
+            ("open", iso(clock.now())),
+        )
+        return {str(row["priority"]): int(row["n"]) for row in rows}
+
+    async def refresh() -> None:
+        counts = await asyncio.to_thread(count)
+        seen.update(counts)
+        for priority in seen:  # a priority with none overdue any more reads 0, not its last count
+            OVERDUE_FOLLOWUPS.labels(priority).set(counts.get(priority, 0))
+
+    return refresh
 
 
 def _workspace(request: Request) -> bool:

@@ -33,6 +33,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
+from services.runtime.observability import EVENTS_DEAD_LETTERED, EVENTS_HANDLED, event_log_fields
 from services.runtime.processor import LogFollower, StreamProcessor
 from services.runtime.stream import STREAM_NAME
 
@@ -110,26 +111,39 @@ class ProcessorConsumer:
         try:
             event = decode_event(payload)
         except UnreadableMessage as exc:
-            await self._dead_letter(str(exc), sequence, subject, payload)
+            await self._dead_letter(str(exc), sequence, subject, payload, cause="unreadable")
+            EVENTS_HANDLED.labels(self.durable, "unreadable", "dead_lettered").inc()
             return None
+        with event_log_fields(event):  # every line logged while handling it names its incident
+            return await self._handle(event, payload, subject, sequence, attempt)
+
+    async def _handle(self, event: Envelope, payload: bytes, subject: str, sequence: int, attempt: int) -> float | None:
+        handled = EVENTS_HANDLED.labels(self.durable, event.type, "processed")
         try:
-            await asyncio.to_thread(self.processor.handle, event, sequence)
+            changed = await asyncio.to_thread(self.processor.handle, event, sequence)
         except (PersistenceError, OSError) as exc:
             log.warning("%s: seq %s failed (%s), will retry", self.durable, sequence, type(exc).__name__)
+            EVENTS_HANDLED.labels(self.durable, event.type, "retried").inc()
             return retry_delay(attempt)
         except Exception as exc:
             log.exception("%s: seq %s raised (attempt %s)", self.durable, sequence, attempt)
             if attempt < POISON_ATTEMPTS:
+                EVENTS_HANDLED.labels(self.durable, event.type, "retried").inc()
                 return retry_delay(attempt)
-            await self._dead_letter(f"{type(exc).__name__}: {exc}", sequence, subject, payload)
+            await self._dead_letter(f"{type(exc).__name__}: {exc}", sequence, subject, payload, cause="poison")
+            EVENTS_HANDLED.labels(self.durable, event.type, "dead_lettered").inc()
             return None
+        if changed is False:  # a redelivery of something already processed
+            handled = EVENTS_HANDLED.labels(self.durable, event.type, "duplicate")
+        handled.inc()
         for follower in self.followers:
             follower.wake()
         return None
 
-    async def _dead_letter(self, reason: str, sequence: int, subject: str, payload: bytes) -> None:
+    async def _dead_letter(self, reason: str, sequence: int, subject: str, payload: bytes, *, cause: str) -> None:
         # the reason can quote field values (phone numbers): it goes on the stream, not into the log
-        log.error("%s: dead-lettering seq %s", self.durable, sequence)
+        log.error("%s: dead-lettering seq %s (%s)", self.durable, sequence, cause)
+        EVENTS_DEAD_LETTERED.labels(self.durable, cause).inc()
         await self.publish(
             dead_letter_event(self.durable, reason, sequence, subject, payload, self.processor.clock.now())
         )

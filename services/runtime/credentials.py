@@ -78,6 +78,11 @@ class CredentialStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def role_of(self, subject: str) -> str | None:
+        """The role of ``subject``'s credential (the audit log names who changed a record); None if unknown."""
+        roles = {entry.principal.role.value for entry in self._entries if entry.principal.subject == subject}
+        return roles.pop() if len(roles) == 1 else ("/".join(sorted(roles)) or None)
+
     def verify_token(self, token: str) -> Principal | None:
         """The principal ``token`` belongs to, or None. Compares every entry in constant time."""
         digest = hashlib.sha256(token.encode()).digest()

@@ -11,10 +11,12 @@ import base64
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,8 @@ class LauncherSettings(RuntimeSettings):
     gateway_port: int = Field(default=8080, description="gateway HTTP port")
     projections_port: int = Field(default=8081, description="projections / director API HTTP port")
     sandbox_port: int = Field(default=8025, description="SMS sandbox HTTP port")
+    dispatcher_ops_port: int = Field(default=9101, ge=1, description="dispatcher /metrics, /livez, /readyz port")
+    notifier_ops_port: int = Field(default=9102, ge=1, description="notifier /metrics, /livez, /readyz port")
 
 
 @dataclass
@@ -43,10 +47,22 @@ class Child:
 
 def cipher_key(var_dir: Path) -> str:
     """The key encrypting stored events, made once and kept beside the data it protects (demo setup)."""
-    path = var_dir / "cipher.key"
+    return _key_file(var_dir / "cipher.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+
+
+def stream_key(var_dir: Path, services_key: str) -> str:
+    """The embedded nats-server's own at-rest key, apart from CRISIS_CIPHER_KEY so crisis-rotate-key can
+    change the services' key alone. A var/ from before this split encrypted its stream with the services' key,
+    and keeps doing so (its stream files cannot be read with any other)."""
+    if (var_dir / "nats").exists() and not (var_dir / "nats.key").exists():
+        return _key_file(var_dir / "nats.key", lambda: services_key)
+    return _key_file(var_dir / "nats.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+
+
+def _key_file(path: Path, make: Callable[[], str]) -> str:
     if not path.exists():
-        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-        path.chmod(0o600)
+        path.touch(mode=0o600)
+        path.write_text(make())
     return path.read_text().strip()
 
 
@@ -59,12 +75,19 @@ def main() -> None:
     credentials_file = settings.credentials_file.resolve()
     new_tokens = ensure_demo_credentials(credentials_file)
     nats = EmbeddedNatsServer(
-        var_dir / "nats", port=settings.nats_port, log_file=var_dir / "logs" / "nats.log", encryption_key=key
+        var_dir / "nats",
+        port=settings.nats_port,
+        log_file=var_dir / "logs" / "nats.log",
+        encryption_key=stream_key(var_dir, key),
     )
     nats_url = nats.start()
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     projections = f"http://127.0.0.1:{settings.projections_port}"
     sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
+    dispatcher_ops_port = free_or_any(settings.dispatcher_ops_port)
+    notifier_ops_port = free_or_any(settings.notifier_ops_port, avoid=dispatcher_ops_port)
+    dispatcher_ops = f"http://127.0.0.1:{dispatcher_ops_port}"
+    notifier_ops = f"http://127.0.0.1:{notifier_ops_port}"
     env = os.environ | {
         "CRISIS_NATS_URL": nats_url,
         "CRISIS_VAR_DIR": str(var_dir),
@@ -74,6 +97,8 @@ def main() -> None:
         "CRISIS_GATEWAY_PUBLIC_URL": os.environ.get("CRISIS_GATEWAY_PUBLIC_URL", gateway),
         "CRISIS_PROJECTIONS_PORT": str(settings.projections_port),
         "CRISIS_SANDBOX_PORT": str(settings.sandbox_port),
+        "CRISIS_DISPATCHER_OPS_PORT": str(dispatcher_ops_port),
+        "CRISIS_NOTIFIER_OPS_PORT": str(notifier_ops_port),
         "CRISIS_SANDBOX_URL": sandbox,
         "CRISIS_SANDBOX_INBOUND_WEBHOOK_URL": f"{gateway}/twilio/sms",
         # delivery failures (30003-30008) come back through the gateway's status webhook
@@ -83,10 +108,10 @@ def main() -> None:
     }
     children = [
         Child("sms-sandbox", "services.notifier.sandbox", f"{sandbox}/healthz"),
-        Child("projections", "services.projections", f"{projections}/healthz"),
-        Child("dispatcher", "services.dispatcher"),
-        Child("notifier", "services.notifier"),
-        Child("intake-gateway", "services.intake_gateway", f"{gateway}/healthz"),
+        Child("projections", "services.projections", f"{projections}/readyz"),
+        Child("dispatcher", "services.dispatcher", f"{dispatcher_ops}/readyz"),
+        Child("notifier", "services.notifier", f"{notifier_ops}/readyz"),
+        Child("intake-gateway", "services.intake_gateway", f"{gateway}/readyz"),
     ]
     stopping = False
 
@@ -102,7 +127,13 @@ def main() -> None:
         for child in children:
             if child.health_url and not wait_healthy(child, timeout=30):
                 print(f"{child.name} did not become healthy; see {var_dir / 'logs' / (child.name + '.log')}")
-        print_banner(settings, nats_url, gateway, projections, sandbox, var_dir, credentials_file, new_tokens)
+        ops = {
+            "gateway": gateway,
+            "projections": projections,
+            "dispatcher": dispatcher_ops,
+            "notifier": notifier_ops,
+        }
+        print_banner(settings, nats_url, gateway, projections, sandbox, var_dir, credentials_file, new_tokens, ops)
         while not stopping:
             time.sleep(0.5)
             for child in children:
@@ -122,6 +153,23 @@ def main() -> None:
                     child.process.wait()
         nats.stop()
         print("stopped; data kept in", var_dir, flush=True)
+
+
+def free_or_any(port: int, avoid: int | None = None) -> int:
+    """``port`` if nothing listens on it, else a free one: a second stack on this machine (a test run beside
+    `make run`) must not fail because the dispatcher's or notifier's ops port is taken. The banner shows it."""
+    for candidate in (port, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            chosen = sock.getsockname()[1]
+            if chosen != avoid:
+                return chosen
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start(child: Child, env: dict[str, str], var_dir: Path) -> None:
@@ -187,7 +235,9 @@ def print_banner(
     var_dir: Path,
     credentials_file: Path,
     new_tokens: dict[str, str],
+    ops: dict[str, str],
 ) -> None:
+    metrics = "\n".join(f"  {'Metrics ' + name:<22}{url}/metrics   (and /livez, /readyz)" for name, url in ops.items())
     print(
         f"""
 Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}).
@@ -200,7 +250,8 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
   SMS sandbox inbox     {sandbox}/
   AsyncAPI (events)     {projections}/asyncapi.json   (also schemas/asyncapi.json)
   NATS (embedded)       {nats_url}
-  Logs                  {var_dir / "logs"}
+  Logs                  {var_dir / "logs"}   (one JSON object per line)
+{metrics}
 
 Demo roster (deploy/demo/roster.json, on call by rotation): reply from these phones in the SMS sandbox.
   +15550100001 clinician             +15550100002 peer coach (Spanish)

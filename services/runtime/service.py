@@ -14,6 +14,15 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
 from services.runtime.consumer import ProcessorConsumer
+from services.runtime.observability import (
+    JsonLogFormatter,
+    OpsProbes,
+    Publish,
+    broker_connected,
+    consumer_lag,
+    counting,
+    store_answers,
+)
 from services.runtime.processor import LogFollower, StreamProcessor, outbox_relay
 from services.runtime.settings import RuntimeSettings
 from services.runtime.stream import ensure_stream, publish_event
@@ -46,6 +55,21 @@ class RunningService:
     broker: NatsBroker
     js: JetStreamContext
     followers: Sequence[LogFollower]
+    publish: Publish
+    """Appends an event to the stream, counted in crisis_events_published_total."""
+    probes: OpsProbes
+    """Readiness (NATS connection, the processor's store) and the consumer-lag gauge, for the ops routes."""
+
+
+def processor_probes(
+    service: str, broker: NatsBroker, js: JetStreamContext, processor: StreamProcessor, durable: str
+) -> OpsProbes:
+    """Ready when NATS is connected and the processor's store answers; lag read from its durable consumer."""
+    return OpsProbes(
+        service,
+        checks={"nats": broker_connected(broker), "store": store_answers(processor.recorder.datastore)},
+        refreshers=[consumer_lag(js, [durable])],
+    )
 
 
 @contextlib.asynccontextmanager
@@ -59,13 +83,14 @@ async def running_processor(
     """Consume the CRISIS stream into ``processor`` and run its outbox relay and ``followers`` until exit."""
     broker = make_broker(settings)
     js = await connect_stream(broker, settings)
-    publish = partial(publish_event, js)
+    publish = counting(durable, partial(publish_event, js))
     everyone = [outbox_relay(processor, publish), *followers]
     ProcessorConsumer(processor, everyone, publish, durable=durable).subscribe(broker)
     await broker.start()
     tasks = [asyncio.create_task(f.run(), name=f.name) for f in everyone]
+    probes = processor_probes(durable, broker, js, processor, durable)
     try:
-        yield RunningService(broker, js, everyone)
+        yield RunningService(broker, js, everyone, publish, probes)
     finally:
         for task in tasks:
             task.cancel()
@@ -83,6 +108,11 @@ async def until_signalled() -> None:
 
 
 def configure_logging(service: str) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    """Log INFO and above to stderr as one JSON object per line (see services.runtime.observability)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
     # the SDK logs request headers and bodies (phone numbers, message text) at INFO
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -24,6 +24,11 @@ class RuntimeSettings(BaseSettings):
     cipher_key: str = Field(
         default="", description="base64 AES key encrypting stored events (PHI at rest); empty disables"
     )
+    hsts_max_age_seconds: int = Field(
+        default=31536000,
+        ge=0,
+        description="Strict-Transport-Security max-age sent on requests that arrived over TLS; 0 sends none",
+    )
     credentials_file: Path | None = Field(
         default=None,
         description="JSON file of bearer credentials (hashed tokens and roles); default <var_dir>/credentials.json",

@@ -7,14 +7,12 @@ Skipped only when no Chromium is found and CRISIS_REQUIRE_BROWSER is unset.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
-import nats
 import pytest
 
 from services.contract.events import (
@@ -27,7 +25,7 @@ from services.contract.events import (
 )
 from services.projections.bootstrap import build
 from services.runtime.clock import ManualClock
-from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
+from services.runtime.stream import publish_event
 from tests.integration.test_projections import T0, Story, issue_tokens, make_settings, publish_all, stream_events, team
 from tests.support.asgi_server import serving
 
@@ -53,17 +51,6 @@ def chromium() -> str:
             pytest.fail("CRISIS_REQUIRE_BROWSER is set but no Chromium (or Playwright) was found")
         pytest.skip("no Chromium found; install Debian's chromium package to run the browser tests")
     return path
-
-
-@pytest.fixture
-async def js(nats_server):
-    connection = await nats.connect(nats_server.url)
-    context = connection.jetstream()
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await context.delete_stream(STREAM_NAME)
-    await ensure_stream(context)
-    yield context
-    await connection.close()
 
 
 def attested_documentation(story: Story, subject: str, responder_id) -> list:

@@ -415,3 +415,15 @@ def test_with_no_supervisor_on_call_every_clinical_director_is_alerted(harness) 
 
 def test_a_dead_letter_about_a_dead_letter_alerts_nobody(harness, team) -> None:
     assert harness.feed(dead_letter(b"{}", subject="crisis.message.dead_lettered")) == []
+
+
+def test_one_message_given_up_by_several_consumers_pages_once(harness, team) -> None:
+    payload = b"not json"
+    first = harness.feed(dead_letter_event("notifier", "unreadable", 7, "crisis.incident.reported", payload, T0))
+    others = harness.feed(
+        *(dead_letter_event(c, "unreadable", 7, "crisis.incident.reported", payload, T0) for c in ("projections", "x"))
+    )
+    assert [m[1] for m in messages(first)] == ["system_alert"]
+    assert others == []
+    # another message is another alert
+    assert messages(harness.feed(dead_letter(payload, sequence=8))) == [(team["supervisor"].phone, "system_alert")]

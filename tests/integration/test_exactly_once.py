@@ -6,8 +6,6 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-import nats
-import pytest
 from nats.js.api import DeliverPolicy
 
 from services.contract.events import decode_event
@@ -19,7 +17,7 @@ from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
 from services.runtime.processor import LogFollower
 from services.runtime.service import running_processor
-from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
+from services.runtime.stream import STREAM_NAME, publish_event
 from tests import factories
 
 ROSTER = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "roster.json"
@@ -34,19 +32,6 @@ async def stream_types(js, first: int = 1) -> list[str]:
 
 async def wait_processed(processor, sequence: int) -> None:
     await asyncio.to_thread(processor.recorder.wait, STREAM_NAME, sequence, timeout=15)
-
-
-@pytest.fixture
-async def js(nats_server):
-    connection = await nats.connect(nats_server.url)
-    context = connection.jetstream()
-    try:
-        await context.delete_stream(STREAM_NAME)
-    except nats.js.errors.NotFoundError:
-        pass
-    await ensure_stream(context)
-    yield context
-    await connection.close()
 
 
 async def publish_all(js, events) -> int:

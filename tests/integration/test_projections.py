@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,8 +16,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-import nats
-import pytest
 from eventsourcing.persistence import Tracking
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.communication import Communication
@@ -75,7 +74,7 @@ from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.settings import store_env
-from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
+from services.runtime.stream import STREAM_NAME, publish_event
 from tests.support.asgi_server import serving
 
 T0 = datetime.fromisoformat("2026-11-23T09:00:00+00:00")
@@ -249,17 +248,6 @@ class Story:
             self.arrived(person, arrive),
             self.completed(person, done),
         ]
-
-
-@pytest.fixture
-async def js(nats_server) -> AsyncIterator[Any]:
-    connection = await nats.connect(nats_server.url)
-    context = connection.jetstream()
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await context.delete_stream(STREAM_NAME)
-    await ensure_stream(context)
-    yield context
-    await connection.close()
 
 
 @dataclass
@@ -931,3 +919,39 @@ async def test_workspace_pages_sign_in_csrf_and_role_based_views(js, nats_server
         async with space.client("director") as api:
             doc_json = (await api.get(f"/v1/incidents/{other.incident_id}/documentation")).json()
         assert doc_json["outcome"]["disposition"] == "refused_care" and doc_json["minutes"]["language"] == "en"
+
+
+# ---- dead letters ----------------------------------------------------------------------------------------------
+
+
+async def test_dead_letters_are_listed_for_directors_only_and_each_read_is_audited(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with workspace(js, nats_server, tmp_path, database_url) as space:
+        story = Story()
+        # a report no consumer can read: every consumer dead-letters it, naming itself
+        bad = story.reported().model_dump(mode="json") | {"schema_version": 99}
+        sequence = (await js.publish("crisis.incident.reported", json.dumps(bad).encode())).seq
+        for _ in range(150):  # both consumers publish their dead letter after the bad message (bounded look)
+            if (await js.stream_info(STREAM_NAME)).state.last_seq >= sequence + 2:
+                break
+            await asyncio.sleep(0.1)
+        await space.settled(js)
+        async with space.client("director") as director, space.client("clinician") as cleo:
+            listed = (await director.get("/v1/dead-letters")).json()
+            assert {d["consumer"] for d in listed} == {"projections", "followups"}
+            assert {d["original_sequence"] for d in listed} == {sequence}
+            assert {d["incident_id"] for d in listed} == {str(story.incident_id)}
+            assert all("schema_version" in d["reason"] or "99" in d["reason"] for d in listed), listed
+            assert (await cleo.get("/v1/dead-letters")).status_code == 403
+        browser = await signed_in(space, "dr-director", "director")
+        try:
+            page = await browser.get("/workspace/dead-letters")
+            assert page.status_code == 200 and f"DL-{sequence}" in page.text
+        finally:
+            await browser.aclose()
+        async with space.client("director") as director:
+            trail = (await director.get("/v1/audit", params={"record_id": "all"})).json()
+        actions = [(a["subject"], a["action"], a["outcome"]) for a in trail if a["action"] == "dead_letters"]
+        assert ("dr-director", "dead_letters", "read") in actions
+        assert ("clinician-user", "dead_letters", "denied") in actions

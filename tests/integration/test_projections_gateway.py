@@ -3,31 +3,16 @@ when the caller may change the task."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 import httpx
-import nats
-import pytest
 
 from services.intake_gateway.bootstrap import build as build_gateway
 from services.intake_gateway.settings import GatewaySettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
-from services.runtime.stream import STREAM_NAME, ensure_stream
 from tests.integration.test_projections import T0, Story, publish_all, stream_events, wait_for_stream, workspace
 from tests.support.asgi_server import serving
-
-
-@pytest.fixture
-async def js(nats_server):
-    connection = await nats.connect(nats_server.url)
-    context = connection.jetstream()
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await context.delete_stream(STREAM_NAME)
-    await ensure_stream(context)
-    yield context
-    await connection.close()
 
 
 async def test_gateway_task_commands_are_events_the_projections_apply(js, nats_server, tmp_path) -> None:

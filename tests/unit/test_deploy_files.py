@@ -148,7 +148,7 @@ def test_k8s_selectors_probes_and_budgets_match_their_workloads() -> None:
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 if "httpGet" in container.get(probe, {}):
                     assert container[probe]["httpGet"]["port"] in port_names
-                    assert container[probe]["httpGet"]["path"].startswith("/healthz")
+                    assert container[probe]["httpGet"]["path"].startswith(("/healthz", "/livez", "/readyz"))
             mounts = {m["name"] for m in container.get("volumeMounts", [])}
             claims = {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
             assert mounts <= {v["name"] for v in spec.get("volumes", [])} | claims
@@ -236,7 +236,8 @@ def test_systemd_units_run_console_scripts_hardened_and_restarted() -> None:
         assert program in scripts, f"{path.name}: {program} is no console script"
         started.add(program)
         assert service["EnvironmentFile"] == "/etc/crisis/crisis.env"
-    assert started == scripts - {"crisis-run"}  # every service and the sandbox; `make run` is not a unit
+    # every service and the sandbox; `make run` and the one-off key rotation tool are not units
+    assert started == scripts - {"crisis-run", "crisis-rotate-key"}
     for path in systemd_units():
         service = read_unit(path)["Service"]
         assert service["Restart"] == "always", path.name

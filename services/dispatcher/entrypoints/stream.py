@@ -1,7 +1,9 @@
-"""The dispatcher as a stream service: one durable consumer of every CRISIS event, plus the deadline ticker."""
+"""The dispatcher as a stream service: one durable consumer of every CRISIS event, plus the deadline ticker,
+and its ops endpoints (/metrics, /livez, /readyz) on the ops port."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from services.dispatcher.adapters.roster_seed import seed_events
@@ -9,8 +11,8 @@ from services.dispatcher.bootstrap import APPLICATION_NAME, build
 from services.dispatcher.entrypoints.deadlines import DeadlineTicker
 from services.dispatcher.settings import DispatcherSettings
 from services.runtime.clock import SystemClock
+from services.runtime.observability import serving_ops
 from services.runtime.service import running_processor, until_signalled
-from services.runtime.stream import publish_event
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +22,15 @@ async def serve(settings: DispatcherSettings) -> None:
     with build(settings, clock) as dispatcher:
         ticker = DeadlineTicker(dispatcher, clock)
         async with running_processor(settings, dispatcher, durable=APPLICATION_NAME, followers=[ticker]) as service:
-            if settings.roster_seed_file and not dispatcher.known.roster:
-                events = seed_events(settings.roster_seed_file, clock.now())
-                for event in events:
-                    await publish_event(service.js, event)
-                log.info("published the demo roster: %d roster events", len(events))
-            await until_signalled()
+            ops = (
+                serving_ops(service.probes, settings.dispatcher_ops_host, settings.dispatcher_ops_port)
+                if settings.dispatcher_ops_port
+                else contextlib.nullcontext()
+            )
+            async with ops:
+                if settings.roster_seed_file and not dispatcher.known.roster:
+                    events = seed_events(settings.roster_seed_file, clock.now())
+                    for event in events:
+                        await service.publish(event)
+                    log.info("published the demo roster: %d roster events", len(events))
+                await until_signalled()

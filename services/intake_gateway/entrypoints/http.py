@@ -51,6 +51,7 @@ from services.intake_gateway.application import (
 from services.intake_gateway.domain.places import GeocoderUnavailable
 from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, require_role
 from services.runtime.credentials import AccessRole, Principal
+from services.runtime.observability import bind_log_fields, log_fields
 from services.runtime.problems import PROBLEM_RESPONSES, Problem
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,13 @@ class _IntakeRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def renaming_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                raise RequestValidationError([_renamed(e) for e in exc.errors()], body=exc.body) from None
+            # log lines written while handling an incident's request name it (a new report binds its id)
+            incident = request.path_params.get("incident_id")
+            with log_fields(incident_id=incident, correlation_id=incident):
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    raise RequestValidationError([_renamed(e) for e in exc.errors()], body=exc.body) from None
 
         return renaming_handler
 
@@ -327,6 +331,7 @@ async def report_incident(
             )
         )
         data = accepted.event.data
+        bind_log_fields(incident_id=data.incident_id, correlation_id=accepted.event.correlation_id)
         body = IncidentAccepted(
             incident_id=data.incident_id,
             short_code=data.short_code,

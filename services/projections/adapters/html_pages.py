@@ -101,10 +101,11 @@ document.addEventListener("DOMContentLoaded", function () {
 PAGE_SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 PRINT_SECURITY_HEADERS = PAGE_SECURITY_HEADERS | {
@@ -156,7 +157,11 @@ def layout(title: str, body: str, who: Principal | None, csrf: str | None, activ
     if who is not None:
         links = [("board", "/workspace/", "Open incidents"), ("tasks", "/workspace/tasks", "Follow-up tasks")]
         if who.role.value == "director":
-            links += [("metrics", "/workspace/metrics", "Metrics"), ("audit", "/workspace/audit", "Audit log")]
+            links += [
+                ("metrics", "/workspace/metrics", "Metrics"),
+                ("audit", "/workspace/audit", "Audit log"),
+                ("dead-letters", "/workspace/dead-letters", "Dead letters"),
+            ]
         items = "".join(
             f'<a href="{href}" class="{"active" if key == active else ""}">{text}</a>' for key, href, text in links
         )
@@ -588,7 +593,8 @@ def audit_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str, sub
         for r in rows
     )
     body = (
-        '<h1>Audit log</h1><p class="muted">Every read of a clinical record: who, what, when. Newest first.</p>'
+        '<h1>Audit log</h1><p class="muted">Every read and change of a clinical record: who, what, when. '
+        "Newest first.</p>"
         '<form class="inline panel" method="get"><label for="subject">User</label>'
         f'<input id="subject" name="subject" value="{h(subject)}"><label for="record_id">Record id</label>'
         f'<input id="record_id" name="record_id" value="{h(record_id)}"><button type="submit">Filter</button></form>'
@@ -597,6 +603,30 @@ def audit_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str, sub
         f"</tr></thead><tbody>{body_rows}</tbody></table>"
     )
     return layout("Audit log", body, who, csrf, "audit")
+
+
+def dead_letters_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str) -> str:
+    body_rows = "".join(
+        f"<tr><td>{fmt_time(r['recorded_at'])}</td><td>DL-{r['original_sequence']}</td><td>{h(r['consumer'])}</td>"
+        f"<td>{h(r['original_subject'])}</td>"
+        f"<td>{incident_link(r['incident_id'])}</td>"
+        f"<td><code>{h(r['reason'])}</code><details><summary>message</summary><pre>{h(r['payload'])}</pre></details>"
+        "</td></tr>"
+        for r in rows
+    )
+    body = (
+        '<h1>Dead letters</h1><p class="muted">Messages a service could not process, newest first. The on-call '
+        "supervisor was paged for each (the reference is the DL number in the SMS). One about an incident may "
+        "mean a report nobody was paged for: handle that incident by phone now, then fix the cause.</p>"
+        '<table id="dead-letters"><thead><tr><th>When</th><th>Reference</th><th>Service</th><th>Message</th>'
+        f"<th>Incident</th><th>Why</th></tr></thead><tbody>{body_rows}</tbody></table>"
+        + ("" if rows else '<p class="muted">None. Every message was processed.</p>')
+    )
+    return layout("Dead letters", body, who, csrf, "dead-letters")
+
+
+def incident_link(incident_id: str | None) -> str:
+    return f'<a href="/workspace/incidents/{h(incident_id)}">{h(incident_id[:8])}</a>' if incident_id else ""
 
 
 def error_page(status: int, message: str, who: Principal | None, csrf: str | None) -> str:

@@ -1,7 +1,10 @@
-"""The audit log of clinical-record reads (HIPAA 164.312(b)): who read which record, when, and whether it was
-allowed. One append-only table in the projections database, outside the read models, so a rebuild of the read
-models never touches it. It holds no PHI: subjects, roles, record ids and actions only. Nothing deletes rows
-(retention is at least six years; pruning is an operator's decision, not the code's).
+"""The audit log of clinical records (HIPAA 164.312(b)): who read or changed which record, when, and whether
+a read was allowed. Reads are entered as they are answered; changes as the projections apply the event that
+records them (in the same transaction, keyed by the event id, so a redelivered event adds nothing and a
+rebuild of the read models adds nothing twice). One append-only table in the projections database, outside
+the read models, so a rebuild of the read models never removes it. It holds no PHI: subjects, roles, record
+ids and actions only. Nothing deletes rows (retention is at least six years; pruning is an operator's
+decision, not the code's).
 """
 
 from __future__ import annotations
@@ -47,9 +50,17 @@ class AuditLog:
                 self._sql(
                     f"CREATE TABLE IF NOT EXISTS {{audit}} (id {key}, at TEXT NOT NULL, subject TEXT NOT NULL, "
                     "role TEXT NOT NULL, responder_id TEXT, action TEXT NOT NULL, record_type TEXT NOT NULL, "
-                    "record_id TEXT NOT NULL, outcome TEXT NOT NULL)"
+                    "record_id TEXT NOT NULL, outcome TEXT NOT NULL, event_id TEXT)"
                 )
             )
+            if self.sqlite:  # a table from before write entries: add the column (SQLite has no IF NOT EXISTS here)
+                cursor.execute(self._sql("PRAGMA table_info({audit})"))
+                columns = [row[1] for row in cursor.fetchall()]
+                if "event_id" not in columns:
+                    cursor.execute(self._sql("ALTER TABLE {audit} ADD COLUMN event_id TEXT"))
+            else:
+                cursor.execute(self._sql("ALTER TABLE {audit} ADD COLUMN IF NOT EXISTS event_id TEXT"))
+            cursor.execute(self._sql("CREATE UNIQUE INDEX IF NOT EXISTS {audit}_by_event ON {audit} (event_id)"))
             cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_record ON {audit} (record_id, at)"))
             cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_subject ON {audit} (subject, at)"))
 
@@ -82,6 +93,38 @@ class AuditLog:
                     outcome,
                 ),
             )
+
+    def record_write(
+        self,
+        cursor: Any,
+        *,
+        event_id: UUID,
+        at: datetime,
+        subject: str,
+        role: str,
+        responder_id: UUID | None,
+        action: str,
+        record_type: str,
+        record_id: str,
+    ) -> None:
+        """Enter a change, inside the caller's transaction; nothing when this event is already entered."""
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {audit} (at, subject, role, responder_id, action, record_type, record_id, outcome, "
+                "event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+            ),
+            (
+                iso(at),
+                subject,
+                role,
+                str(responder_id) if responder_id else None,
+                action,
+                record_type,
+                record_id,
+                "recorded",
+                str(event_id),
+            ),
+        )
 
     def query(
         self,

@@ -28,7 +28,7 @@ from services.contract.events import Envelope, decode_event
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: dead letters
 CACHE_INCIDENTS = 4096
 
 
@@ -66,14 +66,15 @@ class Sealer:
 
 
 class ReadModelStore:
-    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, meta."""
+    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta."""
 
     def __init__(self, datastore: Any, sealer: Sealer, prefix: str) -> None:
         self.datastore = datastore
         self.sealer = sealer
         self.sqlite = isinstance(datastore, SQLiteDatastore)
         self.t = {
-            name: f"{prefix}_rm_{name}" for name in ("timeline", "incidents", "people", "tasks", "responders", "meta")
+            name: f"{prefix}_rm_{name}"
+            for name in ("timeline", "incidents", "people", "tasks", "responders", "dead_letters", "meta")
         }
         self._cache: OrderedDict[UUID, list[RecordedEvent]] = OrderedDict()
 
@@ -135,6 +136,10 @@ class ReadModelStore:
             f"""CREATE TABLE IF NOT EXISTS {{responders}} (
                 responder_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, supervisor_id TEXT,
                 retired INTEGER NOT NULL, last_seq {big} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS {{dead_letters}} (
+                seq {big} PRIMARY KEY, consumer TEXT NOT NULL, original_subject TEXT NOT NULL,
+                original_sequence {big} NOT NULL, incident_id TEXT, occurred_at TEXT NOT NULL,
+                recorded_at TEXT NOT NULL, body {blob} NOT NULL)""",
         ]
         with self.transaction(commit=True) as cursor:
             for statement in statements:
@@ -276,6 +281,25 @@ class ReadModelStore:
         }
         self._upsert(cursor, "tasks", "task_id", columns)
 
+    def add_dead_letter(self, cursor: Any, recorded: RecordedEvent, incident_id: UUID | None) -> None:
+        """A message a consumer gave up on. Its reason and payload may quote PHI: sealed like the timeline."""
+        data = recorded.event.data
+        self.execute(
+            cursor,
+            "INSERT INTO {dead_letters} (seq, consumer, original_subject, original_sequence, incident_id, "
+            "occurred_at, recorded_at, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                recorded.sequence,
+                data.consumer,
+                data.original_subject,
+                data.stream_sequence,
+                str(incident_id) if incident_id else None,
+                iso(recorded.event.occurred_at),
+                iso(recorded.recorded_at),
+                self.sealer.seal({"reason": data.reason, "payload": data.original_payload}),
+            ),
+        )
+
     def save_responder(
         self, cursor: Any, responder_id: UUID, name: str, role: str, supervisor_id: UUID | None, sequence: int
     ) -> None:
@@ -361,6 +385,11 @@ class ReadModelStore:
         body = self.sealer.unseal(row.pop("body"))
         return row | body
 
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest dead letters first, sealed columns opened."""
+        rows = self.query("SELECT * FROM {dead_letters} ORDER BY seq DESC LIMIT %s", (limit,))
+        return [row | self.sealer.unseal(row.pop("body")) for row in rows]
+
     def responders(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM {responders} ORDER BY name, responder_id")
 
@@ -393,6 +422,7 @@ class ReadModelStore:
             "people": "incident_id, responder_id",
             "tasks": "task_id",
             "responders": "responder_id",
+            "dead_letters": "seq",
             "meta": "key",
         }
         for name, order in orders.items():

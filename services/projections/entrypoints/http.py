@@ -1,7 +1,8 @@
 """The projections' JSON API: timelines, documentation and its exports, follow-up tasks, metrics, audit log.
 
-Every route but /healthz and /asyncapi.json needs a bearer token or a workspace session. Each handler parses,
-calls ``Records`` and maps the answer; errors become problem documents (see bootstrap).
+Every route but /healthz, /asyncapi.json and the ops routes (/livez, /readyz, /metrics: from
+``services.runtime.observability``, included by bootstrap) needs a bearer token or a workspace session. Each
+handler parses, calls ``Records`` and maps the answer; errors become problem documents (see bootstrap).
 """
 
 from __future__ import annotations
@@ -279,6 +280,16 @@ async def metrics(
     """Median and p90 time to acknowledge and to arrive by priority, zone and ISO week (UTC); escalation rate;
     on-scene SLA compliance; follow-ups done on time. Directors only."""
     return await records(request).metrics(caller.principal, utc(since), utc(until))
+
+
+@router.get("/v1/dead-letters", responses=AUTH, tags=["operations"])
+async def dead_letters(
+    request: Request, caller: ApiCaller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[dict[str, Any]]:
+    """Messages a service gave up on, newest first: the service, the original message's stream sequence (the
+    DL-<n> reference in the supervisor's SMS), its incident if readable, the reason and the message. Directors
+    only; audited."""
+    return await records(request).dead_letters(caller.principal, limit)
 
 
 @router.get("/v1/audit", responses=AUTH, tags=["audit"])

@@ -343,6 +343,12 @@ async def audit(request: Request, caller: PageCaller, subject: str = "", record_
     return page(pages.audit_page(rows, caller.principal, caller.session.csrf_token, subject, record_id))  # type: ignore[union-attr]
 
 
+@router.get("/dead-letters")
+async def dead_letters(request: Request, caller: PageCaller) -> HTMLResponse:
+    rows = await records(request).dead_letters(caller.principal)
+    return page(pages.dead_letters_page(rows, caller.principal, caller.session.csrf_token))  # type: ignore[union-attr]
+
+
 @router.get("/robots.txt")
 async def robots() -> PlainTextResponse:
     return PlainTextResponse("User-agent: *\nDisallow: /\n")

@@ -1,0 +1,57 @@
+"""Which events are writes of a clinical record by a signed-in person, for the audit log (HIPAA 164.312(b)).
+
+Every change to a record (an incident's documentation and updates, a follow-up task) is an event on the
+stream that names the credential's subject who made it. ``record_written`` picks that out of one event, so the
+audit entry comes from the record of the change itself: exactly one per change, whichever service took the
+request, and again the same one if the event is delivered twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+# event type -> the data field naming the subject who wrote it
+WRITERS = {
+    "documentation.fields_completed": "completed_by",
+    "documentation.attested": "attested_by",
+    "documentation.signed_off": "signed_off_by",
+    "followup.assigned": "assigned_by",
+    "followup.completed": "completed_by",
+    "followup.rescheduled": "rescheduled_by",
+    "followup.cancelled": "cancelled_by",
+    "incident.naloxone_administered": "recorded_by",
+    "incident.ems_arrived": "recorded_by",
+    "incident.relocated": "recorded_by",
+    "incident.cancelled": "recorded_by",
+}
+SYSTEM_WRITERS = frozenset({"rules", "system"})
+"""Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""
+
+
+@dataclass(frozen=True)
+class RecordWritten:
+    subject: str
+    responder_id: UUID | None
+    action: str
+    record_type: str
+    record_id: str
+
+
+def record_written(event_type: str, data: object, incident_id: UUID | None) -> RecordWritten | None:
+    """The audit facts of a person's write, or None when the event is not one (or no person made it)."""
+    field = WRITERS.get(event_type)
+    subject = getattr(data, field, None) if field else None
+    if not subject or subject in SYSTEM_WRITERS:
+        return None
+    task_id = getattr(data, "task_id", None)
+    record_type, record_id = ("followup", task_id) if task_id is not None else ("incident", incident_id)
+    if record_id is None:
+        return None
+    return RecordWritten(
+        subject=subject,
+        responder_id=getattr(data, "responder_id", None),
+        action=f"write:{event_type}",
+        record_type=record_type,
+        record_id=str(record_id),
+    )
