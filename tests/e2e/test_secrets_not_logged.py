@@ -5,18 +5,13 @@ banner's one-time list of the demo tokens, which is the point of that banner."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_walking_skeleton import CLINICIAN, ROOT, Ports, free_port, stop_process
+from tests.e2e.test_walking_skeleton import CLINICIAN, Ports, free_port, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -31,53 +26,16 @@ TOKEN_LINE = re.compile(r"^  (intake|responder|director|admin) +(\S+)$")
 BANNER_LINE = re.compile(r"^  (export CRISIS_TOKEN=\S+|\+1555010000\d .*)$")
 
 
-def launch(var_dir: Path, ports: Ports) -> tuple[subprocess.Popen, list[str], threading.Event]:
-    env = (
-        {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-        | SECRETS
-        | {
-            "CRISIS_VAR_DIR": str(var_dir),
-            "CRISIS_NATS_PORT": str(ports.nats),
-            "CRISIS_GATEWAY_PORT": str(ports.gateway),
-            "CRISIS_PROJECTIONS_PORT": str(ports.projections),
-            "CRISIS_SANDBOX_PORT": str(ports.sandbox),
-        }
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.runtime.launcher"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:  # every line, to the end: the whole output is searched afterwards
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("Try it:"):
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    return process, output, ready
-
-
 async def test_no_secret_token_or_phone_number_reaches_a_log(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     ports = Ports(free_port(), free_port(), free_port(), free_port())
-    process, output, ready = launch(var_dir, ports)
+    stack = start_stack(var_dir, ports, SECRETS)
+    output = stack.output
     try:
-        assert ready.wait(90) and any(line.startswith("Try it:") for line in output), "".join(output)
         tokens = {m[1]: m[2] for line in output if (m := TOKEN_LINE.match(line.rstrip("\n")))}
         assert sum(bool(BANNER_LINE.match(line.rstrip("\n"))) for line in output) == 3
         assert set(tokens) == {"intake", "responder", "director", "admin"}
-        gateway = f"http://127.0.0.1:{ports.gateway}"
-        projections = f"http://127.0.0.1:{ports.projections}"
-        sandbox = f"http://127.0.0.1:{ports.sandbox}"
+        gateway, projections, sandbox = stack.gateway, stack.projections, stack.sandbox
         async with httpx.AsyncClient(timeout=30) as client:
             report = {
                 "kind": "overdose",
@@ -114,13 +72,7 @@ async def test_no_secret_token_or_phone_number_reaches_a_log(tmp_path: Path) -> 
             director = {"Authorization": f"Bearer {tokens['director']}"}
             assert (await client.get(f"{projections}/v1/incidents", headers=director)).status_code == 200
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            stop_process(process)
-    ready.wait(10)
+        stop_stack(stack)
     launcher_lines = [line for line in output if not (TOKEN_LINE.match(line) or BANNER_LINE.match(line.rstrip("\n")))]
     logs = {p.name: p.read_text(errors="replace") for p in (var_dir / "logs").rglob("*") if p.is_file()}
     assert {"intake-gateway.log", "projections.log", "notifier.log", "dispatcher.log"} <= set(logs), sorted(logs)

@@ -48,6 +48,8 @@ class Stack:
     projections: str
     sandbox: str
     banner: str
+    output: list[str]  # every line the launcher printed so far, the banner first
+    reader: threading.Thread
 
 
 @dataclass
@@ -58,14 +60,19 @@ class Ports:
     sandbox: int
 
 
-def start_stack(var_dir: Path, ports: Ports) -> Stack:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
-        "CRISIS_VAR_DIR": str(var_dir),
-        "CRISIS_NATS_PORT": str(ports.nats),
-        "CRISIS_GATEWAY_PORT": str(ports.gateway),
-        "CRISIS_PROJECTIONS_PORT": str(ports.projections),
-        "CRISIS_SANDBOX_PORT": str(ports.sandbox),
-    }
+def start_stack(var_dir: Path, ports: Ports, extra_env: dict[str, str] | None = None) -> Stack:
+    """`make run`'s launcher on ``ports``, returned once its banner says every service is healthy."""
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+        | (extra_env or {})
+        | {
+            "CRISIS_VAR_DIR": str(var_dir),
+            "CRISIS_NATS_PORT": str(ports.nats),
+            "CRISIS_GATEWAY_PORT": str(ports.gateway),
+            "CRISIS_PROJECTIONS_PORT": str(ports.projections),
+            "CRISIS_SANDBOX_PORT": str(ports.sandbox),
+        }
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "services.runtime.launcher"],
         cwd=ROOT,
@@ -74,28 +81,31 @@ def start_stack(var_dir: Path, ports: Ports) -> Stack:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    banner: list[str] = []
+    output: list[str] = []
     ready = threading.Event()
 
-    def read_banner() -> None:  # the launcher prints its banner once every service is healthy
+    def read_output() -> None:  # the launcher prints its banner once every service is healthy; keep every line
         assert process.stdout is not None
         for line in process.stdout:
-            banner.append(line)
+            output.append(line)
             if line.startswith("Try it:"):
-                break
+                ready.set()
         ready.set()
 
-    threading.Thread(target=read_banner, daemon=True).start()
-    if not ready.wait(90) or not any(line.startswith("Try it:") for line in banner):
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    if not ready.wait(90) or not any(line.startswith("Try it:") for line in output):
         stop_process(process)
-        raise AssertionError("launcher did not become ready:\n" + "".join(banner))
+        raise AssertionError("launcher did not become ready:\n" + "".join(output))
     return Stack(
         process,
         f"nats://127.0.0.1:{ports.nats}",
         f"http://127.0.0.1:{ports.gateway}",
         f"http://127.0.0.1:{ports.projections}",
         f"http://127.0.0.1:{ports.sandbox}",
-        "".join(banner),
+        "".join(output),
+        output,
+        reader,
     )
 
 
@@ -110,10 +120,13 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def stop_stack(stack: Stack) -> str:
+    """Ctrl-C, as a person would; the launcher must exit 0. Returns what it printed after its banner."""
     stack.process.send_signal(signal.SIGINT)
-    output, _ = stack.process.communicate(timeout=60)
-    assert stack.process.returncode == 0, output
-    return output
+    stack.process.wait(60)
+    stack.reader.join(10)
+    after_banner = "".join(stack.output)[len(stack.banner) :]
+    assert stack.process.returncode == 0, after_banner
+    return after_banner
 
 
 @pytest.fixture
