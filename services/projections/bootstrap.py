@@ -36,7 +36,7 @@ from services.projections.entrypoints.web import router as web_router
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.consumer import ProcessorConsumer
+from services.runtime.consumer import ProcessorConsumer, refresh_durable
 from services.runtime.credentials import CredentialStore
 from services.runtime.observability import (
     OVERDUE_FOLLOWUPS,
@@ -85,6 +85,8 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 await replay_into(js, read_models, reset=True)
             relay = outbox_relay(desk, publish)
             watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
+            for durable in (APPLICATION_NAME, DESK_NAME):
+                await refresh_durable(js, durable)
             StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME).subscribe(broker)
             ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME).subscribe(broker)
             changes = ChangeFeed(asyncio.get_running_loop(), read_models.processed_position())

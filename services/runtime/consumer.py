@@ -11,9 +11,10 @@ Outcomes of one message:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from eventsourcing.persistence import PersistenceError
 from faststream import AckPolicy
@@ -22,6 +23,8 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from services.contract.events import (
     SUBJECT_PREFIX,
@@ -41,7 +44,11 @@ log = logging.getLogger(__name__)
 
 POISON_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 30.0
-ACK_WAIT_SECONDS = 60.0
+ACK_WAIT_SECONDS = 10.0
+"""How long the server waits for an ack before redelivering. Short, because with one message in flight a
+delivery lost with a dying node holds every event behind it this long (the cluster test saw 60 s stalls);
+a handler that takes longer is kept alive by ``working_on`` instead of being redelivered."""
+PROGRESS_INTERVAL_SECONDS = ACK_WAIT_SECONDS / 3
 
 
 def retry_delay(attempt: int) -> float:
@@ -69,6 +76,39 @@ async def confirm_ack(raw: Msg, *, give_up_after: float = ACK_WAIT_SECONDS) -> b
                 log.warning("ack of seq %s not confirmed; it will be redelivered", raw.metadata.sequence.stream)
                 return False
             await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def working_on(raw: Msg) -> AsyncIterator[None]:
+    """While the block runs, tell the server every few seconds that the message is still being processed, so
+    a slow handler (a store slow to answer) is not redelivered to another instance meanwhile."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+            with contextlib.suppress(NatsError, TimeoutError):
+                await raw.in_progress()
+
+    heartbeat = asyncio.create_task(beat(), name="in-progress")
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+
+
+async def refresh_durable(js: JetStreamContext, durable: str) -> None:
+    """Bring a durable consumer made by an older version up to today's ack wait (a subscriber binds to an
+    existing durable as it is). A new durable is created by the subscriber with today's settings."""
+    try:
+        info = await js.consumer_info(STREAM_NAME, durable)
+    except NotFoundError:
+        return
+    if info.config.ack_wait != ACK_WAIT_SECONDS:
+        info.config.ack_wait = ACK_WAIT_SECONDS
+        await js.add_consumer(STREAM_NAME, info.config)
+        log.info("%s: ack wait updated to %s s", durable, ACK_WAIT_SECONDS)
 
 
 def dead_letter_event(
@@ -160,7 +200,8 @@ class ProcessorConsumer:
             ack_policy=AckPolicy.MANUAL,
         )
         async def on_crisis_event(msg: NatsMessage) -> None:
-            delay = await self.deliver_message(msg.raw_message)
+            async with working_on(msg.raw_message):
+                delay = await self.deliver_message(msg.raw_message)
             if delay is None:
                 await confirm_ack(msg.raw_message)
             else:

@@ -13,7 +13,7 @@ from functools import partial
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
-from services.runtime.consumer import ProcessorConsumer
+from services.runtime.consumer import ProcessorConsumer, refresh_durable
 from services.runtime.observability import (
     JsonLogFormatter,
     OpsProbes,
@@ -85,6 +85,7 @@ async def running_processor(
     js = await connect_stream(broker, settings)
     publish = counting(durable, partial(publish_event, js))
     everyone = [outbox_relay(processor, publish), *followers]
+    await refresh_durable(js, durable)
     ProcessorConsumer(processor, everyone, publish, durable=durable).subscribe(broker)
     await broker.start()
     tasks = [asyncio.create_task(f.run(), name=f.name) for f in everyone]
