@@ -35,8 +35,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -103,6 +101,7 @@ class Report:
 
     plan: ChaosPlan
     kills: list[tuple[float, str]] = field(default_factory=list)
+    crashes: list[tuple[float, str]] = field(default_factory=list)  # exits nobody caused (restarted, as systemd would)
     accepted: dict[int, dict] = field(default_factory=dict)  # report number -> intake answer
     post_attempts: int = 0
     answers: int = 0
@@ -170,6 +169,7 @@ class ChaosStack:
         ]
         self.gateway = self.gateways[0]
         self.instances["sms-sandbox"] = Instance("services.notifier.sandbox", {})
+        self.held_down: set[str] = set()  # killed by the chaos loop, waiting for their restart
         self.database_url = database_url
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
             "CRISIS_NATS_URL": self.nats_url,
@@ -191,6 +191,14 @@ class ChaosStack:
             "CRISIS_SMS_RATE_PER_SECOND": "10",
             "CRISIS_SMS_RATE_BURST": "5",
         }
+
+    def exited_by_themselves(self) -> list[str]:
+        """Services that exited although nobody killed them (a crash): a supervisor would restart them."""
+        return [
+            name
+            for name, instance in self.instances.items()
+            if name not in self.held_down and instance.process is not None and instance.process.poll() is not None
+        ]
 
     async def start(self) -> None:
         if self.cluster:
@@ -231,6 +239,7 @@ class ChaosStack:
 
     def kill(self, victim: str) -> None:
         """SIGKILL, as a crash or an OOM kill would."""
+        self.held_down.add(victim)
         if victim == "nats":
             self.nats.kill()
         elif victim.startswith("nats:"):
@@ -241,6 +250,7 @@ class ChaosStack:
             process.wait()
 
     def restart(self, victim: str) -> None:
+        self.held_down.discard(victim)
         if victim == "nats":
             self.nats.start()
         elif victim.startswith("nats:"):
@@ -280,16 +290,6 @@ def wait_healthy(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url} did not become healthy in {timeout:.0f} s")
 
 
-@asynccontextmanager
-async def running_stack(workdir: Path, plan: ChaosPlan, database_url: str = "") -> AsyncIterator[ChaosStack]:
-    stack = ChaosStack(workdir, plan, database_url)
-    try:
-        await stack.start()
-        yield stack
-    finally:
-        await asyncio.to_thread(stack.close)
-
-
 # ---- the actors -----------------------------------------------------------------------------------------------
 
 
@@ -314,6 +314,16 @@ async def chaos_monkey(stack: ChaosStack, plan: ChaosPlan, rng: random.Random, r
             await asyncio.sleep(rng.uniform(*plan.down_for))
         finally:
             await asyncio.to_thread(stack.restart, victim)
+
+
+async def supervisor(stack: ChaosStack, report: Report, started: float) -> None:
+    """Restart a service that exited by itself, as systemd or Kubernetes would, and note it: a crash is a bug
+    to look at even when nothing was lost."""
+    while True:
+        for name in stack.exited_by_themselves():
+            report.crashes.append((round(time.monotonic() - started, 1), name))
+            stack.start_process(name)
+        await asyncio.sleep(0.5)
 
 
 async def reporter(stack: ChaosStack, plan: ChaosPlan, report: Report) -> None:
@@ -616,27 +626,44 @@ async def run_chaos(plan: ChaosPlan, workdir: Path, database_url: str = "") -> R
     report = Report(plan)
     started = time.monotonic()
     rng = random.Random(plan.seed)
-    async with running_stack(workdir, plan, database_url) as stack:
-        monkey = asyncio.create_task(chaos_monkey(stack, plan, rng, report, started))
-        answering = asyncio.create_task(responders(stack, plan, report))
-        try:
-            await reporter(stack, plan, report)
-            await asyncio.sleep(plan.chaos_tail)
-        finally:
-            monkey.cancel()
-            await asyncio.gather(monkey, return_exceptions=True)
-        try:
-            await settle(stack, report, plan.settle_timeout)
-        finally:
-            answering.cancel()
-            await asyncio.gather(answering, return_exceptions=True)
+    stack = ChaosStack(workdir, plan, database_url)
+    restarting = asyncio.create_task(supervisor(stack, report, started))  # from the first start on
+    try:
+        await stack.start()
+        await run_and_settle(stack, plan, report, rng, started)
+        restarting.cancel()
+        await asyncio.gather(restarting, return_exceptions=True)
+        report.facts["services that exited by themselves"] = [name for _, name in report.crashes] or "none"
         await asyncio.to_thread(stack.stop_services)
         # the sandbox is read after the services stopped: restart it alone (it is Twilio, never a victim)
         stack.start_process("sms-sandbox")
         await asyncio.to_thread(wait_healthy, f"{stack.sandbox}/healthz", 30)
         await check(stack, report)
+    finally:
+        restarting.cancel()
+        await asyncio.gather(restarting, return_exceptions=True)
+        await asyncio.to_thread(stack.close)
     report.seconds = time.monotonic() - started
     return report
+
+
+async def run_and_settle(
+    stack: ChaosStack, plan: ChaosPlan, report: Report, rng: random.Random, started: float
+) -> None:
+    """Reports, answers and kills at once; then, the kills over, wait until everything has settled."""
+    monkey = asyncio.create_task(chaos_monkey(stack, plan, rng, report, started))
+    answering = asyncio.create_task(responders(stack, plan, report))
+    try:
+        try:
+            await reporter(stack, plan, report)
+            await asyncio.sleep(plan.chaos_tail)
+        finally:  # the monkey stops first: it never leaves a victim dead
+            monkey.cancel()
+            await asyncio.gather(monkey, return_exceptions=True)
+        await settle(stack, report, plan.settle_timeout)
+    finally:
+        answering.cancel()
+        await asyncio.gather(answering, return_exceptions=True)
 
 
 def describe(report: Report) -> str:

@@ -25,7 +25,7 @@ from services.runtime.observability import OpsProbes, broker_connected, consumer
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.security_headers import SecurityHeaders
 from services.runtime.service import connect_stream, make_broker
-from services.runtime.stream import publish_event
+from services.runtime.stream import publish_event, until_jetstream_answers
 
 SERVICE_NAME = "intake_gateway"
 
@@ -43,7 +43,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         app.state.publish = publish
         app.state.clock = clock
         # intake: geocoder, KV buckets (incident state, recent reports, idempotency keys), state follower
-        intake = await open_intake(settings, js, publish, clock)
+        intake = await until_jetstream_answers(lambda: open_intake(settings, js, publish, clock), "intake setup")
         app.state.intake = intake
         app.state.gateway = intake.gateway
         app.state.idempotency = intake.idempotency

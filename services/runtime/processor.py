@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 
 from services.contract.events import Envelope
@@ -25,6 +26,7 @@ from services.runtime.stream import STREAM_NAME
 log = logging.getLogger(__name__)
 
 OUTBOX_TRACKING_NAME = f"outbox->{STREAM_NAME}"
+STORE_SETUP_ATTEMPTS = 5
 
 
 class StreamProcessor(EventSourcedProjection):
@@ -33,7 +35,18 @@ class StreamProcessor(EventSourcedProjection):
     producer: ClassVar[str] = ""
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Clock) -> None:
-        super().__init__(env)
+        for attempt in range(1, STORE_SETUP_ATTEMPTS + 1):
+            try:
+                super().__init__(env)
+                break
+            except PersistenceError:
+                # Services sharing one PostgreSQL database create the same eventsourcing functions on start;
+                # two doing it at once collide ("pg_proc_proname_args_nsp_index", "tuple concurrently
+                # updated"). The setup is idempotent: do it again (a database that is down fails each time).
+                if attempt == STORE_SETUP_ATTEMPTS:
+                    raise
+                log.warning("store setup collided with another service's (attempt %s); retrying", attempt)
+                time.sleep(0.2 * attempt)
         self.clock = clock
 
     def handle(self, event: Envelope, stream_sequence: int) -> bool:

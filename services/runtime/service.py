@@ -25,7 +25,7 @@ from services.runtime.observability import (
 )
 from services.runtime.processor import LogFollower, StreamProcessor, outbox_relay
 from services.runtime.settings import RuntimeSettings
-from services.runtime.stream import ensure_stream, publish_event
+from services.runtime.stream import ensure_stream, publish_event, until_jetstream_answers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def connect_stream(broker: NatsBroker, settings: RuntimeSettings) -> JetSt
     log.info("connecting to NATS and provisioning stream")
     await broker.connect()
     js = broker.config.connection_state.stream
-    await ensure_stream(js, settings.stream_replicas)
+    await until_jetstream_answers(lambda: ensure_stream(js, settings.stream_replicas), "stream provisioning")
     return js
 
 

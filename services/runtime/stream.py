@@ -6,11 +6,16 @@ re-publish after a crash (same event id = same Nats-Msg-Id) is stored once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from services.contract.events import SUBJECT_PREFIX, Envelope
 
@@ -18,6 +23,9 @@ STREAM_NAME = "CRISIS"
 DUPLICATE_WINDOW_SECONDS = 300.0
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+NOT_ANSWERING = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+"""JetStream cannot answer yet: a server just restarted, a cluster still electing its leaders."""
 
 
 def crisis_stream_config(replicas: int = 1) -> StreamConfig:
@@ -51,6 +59,19 @@ async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> StreamConfig
         info = await js.update_stream(wanted)
         log.info("updated stream %s", STREAM_NAME)
     return info.config
+
+
+async def until_jetstream_answers(setup: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run an idempotent provisioning step (the stream, KV buckets), again and again while JetStream cannot
+    answer yet: a service starting beside a restarting server or a forming cluster waits, it does not exit."""
+    attempt = 0
+    while True:
+        try:
+            return await setup()
+        except NOT_ANSWERING as exc:
+            attempt += 1
+            log.warning("%s: JetStream not answering yet (%s, attempt %s)", what, type(exc).__name__, attempt)
+            await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
 
 
 async def publish_event(js: JetStreamContext, event: Envelope) -> int:
