@@ -6,7 +6,11 @@ Idempotency-Key and retried as a real client would: on refused connections, 409 
 a random victim (nats-server, dispatcher, notifier, projections or intake gateway) with SIGKILL at random
 moments and restarts it after a random outage. Simulated responders read their pages in the SMS sandbox and
 answer some of them ("Y <code>"), retrying a reply the gateway did not take; the supervisor and the clinical
-director never answer, so unanswered incidents climb to the top of the ladder.
+director never answer, so unanswered incidents climb to the top of the ladder. A service that exits by itself
+is restarted, as a supervisor (systemd, Kubernetes) would, and reported.
+
+``ChaosPlan(cluster=True, instances=...)`` runs the same on a 3-node JetStream cluster with several instances of
+a service (``tests/e2e/test_cluster_flow.py``).
 
 Then the chaos stops, everything settles, the services are stopped, and the run checks what it promises:
 every incident was recorded once and paged; each is acknowledged or escalated to the top of its ladder;
