@@ -18,7 +18,6 @@ from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.session_cookies import COOKIE_NAME, SessionCodec, session_key
 from services.projections.adapters.sql_audit_log import AuditLog
-from services.projections.adapters.sql_read_models import iso
 from services.projections.application import (
     NotPermitted,
     ReadModels,
@@ -152,15 +151,8 @@ def overdue_followups(read_models: ReadModels, clock: Clock) -> Callable[[], Awa
     """Sets crisis_followups_overdue{priority} to the open tasks past their due time in the read model."""
     seen: set[str] = set()
 
-    def count() -> dict[str, int]:
-        rows = read_models.store.query(
-            "SELECT priority, COUNT(*) AS n FROM {tasks} WHERE status = %s AND due_at < %s GROUP BY priority",
-            ("open", iso(clock.now())),
-        )
-        return {str(row["priority"]): int(row["n"]) for row in rows}
-
     async def refresh() -> None:
-        counts = await asyncio.to_thread(count)
+        counts = await asyncio.to_thread(read_models.store.overdue_by_priority, clock.now())
         seen.update(counts)
         for priority in seen:  # a priority with none overdue any more reads 0, not its last count
             OVERDUE_FOLLOWUPS.labels(priority).set(counts.get(priority, 0))

@@ -385,6 +385,14 @@ class ReadModelStore:
         body = self.sealer.unseal(row.pop("body"))
         return row | body
 
+    def overdue_by_priority(self, now: datetime) -> dict[str, int]:
+        """Open follow-up tasks past their due time at ``now``, counted per priority."""
+        rows = self.query(
+            "SELECT priority, COUNT(*) AS n FROM {tasks} WHERE status = %s AND due_at < %s GROUP BY priority",
+            ("open", iso(now)),
+        )
+        return {str(row["priority"]): int(row["n"]) for row in rows}
+
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         """The newest dead letters first, sealed columns opened."""
         rows = self.query("SELECT * FROM {dead_letters} ORDER BY seq DESC LIMIT %s", (limit,))
