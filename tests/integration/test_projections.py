@@ -67,6 +67,7 @@ from services.contract.events import (
     decode_event,
     new_event,
 )
+from services.projections.adapters.sql_read_models import SCHEMA_VERSION
 from services.projections.application import ReadModels
 from services.projections.bootstrap import build
 from services.projections.rebuild import replay_into
@@ -833,6 +834,21 @@ async def test_a_store_from_before_the_read_models_is_replayed_at_start(js, nats
         old.store.drop_tables()
     async with workspace(js, nats_server, tmp_path) as space:
         assert space.read_models.needs_replay is False
+        async with space.client("director") as director:
+            timeline = (await director.get(f"/v1/incidents/{story.incident_id}/timeline")).json()
+    assert [e["type"] for e in timeline["entries"]][:2] == ["incident.reported", "followup.created"]
+
+
+async def test_read_models_of_an_older_schema_are_replayed_at_start(js, nats_server, tmp_path) -> None:
+    story = Story()
+    await publish_all(js, [story.reported(), *story.offered(team()["clinician"], 0.2)])
+    settings = make_settings(nats_server.url, tmp_path / "var", "")
+    with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as old:
+        old.recorder.insert_tracking(Tracking(STREAM_NAME, 4))  # processed by schema 1, which kept no dead letters
+        with old.store.transaction(commit=True) as cursor:
+            old.store.execute(cursor, "UPDATE {meta} SET value = %s WHERE key = %s", ("1", "schema_version"))
+    async with workspace(js, nats_server, tmp_path) as space:
+        assert space.read_models.store.schema_version() == SCHEMA_VERSION
         async with space.client("director") as director:
             timeline = (await director.get(f"/v1/incidents/{story.incident_id}/timeline")).json()
     assert [e["type"] for e in timeline["entries"]][:2] == ["incident.reported", "followup.created"]

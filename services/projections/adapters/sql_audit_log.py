@@ -76,23 +76,9 @@ class AuditLog:
         record_id: str,
         outcome: str,
     ) -> None:
+        """Enter a read (or a refused read), in a transaction of its own."""
         with self._transaction(commit=True) as cursor:
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO {audit} (at, subject, role, responder_id, action, record_type, record_id, outcome) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                ),
-                (
-                    iso(at),
-                    subject,
-                    role,
-                    str(responder_id) if responder_id else None,
-                    action,
-                    record_type,
-                    record_id,
-                    outcome,
-                ),
-            )
+            self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, outcome, None)
 
     def record_write(
         self,
@@ -108,6 +94,22 @@ class AuditLog:
         record_id: str,
     ) -> None:
         """Enter a change, inside the caller's transaction; nothing when this event is already entered."""
+        self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, "recorded", event_id)
+
+    def _insert(
+        self,
+        cursor: Any,
+        at: datetime,
+        subject: str,
+        role: str,
+        responder_id: UUID | None,
+        action: str,
+        record_type: str,
+        record_id: str,
+        outcome: str,
+        event_id: UUID | None,
+    ) -> None:
+        # a read has no event id (NULLs never conflict); a write's event id is unique, so a repeat adds nothing
         cursor.execute(
             self._sql(
                 "INSERT INTO {audit} (at, subject, role, responder_id, action, record_type, record_id, outcome, "
@@ -121,8 +123,8 @@ class AuditLog:
                 action,
                 record_type,
                 record_id,
-                "recorded",
-                str(event_id),
+                outcome,
+                str(event_id) if event_id else None,
             ),
         )
 
