@@ -36,7 +36,7 @@ reminders, calls and escalations on top of the load; ``--keep-timers`` leaves th
 Run: .venv/bin/python -m bench.e2e [--quick] [--duration 90] [--rates 2,4,6,8,10,12,14,16] [--step 20]
      [--responders 300] [--rate R] [--scratch /dev/shm] [--no-status-callbacks] [--keep-timers]
      .venv/bin/python -m bench.e2e --url http://127.0.0.1:8080 --token $CRISIS_TOKEN
-     [--sandbox-url http://127.0.0.1:8025] [--nats-url nats://127.0.0.1:14222]
+     [--sandbox-url http://127.0.0.1:8025] [--nats-url nats://crisis:$(cat var/nats.password)@127.0.0.1:14222]
 """
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ def own_stack(args: argparse.Namespace) -> Iterator[Target]:
             yield Target(
                 gateway=f"http://127.0.0.1:{ports['gateway']}",
                 sandbox=f"http://127.0.0.1:{ports['sandbox']}",
-                nats_url=f"nats://127.0.0.1:{ports['nats']}",
+                # the launcher's nats-server requires its user and password (kept in var/, never printed)
+                nats_url=f"nats://crisis:{(var_dir / 'nats.password').read_text().strip()}@127.0.0.1:{ports['nats']}",
                 token=tokens["intake"],
                 stores=f"SQLite (WAL), one file per service, and JetStream file storage (encrypted, aes), in "
                 f"{var_dir} on {filesystem(var_dir)} (the launcher's defaults)",
@@ -963,7 +964,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", help="a running gateway (default: start a stack)")
     parser.add_argument("--token", default=os.environ.get("CRISIS_TOKEN"), help="intake bearer token, with --url")
     parser.add_argument("--sandbox-url", default="http://127.0.0.1:8025", help="with --url")
-    parser.add_argument("--nats-url", default=os.environ.get("CRISIS_NATS_URL", "nats://127.0.0.1:14222"))
+    parser.add_argument(
+        "--nats-url",
+        default=os.environ.get("CRISIS_NATS_URL", "nats://127.0.0.1:14222"),
+        help="with --url; make run's nats-server wants nats://crisis:<var/nats.password>@127.0.0.1:14222",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rates, args.step, args.duration, args.warmup = "2,5", 10, 20, 4

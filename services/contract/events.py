@@ -24,6 +24,7 @@ from services.contract.messaging import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
 from services.contract.records import *  # noqa: F403
 from services.contract.roster import *  # noqa: F403
+from services.contract.templates import *  # noqa: F403
 
 _MODULES = (intake, dispatch, roster, messaging, records, operations)
 

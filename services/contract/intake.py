@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from services.contract.envelope import E164, CrisisKind, Priority, ShortCode, Strict, UtcDatetime, event_type
 from services.contract.records import DoseResponse, NaloxoneRoute
@@ -40,11 +40,15 @@ class Location(Strict):
     )
 
 
+# Answers and scores are strict (StrictBool, StrictInt): a report's "yes", 1.0 or "12" is refused, not guessed
+# at; events on the stream carry JSON booleans and integers, which parse as before.
+
+
 class OverdoseDetails(Strict):
-    responsive: bool | None = Field(default=None, description="responds to voice or a sternal rub")
-    breathing: bool | None = None
-    naloxone_doses_given: int = Field(default=0, ge=0, le=20, description="doses given before this report")
-    ems_called: bool = Field(default=False, description="911 / EMS already called")
+    responsive: StrictBool | None = Field(default=None, description="responds to voice or a sternal rub")
+    breathing: StrictBool | None = None
+    naloxone_doses_given: StrictInt = Field(default=0, ge=0, le=20, description="doses given before this report")
+    ems_called: StrictBool = Field(default=False, description="911 / EMS already called")
     substance: str | None = Field(default=None, max_length=100)
 
 
@@ -55,23 +59,25 @@ class WithdrawalDetails(Strict):
     """Withdrawal: CIWA-Ar scores alcohol withdrawal, COWS opioid withdrawal; give at most one of them."""
 
     substance: WithdrawalSubstance
-    ciwa_ar_score: int | None = Field(default=None, ge=0, le=67, description="CIWA-Ar total, 0-67 (alcohol)")
-    cows_score: int | None = Field(default=None, ge=0, le=48, description="COWS total, 0-48 (opioids)")
-    seizure: bool | None = None
-    delirium: bool | None = None
-    hallucinations: bool | None = Field(default=None, description="new hallucinations")
+    ciwa_ar_score: StrictInt | None = Field(default=None, ge=0, le=67, description="CIWA-Ar total, 0-67 (alcohol)")
+    cows_score: StrictInt | None = Field(default=None, ge=0, le=48, description="COWS total, 0-48 (opioids)")
+    seizure: StrictBool | None = None
+    delirium: StrictBool | None = None
+    hallucinations: StrictBool | None = Field(default=None, description="new hallucinations")
 
 
 class SelfHarmRiskDetails(Strict):
     """C-SSRS screener answers (past month unless stated). Q3-Q5 are asked only after a yes to Q2."""
 
-    q1: bool = Field(description="Q1 wished to be dead or not wake up (LOINC 93246-7)")
-    q2: bool = Field(description="Q2 actual thoughts of killing oneself (LOINC 93247-5)")
-    q3: bool | None = Field(default=None, description="Q3 thought about how (method), no intent (93248-3)")
-    q4: bool | None = Field(default=None, description="Q4 some intention of acting on the thoughts (93249-1)")
-    q5: bool | None = Field(default=None, description="Q5 worked out the details / intends a plan (93250-9)")
-    q6_ever: bool = Field(description="Q6 ever done, started or prepared to do anything to end one's life (93267-3)")
-    q6_past_3_months: bool | None = Field(
+    q1: StrictBool = Field(description="Q1 wished to be dead or not wake up (LOINC 93246-7)")
+    q2: StrictBool = Field(description="Q2 actual thoughts of killing oneself (LOINC 93247-5)")
+    q3: StrictBool | None = Field(default=None, description="Q3 thought about how (method), no intent (93248-3)")
+    q4: StrictBool | None = Field(default=None, description="Q4 some intention of acting on the thoughts (93249-1)")
+    q5: StrictBool | None = Field(default=None, description="Q5 worked out the details / intends a plan (93250-9)")
+    q6_ever: StrictBool = Field(
+        description="Q6 ever done, started or prepared to do anything to end one's life (93267-3)"
+    )
+    q6_past_3_months: StrictBool | None = Field(
         default=None, description="Q6 within the past 3 months (93269-9); asked after a yes to Q6 ever"
     )
 
@@ -118,9 +124,14 @@ class IncidentReportedData(Strict):
         default_factory=list,
         description="earlier reports of the same kind close by and shortly before: shown, never suppressed",
     )
+    reported_by: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the subject of the credential that reported it: an intake caller may update what it reported",
+    )
 
 
-class IncidentReported(event_type("incident.reported", IncidentReportedData, version=2)):
+class IncidentReported(event_type("incident.reported", IncidentReportedData, version=3)):
     pass
 
 
@@ -132,6 +143,13 @@ def _incident_reported_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("outside_service_area", False)
     data.setdefault("possible_duplicate_of", [])
     return {**raw, "schema_version": 2, "data": data}
+
+
+def _incident_reported_v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """v2 did not say which credential reported: only directors and the responders paged may update those."""
+    data = dict(raw.get("data") or {})
+    data.setdefault("reported_by", None)
+    return {**raw, "schema_version": 3, "data": data}
 
 
 # -- updates after the report ---------------------------------------------------------------------------
@@ -195,4 +213,7 @@ class IncidentCancelled(event_type("incident.cancelled", IncidentCancelledData))
 
 
 EVENTS = (IncidentReported, NaloxoneAdministered, EmsArrived, IncidentRelocated, IncidentCancelled)
-UPCASTERS = {("incident.reported", 1): _incident_reported_v1_to_v2}
+UPCASTERS = {
+    ("incident.reported", 1): _incident_reported_v1_to_v2,
+    ("incident.reported", 2): _incident_reported_v2_to_v3,
+}

@@ -8,11 +8,15 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from services.contract.envelope import E164, MessageSid, Priority, Strict, UtcDatetime, event_type
-from services.contract.templates import TEMPLATES, Language
+from services.contract.templates import TEMPLATES, Language, without_retired_free_text
 
 
 class NotificationRequestedData(Strict):
-    """Send one message. The notifier renders ``template`` with ``params`` in ``language``."""
+    """Send one message. The notifier renders ``template`` with ``params`` in ``language``.
+
+    v3: a page's place is a reference to a place the system resolved (``place``, ``zone``), no longer the
+    free-text ``area``; v2 requests are read without their ``area``.
+    """
 
     notification_id: UUID
     incident_id: UUID | None
@@ -20,7 +24,11 @@ class NotificationRequestedData(Strict):
     to: E164
     channel: Literal["sms", "voice"] = "sms"
     template: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the template's parameters (services/contract/templates.py): codes, counts, distances, and "
+        "places as PlaceRef references (16 hex digits), never free text",
+    )
     language: Language = "en"
     priority: Priority
 
@@ -104,7 +112,7 @@ class SmsOptOutChangedData(Strict):
     received_at: UtcDatetime
 
 
-class NotificationRequested(event_type("notification.requested", NotificationRequestedData, version=2)):
+class NotificationRequested(event_type("notification.requested", NotificationRequestedData, version=3)):
     pass
 
 
@@ -145,6 +153,17 @@ def _notification_requested_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "schema_version": 2, "data": data}
 
 
+def _notification_requested_v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """v2 pages carried ``area``, the address as the reporter typed it; v3 refers to resolved places only.
+
+    The area is dropped, not converted: nothing can tell a typed address from a resolved one, and typed
+    text must not reach an SMS. Such a page is sent without a place (the distance and the code remain).
+    """
+    data = dict(raw.get("data") or {})
+    data["params"] = without_retired_free_text(str(data.get("template")), dict(data.get("params") or {}))
+    return {**raw, "schema_version": 3, "data": data}
+
+
 EVENTS = (
     NotificationRequested,
     SmsSent,
@@ -154,4 +173,7 @@ EVENTS = (
     SmsOptOutChanged,
     CallPlaced,
 )
-UPCASTERS = {("notification.requested", 1): _notification_requested_v1_to_v2}
+UPCASTERS = {
+    ("notification.requested", 1): _notification_requested_v1_to_v2,
+    ("notification.requested", 2): _notification_requested_v2_to_v3,
+}

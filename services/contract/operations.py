@@ -29,5 +29,22 @@ class MessageDeadLettered(event_type("message.dead_lettered", MessageDeadLettere
     pass
 
 
-EVENTS = (MessageDeadLettered,)
+class AccessRefusedData(Strict):
+    """A service refused a caller a record (403): entered in the audit log like a refused read.
+
+    Carries no incident id in its envelope: a refused attempt is not part of the incident's record."""
+
+    subject: str = Field(max_length=100, description="the credential's subject")
+    role: str = Field(max_length=32)
+    responder_id: UUID | None = None
+    action: str = Field(max_length=100, description="what was attempted, e.g. write:incident.cancelled")
+    record_type: str = Field(max_length=32)
+    record_id: str = Field(max_length=100)
+
+
+class AccessRefused(event_type("access.refused", AccessRefusedData)):
+    pass
+
+
+EVENTS = (MessageDeadLettered, AccessRefused)
 UPCASTERS: dict = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from services.contract.envelope import Priority, ShortCode, Strict, UtcDatetime, event_type
 from services.contract.roster import Role
@@ -36,7 +36,7 @@ class NaloxoneDoseRecord(Strict):
 
     given_at: UtcDatetime
     product: str = Field(max_length=100, description="e.g. 'naloxone nasal spray 4 mg'")
-    dose_mg: float | None = Field(default=None, gt=0, le=100)
+    dose_mg: StrictFloat | None = Field(default=None, gt=0, le=100)
     route: NaloxoneRoute
     given_by_role: str = Field(max_length=50, description="bystander, peer_coach, clinician, ems, ...")
     response: DoseResponse | None = None
@@ -74,14 +74,14 @@ class DocumentationFields(Strict):
     acknowledged_at: UtcDatetime | None = Field(default=None, description="when the page was not answered by SMS")
     en_route_at: UtcDatetime | None = None
     on_scene_at: UtcDatetime | None = None
-    ems_activated: bool | None = None
+    ems_activated: StrictBool | None = None
     ems_agency: str | None = Field(default=None, max_length=200)
     supervisor_name: str | None = Field(default=None, max_length=100)
     follow_up_plan: str | None = Field(default=None, max_length=2000)
     safety_plan: SafetyPlan | None = None
-    documentation_minutes: int | None = Field(default=None, ge=0, le=1440)
+    documentation_minutes: StrictInt | None = Field(default=None, ge=0, le=1440)
     language: str | None = Field(default=None, max_length=50, description="language the response was held in")
-    interpreter_used: bool | None = None
+    interpreter_used: StrictBool | None = None
     naloxone_doses: list[NaloxoneDoseRecord] = Field(default_factory=list, max_length=20)
     part2_disclosure: Part2Disclosure | None = None
     notes: str | None = Field(default=None, max_length=4000)

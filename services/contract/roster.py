@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictFloat
 
 from services.contract.envelope import E164, Strict, UtcDatetime, event_type
 
@@ -34,8 +34,9 @@ class Skill(StrEnum):
 
 
 class GeoPoint(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    # JSON numbers only (a roster command's home_base is a GeoPoint): true or "39.7" is refused
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
 
 
 class ResponderProfile(Strict):

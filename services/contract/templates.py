@@ -2,13 +2,18 @@
 
 Senders (the dispatcher, the projections' follow-up rules) ask for a message by template name and
 parameters; the notifier owns the wording (in each supported language) and renders it. Parameters are
-PHI-free by construction: priorities, opaque codes, a general area or response address, distances,
-counts and staff names. There is no free-text parameter, so no client detail can reach an SMS.
+PHI-free by construction: priorities, opaque codes, distances, counts, a staff member's name from the
+roster, a service's consumer name, and places the system itself resolved. Nothing a reporter typed (the
+address, access notes, a place name, a name) can be a parameter: a place is a ``PlaceRef``, the reference
+of an entry or a service zone of the organisation's gazetteer, and the notifier prints the name its own
+copy of the gazetteer has for it (or nothing, for a reference it does not know). A reference is a digest:
+it has no room for words.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -16,14 +21,46 @@ from services.contract.envelope import Priority, ShortCode, Strict
 
 Language = Literal["en", "es"]
 
+PlaceRef = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{16}$",
+        description="a place the system resolved: place_ref() of the name of a gazetteer entry or service zone; "
+        "the notifier prints the name from its own copy of the gazetteer, never anything a reporter typed",
+    ),
+]
+StaffName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        description="a staff member's name, from the roster (ResponderProfile.name), never a client's",
+    ),
+]
+
+
+def place_ref(name: str) -> str:
+    """The reference of a gazetteer entry's or a service zone's name, as it stands in the gazetteer file.
+
+    The same name gives the same reference in every service (case and spacing aside), so the dispatcher
+    can refer to a place and the notifier can look its name up in its own copy of the file.
+    """
+    canonical = " ".join(name.split()).casefold()
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
 
 class PageOffer(Strict):
-    """A page: go to this area, reply to accept. P1 renders in one SMS segment."""
+    """A page: where (a place the system resolved), how far, reply to accept. P1 renders in one SMS segment.
+
+    The SMS names ``place`` when the notifier knows it, else ``zone``, else no place at all: the address
+    and the details are in the authenticated app.
+    """
 
     priority: Priority
     code: ShortCode
-    area: str = Field(max_length=80, description="general area or response address, never a client detail")
-    distance_km: float | None = Field(default=None, ge=0)
+    place: PlaceRef | None = Field(default=None, description="the gazetteer entry at the scene, if one is that close")
+    zone: PlaceRef | None = Field(default=None, description="the service zone the scene is in")
+    distance_km: float | None = Field(default=None, ge=0, description="from the responder to the scene")
     call_911: bool = Field(default=False, description="the reporter has not called EMS yet")
 
 
@@ -63,13 +100,12 @@ class SupervisorAlert(Strict):
         "outside_service_area",
         "escalated",
     ]
-    area: str | None = Field(
-        default=None, max_length=80, description="general area or response address, never a client detail"
-    )
+    place: PlaceRef | None = Field(default=None, description="the gazetteer entry at the scene, if one is that close")
+    zone: PlaceRef | None = Field(default=None, description="the service zone the scene is in")
 
 
 class ResponderUnreachable(Strict):
-    responder_name: str = Field(max_length=100, description="a staff member's name, not a client's")
+    responder_name: StaffName
     reason: Literal["opted_out", "undeliverable"]
 
 
@@ -116,3 +152,17 @@ TEMPLATES: dict[str, type[Strict]] = {
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""
+
+RETIRED_FREE_TEXT: dict[str, tuple[str, ...]] = {"page_offer": ("area",), "supervisor_alert": ("area",)}
+"""Parameters that templates no longer take because they carried free text (notification.requested v2:
+``area`` was the address as the reporter typed it)."""
+
+
+def without_retired_free_text(template: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of a request made before v3, without the free text it may carry: that is never rendered.
+
+    A page requested that way names no place (the notifier cannot tell a typed address from a resolved
+    one), only the distance; everything else about it is unchanged.
+    """
+    retired = RETIRED_FREE_TEXT.get(template, ())
+    return {name: value for name, value in params.items() if name not in retired}

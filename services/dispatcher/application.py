@@ -69,6 +69,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
+from services.contract.templates import place_ref
 from services.dispatcher.domain.alerts import MessageAlert
 from services.dispatcher.domain.incident import IncidentDispatch, PageNotOpen
 from services.dispatcher.domain.policy import FRONT_LINE, PagingPolicy, Rung, next_rung
@@ -93,6 +94,12 @@ PRODUCER = "dispatcher"
 
 Locate = Callable[[str], "tuple[float, float] | None"]
 """Geocode a place or address a responder texted ("AT 5th and Main"); None when it can't be resolved."""
+
+Landmark = Callable[[float, float], "str | None"]
+"""The gazetteer's name for a point (an entry close enough to call the scene "near" it), or None.
+
+What a page may call the scene: only a name from the organisation's gazetteer, never the report's text.
+"""
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class Dispatcher(StreamProcessor):
         rules: RoutingRules | None = None,
         distance_km: DistanceKm = haversine_km,
         locate: Locate | None = None,
+        landmark: Landmark | None = None,
         reply_limits: ReplyLimits | None = None,
     ) -> None:
         super().__init__(env, clock=clock)
@@ -170,6 +178,7 @@ class Dispatcher(StreamProcessor):
         self.rules = rules or RoutingRules()
         self.distance_km = distance_km
         self.locate = locate
+        self.landmark = landmark
         self.reply_limits = reply_limits or ReplyLimits()
         self.known = KnownState()
         self.catch_up()
@@ -336,7 +345,10 @@ class Dispatcher(StreamProcessor):
                     priority=data.priority.value,
                     lat=location.lat,
                     lon=location.lon,
-                    area=(location.address or f"{location.lat:.3f},{location.lon:.3f}")[:80],
+                    # what the reporter typed (address, place, access notes) never reaches a page: the
+                    # scene is named from the coordinates, by the gazetteer, or by its zone
+                    area=None,
+                    place=self.landmark(location.lat, location.lon) if self.landmark else None,
                     zone=_zone_of(data),
                     needs=list(data.needs),
                     call_911="ems_now" in data.needs and not (data.overdose and data.overdose.ems_called),
@@ -859,7 +871,7 @@ class Dispatcher(StreamProcessor):
         params = {
             "priority": priority,
             "code": offered.code,
-            "area": opened.area,
+            **_where(opened),
             "distance_km": round(offered.distance_km, 1),
             "call_911": opened.call_911,
         }
@@ -1116,6 +1128,15 @@ class Dispatcher(StreamProcessor):
             incident_id=incident_id,
             causation_id=stored.caused_by,
         )
+
+
+def _where(opened: IncidentDispatch) -> dict[str, str | None]:
+    """A page's place parameters: references to the gazetteer entry and the zone of the scene, no text.
+
+    An incident opened before pages named places this way has no gazetteer entry: its zone only.
+    """
+    place, zone = getattr(opened, "place", None), opened.zone
+    return {"place": place_ref(place) if place else None, "zone": place_ref(zone) if zone else None}
 
 
 def _zone_of(data: Any) -> str | None:

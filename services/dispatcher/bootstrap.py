@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.dispatcher.adapters.geocoding_gazetteer import gazetteer_locate
+from services.dispatcher.adapters.geocoding_gazetteer import gazetteer_landmark, gazetteer_locate
 from services.dispatcher.adapters.geodesic_distance import geodesic_km
 from services.dispatcher.application import Dispatcher, Locate
 from services.dispatcher.settings import DispatcherSettings
@@ -20,5 +20,6 @@ def build(settings: DispatcherSettings, clock: Clock | None = None, locate: Loca
         rules=settings.routing_rules(),
         distance_km=geodesic_km,
         locate=locate or (gazetteer_locate(settings.gazetteer_file) if settings.gazetteer_file else None),
+        landmark=gazetteer_landmark(settings.gazetteer_file) if settings.gazetteer_file else None,
         reply_limits=settings.reply_limits(),
     )

@@ -38,7 +38,8 @@ class DispatcherSettings(RuntimeSettings):
     quiet_reply_window_minutes: int = Field(default=15, ge=1)
     code_reuse_hours: int = Field(default=24, ge=0, description="a closed page's code is not reused before this")
     gazetteer_file: Path | None = Field(
-        default=Path("deploy/demo/gazetteer.json"), description="places a responder may text as AT <place>"
+        default=Path("deploy/demo/gazetteer.json"),
+        description="places a responder may text as AT <place>, and the only names a page may give the scene",
     )
     dispatcher_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
     dispatcher_ops_port: int = Field(

@@ -20,6 +20,8 @@ from typing import Literal, Protocol
 from uuid import UUID, uuid4
 
 from services.contract.events import (
+    AccessRefused,
+    AccessRefusedData,
     Assessment,
     CrisisKind,
     EmsArrived,
@@ -41,6 +43,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
+from services.intake_gateway.domain.access import Caller, IncidentRelations, may_change_incident
 from services.intake_gateway.domain.consistency import (
     overdose_contradictions,
     self_harm_contradictions,
@@ -83,6 +86,11 @@ class IncidentNotFound(Exception):
     """No report with this id reached the gateway's incident state (404)."""
 
 
+class NotYours(Exception):
+    """The caller has no relation to the incident that lets them change it, or the incident is not known to
+    them (answered 403 either way, so that a stranger cannot tell which ids exist); the refusal is audited."""
+
+
 class IncidentClosed(Exception):
     """The incident was cancelled or completed: no more updates (409)."""
 
@@ -92,13 +100,14 @@ class IncidentClosed(Exception):
 
 
 class IncidentStates(Protocol):
-    """Open or closed, per incident; durable and shared by every gateway instance."""
+    """Open or closed, and who is related to it, per incident; durable and shared by every gateway instance."""
 
-    async def opened(self, incident_id: UUID, kind: str, at: datetime) -> None:
+    async def opened(self, incident_id: UUID, kind: str, at: datetime, reported_by: str | None = None) -> None:
         """Record a new open incident (no change if it is already known)."""
 
-    async def status(self, incident_id: UUID) -> IncidentStatus | None:
-        """The incident's status, or None when the gateway never heard of it."""
+    async def relations(self, incident_id: UUID) -> tuple[IncidentStatus, IncidentRelations] | None:
+        """The incident's status and who reported it and was paged for it; None when the gateway never heard
+        of it."""
 
     async def close(self, incident_id: UUID, status: Literal["cancelled", "completed"], at: datetime) -> None:
         """Mark the incident closed; closing a closed incident changes nothing."""
@@ -138,7 +147,8 @@ class ReportIncident:
     location: LocationGiven
     reporter: Reporter
     details: OverdoseDetails | WithdrawalDetails | SelfHarmRiskDetails
-    incident_id: UUID | None = None  # set (derived from an Idempotency-Key) so a retry is the same incident
+    caller: Caller
+    incident_id: UUID | None = None  # set (from an Idempotency-Key's seed) so a retry is the same incident
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,7 @@ class ReportAccepted:
     event: IncidentReported
     triage: Triage
     duplicates: list[PossibleDuplicate] = field(default_factory=list)
+    """The possible duplicates the caller may know of (the event links them all, for directors)."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,7 @@ class IntakeGateway:
             zone=placed.zone,
             outside_service_area=placed.outside_service_area,
             possible_duplicate_of=[d.incident_id for d in duplicates],
+            reported_by=command.caller.subject,
         )
         event = new_event(
             IncidentReported,
@@ -233,11 +245,23 @@ class IntakeGateway:
         except BaseException:
             self.recent.drop(incident_id)
             raise
+        opened = self.incidents.opened(incident_id, command.kind.value, now, command.caller.subject)
         await asyncio.gather(
-            self._best_effort("incident state", self.incidents.opened(incident_id, command.kind.value, now)),
+            self._best_effort("incident state", opened),
             self._best_effort("recent reports", self.recent.record(recent)),
         )
-        return ReportAccepted(event, triage, duplicates)  # type: ignore[arg-type]
+        visible = [d for d in duplicates if await self._may_know(command.caller, d.incident_id)]
+        return ReportAccepted(event, triage, visible)  # type: ignore[arg-type]
+
+    async def _may_know(self, caller: Caller, incident_id: UUID) -> bool:
+        if caller.role == "director":
+            return True
+        try:
+            known = await self.incidents.relations(incident_id)
+        except Exception as exc:  # noqa: BLE001 - not naming a duplicate is the safe side
+            log.warning("could not check a possible duplicate: %s", type(exc).__name__)
+            return False
+        return known is not None and may_change_incident(caller, known[1])
 
     def triage(self, kind: CrisisKind, details: OverdoseDetails | WithdrawalDetails | SelfHarmRiskDetails) -> Triage:
         """The triage of ``details``; InvalidInput if they contradict themselves or do not fit ``kind``."""
@@ -306,10 +330,10 @@ class IntakeGateway:
         route: str,
         given_by_role: str | None,
         response: str | None,
-        recorded_by: str,
+        caller: Caller,
         event_id: UUID | None = None,
     ) -> Envelope:
-        await self._require_open(incident_id)
+        await self._require_changeable(incident_id, caller, NaloxoneAdministered.TYPE)
         now = self.clock.now()
         given_at = self._not_future(given_at or now, now, "given_at")
         data = NaloxoneAdministeredData(
@@ -320,7 +344,7 @@ class IntakeGateway:
             route=route,  # type: ignore[arg-type]
             given_by_role=given_by_role,  # type: ignore[arg-type]
             response=response,  # type: ignore[arg-type]
-            recorded_by=recorded_by,
+            recorded_by=caller.subject,
         )
         return await self._append(NaloxoneAdministered, data, incident_id, event_id)
 
@@ -330,16 +354,16 @@ class IntakeGateway:
         *,
         arrived_at: datetime | None,
         agency: str | None,
-        recorded_by: str,
+        caller: Caller,
         event_id: UUID | None = None,
     ) -> Envelope:
-        await self._require_open(incident_id)
+        await self._require_changeable(incident_id, caller, EmsArrived.TYPE)
         now = self.clock.now()
         data = EmsArrivedData(
             incident_id=incident_id,
             arrived_at=self._not_future(arrived_at or now, now, "arrived_at"),
             agency=agency,
-            recorded_by=recorded_by,
+            recorded_by=caller.subject,
         )
         return await self._append(EmsArrived, data, incident_id, event_id)
 
@@ -349,10 +373,10 @@ class IntakeGateway:
         *,
         location: LocationGiven,
         reason: str | None,
-        recorded_by: str,
+        caller: Caller,
         event_id: UUID | None = None,
     ) -> Envelope:
-        await self._require_open(incident_id)
+        await self._require_changeable(incident_id, caller, IncidentRelocated.TYPE)
         placed = await self.place(location, "location")
         data = IncidentRelocatedData(
             incident_id=incident_id,
@@ -360,24 +384,43 @@ class IntakeGateway:
             zone=placed.zone,
             outside_service_area=placed.outside_service_area,
             reason=reason,
-            recorded_by=recorded_by,
+            recorded_by=caller.subject,
         )
         return await self._append(IncidentRelocated, data, incident_id, event_id)
 
-    async def cancel(self, incident_id: UUID, *, reason: str, recorded_by: str) -> Envelope:
+    async def cancel(self, incident_id: UUID, *, reason: str, caller: Caller) -> Envelope:
         """Cancel as a false alarm. The event id is derived from the incident: two cancels at once are one event."""
-        await self._require_open(incident_id)
-        data = IncidentCancelledData(incident_id=incident_id, reason=reason, recorded_by=recorded_by)
+        await self._require_changeable(incident_id, caller, IncidentCancelled.TYPE)
+        data = IncidentCancelledData(incident_id=incident_id, reason=reason, recorded_by=caller.subject)
         event = await self._append(IncidentCancelled, data, incident_id, derived_id("incident.cancelled", incident_id))
         await self._best_effort("incident state", self.incidents.close(incident_id, "cancelled", self.clock.now()))
         return event
 
-    async def _require_open(self, incident_id: UUID) -> None:
-        status = await self.incidents.status(incident_id)
-        if status is None:
+    async def _require_changeable(self, incident_id: UUID, caller: Caller, event_type: str) -> None:
+        """The incident is open and ``caller`` may change it. Unknown: 404 for a director, who may know every
+        id; for anyone else unknown and not theirs are the same 403, and audited alike."""
+        known = await self.incidents.relations(incident_id)
+        if known is None and caller.role == "director":
             raise IncidentNotFound(str(incident_id))
+        if known is None or not may_change_incident(caller, known[1]):
+            await self._audit_refusal(caller, f"write:{event_type}", incident_id)
+            raise NotYours(str(incident_id))
+        status = known[0]
         if status != "open":
             raise IncidentClosed(status)
+
+    async def _audit_refusal(self, caller: Caller, action: str, incident_id: UUID) -> None:
+        data = AccessRefusedData(
+            subject=caller.subject,
+            role=caller.role,
+            responder_id=caller.responder_id,
+            action=action,
+            record_type="incident",
+            record_id=str(incident_id),
+        )
+        event = new_event(AccessRefused, data, event_id=uuid4(), occurred_at=self.clock.now(), producer=PRODUCER)
+        # the refusal stands whether or not its audit entry could be appended; a failure is logged
+        await self._best_effort("audit log", self.publish(event))
 
     def _not_future(self, value: datetime, now: datetime, name: str) -> datetime:
         if value > now + FUTURE_TOLERANCE:

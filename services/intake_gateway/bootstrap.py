@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from functools import partial
 
 from fastapi import FastAPI
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
 from services.intake_gateway.adapters.incidents_kv import FOLLOWER_DURABLE
-from services.intake_gateway.entrypoints import admin, http, records, twilio_webhooks
-from services.intake_gateway.entrypoints.auth import install_auth
+from services.intake_gateway.adapters.recorded_webhooks_kv import KvRecordedWebhooks
+from services.intake_gateway.entrypoints import admin, http, twilio_webhooks
+from services.intake_gateway.entrypoints.auth import bearer_before_body, install_auth
 from services.intake_gateway.intake_wiring import open_intake
 from services.intake_gateway.roster_admin import RosterAdmin
 from services.intake_gateway.settings import GatewaySettings
 from services.intake_gateway.sms_inbox import SmsInbox
 from services.runtime import observability
+from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.credentials import CredentialStore
 from services.runtime.observability import OpsProbes, broker_connected, consumer_lag, counting, jetstream_answers
-from services.runtime.problems import install_problem_handlers, problem_response
+from services.runtime.problems import install_problem_handlers
 from services.runtime.security_headers import SecurityHeaders
-from services.runtime.service import connect_stream, make_broker
-from services.runtime.stream import publish_event, until_jetstream_answers
+from services.runtime.service import answered_publisher, connect_stream, make_broker
+from services.runtime.stream import until_jetstream_answers
 
 SERVICE_NAME = "intake_gateway"
 
@@ -35,9 +34,11 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        broker = make_broker(settings)
+        # unbuffered: an answer of "not recorded" (503) must never be followed by the event landing later
+        broker = make_broker(settings, buffered=False)
         js = await connect_stream(broker, settings)
-        publish = counting(SERVICE_NAME, partial(publish_event, js))
+        publish = counting(SERVICE_NAME, answered_publisher(broker, js, settings).publish)
+        app.state.answer_deadline_seconds = settings.publish_deadline_seconds
         app.state.broker = broker
         app.state.js = js
         app.state.publish = publish
@@ -53,7 +54,11 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
             phone_region=settings.phone_default_region,
             calendar_horizon_days=settings.calendar_horizon_days,
         )
-        app.state.sms_inbox = SmsInbox(publish, clock)
+        days, replicas = settings.twilio_webhook_retention_days, settings.stream_replicas
+        recorded_webhooks = await until_jetstream_answers(
+            lambda: KvRecordedWebhooks.open(js, retention_days=days, replicas=replicas), "webhook ledger"
+        )
+        app.state.sms_inbox = SmsInbox(publish, clock, recorded_webhooks)
         # during a rotation Twilio may sign with either token; the primary is tried first
         tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
         app.state.twilio_validators = [RequestValidator(token) for token in tokens]
@@ -83,18 +88,10 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age_seconds)
     install_auth(app, CredentialStore.from_file(settings.credentials_file))
-    app.add_middleware(BaseHTTPMiddleware, dispatch=partial(limit_body_size, settings.max_request_bytes))
+    # a body is withheld until the caller is authenticated, then cut off at the limit as it streams in
+    app.add_middleware(RequestBodyLimit, limit=settings.max_request_bytes, admit=bearer_before_body)
     app.include_router(observability.router)  # /livez /readyz /metrics: open, for the internal network
     app.include_router(http.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(admin.router)
-    app.include_router(records.router)
     return app
-
-
-async def limit_body_size(limit: int, request: Request, call_next):  # noqa: ANN201 - starlette middleware
-    """Refuse bodies over ``limit`` bytes before reading them (413 problem+json)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return problem_response(413, f"request bodies are limited to {limit} bytes", instance=request.url.path)
-    return await call_next(request)

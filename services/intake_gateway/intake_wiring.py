@@ -63,7 +63,12 @@ async def open_intake(settings: GatewaySettings, js: JetStreamContext, publish: 
     rule = settings.duplicate_rule()
     recent = await KvRecentReports.open(js, clock, rule=rule, replicas=replicas)
     idempotency = await KvIdempotencyStore.open(
-        js, clock, retention_days=settings.idempotency_retention_days, replicas=replicas
+        js,
+        clock,
+        retention_days=settings.idempotency_retention_days,
+        replicas=replicas,
+        # a claim ends when its request must have answered (plus a margin to write the answer)
+        claim_seconds=settings.publish_deadline_seconds + 2.0,
     )
     follower = IncidentStateFollower(js, states)
     await follower.start()

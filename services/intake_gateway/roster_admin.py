@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 from typing import Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 
 from services.contract.events import (
     CalendarImported,
@@ -57,6 +57,7 @@ from services.contract.events import (
 )
 from services.intake_gateway.adapters.ics_calendar import CalendarEntry, CalendarError, parse_calendar
 from services.runtime.clock import Clock
+from services.runtime.input_times import InputDate, InputDatetime
 
 PRODUCER = "intake_gateway"
 Publish = Callable[[Envelope], Awaitable[int]]
@@ -116,10 +117,10 @@ class RegisterResponder(ResponderDetails):
 
 
 class ReportLocation(Command):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
     label: str | None = Field(default=None, max_length=200)
-    reported_at: AwareDatetime | None = Field(default=None, description="when the responder was there; default now")
+    reported_at: InputDatetime | None = Field(default=None, description="when the responder was there; default now")
 
 
 class ChangeAvailability(Command):
@@ -135,7 +136,7 @@ class DefineRotation(Command):
     handoff_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local HH:MM")
     shift: Literal["daily", "weekly"]
     handoff_weekday: Weekday = Weekday.MONDAY
-    start_date: date
+    start_date: InputDate
     participants: list[UUID] = Field(min_length=1)
 
     @field_validator("time_zone")
@@ -149,8 +150,8 @@ class AddOverride(Command):
     override_id: UUID | None = Field(default=None, description="omit to have one assigned")
     responder_id: UUID
     zones: list[str] = Field(min_length=1)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: InputDatetime
+    ends_at: InputDatetime
     replaces: UUID | None = None
 
     @model_validator(mode="after")

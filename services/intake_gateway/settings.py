@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.intake_gateway.domain.duplicates import DuplicateRule
 from services.intake_gateway.domain.triage import Thresholds
-from services.runtime.settings import RuntimeSettings
+from services.runtime.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, RuntimeSettings
 
 
 class TriageThresholds(BaseModel):
@@ -47,11 +47,18 @@ class GatewaySettings(RuntimeSettings):
         default="http://127.0.0.1:8080",
         description="the gateway's URL as Twilio calls it; X-Twilio-Signature is checked against it",
     )
-    twilio_auth_token: str = Field(default="sandbox-auth-token", description="Twilio auth token (secret)")
+    twilio_auth_token: str = Field(default=SANDBOX_AUTH_TOKEN, description="Twilio auth token (secret)")
     twilio_auth_token_secondary: str = Field(
         default="",
         description="during a Twilio auth-token rotation, the other token: webhooks signed with either are accepted",
     )
+    # the notifier's own two settings (same variables), read here to know whether the real Twilio is in use
+    sms_provider: Literal["sandbox", "twilio"] | None = Field(
+        default=None,
+        description="as the notifier's: twilio (or unset with a real account SID) means the real Twilio, whose "
+        "webhooks must not be accepted with the SMS sandbox's built-in auth token",
+    )
+    twilio_account_sid: str = Field(default=SANDBOX_ACCOUNT_SID, description="Twilio account SID (AC...)")
     phone_default_region: str = Field(
         default="US",
         pattern=r"^[A-Z]{2}$",
@@ -88,6 +95,26 @@ class GatewaySettings(RuntimeSettings):
     idempotency_retention_days: float = Field(
         default=30.0, gt=0, description="how long an Idempotency-Key answers with the same incident"
     )
+    twilio_webhook_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a Twilio webhook (its MessageSid, and status) is remembered: a replay records nothing",
+    )
+
+    @model_validator(mode="after")
+    def _no_sandbox_token_with_the_real_twilio(self) -> GatewaySettings:
+        """The sandbox's token is public: with it, anyone could sign a webhook (a forged acknowledgement)."""
+        real_twilio = self.sms_provider == "twilio" or (
+            self.sms_provider is None and self.twilio_account_sid != SANDBOX_ACCOUNT_SID
+        )
+        if real_twilio and SANDBOX_AUTH_TOKEN in (self.twilio_auth_token, self.twilio_auth_token_secondary):
+            raise ValueError(
+                "refusing to start: CRISIS_TWILIO_AUTH_TOKEN (or CRISIS_TWILIO_AUTH_TOKEN_SECONDARY) is the SMS "
+                "sandbox's built-in token, which anyone can sign webhooks with, while the real Twilio is configured "
+                "(CRISIS_SMS_PROVIDER=twilio, or a CRISIS_TWILIO_ACCOUNT_SID of a real account): set the Twilio "
+                "account's own auth token"
+            )
+        return self
 
     def duplicate_rule(self) -> DuplicateRule:
         return DuplicateRule(self.duplicate_radius_m, timedelta(minutes=self.duplicate_window_minutes))

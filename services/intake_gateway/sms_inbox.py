@@ -1,13 +1,18 @@
 """Use cases behind Twilio's webhooks: inbound SMS (with opt-out keywords) and delivery status callbacks.
 
 Every event id is derived from Twilio's MessageSid, so a webhook Twilio retries (it does, on a timeout or a
-non-2xx answer) is stored once by the stream's de-duplication window.
+non-2xx answer) is stored once by the stream's de-duplication window. A webhook that comes again after that
+window (a late retry, or a captured request replayed: its signature never expires) is recognised by the
+``RecordedWebhooks`` ledger, kept for days, and recorded nothing: a replayed STOP opts nobody out twice. A
+webhook is entered in the ledger only once all its events are on the stream, so one whose append failed is
+processed when Twilio retries it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from services.contract.events import (
     Envelope,
@@ -32,6 +37,19 @@ Publish = Callable[[Envelope], Awaitable[int]]
 _OPT_OUT_TYPES = {"STOP": KeywordEffect.OPT_OUT, "START": KeywordEffect.OPT_IN, "HELP": KeywordEffect.HELP}
 
 
+class WebhookLedgerUnavailable(Exception):
+    """The ledger of recorded webhooks did not answer: nothing was recorded; answer 503 so Twilio retries."""
+
+
+class RecordedWebhooks(Protocol):
+    """Which webhooks are on the stream already (longer than its de-duplication window). Both methods raise
+    ``WebhookLedgerUnavailable`` when the ledger cannot answer (retry)."""
+
+    async def recorded(self, key: str) -> bool: ...
+
+    async def remember(self, key: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class InboundSms:
     message_sid: str
@@ -50,9 +68,10 @@ class DeliveryStatus:
 
 
 class SmsInbox:
-    def __init__(self, publish: Publish, clock: Clock) -> None:
+    def __init__(self, publish: Publish, clock: Clock, recorded: RecordedWebhooks) -> None:
         self.publish = publish
         self.clock = clock
+        self.recorded = recorded
 
     def events_for_inbound(self, sms: InboundSms) -> list[Envelope]:
         """sms.received, plus sms.opt_out_changed when the text is STOP/START-family keyword."""
@@ -90,16 +109,24 @@ class SmsInbox:
         return events
 
     async def receive(self, sms: InboundSms) -> list[Envelope]:
-        """Append the inbound SMS and any opt-out change, in that order. Raises if the stream is unreachable;
-        Twilio then retries and the events already appended are de-duplicated."""
+        """Append the inbound SMS and any opt-out change, in that order; nothing (``[]``) when this message
+        was recorded before. Raises if the stream or the ledger is unreachable; Twilio then retries and the
+        events already appended are de-duplicated."""
+        key = f"sms.{sms.message_sid}"
+        if await self.recorded.recorded(key):
+            return []
         events = self.events_for_inbound(sms)
         for event in events:
             await self.publish(event)
+        await self.recorded.remember(key)
         return events
 
-    async def record_status(self, status: DeliveryStatus) -> Envelope:
+    async def record_status(self, status: DeliveryStatus) -> Envelope | None:
         """Append one delivery status callback, keyed by MessageSid and status (each status arrives once,
-        retries of it are de-duplicated)."""
+        retries of it are de-duplicated); None when this status of this message was recorded before."""
+        key = f"status.{status.message_sid}.{status.status}"
+        if await self.recorded.recorded(key):
+            return None
         event = new_event(
             SmsStatusUpdated,
             SmsStatusUpdatedData(
@@ -110,4 +137,5 @@ class SmsInbox:
             producer=PRODUCER,
         )
         await self.publish(event)
+        await self.recorded.remember(key)
         return event

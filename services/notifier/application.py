@@ -50,6 +50,7 @@ from services.notifier.domain.notification import (
     consent_id,
     provider_message_id,
 )
+from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 from services.notifier.domain.queue import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
 from services.notifier.domain.templates import TemplateError, render
 from services.notifier.ports import PlacedCall, SentMessage
@@ -74,9 +75,17 @@ class Attempt:
 class Notifier(StreamProcessor):
     producer = PRODUCER
 
-    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock,
+        retry: RetryPolicy | None = None,
+        places: PlaceBook = NO_PLACES,
+    ) -> None:
         super().__init__(env, clock=clock)
         self.retry = retry or RetryPolicy()
+        self.places = places  # the only place names a text may print (its own copy of the gazetteer)
 
     # --- what the stream tells us ------------------------------------------------------------------------
 
@@ -200,7 +209,7 @@ class Notifier(StreamProcessor):
                     self.save(notification)
                     return None
             try:
-                rendered = render(notification.template, notification.params, notification.language)
+                rendered = render(notification.template, notification.params, notification.language, self.places)
             except TemplateError as exc:
                 notification.record_failed(None, str(exc), True, notification.id, now)
                 self.save(notification)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from services.notifier.adapters.gazetteer_places import gazetteer_place_book
 from services.notifier.adapters.twilio_client import http_client, twilio_client
 from services.notifier.adapters.twilio_http import RedirectingHttpClient
 from services.notifier.adapters.twilio_sms import TwilioSmsSender
 from services.notifier.adapters.twilio_voice import TwilioVoiceCaller
 from services.notifier.application import Notifier
 from services.notifier.domain.delivery import RetryPolicy
+from services.notifier.domain.place_names import NO_PLACES
 from services.notifier.send_queue import SENDER_TRACKING_NAME, SendQueue, Sleep
 from services.notifier.settings import NotifierSettings
 from services.runtime.clock import Clock, SystemClock
@@ -26,7 +28,8 @@ def build(settings: NotifierSettings, clock: Clock | None = None) -> Notifier:
         base_delay_seconds=settings.sms_retry_base_delay_seconds,
         max_delay_seconds=settings.sms_retry_max_delay_seconds,
     )
-    return Notifier(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock(), retry=retry)
+    places = gazetteer_place_book(settings.gazetteer_file) if settings.gazetteer_file else NO_PLACES
+    return Notifier(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock(), retry=retry, places=places)
 
 
 def build_providers(settings: NotifierSettings) -> tuple[TwilioSmsSender, TwilioVoiceCaller]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from services.runtime.settings import RuntimeSettings
-
-SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
-SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+from services.runtime.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, RuntimeSettings
 
 
 class NotifierSettings(RuntimeSettings):
@@ -47,10 +45,21 @@ class NotifierSettings(RuntimeSettings):
         default=3, ge=1, description="SMS to one phone per flood window before lower-priority pages are bundled"
     )
     sms_flood_window_seconds: float = Field(default=60.0, gt=0, description="the per-phone flood window")
+    gazetteer_file: Path | None = Field(
+        default=Path("deploy/demo/gazetteer.json"),
+        description="the place and zone names a page may print (the dispatcher's file); empty: none, pages "
+        "give the distance only",
+    )
     notifier_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
     notifier_ops_port: int = Field(
         default=9102, ge=0, le=65535, description="port of /metrics, /livez and /readyz; 0 turns them off"
     )
+
+    @field_validator("gazetteer_file", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        """`CRISIS_GAZETTEER_FILE=` (empty) switches the file off; it is not the current directory."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _consistent(self) -> NotifierSettings:

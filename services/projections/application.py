@@ -14,12 +14,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import Tracking
 
 from services.contract.events import (
+    AccessRefused,
     DocumentationAttested,
     DocumentationAttestedData,
     DocumentationFields,
@@ -55,7 +56,7 @@ from services.projections.domain.documentation import (
     check_attestation,
     check_sign_off,
 )
-from services.projections.domain.entries import timeline_entry
+from services.projections.domain.entries import timeline_entries
 from services.projections.domain.followups import (
     RULE_TITLES,
     TaskNotYours,
@@ -64,6 +65,7 @@ from services.projections.domain.followups import (
     can_take,
     check_task_command,
     fold_tasks,
+    refused_commands,
 )
 from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, response_metrics
 from services.projections.domain.progress import (
@@ -77,7 +79,7 @@ from services.projections.domain.progress import (
 from services.runtime.clock import Clock
 from services.runtime.credentials import AccessRole, Principal
 from services.runtime.processor import StreamProcessor
-from services.runtime.stream import STREAM_NAME
+from services.runtime.stream import STREAM_NAME, NotRecorded, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 PRODUCER = "projections"
@@ -157,6 +159,8 @@ class ReadModels(StreamProcessor):
             self.store.retire_responder(cursor, event.data.responder_id, recorded.sequence)
         elif isinstance(event, MessageDeadLettered):
             self.store.add_dead_letter(cursor, recorded, event.data.original_incident_id())
+        elif isinstance(event, AccessRefused):
+            self._audit_refusal(cursor, event)
         if event.incident_id is None or self.store.has_event(cursor, event.id):
             return False  # not about an incident, or the same event re-published after the de-duplication window
         self.store.add_event(cursor, recorded)
@@ -164,10 +168,18 @@ class ReadModels(StreamProcessor):
         return True
 
     def _audit_write(self, cursor: Any, event: Envelope) -> None:
-        """A person's change to a record enters the audit log with the event that records it (same transaction)."""
+        """A person's change to a record enters the audit log with the event that records it (same transaction).
+
+        A follow-up command its task refused (folded with the incident's earlier events, as the timeline does)
+        is entered as ``refused``, never as ``recorded``.
+        """
         written = record_written(event.type, event.data, event.incident_id)
         if written is None:
             return
+        refused = False
+        if written.record_type == "followup":
+            events = [r.event for r in self.store.events_for_update(cursor, event.incident_id)]
+            refused = event.id in refused_commands(events)
         self.audit.record_write(
             cursor,
             event_id=event.id,
@@ -178,6 +190,23 @@ class ReadModels(StreamProcessor):
             action=written.action,
             record_type=written.record_type,
             record_id=written.record_id,
+            outcome="refused" if refused else "recorded",
+        )
+
+    def _audit_refusal(self, cursor: Any, event: AccessRefused) -> None:
+        """A refusal by another service (the gateway's write scopes) enters the audit log as denied."""
+        data = event.data
+        self.audit.record_write(
+            cursor,
+            outcome="denied",
+            event_id=event.id,
+            at=event.occurred_at,
+            subject=data.subject,
+            role=data.role,
+            responder_id=data.responder_id,
+            action=data.action,
+            record_type=data.record_type,
+            record_id=data.record_id,
         )
 
     def _save_incident(self, cursor: Any, incident_id: UUID, latest: RecordedEvent) -> None:
@@ -213,7 +242,7 @@ class ReadModels(StreamProcessor):
         events = self.store.incident_events(incident_id)
         if not events:
             raise UnknownIncident(incident_id)
-        return [entry_dict(r) for r in events]
+        return entry_dicts(events)
 
 
 def task_summary(task: TaskState) -> dict[str, Any]:
@@ -229,20 +258,24 @@ def task_summary(task: TaskState) -> dict[str, Any]:
     }
 
 
-def entry_dict(recorded: RecordedEvent) -> dict[str, Any]:
-    entry = timeline_entry(recorded.event)
-    return {
-        "event_id": recorded.event.id,
-        "type": recorded.event.type,
-        "occurred_at": recorded.event.occurred_at,
-        "recorded_at": recorded.recorded_at,
-        "stream_sequence": recorded.sequence,
-        "actor": entry.actor,
-        "channel": entry.channel,
-        "summary": entry.summary,
-        "details": entry.details,
-        "sla_breach": False,
-    }
+def entry_dicts(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
+    """One incident's timeline entries, in stream order (a follow-up command its task refused shows as refused)."""
+    entries = timeline_entries([r.event for r in events])
+    return [
+        {
+            "event_id": recorded.event.id,
+            "type": recorded.event.type,
+            "occurred_at": recorded.event.occurred_at,
+            "recorded_at": recorded.recorded_at,
+            "stream_sequence": recorded.sequence,
+            "actor": entry.actor,
+            "channel": entry.channel,
+            "summary": entry.summary,
+            "details": entry.details,
+            "sla_breach": False,
+        }
+        for recorded, entry in zip(events, entries, strict=True)
+    ]
 
 
 class UnknownIncident(LookupError):
@@ -257,12 +290,22 @@ class NotPermitted(PermissionError):
     """The caller's role or involvement does not admit this."""
 
 
+def record_refused(who: Principal) -> NotPermitted:
+    """The one answer to a refused read of a record, whether it exists or not."""
+    return NotPermitted(f"{who.subject} may not read this record")
+
+
 class Refused(Exception):
     """The record's state does not allow this change now (answered 409)."""
 
 
+class OutcomeNotConfirmed(Exception):
+    """The change was sent to the stream but not confirmed before the deadline: it may or may not be recorded
+    (answered 504)."""
+
+
 class StreamUnavailable(Exception):
-    """The CRISIS stream did not accept an event (answered 503)."""
+    """The CRISIS stream did not accept an event, and never will (answered 503)."""
 
 
 class Records:
@@ -288,7 +331,22 @@ class Records:
 
     # -- reading --------------------------------------------------------------------------------------------
 
-    async def _audited(self, who: Principal, action: str, record_type: str, record_id: str, allowed: bool) -> None:
+    async def _audited(
+        self,
+        who: Principal,
+        action: str,
+        record_type: str,
+        record_id: str,
+        allowed: bool,
+        refusal: str | None = None,
+    ) -> None:
+        """Enter the read in the audit log (read or denied); when not ``allowed``, then raise NotPermitted with
+        ``refusal`` (default: the answer every refused record read gets)."""
+        await self._audit(who, action, record_type, record_id, "read" if allowed else "denied")
+        if not allowed:
+            raise NotPermitted(refusal) if refusal else record_refused(who)
+
+    async def _audit(self, who: Principal, action: str, record_type: str, record_id: str, outcome: str) -> None:
         await asyncio.to_thread(
             self.audit.record,
             at=self.clock.now(),
@@ -298,15 +356,23 @@ class Records:
             action=action,
             record_type=record_type,
             record_id=record_id,
-            outcome="read" if allowed else "denied",
+            outcome=outcome,
         )
-        if not allowed:
-            raise NotPermitted(f"{who.subject} may not read this record")
+
+    async def _refuse_unknown(
+        self, who: Principal, action: str, record_type: str, record_id: str, unknown: LookupError
+    ) -> NoReturn:
+        """A read of a record that does not exist. A director is told so (``unknown``: 404), audited as
+        not_found; anyone else gets exactly the answer of a record they may not read (403), audited as denied,
+        so that nobody can probe which ids exist."""
+        director = who.role is AccessRole.DIRECTOR
+        await self._audit(who, action, record_type, record_id, "not_found" if director else "denied")
+        raise unknown if director else record_refused(who)
 
     async def _incident_events(self, who: Principal, incident_id: UUID, action: str) -> list[RecordedEvent]:
         events = await asyncio.to_thread(self.store.incident_events, incident_id)
         if not events:
-            raise UnknownIncident(incident_id)
+            await self._refuse_unknown(who, action, "incident", str(incident_id), UnknownIncident(incident_id))
         involved = await asyncio.to_thread(self.store.involved, incident_id)
         await self._audited(
             who, action, "incident", str(incident_id), may_read_incident(who.role.value, who.responder_id, involved)
@@ -323,7 +389,7 @@ class Records:
         elif who.role is AccessRole.RESPONDER and who.responder_id is not None:
             rows = await asyncio.to_thread(self.store.incidents, status=status, responder_id=who.responder_id)
         else:
-            raise NotPermitted("only directors and responders see incidents")
+            await self._audited(who, "board", "incidents", "all", False, "only directors and responders see incidents")
         now = self.clock.now()
         return [board_row(row, self.targets, now) for row in rows]
 
@@ -334,7 +400,7 @@ class Records:
         known = known_at(events, as_of)
         now = as_of or self.clock.now()
         progress = incident_progress(known) or Progress(incident_id=incident_id)
-        entries = [entry_dict(r) for r in known]
+        entries = entry_dicts(known)
         for mark in sla_marks(progress, self.targets, now):
             entries.append(
                 {
@@ -418,7 +484,7 @@ class Records:
     async def tasks(self, who: Principal, *, mine: bool = False, status: str | None = None) -> list[dict[str, Any]]:
         """Directors: every task (or only theirs, never); responders: the tasks assigned to them."""
         if who.role not in (AccessRole.DIRECTOR, AccessRole.RESPONDER):
-            raise NotPermitted("only directors and responders have tasks")
+            await self._audited(who, "tasks", "followups", "all", False, "only directors and responders have tasks")
         await self._audited(
             who, "tasks", "followups", "all" if who.role is AccessRole.DIRECTOR and not mine else "mine", True
         )
@@ -435,7 +501,7 @@ class Records:
     async def task(self, who: Principal, task_id: UUID) -> dict[str, Any]:
         row = await asyncio.to_thread(self.store.task, task_id)
         if row is None:
-            raise UnknownTask(task_id)
+            await self._refuse_unknown(who, "task", "followup", str(task_id), UnknownTask(task_id))
         assignee = UUID(row["assignee_id"]) if row["assignee_id"] else None
         await self._audited(
             who, "task", "followup", str(task_id), may_see_task(who.role.value, who.responder_id, assignee)
@@ -444,7 +510,7 @@ class Records:
 
     async def metrics(self, who: Principal, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         if who.role is not AccessRole.DIRECTOR:
-            raise NotPermitted("metrics are for directors")
+            await self._audited(who, "metrics", "metrics", "all", False, "metrics are for directors")
         incidents, tasks = await asyncio.to_thread(self.store.metric_rows, since, until)
         now = self.clock.now()
         rows = [
@@ -484,7 +550,7 @@ class Records:
 
     async def audit_trail(self, who: Principal, **filters: Any) -> list[dict[str, Any]]:
         if who.role is not AccessRole.DIRECTOR:
-            raise NotPermitted("the audit log is for directors")
+            await self._audited(who, "audit", "audit_log", "all", False, "the audit log is for directors")
         return await asyncio.to_thread(self.audit.query, **filters)
 
     # -- changing -------------------------------------------------------------------------------------------
@@ -496,8 +562,13 @@ class Records:
         """
         try:
             sequence = await self.publish(event)
-        except Exception as exc:
-            raise StreamUnavailable("the change could not be recorded; try again") from exc
+        except NotRecorded as exc:
+            raise StreamUnavailable("the change was not recorded, and will not be: try again") from exc
+        except OutcomeUnknown as exc:
+            raise OutcomeNotConfirmed(
+                "the stream did not confirm in time whether the change was recorded: look at the record before "
+                "you try again"
+            ) from exc
         try:
             await asyncio.to_thread(self.read_models.recorder.wait, STREAM_NAME, sequence, 5.0)
         except Exception:  # recorded on the stream; the read models will show it when they catch up
@@ -506,10 +577,11 @@ class Records:
 
     async def _involved_responder(self, who: Principal, incident_id: UUID) -> None:
         involved = await asyncio.to_thread(self.store.involved, incident_id)
-        if not involved and not await asyncio.to_thread(self.store.incident, incident_id):
-            raise UnknownIncident(incident_id)
+        # checked first: to all but directors an unknown incident is one they were not on (no probing of ids)
         if not may_read_incident(who.role.value, who.responder_id, involved):
             raise NotPermitted(f"{who.subject} was not on this incident")
+        if not involved and not await asyncio.to_thread(self.store.incident, incident_id):
+            raise UnknownIncident(incident_id)
 
     async def complete_fields(self, who: Principal, incident_id: UUID, fields: DocumentationFields) -> int:
         await self._involved_responder(who, incident_id)
@@ -554,27 +626,34 @@ class Records:
         )
         return await self._append(self._event(DocumentationSignedOff, data, incident_id))
 
-    async def _task_for_command(self, who: Principal, task_id: UUID, kind: str) -> TaskState:
+    async def _task_for_command(
+        self, who: Principal, task_id: UUID, kind: str, incident_id: UUID | None = None
+    ) -> TaskState:
+        """The task, if ``who`` may give it this command now: its incident comes from the task itself, and a
+        command that names an incident (``incident_id``) naming another one is refused (Refused, 409)."""
         if who.role not in (AccessRole.DIRECTOR, AccessRole.RESPONDER):
             raise NotPermitted("only directors and responders change tasks")
         if who.role is AccessRole.RESPONDER and who.responder_id is None:
             raise NotPermitted("this responder credential names no responder")
+        action = f"write:followup.{kind}"
         row = await asyncio.to_thread(self.store.task, task_id)
-        if row is None:
-            raise UnknownTask(task_id)
+        if row is None:  # to anyone but a director, the same answer as someone else's task (audited alike)
+            await self._refuse_unknown(who, action, "followup", str(task_id), UnknownTask(task_id))
         events = await asyncio.to_thread(self.store.incident_events, UUID(row["incident_id"]))
         state = fold_tasks([r.event for r in events if getattr(r.event.data, "task_id", None) == task_id]).get(task_id)
         acting_as = None if who.role is AccessRole.DIRECTOR else who.responder_id
         try:
-            check_task_command(state, kind, acting_as)  # type: ignore[arg-type]
-        except TaskNotYours as exc:
-            raise NotPermitted(str(exc)) from exc
+            check_task_command(state, kind, acting_as, incident_id)  # type: ignore[arg-type]
+        except TaskNotYours:
+            await self._audited(who, action, "followup", str(task_id), False)
         except TaskRefused as exc:
             raise Refused(str(exc)) from exc
         return state  # type: ignore[return-value]
 
-    async def assign_task(self, who: Principal, task_id: UUID, assignee_id: UUID) -> int:
-        task = await self._task_for_command(who, task_id, "assign")
+    async def assign_task(
+        self, who: Principal, task_id: UUID, assignee_id: UUID, incident_id: UUID | None = None
+    ) -> int:
+        task = await self._task_for_command(who, task_id, "assign", incident_id)
         staff = await asyncio.to_thread(self.staff)
         person = staff.get(assignee_id)
         if person is None:
@@ -588,8 +667,15 @@ class Records:
         )
         return await self._append(self._event(FollowUpAssigned, data, task.incident_id))
 
-    async def complete_task(self, who: Principal, task_id: UUID, outcome: FollowUpOutcome, note: str | None) -> int:
-        task = await self._task_for_command(who, task_id, "complete")
+    async def complete_task(
+        self,
+        who: Principal,
+        task_id: UUID,
+        outcome: FollowUpOutcome,
+        note: str | None,
+        incident_id: UUID | None = None,
+    ) -> int:
+        task = await self._task_for_command(who, task_id, "complete", incident_id)
         data = FollowUpCompletedData(
             task_id=task_id,
             incident_id=task.incident_id,
@@ -600,8 +686,10 @@ class Records:
         )
         return await self._append(self._event(FollowUpCompleted, data, task.incident_id))
 
-    async def reschedule_task(self, who: Principal, task_id: UUID, due_at: datetime, reason: str) -> int:
-        task = await self._task_for_command(who, task_id, "reschedule")
+    async def reschedule_task(
+        self, who: Principal, task_id: UUID, due_at: datetime, reason: str, incident_id: UUID | None = None
+    ) -> int:
+        task = await self._task_for_command(who, task_id, "reschedule", incident_id)
         data = FollowUpRescheduledData(
             task_id=task_id,
             incident_id=task.incident_id,

@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
-from services.projections.adapters.session_cookies import COOKIE_NAME, SessionCodec, session_key
+from services.projections.adapters.session_cookies import SessionCodec, WorkspaceSessions, session_key
 from services.projections.adapters.sql_audit_log import AuditLog
+from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import (
     NotPermitted,
+    OutcomeNotConfirmed,
     ReadModels,
     Records,
     Refused,
@@ -28,12 +30,14 @@ from services.projections.application import (
     UnknownTask,
 )
 from services.projections.desk import FollowUpDesk, OverdueWatch
-from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired
+from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.stream import StreamTimedConsumer
+from services.projections.entrypoints.web import InvalidFormValue
 from services.projections.entrypoints.web import router as web_router
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
+from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import ProcessorConsumer, refresh_durable
 from services.runtime.credentials import CredentialStore
@@ -49,7 +53,7 @@ from services.runtime.observability import router as ops_router
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.processor import outbox_relay
 from services.runtime.security_headers import SecurityHeaders
-from services.runtime.service import connect_stream, make_broker
+from services.runtime.service import answered_publisher, connect_stream, make_broker
 from services.runtime.settings import store_env
 from services.runtime.stream import publish_event
 
@@ -76,6 +80,9 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
         with build_projections(settings, clock) as read_models, build_desk(settings, clock) as desk:
             audit = AuditLog(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             audit.create_table()
+            session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
+            session_store.create_table()
+            app.state.sessions = WorkspaceSessions(session_codec, session_store, app.state.credentials)
             broker = make_broker(settings)
             js = await connect_stream(broker, settings)
             publish = counting(APPLICATION_NAME, partial(publish_event, js))
@@ -105,8 +112,17 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 },
                 refreshers=[consumer_lag(js, [APPLICATION_NAME, DESK_NAME]), overdue_followups(read_models, clock)],
             )
+            # commands answer a person: they publish on a connection that buffers nothing while disconnected
+            commands_broker = make_broker(settings, buffered=False)
+            commands_js = await connect_stream(commands_broker, settings)
+            answered = answered_publisher(commands_broker, commands_js, settings)
             app.state.records = Records(
-                read_models, audit, publish, clock, settings.sla_targets(), app.state.credentials.role_of
+                read_models,
+                audit,
+                counting(APPLICATION_NAME, answered.publish),
+                clock,
+                settings.sla_targets(),
+                app.state.credentials.role_of,
             )
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
@@ -117,6 +133,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await broker.stop()
+                await commands_broker.stop()
 
     app = FastAPI(
         title="Crisis projections",
@@ -129,12 +146,15 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.clock = clock
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)  # type: ignore[arg-type]
-    app.state.sessions = SessionCodec(
+    # the cookie's key; the sessions themselves are kept in the projections database (opened by the lifespan)
+    session_codec = SessionCodec(
         session_key(settings.session_secret, settings.var_dir), timedelta(hours=settings.session_hours)
     )
     app.state.cookie_secure = settings.session_cookie_secure
     install_problem_handlers(app)
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age_seconds)
+    # workspace forms and JSON bodies alike: cut off at the limit as they stream in (413)
+    app.add_middleware(RequestBodyLimit, limit=settings.max_request_bytes)
     install_record_handlers(app)
     app.include_router(ops_router)  # /livez /readyz /metrics: open, for the internal network
     app.include_router(api_router)
@@ -167,9 +187,12 @@ def _workspace(request: Request) -> bool:
 def install_record_handlers(app: FastAPI) -> None:
     """Use-case errors as problem documents on the API, as pages in the workspace."""
 
-    def answer(request: Request, status: int, detail: str) -> Response:
+    async def answer(request: Request, status: int, detail: str) -> Response:
         if _workspace(request):
-            session = request.app.state.sessions.read(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
+            try:
+                session = await session_of(request)
+            except PersistenceError:  # the store is what failed: show the page without the signed-in bar
+                session = None
             who, csrf = (session.principal, session.csrf_token) if session else (None, None)
             return Response(
                 pages.error_page(status, detail, who, csrf),
@@ -191,25 +214,33 @@ def install_record_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownIncident)
     async def on_unknown_incident(request: Request, exc: UnknownIncident) -> Response:
-        return answer(request, 404, f"no incident {exc} is known here (yet)")
+        return await answer(request, 404, f"no incident {exc} is known here (yet)")
 
     @app.exception_handler(UnknownTask)
     async def on_unknown_task(request: Request, exc: UnknownTask) -> Response:
-        return answer(request, 404, f"no follow-up task {exc} is known here (yet)")
+        return await answer(request, 404, f"no follow-up task {exc} is known here (yet)")
 
     @app.exception_handler(NotPermitted)
     async def on_not_permitted(request: Request, exc: NotPermitted) -> Response:
-        return answer(request, 403, str(exc))
+        return await answer(request, 403, str(exc))
+
+    @app.exception_handler(InvalidFormValue)
+    async def on_invalid_form_value(request: Request, exc: InvalidFormValue) -> Response:
+        return await answer(request, 422, str(exc))
 
     @app.exception_handler(Refused)
     async def on_refused(request: Request, exc: Refused) -> Response:
-        return answer(request, 409, str(exc))
+        return await answer(request, 409, str(exc))
 
     @app.exception_handler(StreamUnavailable)
     async def on_stream_unavailable(request: Request, exc: StreamUnavailable) -> Response:
-        return answer(request, 503, str(exc))
+        return await answer(request, 503, str(exc))
+
+    @app.exception_handler(OutcomeNotConfirmed)
+    async def on_outcome_not_confirmed(request: Request, exc: OutcomeNotConfirmed) -> Response:
+        return await answer(request, 504, str(exc))
 
     @app.exception_handler(PersistenceError)
     async def on_store_error(request: Request, exc: PersistenceError) -> Response:
         log.error("store error on %s: %s", request.url.path, type(exc).__name__)
-        return answer(request, 503, "the record store is unavailable; nothing was shown or changed")
+        return await answer(request, 503, "the record store is unavailable; nothing was shown or changed")

@@ -3,8 +3,9 @@
 It is a stream processor of its own (store "followups", durable consumer "followups"): what it decides is
 saved with the stream position in one transaction and published by its outbox relay (followup.created,
 followup.assigned, followup.cancelled, followup.overdue, and notification.requested for the people told).
-People's changes to tasks arrive from the stream (the gateway or the workspace appended them) and are folded
-into its state, so it knows which tasks are still open and when they are due.
+People's changes to tasks arrive from the stream (the projections' commands appended them; older streams also
+hold the gateway's former unchecked ones) and are folded into its state, so it knows which tasks are still open
+and when they are due.
 
 Overdue tasks are found by ``flag_overdue(now)``, which an ``OverdueWatch`` calls on a timer and once at start:
 due times live in the store (``DueIndex``), so a task that fell due while the service was down is flagged

@@ -34,6 +34,9 @@ class ProjectionsSettings(RuntimeSettings):
     )
     session_hours: float = Field(default=8.0, gt=0, le=24 * 7, description="how long a workspace sign-in lasts")
     session_cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
+    max_request_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="largest request body accepted (JSON bodies and workspace forms)"
+    )
 
     @field_validator("sla_on_scene_minutes_by_priority", mode="before")
     @classmethod

@@ -4,8 +4,12 @@ A credential is an opaque random token handed to one subject (a person or a syst
 stored, so the credentials file does not let anyone who reads it call the API. Tokens are 256-bit random
 values, which is why a plain (unsalted) SHA-256 is enough: there is nothing to brute-force.
 
-The file is a JSON list of ``{"subject", "role", "token_sha256", "responder_id"?}``. It is read once when a
-service starts; to add or revoke a credential, edit the file and restart the service.
+The file is a JSON list of ``{"subject", "role", "token_sha256", "responder_id"?}``. A store made with
+``from_file`` looks at the file's metadata (one ``stat``) on every question and re-reads it when it changed, so
+an added credential works, and a removed one is refused, from the next request on, without a restart. To revoke
+a credential, delete its entry (``revoke_credential`` does, atomically); workspace sessions signed in with it
+end with it. A file that cannot be read is an empty store (everyone refused) until it is fixed: a half-written
+file must never keep a revoked credential alive.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from uuid import UUID
+
+log = logging.getLogger(__name__)
 
 
 class AccessRole(StrEnum):
@@ -49,53 +57,103 @@ class _Entry:
     principal: Principal
 
 
+def _entries(entries: list[dict]) -> list[_Entry]:
+    return [
+        _Entry(
+            bytes.fromhex(entry["token_sha256"]),
+            Principal(
+                subject=str(entry["subject"]),
+                role=AccessRole(entry["role"]),
+                responder_id=UUID(entry["responder_id"]) if entry.get("responder_id") else None,
+            ),
+        )
+        for entry in entries
+    ]
+
+
+def _version(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when the file is replaced or rewritten: inode, size, modification and change times."""
+    try:
+        info = path.stat()
+    except OSError:  # missing (or unreadable): read as an empty store
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 class CredentialStore:
-    """The known credentials; answers "whose token is this?" without timing leaks."""
+    """The known credentials; answers "whose token is this?" without timing leaks.
+
+    Made with ``from_file``, it follows the file: each question first compares the file's ``stat`` with the
+    one it last read, and re-reads on a change (safe to ask from several threads)."""
 
     def __init__(self, entries: list[dict]) -> None:
-        self._entries = [
-            _Entry(
-                bytes.fromhex(entry["token_sha256"]),
-                Principal(
-                    subject=str(entry["subject"]),
-                    role=AccessRole(entry["role"]),
-                    responder_id=UUID(entry["responder_id"]) if entry.get("responder_id") else None,
-                ),
-            )
-            for entry in entries
-        ]
+        self._entries = _entries(entries)
+        self._path: Path | None = None
+        self._version: tuple[int, int, int, int] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_file(cls, path: Path) -> CredentialStore:
-        """Load ``path``. A missing file is an empty store (every request is then 401), not an error."""
-        if not path.exists():
-            return cls([])
-        entries = json.loads(path.read_text())
-        if not isinstance(entries, list):
-            raise ValueError(f"{path}: expected a JSON list of credentials")
-        return cls(entries)
+        """Load ``path`` and follow its changes. A missing file is an empty store (every request is then 401),
+        not an error; a file that is not a valid credentials list is refused at start."""
+        version = _version(path)  # before reading: a change made meanwhile is read again on the next question
+        store = cls(_load(path))
+        store._path, store._version = path, version
+        return store
+
+    def _current(self) -> list[_Entry]:
+        if self._path is None:
+            return self._entries
+        version = _version(self._path)
+        if version == self._version:
+            return self._entries
+        with self._lock:
+            if version != self._version:
+                try:
+                    entries = _entries(_load(self._path))
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    # fail closed: a file being written, or a bad edit, admits nobody until it is fixed
+                    log.error("credentials file unreadable, refusing every token: %s", type(exc).__name__)
+                    entries = []
+                else:
+                    log.info("credentials file changed: %d credentials", len(entries))
+                self._entries, self._version = entries, version
+        return self._entries
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._current())
 
     def role_of(self, subject: str) -> str | None:
         """The role of ``subject``'s credential (the audit log names who changed a record); None if unknown."""
-        roles = {entry.principal.role.value for entry in self._entries if entry.principal.subject == subject}
+        roles = {entry.principal.role.value for entry in self._current() if entry.principal.subject == subject}
         return roles.pop() if len(roles) == 1 else ("/".join(sorted(roles)) or None)
 
     def verify_token(self, token: str) -> Principal | None:
         """The principal ``token`` belongs to, or None. Compares every entry in constant time."""
-        digest = hashlib.sha256(token.encode()).digest()
+        return self.verify_digest(token_digest(token))
+
+    def verify_digest(self, digest_hex: str) -> Principal | None:
+        """The principal whose token has this SHA-256 (hex), or None: whether a credential (e.g. the one a
+        workspace session was signed in with) still exists. Compares every entry in constant time."""
+        try:
+            digest = bytes.fromhex(digest_hex)
+        except ValueError:
+            return None
         found: Principal | None = None
-        for entry in self._entries:
+        for entry in self._current():
             # no early exit: the time taken does not say which entry (if any) matched
             if hmac.compare_digest(digest, entry.digest):
                 found = entry.principal
         return found
 
 
-def _read(path: Path) -> list[dict]:
-    return json.loads(path.read_text()) if path.exists() else []
+def _load(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    entries = json.loads(path.read_text())
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a JSON list of credentials")
+    return entries
 
 
 def _write(path: Path, entries: list[dict]) -> None:
@@ -118,8 +176,20 @@ def issue_credential(
     entry: dict = {"subject": subject, "role": AccessRole(role).value, "token_sha256": token_digest(token)}
     if responder_id is not None:
         entry["responder_id"] = str(responder_id)
-    _write(path, [*_read(path), entry])
+    _write(path, [*_load(path), entry])
     return token
+
+
+def revoke_credential(path: Path, subject: str) -> int:
+    """Remove every credential of ``subject`` from ``path`` (atomically); returns how many were removed.
+
+    Running services refuse the token from their next request on, and end the workspace sessions signed in
+    with it."""
+    entries = _load(path)
+    kept = [entry for entry in entries if entry.get("subject") != subject]
+    if len(kept) != len(entries):
+        _write(path, kept)
+    return len(entries) - len(kept)
 
 
 # The demo responder credential speaks for the demo roster's clinician (deploy/demo/roster.json).

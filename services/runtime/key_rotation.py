@@ -6,8 +6,9 @@ What it re-encrypts, in the store the settings name (``CRISIS_DATABASE_URL``, el
 - every eventsourcing event and snapshot table (any table with ``originator_id``, ``originator_version`` and
   ``state`` columns): the dispatcher's, the notifier's, the projections' and the follow-up desk's, and any other
   application sharing the store (a rebuild's, say);
-- the projections' sealed read-model columns (``body`` of every ``*_rm_timeline``, ``*_rm_tasks`` and
-  ``*_rm_dead_letters`` table).
+- the projections' sealed read-model columns (``body`` of every ``*_rm_timeline``, ``*_rm_tasks``,
+  ``*_rm_dead_letters``, ``*_rm_incidents`` and ``*_rm_responders`` table; the last two seal an incident's kind
+  and staff names since read-model schema 3, and have no ``body`` column before it).
 
 Tracking tables, the audit log and the other read-model columns hold nothing encrypted and are left alone.
 The values are compressed-then-encrypted (``Sealer``, eventsourcing's mapper); only the encryption layer is
@@ -50,7 +51,13 @@ from eventsourcing.utils import Environment
 from services.runtime.settings import RuntimeSettings
 
 EVENT_COLUMNS = ("originator_id", "originator_version")
-SEALED_TABLES = {"_rm_timeline": ("seq",), "_rm_tasks": ("task_id",), "_rm_dead_letters": ("seq",)}
+SEALED_TABLES = {
+    "_rm_timeline": ("seq",),
+    "_rm_tasks": ("task_id",),
+    "_rm_dead_letters": ("seq",),
+    "_rm_incidents": ("incident_id",),
+    "_rm_responders": ("responder_id",),
+}
 BATCH_ROWS = 500
 
 

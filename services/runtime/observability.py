@@ -19,6 +19,8 @@ import contextlib
 import json
 import logging
 import socket
+import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -190,6 +192,45 @@ class JsonLogFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def json_logs_only() -> None:
+    """Make the lines other code writes go through the root logger's handler too (the JSON one), after
+    ``configure_logging`` installed it:
+
+    - faststream's own logger writes colour-coded text through a handler of its own and does not propagate;
+    - Python warnings and uncaught exceptions (in the main thread or another) are printed to stderr as text.
+
+    uvicorn logs through the root logger when it is run with ``log_config=None`` (every service does so), and
+    a FastStream broker when it is given a logger (``make_broker`` does so).
+    """
+    for name in ("faststream", "faststream.access", "faststream.access.nats"):
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = True
+    logging.captureWarnings(True)
+    uncaught = logging.getLogger("uncaught")
+
+    def log_exception(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        uncaught.critical("uncaught %s", kind.__name__, exc_info=(kind, value, tb))
+
+    def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        thread = args.thread.name if args.thread else "?"
+        uncaught.critical(
+            "uncaught %s in thread %s",
+            args.exc_type.__name__,
+            thread,
+            exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+        )
+
+    sys.excepthook = log_exception
+    threading.excepthook = log_thread_exception
 
 
 # ---- readiness and gauges read at scrape ---------------------------------------------------------------------

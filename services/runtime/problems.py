@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.stream import NotRecorded, OutcomeUnknown
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,26 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+NOT_RECORDED_DETAIL = "nothing was recorded and nothing will be: retry; call 911 if a life is at risk"
+UNKNOWN_OUTCOME_DETAIL = (
+    "the stream did not confirm in time whether this was recorded. Retry with the same Idempotency-Key within "
+    "5 minutes: it is then recorded exactly once. Without a key, look up the record named here before sending "
+    "it again; call 911 if a life is at risk"
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotRecorded)
+    async def on_not_recorded(request: Request, exc: NotRecorded) -> JSONResponse:
+        return problem_response(503, NOT_RECORDED_DETAIL, instance=request.url.path, recorded=False)
+
+    @app.exception_handler(OutcomeUnknown)
+    async def on_outcome_unknown(request: Request, exc: OutcomeUnknown) -> JSONResponse:
+        extensions: dict[str, Any] = {"recorded": "unknown", "event_id": str(exc.event_id)}
+        if exc.incident_id is not None:
+            extensions["incident_id"] = str(exc.incident_id)
+        return problem_response(504, UNKNOWN_OUTCOME_DETAIL, instance=request.url.path, **extensions)
+
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, title=exc.title, instance=request.url.path, **exc.extensions)
@@ -72,5 +93,6 @@ class ProblemDocument(BaseModel):
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}} for status in (400, 403, 404, 409, 413, 422, 503)
+    status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}}
+    for status in (400, 403, 404, 409, 413, 422, 503, 504)
 }

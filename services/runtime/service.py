@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from faststream.nats import NatsBroker
+from nats.aio.client import DEFAULT_PENDING_SIZE
 from nats.js import JetStreamContext
 
 from services.runtime.consumer import ProcessorConsumer, refresh_durable
@@ -21,24 +22,40 @@ from services.runtime.observability import (
     broker_connected,
     consumer_lag,
     counting,
+    json_logs_only,
     store_answers,
 )
 from services.runtime.processor import LogFollower, StreamProcessor, outbox_relay
 from services.runtime.settings import RuntimeSettings
-from services.runtime.stream import ensure_stream, publish_event, until_jetstream_answers
+from services.runtime.stream import AnsweredPublisher, ensure_stream, publish_event, until_jetstream_answers
 
 log = logging.getLogger(__name__)
 
 
-def make_broker(settings: RuntimeSettings) -> NatsBroker:
-    """A broker that keeps reconnecting for as long as the service runs."""
+def make_broker(settings: RuntimeSettings, *, buffered: bool = True) -> NatsBroker:
+    """A broker that keeps reconnecting for as long as the service runs.
+
+    ``buffered=False``: while disconnected, a publish fails at once instead of waiting in the client's
+    reconnect buffer, to be sent when NATS is back. A service that answers people (the gateway, the
+    workspace's commands) needs that: an answer of "not recorded" must not be followed by the event landing
+    later. Consumers with an outbox relay keep the buffer (their publishes are retried and de-duplicated).
+    """
     return NatsBroker(
         [s.strip() for s in settings.nats_url.split(",")],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         graceful_timeout=10.0,
+        pending_size=DEFAULT_PENDING_SIZE if buffered else 0,
         log_level=logging.DEBUG,  # per-message lines only when debugging
+        logger=logging.getLogger("faststream.access.nats"),  # through the JSON handler, not its own coloured one
     )
+
+
+def answered_publisher(broker: NatsBroker, js: JetStreamContext, settings: RuntimeSettings) -> AnsweredPublisher:
+    """Publishing for routes that answer a caller: recorded (the sequence), NotRecorded or OutcomeUnknown.
+    ``broker`` must be unbuffered (``make_broker(settings, buffered=False)``)."""
+    connection = broker.config.connection_state.connection
+    return AnsweredPublisher(js, lambda: connection.is_connected, deadline_seconds=settings.publish_deadline_seconds)
 
 
 async def connect_stream(broker: NatsBroker, settings: RuntimeSettings) -> JetStreamContext:
@@ -117,3 +134,4 @@ def configure_logging(service: str) -> None:
     root.setLevel(logging.INFO)
     # the SDK logs request headers and bodies (phone numbers, message text) at INFO
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    json_logs_only()  # faststream's lines, warnings and uncaught exceptions as JSON too

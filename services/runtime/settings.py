@@ -8,13 +8,23 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The SMS sandbox's built-in Twilio account and auth token: public (they are in this repository), so a
+# deployment that talks to the real Twilio must never accept a webhook signed with that token.
+SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+
 
 class RuntimeSettings(BaseSettings):
     """What every service needs: where the stream is and where its own state lives."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
+    # a refused setting's error names the setting, never the values (they include keys and passwords)
+    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore", hide_input_in_errors=True)
 
-    nats_url: str = Field(default="nats://127.0.0.1:14222", description="NATS server(s), comma separated")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:14222",
+        description="NATS server(s), comma separated; nats://user:password@host:port when the server requires "
+        "credentials (a secret: never logged)",
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="CRISIS stream replicas (3 in a cluster)")
     var_dir: Path = Field(default=Path("var"), description="where SQLite stores and embedded NATS data live")
     database_url: str = Field(
@@ -28,6 +38,15 @@ class RuntimeSettings(BaseSettings):
         default=31536000,
         ge=0,
         description="Strict-Transport-Security max-age sent on requests that arrived over TLS; 0 sends none",
+    )
+    publish_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description=(
+            "how long a request that records something waits for the stream (while NATS is unreachable) before "
+            "answering 503 (nothing recorded) or 504 (sent, outcome unknown); clients should wait longer than this"
+        ),
     )
     credentials_file: Path | None = Field(
         default=None,

@@ -1,7 +1,7 @@
 """No secret reaches a log: the stack runs as `make run` runs it, with known secrets in its environment, takes a
 report, pages, gets a reply and refuses a bad sign-in; then every log file and the launcher's own output are
-searched for the secrets, the bearer tokens and the responder's phone number. The only exception is the
-banner's one-time list of the demo tokens, which is the point of that banner."""
+searched for the secrets, the bearer tokens, the embedded nats-server's password and the responder's phone
+number. The only exception is the banner's one-time list of the demo tokens, which is the point of that banner."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ async def test_no_secret_token_or_phone_number_reaches_a_log(tmp_path: Path) -> 
     texts = {"launcher output": "".join(launcher_lines), **logs}
     forbidden = {
         **SECRETS,
+        "embedded nats-server password": (var_dir / "nats.password").read_text().strip(),
         **{f"{role} token": token for role, token in tokens.items()},
         "bad bearer token": BAD_TOKEN,
         "responder phone": CLINICIAN,

@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -50,6 +50,20 @@ class Stack:
     banner: str
     output: list[str]  # every line the launcher printed so far, the banner first
     reader: threading.Thread
+    printed: threading.Condition = field(default_factory=threading.Condition)  # notified for each line
+
+    def wait_printed(self, predicate: Callable[[str], bool], timeout: float = 60) -> str:
+        """The first line the launcher printed (or prints within ``timeout``) that ``predicate`` accepts."""
+
+        def found() -> str | None:
+            return next((line for line in self.output if predicate(line)), None)
+
+        with self.printed:
+            if not self.printed.wait_for(lambda: found() is not None or not self.reader.is_alive(), timeout):
+                raise AssertionError("the launcher did not print it:\n" + "".join(self.output))
+        line = found()
+        assert line is not None, "the launcher exited:\n" + "".join(self.output)
+        return line
 
 
 @dataclass
@@ -83,29 +97,37 @@ def start_stack(var_dir: Path, ports: Ports, extra_env: dict[str, str] | None = 
     )
     output: list[str] = []
     ready = threading.Event()
+    printed = threading.Condition()
 
     def read_output() -> None:  # the launcher prints its banner once every service is healthy; keep every line
         assert process.stdout is not None
         for line in process.stdout:
-            output.append(line)
+            with printed:
+                output.append(line)
+                printed.notify_all()
             if line.startswith("Try it:"):
                 ready.set()
         ready.set()
+        with printed:
+            printed.notify_all()
 
     reader = threading.Thread(target=read_output, daemon=True)
     reader.start()
     if not ready.wait(90) or not any(line.startswith("Try it:") for line in output):
         stop_process(process)
         raise AssertionError("launcher did not become ready:\n" + "".join(output))
+    # the embedded nats-server requires the user and password the launcher keeps in var/
+    password = (var_dir / "nats.password").read_text().strip()
     return Stack(
         process,
-        f"nats://127.0.0.1:{ports.nats}",
+        f"nats://crisis:{password}@127.0.0.1:{ports.nats}",
         f"http://127.0.0.1:{ports.gateway}",
         f"http://127.0.0.1:{ports.projections}",
         f"http://127.0.0.1:{ports.sandbox}",
         "".join(output),
         output,
         reader,
+        printed,
     )
 
 
@@ -117,6 +139,30 @@ def stop_process(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def assert_every_log_line_is_json(var_dir: Path) -> None:
+    """Every line of every file in var/logs is one JSON object, without terminal colour codes, and was written
+    so by the service (or converted from the nats-server's format), not wrapped by the launcher as stray output."""
+    logs = [path for path in (var_dir / "logs").iterdir() if path.is_file()]
+    assert {path.name for path in logs} >= {
+        "nats.log",
+        "sms-sandbox.log",
+        "projections.log",
+        "dispatcher.log",
+        "notifier.log",
+        "intake-gateway.log",
+    }
+    for path in logs:
+        text = path.read_text()
+        assert "\x1b" not in text, path.name
+        for number, line in enumerate(text.splitlines(), start=1):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"{path.name}:{number} is not JSON: {line!r}") from None
+            assert isinstance(parsed, dict) and {"ts", "level", "service", "logger", "message"} <= set(parsed), line
+            assert parsed["logger"] != "output", f"{path.name}:{number} was not written as JSON: {line!r}"
 
 
 def stop_stack(stack: Stack) -> str:
@@ -214,7 +260,8 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
         ).json()
         assert not page["timed_out"]
         body = page["messages"][0]["body"]
-        assert f"Y {code}" in body and "Call 911" in body and "5th St & Main" in body
+        assert f"Y {code}" in body and "Call 911" in body and "in zone central" in body
+        assert "5th St" not in body  # what the reporter typed: the address is in the app, not in a text
         assert not PHI.search(body)
 
         forged = await client.post(
@@ -289,3 +336,5 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
         assert "dispatch.acknowledged" in [e["type"] for e in resumed]
     finally:
         stop_stack(again)
+    # two starts and two stops: startup, shutdown, faststream's, uvicorn's and the nats-server's lines included
+    assert_every_log_line_is_json(tmp_path / "var")

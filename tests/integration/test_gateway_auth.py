@@ -186,3 +186,20 @@ def test_demo_credentials_are_created_once_one_per_role(tmp_path: Path) -> None:
 def test_a_missing_credentials_file_admits_nobody(tmp_path: Path) -> None:
     store = CredentialStore.from_file(tmp_path / "absent.json")
     assert len(store) == 0 and store.verify_token("anything") is None
+
+
+def test_a_credential_removed_from_the_file_is_refused_at_once_and_a_new_one_admitted(nats_server, tmp_path) -> None:
+    path = tmp_path / "credentials.json"
+    kept = issue_credential(path, "intake-line", AccessRole.INTAKE)
+    revoked = issue_credential(path, "old-intake-line", AccessRole.INTAKE)
+    with serving(build(GatewaySettings(nats_url=nats_server.url, credentials_file=path))) as url:
+
+        def status_for(token: str) -> int:  # an empty report: 422 once the caller is known, 401 before
+            return httpx.post(f"{url}/v1/incidents", json={}, headers=bearer(token)).status_code
+
+        assert (status_for(kept), status_for(revoked)) == (422, 422)
+        entries = json.loads(path.read_text())
+        path.write_text(json.dumps([e for e in entries if e["subject"] != "old-intake-line"]))  # edited in place
+        assert (status_for(kept), status_for(revoked)) == (422, 401)
+        added = issue_credential(path, "new-intake-line", AccessRole.INTAKE)  # written atomically, a new file
+        assert (status_for(added), status_for(revoked)) == (422, 401)

@@ -23,7 +23,13 @@ from services.contract.events import (
     decode_event,
     new_event,
 )
-from services.intake_gateway.adapters.idempotency_kv import KeyInFlight, KeyReused, KvIdempotencyStore, StoredAnswer
+from services.intake_gateway.adapters.idempotency_kv import (
+    Claim,
+    KeyInFlight,
+    KeyReused,
+    KvIdempotencyStore,
+    StoredAnswer,
+)
 from services.intake_gateway.adapters.incidents_kv import INCIDENTS_BUCKET
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
@@ -162,7 +168,8 @@ async def test_each_kind_is_triaged_and_the_201_says_what_to_do_now(
     assert body["zone"] == "central" and body["outside_service_area"] is False
     assert response.headers["Location"] == f"/v1/incidents/{body['incident_id']}"
     [event] = await stream.since(before)
-    assert isinstance(event, IncidentReported) and event.schema_version == 2
+    assert isinstance(event, IncidentReported) and event.schema_version == 3
+    assert event.data.reported_by == "test-intake"
     assert str(event.data.incident_id) == body["incident_id"] and event.data.short_code == body["short_code"]
     block = getattr(event.data, kind)
     assert {k: getattr(block, k) for k in details} == details
@@ -375,7 +382,7 @@ async def test_updates_are_appended_as_events(gateway, clock, stream) -> None:
     assert naloxone.status_code == 201, naloxone.text
     assert naloxone.json()["event_type"] == "incident.naloxone_administered"
     ems = post(
-        gateway, f"/v1/incidents/{incident}/ems-arrived", {"agency": "Denver Health Paramedics"}, AccessRole.RESPONDER
+        gateway, f"/v1/incidents/{incident}/ems-arrived", {"agency": "Denver Health Paramedics"}, AccessRole.DIRECTOR
     )
     assert ems.status_code == 201
     moved = post(
@@ -389,7 +396,7 @@ async def test_updates_are_appended_as_events(gateway, clock, stream) -> None:
     assert (dose_event.data.response, dose_event.data.recorded_by) == ("unchanged", "test-intake")
     assert str(dose_event.incident_id) == incident == str(dose_event.data.incident_id)
     assert ems_event.type == "incident.ems_arrived" and ems_event.data.arrived_at == clock.now()
-    assert ems_event.data.agency == "Denver Health Paramedics" and ems_event.data.recorded_by == "test-responder"
+    assert ems_event.data.agency == "Denver Health Paramedics" and ems_event.data.recorded_by == "test-director"
     assert moved_event.type == "incident.relocated" and moved_event.data.location.place == "Ruby Hill Park"
     assert (moved_event.data.zone, moved_event.data.outside_service_area) == ("south", False)
 
@@ -450,7 +457,7 @@ async def test_a_completed_dispatch_closes_the_incident(gateway, clock, nats_url
 
 async def test_unknown_or_malformed_incidents_and_future_times_are_refused(gateway, clock, stream) -> None:
     before = await stream.last()
-    unknown = post(gateway, f"/v1/incidents/{uuid4()}/ems-arrived", {})
+    unknown = post(gateway, f"/v1/incidents/{uuid4()}/ems-arrived", {}, AccessRole.DIRECTOR)
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
     malformed = post(gateway, "/v1/incidents/not-a-uuid/ems-arrived", {})
     assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "path.incident_id"
@@ -490,16 +497,42 @@ async def test_a_key_in_flight_is_refused_until_its_claim_is_stale(nats_url) -> 
     try:
         clock = ManualClock(T0)
         retention = GatewaySettings().idempotency_retention_days
-        store = await KvIdempotencyStore.open(connection.jetstream(), clock, retention_days=retention, replicas=1)
+        store = await KvIdempotencyStore.open(
+            connection.jetstream(), clock, retention_days=retention, replicas=1, claim_seconds=12
+        )
         scope = f"caller\nPOST /v1/incidents\n{uuid4()}"
-        assert await store.begin(scope, "body-1") is None
+        first = await store.begin(scope, "body-1")
+        assert isinstance(first, Claim) and first.fresh
         with pytest.raises(KeyInFlight):
             await store.begin(scope, "body-1")
         with pytest.raises(KeyReused):
             await store.begin(scope, "body-2")
-        clock.advance(timedelta(seconds=61))  # the claimant crashed mid-request
-        assert await store.begin(scope, "body-1") is None
+        clock.advance(timedelta(seconds=13))  # the claimant never answered within its deadline
+        taken_over = await store.begin(scope, "body-1")
+        assert taken_over == Claim(first.seed, fresh=False)  # same seed: the retry records under the same ids
         await store.complete(scope, "body-1", StoredAnswer(201, {"incident_id": "x"}, {"Location": "/x"}))
         assert await store.begin(scope, "body-1") == StoredAnswer(201, {"incident_id": "x"}, {"Location": "/x"})
+    finally:
+        await connection.close()
+
+
+async def test_a_request_that_failed_after_sending_leaves_its_key_retryable_at_once_with_the_same_seed(
+    nats_url,
+) -> None:
+    connection = await nats.connect(nats_url)
+    try:
+        clock = ManualClock(T0)
+        store = await KvIdempotencyStore.open(connection.jetstream(), clock, retention_days=1, replicas=1)
+        scope = f"caller\nPOST /v1/incidents\n{uuid4()}"
+        claim = await store.begin(scope, "body-1")
+        await store.give_up(scope, "body-1", claim)  # answered 503/504: maybe on the stream, maybe not
+        retry = await store.begin(scope, "body-1")  # no waiting for the claim to go stale
+        assert retry == Claim(claim.seed, fresh=False)
+        seeds = {claim.seed}
+        for _ in range(3):  # however often it fails, the ids stay the same
+            await store.give_up(scope, "body-1", retry)
+            retry = await store.begin(scope, "body-1")
+            seeds.add(retry.seed)
+        assert seeds == {claim.seed}
     finally:
         await connection.close()

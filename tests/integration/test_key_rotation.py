@@ -12,6 +12,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
@@ -221,3 +222,34 @@ def test_a_row_no_key_opens_stops_the_rotation_before_anything_changes(tmp_path:
             database.close()
     assert raw_digest(settings) == sealed
     assert [p.split(":")[0] for p in refused.value.problems] == ["notifier.sqlite"]
+
+
+def test_the_read_models_keep_no_crisis_kind_task_rule_or_staff_name_in_clear(tmp_path: Path) -> None:
+    """projections.sqlite: what happened (an overdose) and in which zone, what is followed up and who works here are
+    sealed; the read side still answers with them, sorted by name, and a rotation re-encrypts them (the test
+    above)."""
+    var_dir = tmp_path / "var"
+    people, story = team(), Story()
+    with ExitStack() as stack:
+        apps = open_services(var_dir, "", KEY_A, stack, ("projections", "followups"))
+        events = [*(p.registered() for p in people.values()), story.reported()]
+        for sequence, event in enumerate(events, start=1):
+            apps["followups"].handle(event, sequence)
+            apps["projections"].handle(event, sequence)
+        desk = apps["followups"]
+        for notification in desk.recorder.select_notifications(start=1, limit=1000):
+            for event in desk.outbox(desk.mapper.to_domain_event(notification)):
+                sequence += 1
+                apps["projections"].handle(event, sequence)
+        store = apps["projections"].store
+        [incident] = store.incidents()
+        rules = {task["rule"] for task in store.tasks()}
+        names = [row["name"] for row in store.responders()]
+        opened = store.incident(UUID(incident["incident_id"]))
+    assert incident["kind"] == "overdose" and opened is not None and opened["kind"] == "overdose"
+    assert incident["zone"] == opened["zone"] == story.reported().data.zone and incident["zone"]
+    assert rules and all("overdose" in rule for rule in rules)
+    assert names == sorted(person.name for person in people.values())
+    stored = b"".join(path.read_bytes() for path in var_dir.glob("projections.sqlite*"))
+    for clear in [b"overdose", incident["zone"].encode(), *(r.encode() for r in rules), *(n.encode() for n in names)]:
+        assert clear not in stored, clear

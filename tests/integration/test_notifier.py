@@ -31,6 +31,7 @@ from services.contract.events import (
     SmsStatusUpdatedData,
     derived_id,
     new_event,
+    place_ref,
 )
 from services.notifier.application import Notifier
 from services.notifier.bootstrap import build, build_providers, build_send_queue
@@ -74,7 +75,7 @@ def requested(
 ) -> NotificationRequested:
     notification_id = uuid4()
     if params is None:
-        params = {"priority": priority.value, "code": "4821", "area": "5th St & Main", "distance_km": 0.4}
+        params = {"priority": priority.value, "code": "4821", "place": place_ref("Union Station"), "distance_km": 0.4}
     return new_event(
         NotificationRequested,
         NotificationRequestedData(
@@ -244,7 +245,7 @@ async def test_a_requested_page_is_rendered_sent_once_and_recorded(tmp_path, san
         await send_queue(notifier, settings, time).drain()  # nor does a restarted sender
         (sent,) = outcomes(notifier, event.data.notification_id)
     inbox = sandbox.messages(phone)
-    expected = "P1 response needed near 5th St & Main (0.4 km). Reply Y 4821 to accept, N 4821 to pass."
+    expected = "P1 response needed near Union Station (0.4 km). Reply Y 4821 to accept, N 4821 to pass."
     assert [m["body"] for m in inbox] == [expected]
     assert sent.type == "sms.sent" and sent.data.message_sid == inbox[0]["sid"]
     assert sent.data.body == expected and sent.data.segments == 1

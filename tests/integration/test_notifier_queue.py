@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.contract.events import Priority
+from services.contract.events import Priority, place_ref
 from services.notifier.bootstrap import build
 from services.notifier.domain.notification import Notification
 from tests import factories
@@ -31,7 +31,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 def offer(to: str, code: str, priority: Priority):
-    params = {"priority": priority.value, "code": code, "area": "5th St & Main", "distance_km": 1.2}
+    params = {"priority": priority.value, "code": code, "place": place_ref("Union Station"), "distance_km": 1.2}
     return requested(to, "page_offer", params, priority=priority)
 
 
@@ -74,7 +74,7 @@ async def test_a_full_queue_is_rate_limited_p1_first_and_floods_are_bundled(tmp_
 
     bundle_1 = "5 open pages (1001, 1002, 1003, 1004, 1005). Reply STATUS for details, or Y/N and the code."
     bundle_2 = "2 open pages (2001, 2002). Reply STATUS for details, or Y/N and the code."
-    page = "{p} response needed near 5th St & Main (1.2 km). Reply Y {c} to accept, N {c} to pass."
+    page = "{p} response needed near Union Station (1.2 km). Reply Y {c} to accept, N {c} to pass."
     assert sent == [
         (0.0, responder, page.format(p="P1", c="9001")),  # requested last, sent first
         (1.0, other, "Accepted 3001. Thank you - details in the app."),  # then P2, one per second

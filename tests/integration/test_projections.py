@@ -200,7 +200,7 @@ class Story:
             page_id=page_id,
             to=person.phone,
             template="page_offer",
-            params={"priority": self.priority.value, "code": self.code, "area": "5th St & Main"},
+            params={"priority": self.priority.value, "code": self.code},
             priority=self.priority,
         )
         sent = SmsSentData(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +150,13 @@ def send(sandbox: RunningSandbox, to: str, body: str = "Responder en route", fro
 
 
 # --- the Twilio API, through the official SDK --------------------------------------------------------
+
+
+def post_form(sandbox: RunningSandbox, path: str, data: dict[str, str]) -> httpx.Response:
+    """Post one of the inbox page's forms as the page does: with the CSRF token the page carries."""
+    page = sandbox.http.get("/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+    return sandbox.http.post(path, data={**data, "csrf_token": token})
 
 
 def test_create_returns_a_queued_message_that_the_inbox_shows(sandbox: RunningSandbox) -> None:
@@ -313,7 +321,7 @@ def test_the_reply_form_delivers_and_redirects_to_the_conversation(
     phone = fake_phone()
     send(sandbox, phone)
 
-    response = sandbox.http.post(f"/inbox/{quote(phone, safe='')}/reply", data={"body": "YES"})
+    response = post_form(sandbox, f"/inbox/{quote(phone, safe='')}/reply", {"body": "YES"})
 
     assert response.status_code == 303
     [stored_outbound, stored_reply] = sandbox.messages(phone)
@@ -326,15 +334,44 @@ def test_the_reply_form_delivers_and_redirects_to_the_conversation(
 def test_the_new_phone_form_starts_a_conversation(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
     phone = fake_phone()
 
-    response = sandbox.http.post("/inbox/send", data={"phone": phone, "body": "help at the library"})
+    response = post_form(sandbox, "/inbox/send", {"phone": phone, "body": "help at the library"})
 
     assert response.status_code == 303
     assert receiver.received[0].params["From"] == phone
     assert [p["phone"] for p in sandbox.http.get("/sandbox/api/phones").json()["phones"]] == [phone]
 
 
+def test_a_cross_site_post_of_the_inbox_forms_is_refused_and_sends_nothing(
+    sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    phone = fake_phone()
+    send(sandbox, phone)
+    reply_path = f"/inbox/{quote(phone, safe='')}/reply"
+    cross_site = {"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"}
+    with httpx.Client(base_url=sandbox.base_url) as elsewhere:  # another site's page: no cookie, no token
+        forged = [
+            elsewhere.post("/inbox/send", data={"phone": phone, "body": "STOP"}, headers=cross_site),
+            elsewhere.post(reply_path, data={"body": "STOP"}, headers=cross_site),
+            elsewhere.post("/inbox/send", data={"phone": phone, "body": "STOP", "csrf_token": "guessed"}),
+        ]
+    assert [r.status_code for r in forged] == [403] * 3 and receiver.received == []
+    page = sandbox.http.get("/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+    # even the page's own token is refused when the browser says another site sent the form
+    forged.append(sandbox.http.post(reply_path, data={"body": "STOP", "csrf_token": token}, headers=cross_site))
+    forged.append(sandbox.http.post(reply_path, data={"body": "STOP"}))  # the cookie without the form's token
+
+    assert [r.status_code for r in forged] == [403] * 5
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in forged)
+    assert receiver.received == []
+    assert [m["direction"] for m in sandbox.messages(phone)] == ["outbound"]
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    same_site = sandbox.http.post(reply_path, data={"body": "Y", "csrf_token": token}, headers=same_origin)
+    assert same_site.status_code == 303 and [w.params["Body"] for w in receiver.received] == ["Y"]
+
+
 def test_the_page_refuses_a_malformed_phone(sandbox: RunningSandbox, receiver: WebhookReceiver) -> None:
-    response = sandbox.http.post("/inbox/send", data={"phone": "555-0100", "body": "hi"})
+    response = post_form(sandbox, "/inbox/send", {"phone": "555-0100", "body": "hi"})
 
     assert response.status_code == 422
     assert "E.164" in response.text
@@ -361,7 +398,7 @@ def test_a_webhook_that_is_down_is_recorded_not_a_500(tmp_path: Path) -> None:
             phone = fake_phone()
 
             api = sandbox.http.post("/sandbox/api/inbound", json={"from": phone, "body": "hello?"})
-            page = sandbox.http.post(f"/inbox/{quote(phone, safe='')}/reply", data={"body": "anyone?"})
+            page = post_form(sandbox, f"/inbox/{quote(phone, safe='')}/reply", {"body": "anyone?"})
 
             assert api.status_code == 201
             assert isinstance(api.json()["webhook_status"], str)

@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 from services.contract.events import Envelope, decode_event, derived_id
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
-from services.runtime.stream import STREAM_NAME
+from services.runtime.stream import STREAM_NAME, NotRecorded
 from tests.factories import fake_phone
 from tests.support.asgi_server import serving
 
@@ -221,3 +221,84 @@ async def test_a_multipart_upload_is_refused_not_a_500(gateway, stream) -> None:
     )
     assert response.status_code == 415 and response.headers["content-type"] == "application/problem+json"
     assert await stream.position() == before
+
+
+# -- replays after the stream's de-duplication window ------------------------------------------------------
+
+
+class ForgetfulStream:
+    """The gateway's publish port, standing in for the stream after its de-duplication window has passed:
+    with ``forget`` every event gets a fresh id, so the stream would store a replay again. ``fail_calls``
+    are the (1-based) publish calls that fail as if NATS were down (nothing recorded)."""
+
+    def __init__(self, publish) -> None:  # noqa: ANN001 - the gateway's own publish callable
+        self.publish = publish
+        self.forget = False
+        self.fail_calls: set[int] = set()
+        self.calls = 0
+
+    async def __call__(self, event: Envelope) -> int:
+        self.calls += 1
+        if self.calls in self.fail_calls:
+            raise NotRecorded(event.id)
+        return await self.publish(event.model_copy(update={"id": uuid4()}) if self.forget else event)
+
+
+@pytest.fixture
+def forgetful_gateway(nats_server, tmp_path):
+    settings = GatewaySettings(
+        nats_url=nats_server.url,
+        twilio_auth_token=PRIMARY,
+        gateway_public_url=PUBLIC,
+        credentials_file=tmp_path / "none.json",
+    )
+    app = build(settings)
+    with serving(app) as url:
+        inbox = app.state.sms_inbox
+        inbox.publish = ForgetfulStream(inbox.publish)
+        yield url, inbox.publish
+
+
+async def test_a_signed_stop_replayed_after_the_dedup_window_is_answered_but_not_recorded_again(
+    forgetful_gateway, stream
+) -> None:
+    url, publish = forgetful_gateway
+    params = inbound("STOP")
+    before = await stream.position()
+    assert signed_post(url, "/twilio/sms", params).status_code == 200
+    publish.forget = True  # days later: the stream no longer knows the event ids
+    for _ in range(2):
+        replay = signed_post(url, "/twilio/sms", params)
+        assert replay.status_code == 200 and replay.text == "<Response/>"
+    events = await stream.since(before, params["MessageSid"])
+    assert [e.type for e in events] == ["sms.received", "sms.opt_out_changed"]  # one opt-out, not two
+
+
+async def test_a_status_callback_replayed_after_the_dedup_window_is_not_recorded_again(
+    forgetful_gateway, stream
+) -> None:
+    url, publish = forgetful_gateway
+    sid = new_sid()
+    sent, delivered = {"MessageSid": sid, "MessageStatus": "sent"}, {"MessageSid": sid, "MessageStatus": "delivered"}
+    before = await stream.position()
+    assert signed_post(url, "/twilio/status", sent).status_code == 200
+    publish.forget = True
+    for params in (sent, delivered, delivered, sent):  # a new status is recorded; replays of either are not
+        response = signed_post(url, "/twilio/status", params)
+        assert response.status_code == 200 and response.text == "<Response/>"
+    assert [e.data.status for e in await stream.since(before, sid)] == ["sent", "delivered"]
+
+
+async def test_a_webhook_whose_append_failed_is_recorded_when_twilio_retries_it(forgetful_gateway, stream) -> None:
+    url, publish = forgetful_gateway
+    params = inbound("STOP")
+    before = await stream.position()
+    publish.fail_calls = {publish.calls + 2}  # sms.received lands, sms.opt_out_changed does not
+    failed = signed_post(url, "/twilio/sms", params)
+    assert failed.status_code == 503
+    retried = signed_post(url, "/twilio/sms", params)  # Twilio's retry, within the window: not seen yet
+    assert retried.status_code == 200
+    publish.forget = True
+    assert signed_post(url, "/twilio/sms", params).status_code == 200  # now it was seen: nothing more
+    events = await stream.since(before, params["MessageSid"])
+    assert [e.type for e in events] == ["sms.received", "sms.opt_out_changed"]

@@ -3,7 +3,9 @@ form: a forged form (no token, or another session's) gets a 403 problem and chan
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -164,3 +166,74 @@ async def test_every_state_changing_workspace_form_refuses_a_missing_or_wrong_cs
             assert page_csrf(form.text)
             assert forged.status_code == 303 and "expired" in forged.headers["location"]
             assert COOKIE_NAME not in forged.cookies and COOKIE_NAME not in anonymous.cookies
+
+
+# ---- sessions end on the server: sign-out and revoked credentials -------------------------------------------
+
+
+def audited_to(space, subject: str) -> list[dict]:
+    return space.app.state.records.audit.query(subject=subject)
+
+
+def revoke_in_place(path: Path, subject: str) -> None:
+    """Delete ``subject``'s credential by rewriting the file in place, as an editor does."""
+    entries = json.loads(path.read_text())
+    path.write_text(json.dumps([entry for entry in entries if entry["subject"] != subject], indent=2))
+
+
+async def test_a_session_cookie_replayed_after_sign_out_is_refused_and_audited_to_nobody(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with workspace(js, nats_server, tmp_path, database_url) as space:
+        story = Story()
+        await publish_all(js, [story.reported()])
+        await space.settled(js)
+        timeline = f"/workspace/incidents/{story.incident_id}"
+        director = await signed_in(space, "dr-director", "director")
+        try:
+            page = await director.get(timeline)
+            assert page.status_code == 200
+            cookie = director.cookies[COOKIE_NAME]
+            out = await director.post("/workspace/sign-out", data={"csrf_token": page_csrf(page.text)})
+            assert out.status_code == 303
+        finally:
+            await director.aclose()
+        audited = audited_to(space, "dr-director")
+        stream_before = (await js.stream_info(STREAM_NAME)).state.last_seq
+        async with httpx.AsyncClient(base_url=space.url, cookies={COOKIE_NAME: cookie}) as replay:
+            again = await replay.get(timeline)
+            api = await replay.get(f"/v1/incidents/{story.incident_id}/timeline")
+            change = await replay.post(
+                f"{timeline}/documentation/fields", data={"notes": "replayed", "csrf_token": page_csrf(page.text)}
+            )
+        assert again.status_code == 303 and again.headers["location"].startswith("/workspace/sign-in")
+        assert api.status_code == 401
+        assert change.status_code == 303 and change.headers["location"].startswith("/workspace/sign-in")
+        assert audited_to(space, "dr-director") == audited  # nothing credited to the director who signed out
+        assert (await js.stream_info(STREAM_NAME)).state.last_seq == stream_before
+
+
+async def test_revoking_a_credential_ends_its_live_sessions_and_its_token_at_once(js, nats_server, tmp_path) -> None:
+    async with workspace(js, nats_server, tmp_path) as space:
+        await space.settled(js)
+        director = await signed_in(space, "dr-director", "director")
+        pat = await signed_in(space, "coach-user", "coach")
+        try:
+            assert (await pat.get("/workspace/tasks")).status_code == 200
+            audited = audited_to(space, "coach-user")
+            revoke_in_place(space.settings.credentials_file, "coach-user")
+            refused = await pat.get("/workspace/tasks")
+            assert refused.status_code == 303 and refused.headers["location"].startswith("/workspace/sign-in")
+            async with space.client("coach") as api:
+                assert (await api.get("/v1/followups")).status_code == 401
+            form = await pat.get("/workspace/sign-in")
+            again = await pat.post(
+                "/workspace/sign-in",
+                data={"username": "coach-user", "token": space.tokens["coach"], "csrf_token": page_csrf(form.text)},
+            )
+            assert again.status_code == 303 and "not+recognised" in again.headers["location"]
+            assert (await director.get("/workspace/tasks")).status_code == 200  # other people are not affected
+        finally:
+            await director.aclose()
+            await pat.aclose()
+        assert audited_to(space, "coach-user") == audited  # nothing after the revocation

@@ -8,6 +8,7 @@ import importlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tomllib
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from services.runtime.nats_server import nats_server_binary
+from services.runtime.nats_server import EmbeddedNatsServer, nats_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -297,3 +298,25 @@ def test_nats_config_refuses_to_start_without_its_secrets(tmp_path: Path) -> Non
     )
     assert checked.returncode != 0
     assert "NATS_JETSTREAM_KEY" in checked.stderr
+
+
+def test_make_upgrades_setuptools_with_pip_and_the_build_uses_a_current_one() -> None:
+    recipe = (ROOT / "Makefile").read_text().split("$(STAMP):", 1)[1].split("\n\n", 1)[0]
+    [upgrade] = [line for line in recipe.splitlines() if "--upgrade" in line]
+    assert upgrade.split("--upgrade", 1)[1].split() == ["pip", "setuptools"]
+    assert recipe.index(upgrade) < recipe.index("-e '.[dev]'")  # before the project is installed
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # an SPDX string: setuptools 77+ warns about (and will refuse) the old {text = ...} table
+    assert isinstance(pyproject["project"]["license"], str)
+    assert any(re.fullmatch(r"setuptools>=(7[7-9]|[89]\d)(\.\d+)*", r) for r in pyproject["build-system"]["requires"])
+
+
+def test_the_embedded_nats_config_is_private_and_passes_nats_server_check(tmp_path: Path) -> None:
+    server = EmbeddedNatsServer(tmp_path / "nats", encryption_key="generated-key", user="crisis", password="generated")
+    config = server._private_config()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    checked = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert re.search(r"authorization \{\s+user: \"crisis\"\s+password: \"generated\"", config.read_text())

@@ -147,7 +147,7 @@ def test_a_gazetteer_with_bad_coordinates_is_refused(tmp_path) -> None:
         load_gazetteer(path)
 
 
-def test_a_v1_incident_reported_is_upcast_to_v2() -> None:
+def test_a_v1_incident_reported_is_upcast_to_the_current_version() -> None:
     v1 = json.loads((ROOT / "schemas/events/incident.reported.v1.json").read_text())
     assert v1["properties"]["schema_version"]["const"] == 1
     incident_id = str(uuid4())
@@ -171,6 +171,34 @@ def test_a_v1_incident_reported_is_upcast_to_v2() -> None:
         },
     }
     event = decode_event(json.dumps(payload).encode())
-    assert isinstance(event, IncidentReported) and event.schema_version == 2
+    assert isinstance(event, IncidentReported) and event.schema_version == 3
     assert (event.data.zone, event.data.outside_service_area, event.data.possible_duplicate_of) == (None, False, [])
+    assert event.data.reported_by is None  # unknown before v3: only directors and paged responders may change it
     assert event.data.location.address == "5th St & Main" and event.data.needs == ["naloxone_carrier", "ems_now"]
+
+
+def test_a_v2_incident_reported_is_upcast_to_v3_without_a_reporter_credential() -> None:
+    assert '"reported_by"' not in (ROOT / "schemas/events/incident.reported.v2.json").read_text()  # published as is
+    incident_id = str(uuid4())
+    payload = {
+        "id": str(uuid4()),
+        "type": "incident.reported",
+        "schema_version": 2,
+        "occurred_at": "2026-11-23T09:00:00Z",
+        "incident_id": incident_id,
+        "producer": "intake_gateway",
+        "data": {
+            "incident_id": incident_id,
+            "short_code": "4821",
+            "kind": "overdose",
+            "priority": "P1",
+            "needs": ["naloxone_carrier"],
+            "guidance": ["Call 911 now."],
+            "location": {"lat": 39.7431, "lon": -104.9876},
+            "reporter": {"channel": "hotline"},
+            "zone": "central",
+        },
+    }
+    event = decode_event(json.dumps(payload).encode())
+    assert isinstance(event, IncidentReported) and event.schema_version == 3
+    assert (event.data.reported_by, event.data.zone) == (None, "central")

@@ -7,7 +7,9 @@ from uuid import uuid4
 
 import pytest
 
+from services.contract.events import place_ref
 from services.notifier.domain.notification import Notification, PhoneConsent, bundle_id, consent_id
+from services.notifier.domain.place_names import PlaceBook
 from services.notifier.domain.templates import render
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -23,7 +25,7 @@ def notification(**kw) -> Notification:
         "page_id": uuid4(),
         "caused_by": uuid4(),
         "at": T0,
-        "params": {"priority": "P1", "code": "4821", "area": "5th St & Main"},
+        "params": {"priority": "P1", "code": "4821", "zone": place_ref("central")},
     }
     return Notification(**values | kw)
 
@@ -45,6 +47,17 @@ def test_a_v1_record_with_a_rendered_body_is_read_as_the_legacy_template() -> No
     old = notification(template="page", params=None, body="P1 response needed near 5th St & Main.")
     assert (old.template, old.params) == ("legacy_v1", {})
     assert render(old.template, old.params, old.language).text.startswith("You have a message from dispatch.")
+
+
+def test_a_page_recorded_before_v3_is_sent_without_the_address_it_carried() -> None:
+    """A v2 request's ``area`` was the address as typed: the record keeps it, the text never prints it."""
+    old = notification(params={"priority": "P1", "code": "4821", "area": "Generated Name 34yo OD pregnant"})
+    book = PlaceBook.of(places=["Union Station"], zones=["central"])
+
+    assert old.params == {"priority": "P1", "code": "4821"}
+    assert render(old.template, old.params, old.language, book).text == (
+        "P1 response needed. Reply Y 4821 to accept, N 4821 to pass."
+    )
 
 
 def test_a_late_stop_does_not_undo_a_later_start() -> None:

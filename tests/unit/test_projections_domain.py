@@ -33,7 +33,7 @@ from services.contract.events import (
     WithdrawalDetails,
     new_event,
 )
-from services.projections.adapters.session_cookies import SessionCodec
+from services.projections.adapters.session_cookies import Session, SessionCodec, WorkspaceSessions
 from services.projections.adapters.svg_charts import grouped_bars, minutes_label
 from services.projections.domain.desk import DueIndex
 from services.projections.domain.documentation import (
@@ -55,7 +55,14 @@ from services.projections.domain.followups import (
 )
 from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, percentile, response_metrics
 from services.projections.domain.progress import RecordedEvent, SlaTargets, incident_progress, known_at, sla_marks
-from services.runtime.credentials import AccessRole, Principal
+from services.runtime.credentials import (
+    AccessRole,
+    CredentialStore,
+    Principal,
+    issue_credential,
+    revoke_credential,
+    token_digest,
+)
 from tests.integration.test_projections import T0, Person, Story
 
 TARGETS = SlaTargets()
@@ -424,15 +431,53 @@ def test_metrics_group_by_priority_zone_and_week() -> None:
 def test_session_cookies_are_signed_and_expire() -> None:
     codec = SessionCodec(b"k" * 32, timedelta(hours=8))
     now = datetime(2026, 11, 23, 9, tzinfo=UTC)
-    principal = Principal("dr", AccessRole.DIRECTOR)
-    value, session = codec.issue(principal, now)
-    assert codec.read(value, now + timedelta(hours=1)) == session
-    assert codec.read(value, now + timedelta(hours=9)) is None
+    value = codec.seal("session-1", now + codec.lifetime)
+    assert codec.unseal(value, now + timedelta(hours=1)) == "session-1"
+    assert codec.unseal(value, now + timedelta(hours=9)) is None
     body, signature = value.split(".")
     forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
-    assert codec.read(forged, now) is None
-    assert SessionCodec(b"other" * 8, timedelta(hours=8)).read(value, now) is None
-    assert codec.read("garbage", now) is None and codec.read(None, now) is None
+    assert codec.unseal(forged, now) is None
+    assert SessionCodec(b"other" * 8, timedelta(hours=8)).unseal(value, now) is None
+    assert codec.unseal("garbage", now) is None and codec.unseal(None, now) is None
+
+
+class InMemorySessions:
+    """The SessionStore port, in a dict."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Session] = {}
+
+    def save(self, session: Session, now: datetime) -> None:
+        self.kept[session.session_id] = session
+
+    def find(self, session_id: str) -> Session | None:
+        return self.kept.get(session_id)
+
+    def end(self, session_id: str) -> None:
+        self.kept.pop(session_id, None)
+
+
+async def test_a_session_ends_when_signed_out_or_when_its_credential_leaves_the_file(tmp_path) -> None:
+    path = tmp_path / "credentials.json"
+    token = issue_credential(path, "dr", AccessRole.DIRECTOR)
+    other_token = issue_credential(path, "pat", AccessRole.RESPONDER, uuid4())
+    store = InMemorySessions()
+    sessions = WorkspaceSessions(SessionCodec(b"k" * 32, timedelta(hours=8)), store, CredentialStore.from_file(path))
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    dr = Principal("dr", AccessRole.DIRECTOR)
+    cookie, session = await sessions.begin(dr, token_digest(token), now)
+    assert await sessions.current(cookie, now + timedelta(hours=1)) == session
+    assert await sessions.current(cookie, now + timedelta(hours=9)) is None  # expired
+    await sessions.end(cookie, now)
+    assert await sessions.current(cookie, now) is None and store.kept == {}  # signed out: the copy is refused
+    cookie, _ = await sessions.begin(dr, token_digest(token), now)
+    pat_principal = sessions.credentials.verify_token(other_token)
+    pat, _ = await sessions.begin(pat_principal, token_digest(other_token), now)
+    revoke_credential(path, "dr")
+    assert await sessions.current(cookie, now) is None  # revoked: refused at once
+    assert (await sessions.current(pat, now)).principal == pat_principal  # the others' sessions live on
+    forged, _ = await sessions.begin(Principal("pat", AccessRole.DIRECTOR), token_digest(other_token), now)
+    assert await sessions.current(forged, now) is None  # a session must say what its credential says
 
 
 def test_charts_are_well_formed_svg_with_one_bar_per_value() -> None:

@@ -1,32 +1,57 @@
-"""Every outgoing text comes from a template: PHI-free, GSM-7, one segment, in English and Spanish."""
+"""Every outgoing text comes from a template: PHI-free, GSM-7, one segment, in English and Spanish.
+
+And nothing a reporter typed can be printed: a place is a reference that only the notifier's own copy of the
+gazetteer can turn into a name, and every other parameter has a shape no words fit in.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import typing
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from services.contract.templates import TEMPLATES
+from services.contract.events import NotificationRequested, NotificationRequestedData, decode_event, new_event
+from services.contract.templates import TEMPLATES, place_ref, without_retired_free_text
 from services.notifier.domain.gsm import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
+from services.notifier.domain.place_names import PlaceBook, printable_name
 from services.notifier.domain.templates import (
     LANGUAGES,
     VOICE_TEMPLATES,
     TemplateError,
     has_wording,
     render,
-    scrub,
 )
+from tests.factories import T0
 
-LONG_AREA = "Calle Ñandú Álvarez [Edificio {B}] ~ 12ª — “Entrada” €5 | ½ km 北 😀 " * 3
+_LONG = "Calle Ñandú Álvarez [Edificio {B}] ~ 12ª — “Entrada” €5 | ½ km 北 😀 " * 3
+LONG_PLACE = next(_LONG[:n] for n in range(len(_LONG), 0, -1) if printable_name(_LONG[:n]))  # the longest kept
+LONG_ZONE = "Zona Ñandú-Álvarez " * 4
 LONG_NAME = "Dr. Zoë Ångström-Łukasiewicz O’Brien [on call] " * 3
 ALL_CODES = [f"{n:04d}" for n in range(9980, 10000)]  # 20 codes, the most a list may hold
 
+BOOK = PlaceBook.of(places=[LONG_PLACE, "5th St & Main", "Union Station"], zones=["central", LONG_ZONE])
+LONG_PLACE_REF, LONG_ZONE_REF = place_ref(LONG_PLACE), place_ref(LONG_ZONE)
+WHERE = [  # place and zone references: both known, zone only, unknown to this notifier, none
+    {"place": LONG_PLACE_REF, "zone": LONG_ZONE_REF},
+    {"place": None, "zone": LONG_ZONE_REF},
+    {"place": place_ref("somewhere this notifier never heard of"), "zone": None},
+    {"place": None, "zone": None},
+]
+
 WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "page_offer": [
-        {"priority": p, "code": "9999", "area": LONG_AREA[:80], "distance_km": d, "call_911": c}
-        for p, d, c in itertools.product(("P1", "P2", "P3"), (None, 0.04, 9.96, 999.4, 123456.0), (True, False))
+        {"priority": p, "code": "9999", **w, "distance_km": d, "call_911": c}
+        for p, w, d, c in itertools.product(
+            ("P1", "P2", "P3"), WHERE, (None, 0.04, 9.96, 999.4, 123456.0), (True, False)
+        )
     ],
     "page_reminder": [{"priority": p, "code": "9999"} for p in ("P1", "P2", "P3")],
     "voice_page": [{"priority": "P1", "code": "4821"}],
@@ -45,7 +70,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "location_noted": [{}],
     "location_unknown": [{}],
     "supervisor_alert": [
-        {"priority": "P1", "code": "9999", "reason": r, "area": a}
+        {"priority": "P1", "code": "9999", "reason": r, **w}
         for r in (
             "nobody_on_call",
             "nobody_qualified",
@@ -54,7 +79,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
             "outside_service_area",
             "escalated",
         )
-        for a in (None, LONG_AREA[:80])
+        for w in WHERE
     ],
     "responder_unreachable": [{"responder_name": LONG_NAME[:100], "reason": r} for r in ("opted_out", "undeliverable")],
     "open_pages_bundle": [{"codes": ["1234"]}, {"codes": ALL_CODES[:3]}, {"codes": ALL_CODES}],
@@ -73,10 +98,6 @@ FORBIDDEN = re.compile(
     r"rehab|addict|adiccion|substance|sustancia",
     re.IGNORECASE,
 )
-ADVERSARIAL_TEXT = (
-    "Fentanyl OVERDOSE house, Heroin Alley & Suicide Ln, self-harm unit, Withdrawal/Detox clinic, "
-    "Methadone MOUD programme, alcohol rehab, sobredosis de heroina, opioide"
-)
 
 
 def test_every_template_has_worst_case_parameters_here() -> None:
@@ -93,7 +114,7 @@ def test_every_template_has_its_own_wording_in_every_language(template: str, lan
 def test_every_sms_is_basic_gsm7_and_one_segment_for_worst_case_parameters(
     template: str, params: dict, language: str
 ) -> None:
-    rendered = render(template, params, language)
+    rendered = render(template, params, language, BOOK)
 
     assert rendered.language == language
     assert all(char in GSM7_BASIC for char in rendered.text), rendered.text
@@ -103,27 +124,46 @@ def test_every_sms_is_basic_gsm7_and_one_segment_for_worst_case_parameters(
         assert rendered.segments == 1
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("area", [LONG_AREA[:80], "x" * 80, "[{}]~|^€\\" * 8, "5th St & Main"])
-def test_a_p1_page_is_one_segment_and_keeps_the_reply_commands(language: str, area: str) -> None:
-    params = {"priority": "P1", "code": "4821", "area": area, "distance_km": 12345.6, "call_911": True}
+LONGEST_NAMES = PlaceBook.of(places=["x" * 80, "[{}]~|^€\\" * 8, LONG_PLACE], zones=["z" * 80])
 
-    rendered = render("page_offer", params, language)
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("place", ["x" * 80, "[{}]~|^€\\" * 8, LONG_PLACE, None])
+def test_a_p1_page_is_one_segment_and_keeps_the_reply_commands(language: str, place: str | None) -> None:
+    where = {"place": place_ref(place) if place else None, "zone": place_ref("z" * 80)}
+    params = {"priority": "P1", "code": "4821", **where, "distance_km": 12345.6, "call_911": True}
+
+    rendered = render("page_offer", params, language, LONGEST_NAMES)
 
     assert count_segments(rendered.text) == 1
     assert "Y 4821" in rendered.text and "N 4821" in rendered.text and "911" in rendered.text
     assert rendered.text.startswith("P1")
 
 
-def test_the_page_reads_like_the_domain_example() -> None:
-    params = {"priority": "P1", "code": "4821", "area": "5th St & Main", "distance_km": 0.8}
+def test_the_page_reads_like_the_domain_example_when_the_gazetteer_knows_the_place() -> None:
+    params = {"priority": "P1", "code": "4821", "place": place_ref("5th St & Main"), "distance_km": 0.8}
 
-    assert render("page_offer", params, "en").text == (
+    assert render("page_offer", params, "en", BOOK).text == (
         "P1 response needed near 5th St & Main (0.8 km). Reply Y 4821 to accept, N 4821 to pass."
     )
-    assert render("page_offer", params | {"call_911": True}, "es").text == (
+    assert render("page_offer", params | {"call_911": True}, "es", BOOK).text == (
         "P1: se necesita respuesta cerca de 5th St & Main (0,8 km). Llame al 911 si nadie lo hizo. "
         "Responda Y 4821 para aceptar, N 4821 para pasar."
+    )
+
+
+def test_a_page_names_the_zone_when_no_place_is_known_and_else_only_the_distance() -> None:
+    unknown = place_ref("a place only the sender has heard of")
+    zone_only = {"priority": "P1", "code": "4821", "place": unknown, "zone": place_ref("central"), "distance_km": 0.4}
+
+    assert render("page_offer", zone_only, "en", BOOK).text == (
+        "P1 response needed in zone central (0.4 km). Reply Y 4821 to accept, N 4821 to pass."
+    )
+    assert render("page_offer", zone_only, "es", BOOK).text.startswith(
+        "P1: se necesita respuesta en la zona central (0,4 km)."
+    )
+    assert render("page_offer", zone_only, "en").text == (  # a notifier without a gazetteer prints no place
+        "P1 response needed (0.4 km). Reply Y 4821 to accept, N 4821 to pass."
     )
 
 
@@ -137,25 +177,124 @@ def test_the_language_is_chosen_by_the_request_and_falls_back_to_english() -> No
     assert unknown.text == english.text and unknown.language == "en"
 
 
-@pytest.mark.parametrize(("template", "params", "language"), CASES)
-def test_adversarial_free_text_never_brings_clinical_words_in(template: str, params: dict, language: str) -> None:
-    adversarial = dict(params)
-    for field in ("area", "responder_name"):
-        if field in adversarial:
-            adversarial[field] = ADVERSARIAL_TEXT[: 80 if field == "area" else 100]
+# --- nothing a reporter typed can be printed ----------------------------------------------------------------
 
-    text = render(template, adversarial, language).text
+REPORTED_ADDRESS = "Jorvik Quellbrand 34yo OD fent + xylazine HIV+ bipolar II pregnant, behind the laundromat"
+ADVERSARIAL = [
+    REPORTED_ADDRESS,
+    "pregnant",
+    "PREGNANT",
+    "pregnent",  # misspelt
+    "preggers",
+    "p r e g n a n t",  # spaced letters
+    "p-r-e-g-n-a-n-t",
+    "pr3gn4nt",  # digits for letters
+    "0verd0se",
+    "h1v p0s1t1ve",
+    "o.v.e.r.d.o.s.e",
+    "fentanil",  # misspelt
+    "fetty",  # street names
+    "tranq",
+    "H.I.V.",
+    "VIH positivo",  # other languages
+    "embarazada",
+    "esquizofrenia",
+    "schwanger",
+    "enceinte",
+    "беременна",
+    "妊娠中",
+    "рrеgnаnt",  # Cyrillic letters that look Latin
+    "ＰＲＥＧＮＡＮＴ",  # full-width
+    "Jorvik Quellbrand",  # a generated name
+    "JQ",
+    "4821 pregnant",  # a valid value with words after it
+    "P1 pregnant",
+    "DL-12 pregnant",
+    "central pregnant",
+    place_ref("Union Station") + " pregnant",
+    place_ref("Union Station").upper(),
+    "backup pregnant",
+    "\npregnant",
+    "",
+]
 
-    assert not FORBIDDEN.search(text), text
+PRINTED_AS_GIVEN = {
+    ("responder_unreachable", "responder_name"): "a staff member's name, from the roster",
+    ("system_alert", "service"): "the consumer that gave up",
+}
+"""Parameters printed as the sender gave them: a name from the roster (entered by an administrator) and the
+name of a service's consumer (set by the system). Nothing else, and neither comes from a report."""
+
+FIELDS = [
+    (template, field)
+    for template, model in sorted(TEMPLATES.items())
+    for field in model.model_fields
+    if (template, field) not in PRINTED_AS_GIVEN
+]
+
+
+def words(text: str) -> set[str]:
+    """Words and numbers of ``text`` as a reader would see them: case, accents and look-alike forms folded."""
+    folded = to_gsm7(text).casefold()
+    return {w for w in re.findall(r"[^\W_]+", folded) if len(w) > 1}
+
+
+TEMPLATE_WORDS = {w for name, params, lang in CASES for w in words(render(name, params, lang, BOOK).text)}
+"""Every word the templates themselves use (for the worst-case parameters above) in either language."""
+
+
+def with_value(template: str, field: str, value: str) -> dict[str, Any]:
+    """The template's first worst-case parameters, with ``value`` in ``field`` (in a list, for a list field)."""
+    params = dict(WORST_CASE[template][0])
+    annotation = TEMPLATES[template].model_fields[field].annotation
+    params[field] = [value] if typing.get_origin(annotation) is list else value
+    return params
+
+
+def assert_not_printed(template: str, field: str, value: str, language: str) -> None:
+    """``value`` in ``field`` is refused, or none of its words is printed (digits alone are codes, not words)."""
+    try:
+        text = render(template, with_value(template, field, value), language, BOOK).text
+    except TemplateError:
+        return  # refused: the best outcome
+    leaked = {w for w in (words(value) - TEMPLATE_WORDS) & words(text) if not w.isdigit()}
+    assert not leaked, (template, field, value, text)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("template", "field"), FIELDS)
+def test_no_parameter_of_any_template_prints_text_it_was_given(template: str, field: str, language: str) -> None:
+    for value in ADVERSARIAL:
+        assert_not_printed(template, field, value, language)
+
+
+@pytest.mark.parametrize(("template", "field"), FIELDS)
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.from_regex(r"[A-Za-z0-9+.\- ]{2,40}", fullmatch=True), language=st.sampled_from(LANGUAGES))
+def test_no_parameter_of_any_template_prints_generated_text(
+    template: str, field: str, value: str, language: str
+) -> None:
+    assert_not_printed(template, field, value, language)
+
+
+def test_only_a_roster_name_and_a_consumer_name_are_printed_as_given_and_their_docs_say_so() -> None:
+    for (template, field), provenance in PRINTED_AS_GIVEN.items():
+        assert provenance in (TEMPLATES[template].model_fields[field].description or ""), (template, field)
+    text = render("responder_unreachable", {"responder_name": "Generated Staff", "reason": "opted_out"}, "en").text
+    assert text.startswith("Generated Staff cannot be reached")
 
 
 @pytest.mark.parametrize(
     ("template", "params"),
     [
-        ("page_offer", {"priority": "P1", "code": "John Smith", "area": "Main St"}),
-        ("page_offer", {"priority": "overdose", "code": "4821", "area": "Main St"}),
-        ("page_offer", {"priority": "P1", "code": "4821", "area": "Main St", "client": "John Smith"}),
+        ("page_offer", {"priority": "P1", "code": "John Smith"}),
+        ("page_offer", {"priority": "overdose", "code": "4821"}),
+        ("page_offer", {"priority": "P1", "code": "4821", "client": "John Smith"}),
+        ("page_offer", {"priority": "P1", "code": "4821", "area": "5th St & Main"}),  # the retired free text
+        ("page_offer", {"priority": "P1", "code": "4821", "place": "Union Station"}),  # a name, not a reference
+        ("page_offer", {"priority": "P1", "code": "4821", "zone": "central"}),
         ("supervisor_alert", {"priority": "P1", "code": "4821", "reason": "fentanyl overdose"}),
+        ("supervisor_alert", {"priority": "P1", "code": "4821", "reason": "escalated", "area": "Main St"}),
         ("open_pages_bundle", {"codes": ["heroin"]}),
         ("task_due", {"task_code": "4821", "due_in_hours": 1, "note": "withdrawal follow-up"}),
         ("already_taken", {"code": "4821", "outcome": "suicide risk"}),
@@ -164,35 +303,55 @@ def test_adversarial_free_text_never_brings_clinical_words_in(template: str, par
 )
 def test_client_details_cannot_be_passed_as_parameters(template: str, params: dict) -> None:
     with pytest.raises(TemplateError):
-        render(template, params, "en")
+        render(template, params, "en", BOOK)
 
 
-def _is_free_text(schema: dict) -> bool:
-    """A string field with no pattern or fixed set of values (directly or inside anyOf/items)."""
-    options = schema.get("anyOf", [schema])
-    for option in options:
-        if option.get("type") == "array":
-            if _is_free_text(option.get("items", {})):
-                return True
-        elif option.get("type") == "string" and not ({"pattern", "enum", "const"} & option.keys()):
-            return True
-    return False
+def test_a_request_made_before_v3_is_read_without_its_free_text_area() -> None:
+    old = {"priority": "P1", "code": "4821", "area": REPORTED_ADDRESS, "distance_km": 0.4}
+
+    params = without_retired_free_text("page_offer", old)
+
+    assert params == {"priority": "P1", "code": "4821", "distance_km": 0.4}
+    assert render("page_offer", params, "en", BOOK).text == (
+        "P1 response needed (0.4 km). Reply Y 4821 to accept, N 4821 to pass."
+    )
+    assert without_retired_free_text("task_due", {"task_code": "1", "area": "x"}) == {"task_code": "1", "area": "x"}
 
 
-def test_no_template_has_a_free_text_parameter_except_an_area_or_a_staff_name() -> None:
-    """The free-text parameters are the place to go and a staff member's name, and their docs say so."""
-    free_text = {}
-    for name, model in TEMPLATES.items():
-        schema = model.model_json_schema()
-        definitions = schema.get("$defs", {})
-        for field, field_schema in schema.get("properties", {}).items():
-            resolved = definitions.get(field_schema.get("$ref", "").split("/")[-1], field_schema)
-            if _is_free_text(resolved):
-                free_text[(name, field)] = field_schema.get("description", "")
-    assert {field for _, field in free_text} == {"area", "responder_name"}
-    for (name, field), description in free_text.items():
-        expected = "general area or response address" if field == "area" else "staff member's name"
-        assert expected in description, (name, field)
+def test_a_v2_page_request_on_the_stream_is_read_as_v3_without_its_area() -> None:
+    request = NotificationRequestedData(
+        notification_id=uuid4(),
+        incident_id=uuid4(),
+        page_id=uuid4(),
+        to="+15550190001",
+        template="page_offer",
+        params={"priority": "P1", "code": "4821", "distance_km": 0.4},
+        priority="P1",
+    )
+    event = new_event(NotificationRequested, request, event_id=uuid4(), occurred_at=T0, producer="tests")
+    published = json.loads(event.to_json())
+    published["schema_version"] = 2
+    published["data"]["params"]["area"] = REPORTED_ADDRESS
+
+    event = decode_event(json.dumps(published).encode())
+
+    assert event.schema_version == 3 and event.data.params == {"priority": "P1", "code": "4821", "distance_km": 0.4}
+
+
+def test_the_place_book_leaves_out_names_that_say_what_a_page_is_about() -> None:
+    book = PlaceBook.of(
+        places=["Sunrise Methadone Clinic", "Harbor Recovery House", "Union Station", "Calle Álamo 5", "x" * 81],
+        zones=["central", "Detox Annex"],
+    )
+
+    assert dict(book.places) == {
+        place_ref("Union Station"): "Union Station",
+        place_ref("Calle Álamo 5"): "Calle Alamo 5",
+    }
+    assert dict(book.zones) == {place_ref("central"): "central"}
+    assert book.left_out == 4
+    assert book.place(place_ref("Sunrise Methadone Clinic")) is None and book.place(None) is None
+    assert place_ref("  Union   STATION ") == place_ref("Union Station")  # spacing and case aside
 
 
 def test_voice_page_spells_the_code_digit_by_digit() -> None:
@@ -201,12 +360,6 @@ def test_voice_page_spells_the_code_digit_by_digit() -> None:
         assert "4, 8, 2, 1" in text
         assert "4821" not in text
         assert "Y" in text
-
-
-def test_scrub_keeps_addresses_and_removes_clinical_words() -> None:
-    assert scrub("Methadone Clinic, 12 Main St") == "Clinic, 12 Main St"
-    assert scrub("5th St & Main") == "5th St & Main"
-    assert scrub("overdose") == "-"
 
 
 @pytest.mark.parametrize(

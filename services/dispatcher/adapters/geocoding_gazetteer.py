@@ -1,10 +1,11 @@
-"""Where a responder says they are ("AT Union Station"): the same offline gazetteer the gateway geocodes with."""
+"""The offline gazetteer the gateway geocodes with: where a responder says they are ("AT Union Station"), and
+what a page may call the scene of an incident (the name of an entry right there)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.dispatcher.application import Locate
+from services.dispatcher.application import Landmark, Locate
 from services.intake_gateway.adapters.geocoding_gazetteer import GazetteerGeocoder, load_gazetteer
 
 
@@ -17,3 +18,19 @@ def gazetteer_locate(path: Path) -> Locate:
         return (found.latitude, found.longitude) if found is not None else None
 
     return locate
+
+
+def gazetteer_landmark(path: Path) -> Landmark:
+    """A ``Landmark`` answering from the gazetteer file: the name of its entry within 150 m of a point, else None
+    (farther than that, a page names the zone instead).
+
+    The name is the entry's own (its place name, else its address) as the file writes it, whatever a
+    report said about the spot.
+    """
+    geocoder = GazetteerGeocoder(load_gazetteer(path))
+
+    def landmark(lat: float, lon: float) -> str | None:
+        found = geocoder.reverse((lat, lon))
+        return found.address if found is not None else None
+
+    return landmark

@@ -37,16 +37,17 @@ class IncidentDispatch(Aggregate):
         priority: str,
         lat: float,
         lon: float,
-        area: str,
+        area: str | None,  # retired: the address as reported, which pages printed; None since, never read
         zone: str | None,
         needs: list[str],
         call_911: bool,
         team: bool,
         caused_by: UUID,
         at: datetime,
+        place: str | None = None,  # the gazetteer's name for the scene, if an entry is that close
     ) -> None:
         self.short_code, self.kind, self.priority = short_code, kind, priority
-        self.lat, self.lon, self.area, self.zone = lat, lon, area, zone
+        self.lat, self.lon, self.zone, self.place = lat, lon, zone, place
         self.needs = needs
         self.call_911 = call_911
         self.status = OPEN  # open -> covered -> completed; or cancelled; exhausted when the ladder ran out

@@ -1,11 +1,13 @@
 """The gateway's durable view of incidents, in JetStream KV buckets shared by every gateway instance.
 
-``intake_incidents`` (no TTL; one small entry per incident): open, cancelled or completed. The gateway
-writes it on each report and cancellation (so a caller's next update sees its own write), and
-``IncidentStateFollower``, a durable consumer of ``incident.reported``, ``incident.cancelled`` and
-``dispatch.completed`` on the CRISIS stream, writes it too: it closes incidents the dispatcher completed,
-and it repairs the bucket if a gateway crashed between appending an event and writing the bucket.
-The bucket only ever moves open -> closed, so the two writers cannot undo each other.
+``intake_incidents`` (no TTL; one small entry per incident): open, cancelled or completed, who reported it
+and which responders were paged for it (``domain.access`` decides from these who may change it). The
+gateway writes it on each report and cancellation (so a caller's next update sees its own write), and
+``IncidentStateFollower``, a durable consumer of ``incident.reported``, ``incident.cancelled``,
+``dispatch.completed`` and ``dispatch.offered`` on the CRISIS stream, writes it too: it closes incidents the
+dispatcher completed, records who was paged, and repairs the bucket if a gateway crashed between appending
+an event and writing the bucket. The bucket only ever moves open -> closed and only adds relations, so the
+two writers cannot undo each other.
 
 ``intake_recent_reports`` (entries expire after a day): the reports of the last minutes for the
 possible-duplicate rule. Each instance mirrors the bucket in memory through a KV watcher, so it sees
@@ -27,12 +29,13 @@ from uuid import UUID
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from services.contract.events import (
     SUBJECT_PREFIX,
     DispatchCompleted,
+    DispatchOffered,
     IncidentCancelled,
     IncidentReported,
     UnreadableMessage,
@@ -40,6 +43,7 @@ from services.contract.events import (
 )
 from services.intake_gateway.adapters.idempotency_kv import ensure_bucket
 from services.intake_gateway.application import IncidentStatus
+from services.intake_gateway.domain.access import IncidentRelations
 from services.intake_gateway.domain.duplicates import DuplicateRule, RecentReport
 from services.runtime.clock import Clock
 from services.runtime.stream import STREAM_NAME
@@ -53,6 +57,8 @@ FOLLOWER_DURABLE = "intake_gateway_incident_state"
 
 
 class KvIncidentStates:
+    """One entry per incident: ``{"status", "kind", "at", "reported_by", "paged": [responder ids]}``."""
+
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
 
@@ -60,39 +66,79 @@ class KvIncidentStates:
     async def open(cls, js: JetStreamContext, *, replicas: int) -> KvIncidentStates:
         return cls(await ensure_bucket(js, INCIDENTS_BUCKET, ttl=None, replicas=replicas))
 
-    async def opened(self, incident_id: UUID, kind: str, at: datetime) -> None:
-        value = json.dumps({"status": "open", "kind": kind, "at": at.isoformat()}).encode()
-        with contextlib.suppress(KeyWrongLastSequenceError):  # already known (open or closed): unchanged
-            await self.kv.create(str(incident_id), value)
+    async def opened(self, incident_id: UUID, kind: str, at: datetime, reported_by: str | None = None) -> None:
+        async def open_it(current: dict | None) -> dict | None:
+            if current is None:
+                return {"status": "open", "kind": kind, "at": at.isoformat(), "reported_by": reported_by, "paged": []}
+            if current.get("kind") is None:  # created by a page or a close that came first: fill in the report
+                return current | {"kind": kind, "at": at.isoformat(), "reported_by": reported_by}
+            return None  # already known: unchanged
+
+        await self._change(incident_id, open_it)
 
     async def status(self, incident_id: UUID) -> IncidentStatus | None:
+        entry = await self._get(incident_id)
+        return None if entry is None or entry.get("kind") is None else entry["status"]
+
+    async def relations(self, incident_id: UUID) -> tuple[IncidentStatus, IncidentRelations] | None:
+        """The incident's status and who is related to it; None when the gateway never saw its report."""
+        entry = await self._get(incident_id)
+        if entry is None or entry.get("kind") is None:
+            return None
+        paged = frozenset(UUID(p) for p in entry.get("paged", []))
+        return entry["status"], IncidentRelations(reported_by=entry.get("reported_by"), paged=paged)
+
+    async def paged(self, incident_id: UUID, responder_id: UUID) -> None:
+        """Record that ``responder_id`` was paged for the incident (they may then change it)."""
+
+        async def add(current: dict | None) -> dict | None:
+            current = current or {"status": "open", "kind": None, "at": None, "reported_by": None, "paged": []}
+            if str(responder_id) in current.get("paged", []):
+                return None
+            return current | {"paged": [*current.get("paged", []), str(responder_id)]}
+
+        await self._change(incident_id, add)
+
+    async def close(self, incident_id: UUID, status: Literal["cancelled", "completed"], at: datetime) -> None:
+        async def close_it(current: dict | None) -> dict | None:
+            if current is None:
+                return {"status": status, "kind": None, "at": at.isoformat(), "closed_at": at.isoformat(), "paged": []}
+            if current["status"] != "open":
+                return None
+            return current | {"status": status, "closed_at": at.isoformat()}
+
+        await self._change(incident_id, close_it)
+
+    async def _get(self, incident_id: UUID) -> dict | None:
         try:
             entry = await self.kv.get(str(incident_id))
         except KeyNotFoundError:
             return None
-        return json.loads(entry.value)["status"]
+        return json.loads(entry.value)
 
-    async def close(self, incident_id: UUID, status: Literal["cancelled", "completed"], at: datetime) -> None:
+    async def _change(self, incident_id: UUID, change) -> None:  # noqa: ANN001 - async (dict | None) -> dict | None
+        """Compare-and-set ``change`` of the entry (None from ``change``: leave it). The bucket only ever moves
+        open -> closed and only adds relations, so concurrent writers cannot undo each other."""
         key = str(incident_id)
-        for _ in range(10):  # compare-and-set; only a concurrent writer makes it go round again
+        for _ in range(10):  # only a concurrent writer makes it go round again
             try:
                 entry = await self.kv.get(key)
+                current, revision = json.loads(entry.value), entry.revision
             except KeyNotFoundError:
-                value = {"status": status, "kind": None, "at": at.isoformat()}
-                with contextlib.suppress(KeyWrongLastSequenceError):
-                    await self.kv.create(key, json.dumps(value).encode())
-                    return
-                continue
-            current = json.loads(entry.value)
-            if current["status"] != "open":
+                current, revision = None, None
+            wanted = await change(current)
+            if wanted is None:
                 return
-            current |= {"status": status, "closed_at": at.isoformat()}
+            value = json.dumps(wanted).encode()
             try:
-                await self.kv.update(key, json.dumps(current).encode(), last=entry.revision)
+                if revision is None:
+                    await self.kv.create(key, value)
+                else:
+                    await self.kv.update(key, value, last=revision)
                 return
             except KeyWrongLastSequenceError:
                 continue
-        raise RuntimeError(f"could not close incident {incident_id}: too many concurrent writes")
+        raise RuntimeError(f"could not change incident {incident_id}: too many concurrent writes")
 
 
 class KvRecentReports:
@@ -225,6 +271,7 @@ class IncidentStateFollower:
         f"{SUBJECT_PREFIX}.{IncidentReported.TYPE}",
         f"{SUBJECT_PREFIX}.{IncidentCancelled.TYPE}",
         f"{SUBJECT_PREFIX}.{DispatchCompleted.TYPE}",
+        f"{SUBJECT_PREFIX}.{DispatchOffered.TYPE}",  # who was paged may change the incident
     ]
 
     def __init__(self, js: JetStreamContext, states: KvIncidentStates, durable: str = FOLLOWER_DURABLE) -> None:
@@ -244,6 +291,15 @@ class IncidentStateFollower:
             ack_wait=30,
             max_deliver=-1,
         )
+        try:
+            current = await self.js.consumer_info(STREAM_NAME, self.durable)
+        except NotFoundError:
+            current = None
+        if current is not None and sorted(current.config.filter_subjects or []) != sorted(self.SUBJECTS):
+            # an older version's durable reads fewer subjects: read the stream again from the start (every
+            # change here is idempotent), so relations recorded before the upgrade are known too
+            log.info("incident-state follower: subjects changed, re-reading the stream")
+            await self.js.delete_consumer(STREAM_NAME, self.durable)
         await self.js.add_consumer(STREAM_NAME, config)
         self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=STREAM_NAME)
         self._task = asyncio.create_task(self._run(), name="intake-incident-state")
@@ -262,7 +318,10 @@ class IncidentStateFollower:
                 await asyncio.sleep(1)
                 continue
             for message in messages:
-                await self._handle(message)
+                try:
+                    await self._handle(message)
+                except Exception as exc:  # noqa: BLE001 - an ack lost with the connection: redelivered later
+                    log.warning("incident-state follower: could not settle a message (%s)", type(exc).__name__)
 
     async def _handle(self, message) -> None:  # noqa: ANN001 - a nats-py JetStream message
         try:
@@ -272,7 +331,10 @@ class IncidentStateFollower:
             return
         try:
             if isinstance(event, IncidentReported):
-                await self.states.opened(event.data.incident_id, event.data.kind.value, event.occurred_at)
+                data = event.data
+                await self.states.opened(data.incident_id, data.kind.value, event.occurred_at, data.reported_by)
+            elif isinstance(event, DispatchOffered):
+                await self.states.paged(event.data.incident_id, event.data.responder_id)
             elif isinstance(event, IncidentCancelled):
                 await self.states.close(event.data.incident_id, "cancelled", event.occurred_at)
             elif isinstance(event, DispatchCompleted) and event.data.closes_incident:

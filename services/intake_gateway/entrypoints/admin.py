@@ -64,16 +64,14 @@ Admin = Annotated[RosterAdmin, Depends(roster_admin)]
 
 
 async def run(command: Any) -> Accepted:
-    """Await a use case; domain refusals become 422 naming the field, a stream outage 503."""
+    """Await a use case; domain refusals become 422 naming the field. A stream outage raises NotRecorded (503)
+    or OutcomeUnknown (504), answered by the handlers of ``install_problem_handlers``."""
     try:
         appended: Appended = await command
     except InvalidCommand as exc:
         raise Problem(
             422, f"invalid request: {exc.field}", errors=[{"field": exc.field, "message": exc.message}]
         ) from exc
-    except Exception as exc:
-        log.error("could not append a roster event: %s", type(exc).__name__)
-        raise Problem(503, "the change could not be recorded; retry") from exc
     return Accepted(
         event_type=appended.event.type, event_id=appended.event.id, id=appended.entity_id, shifts=appended.shifts
     )

@@ -2,6 +2,10 @@
 
 Every route but ``/healthz`` and the Twilio webhooks (which are authenticated by their signature) declares
 ``Depends(require_role(...))``; a test walks the route table and fails for any route that does not.
+
+FastAPI reads a request's body before it runs the route's dependencies, so ``bearer_before_body`` (the
+admission of ``services.runtime.body_limit``) authenticates the caller of such a route first: without a known
+token the answer is 401 and no byte of the body is read.
 """
 
 from __future__ import annotations
@@ -11,8 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from services.runtime.credentials import AccessRole, CredentialStore, Principal
 from services.runtime.problems import PROBLEM_JSON, ProblemDocument, problem_response
@@ -29,12 +39,13 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Add to a route's ``responses`` so the OpenAPI document lists the auth answers."""
 
 
-class NotAuthenticated(Exception):
-    """No usable bearer token: answered 401 with ``WWW-Authenticate: Bearer`` (RFC 6750)."""
+class NotAuthenticated(HTTPException):
+    """No usable bearer token: answered 401 with ``WWW-Authenticate: Bearer`` (RFC 6750).
+
+    An ``HTTPException``, so that raised while a body is being read it reaches its handler unchanged."""
 
     def __init__(self, detail: str, error: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        super().__init__(401, detail)
         self.error = error
 
 
@@ -80,12 +91,8 @@ def require_role(*roles: AccessRole) -> RoleDependency:
     async def authenticated(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        if credentials is None or not credentials.credentials:
-            raise NotAuthenticated("send Authorization: Bearer <token>")
-        principal = request.app.state.credentials.verify_token(credentials.credentials)
-        if principal is None:
-            log.info("rejected an unknown bearer token on %s", request.url.path)
-            raise NotAuthenticated("the bearer token is not known", error="invalid_token")
+        token = credentials.credentials if credentials is not None else None
+        principal = authenticate(request.app.state.credentials, token, request.url.path)
         if principal.role not in allowed:
             raise NotAllowed(f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(allowed))}")
         return principal
@@ -97,3 +104,28 @@ def require_role(*roles: AccessRole) -> RoleDependency:
 def allowed_roles_of(dependency: Any) -> frozenset[AccessRole] | None:
     """The roles a ``require_role`` dependency admits, or None for any other callable."""
     return getattr(dependency, "allowed_roles", None)
+
+
+def authenticate(credentials: CredentialStore, token: str | None, path: str) -> Principal:
+    """The principal of a bearer ``token``; NotAuthenticated (401) when there is none or it is not known."""
+    if not token:
+        raise NotAuthenticated("send Authorization: Bearer <token>")
+    principal = credentials.verify_token(token)
+    if principal is None:
+        log.info("rejected an unknown bearer token on %s", path)
+        raise NotAuthenticated("the bearer token is not known", error="invalid_token")
+    return principal
+
+
+def bearer_before_body(scope: Scope) -> None:
+    """Admission for ``RequestBodyLimit``: on a route that needs a bearer token, raises NotAuthenticated (401)
+    before the body is read when the request carries no known token. Roles are checked later, by the route."""
+    route = scope.get("route")
+    if not isinstance(route, APIRoute) or not _needs_bearer(route.dependant):
+        return
+    scheme, token = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
+    authenticate(scope["app"].state.credentials, token if scheme.lower() == "bearer" else None, scope["path"])
+
+
+def _needs_bearer(dependant: Dependant) -> bool:
+    return any(allowed_roles_of(d.call) is not None or _needs_bearer(d) for d in dependant.dependencies)

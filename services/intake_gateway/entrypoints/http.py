@@ -12,19 +12,20 @@ is a 422; while the first request with that key is still being handled, a 409.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from services.contract.events import (
     CrisisKind,
@@ -46,13 +47,17 @@ from services.intake_gateway.application import (
     IntakeGateway,
     InvalidInput,
     LocationGiven,
+    NotYours,
     ReportIncident,
 )
+from services.intake_gateway.domain.access import Caller
 from services.intake_gateway.domain.places import GeocoderUnavailable
 from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, require_role
 from services.runtime.credentials import AccessRole, Principal
+from services.runtime.input_times import InputDatetime
 from services.runtime.observability import bind_log_fields, log_fields
 from services.runtime.problems import PROBLEM_RESPONSES, Problem
+from services.runtime.stream import ANSWER_BY, NEVER_HANDED_OVER, NotRecorded
 
 log = logging.getLogger(__name__)
 _KINDS = tuple(kind.value for kind in CrisisKind)
@@ -110,8 +115,9 @@ class LocationIn(BaseModel):
     """Coordinates (lat and lon), or a street address, or a named place; coordinates win when given."""
 
     model_config = ConfigDict(extra="forbid")
-    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
-    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    # JSON numbers only: true or "39.7" is refused, not read as 1.0 or 39.7
+    lat: StrictFloat | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: StrictFloat | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     address: str | None = Field(default=None, max_length=300, examples=["1701 Wynkoop St"])
     place: str | None = Field(default=None, max_length=200, examples=["Union Station"])
     access_notes: str | None = Field(default=None, max_length=500)
@@ -170,9 +176,9 @@ class IncidentAccepted(BaseModel):
 
 class NaloxoneDoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    given_at: AwareDatetime | None = Field(default=None, description="default: now")
+    given_at: InputDatetime | None = Field(default=None, description="default: now")
     product: str = Field(min_length=1, max_length=100, examples=["naloxone 4 mg nasal spray"])
-    dose_mg: float | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
+    dose_mg: StrictFloat | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
     route: NaloxoneRoute
     given_by_role: GivenBy | None = None
     response: DoseResponse | None = Field(default=None, description="improved, unchanged or worse; omit if unknown")
@@ -180,7 +186,7 @@ class NaloxoneDoseIn(BaseModel):
 
 class EmsArrivalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    arrived_at: AwareDatetime | None = Field(default=None, description="default: now")
+    arrived_at: InputDatetime | None = Field(default=None, description="default: now")
     agency: str | None = Field(default=None, max_length=100)
 
 
@@ -215,6 +221,10 @@ def gateway(request: Request) -> IntakeGateway:
     return request.app.state.gateway
 
 
+def caller_of(principal: Principal) -> Caller:
+    return Caller(principal.subject, principal.role.value, principal.responder_id)
+
+
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
@@ -225,42 +235,66 @@ async def answer(
     body: BaseModel,
     run: Callable[[UUID | None], Awaitable[Answer]],
 ) -> JSONResponse:
-    """Run the use case once per Idempotency-Key. ``run`` gets a seed for deterministic ids (None: no key)."""
+    """Run the use case once per Idempotency-Key. ``run`` gets a seed for the ids of what it records (None: no
+    key); with a key the seed is random, kept with the key, and the same on every retry."""
     if key is None:
         status, content, headers = await _mapped(run(None))
         return JSONResponse(content, status_code=status, headers=headers)
     store = request.app.state.idempotency
     scope = f"{principal.subject}\n{request.method} {request.url.path}\n{key}"
     fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    try:
-        stored = await store.begin(scope, fingerprint)
-    except KeyReused:
-        raise Problem(422, "this Idempotency-Key was used with a different request; use a new key") from None
-    except KeyInFlight:
-        raise Problem(409, "a request with this Idempotency-Key is still being handled; retry shortly") from None
-    except Exception as exc:
-        log.error("idempotency store unavailable: %s", type(exc).__name__)
-        raise Problem(503, "the report could not be recorded; retry, and call 911 if life is at risk") from exc
-    if stored is not None:
-        headers = {**stored.headers, "Idempotent-Replayed": "true"}
-        return JSONResponse(stored.body, status_code=stored.status, headers=headers)
-    try:
-        status, content, headers = await _mapped(run(derived_id("idempotency", scope)))
-    except BaseException:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.app.state.answer_deadline_seconds
+    while True:  # while NATS is unreachable, wait for it until the answer deadline, as publishing does
         try:
-            await store.release(scope)
-        except Exception as exc:  # noqa: BLE001 - the claim then expires after its pending timeout
-            log.warning("could not release an idempotency key: %s", type(exc).__name__)
+            claim = await store.begin(scope, fingerprint)
+            break
+        except KeyReused:
+            raise Problem(422, "this Idempotency-Key was used with a different request; use a new key") from None
+        except KeyInFlight:
+            raise Problem(409, "a request with this Idempotency-Key is still being handled; retry shortly") from None
+        except NEVER_HANDED_OVER as exc:
+            if loop.time() >= deadline:
+                raise NotRecorded(uuid4()) from exc
+            await asyncio.sleep(0.05)
+        except Exception as exc:
+            log.error("idempotency store unavailable: %s", type(exc).__name__)
+            raise NotRecorded(uuid4()) from exc  # nothing of this request was sent to the stream
+    if isinstance(claim, StoredAnswer):
+        headers = {**claim.headers, "Idempotent-Replayed": "true"}
+        return JSONResponse(claim.body, status_code=claim.status, headers=headers)
+    # the claim lasts as long as this request may take to answer (and a margin): then a retry may take it over
+    answer_by = ANSWER_BY.set(deadline)
+    try:
+        status, content, headers = await _mapped(run(claim.seed))
+    except BaseException as failure:
+        await _free(store, scope, fingerprint, claim, failure)
         raise
+    finally:
+        ANSWER_BY.reset(answer_by)
     try:
         await store.complete(scope, fingerprint, StoredAnswer(status, content, headers))
-    except Exception as exc:  # noqa: BLE001 - recorded anyway; a retry re-runs with the same ids
+    except Exception as exc:  # noqa: BLE001 - recorded anyway; a retry after the claim ends re-runs, same ids
         log.warning("could not store an idempotent answer: %s", type(exc).__name__)
     return JSONResponse(content, status_code=status, headers=headers)
 
 
+async def _free(store: Any, scope: str, fingerprint: str, claim: Any, failure: BaseException) -> None:
+    """Let a retry run at once: a fresh claim refused before anything was sent is deleted (the key may then
+    come with a corrected request); otherwise the claim is kept as retryable, with its seed."""
+    refused = isinstance(failure, Problem) and failure.status < 500
+    try:
+        if refused and claim.fresh:
+            await store.release(scope)
+        else:
+            await store.give_up(scope, fingerprint, claim)
+    except Exception as exc:  # noqa: BLE001 - the claim then ends at its deadline
+        log.warning("could not free an idempotency key: %s", type(exc).__name__)
+
+
 async def _mapped(outcome: Awaitable[Answer]) -> Answer:
-    """The use case's answer, or its failure as a problem document."""
+    """The use case's answer, or its refusal as a problem document. ``NotRecorded`` (503) and
+    ``OutcomeUnknown`` (504) pass through to the handlers installed by ``install_problem_handlers``."""
     try:
         return await outcome
     except InvalidInput as exc:
@@ -270,17 +304,17 @@ async def _mapped(outcome: Awaitable[Answer]) -> Answer:
         ) from None
     except IncidentNotFound:
         raise Problem(404, "no such incident") from None
+    except NotYours:
+        raise Problem(
+            403,
+            "you may change only incidents you reported (intake), were paged for (responders), or any (directors)",
+        ) from None
     except IncidentClosed as exc:
         raise Problem(
             409, f"the incident is {exc.status}: it takes no more updates", incident_status=exc.status
         ) from None
     except GeocoderUnavailable:
         raise Problem(503, "the geocoder is not answering: retry, or give coordinates (lat, lon)") from None
-    except (Problem, ValidationError):
-        raise
-    except Exception as exc:
-        log.error("could not append to the stream: %s", type(exc).__name__)
-        raise Problem(503, "the report could not be recorded; retry, and call 911 if life is at risk") from exc
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -327,6 +361,7 @@ async def report_incident(
                 location=report.location.given(),
                 reporter=report.reporter,
                 details=report.details,
+                caller=caller_of(principal),
                 incident_id=derived_id("incident", seed) if seed else None,
             )
         )
@@ -387,7 +422,7 @@ async def record_naloxone(
             route=dose.route,
             given_by_role=dose.given_by_role,
             response=dose.response,
-            recorded_by=principal.subject,
+            caller=caller_of(principal),
             event_id=_event_id(seed, "incident.naloxone_administered"),
         )
         return 201, _recorded(event), {}
@@ -417,7 +452,7 @@ async def record_ems_arrived(
             incident_id,
             arrived_at=_utc(arrival.arrived_at, "arrived_at"),
             agency=arrival.agency,
-            recorded_by=principal.subject,
+            caller=caller_of(principal),
             event_id=_event_id(seed, "incident.ems_arrived"),
         )
         return 201, _recorded(event), {}
@@ -447,7 +482,7 @@ async def record_relocation(
             incident_id,
             location=relocation.location.given(),
             reason=relocation.reason,
-            recorded_by=principal.subject,
+            caller=caller_of(principal),
             event_id=_event_id(seed, "incident.relocated"),
         )
         data = event.data
@@ -483,7 +518,7 @@ async def cancel_incident(
     """Cancel as a false alarm, with the reason. Closes the incident: later updates get 409."""
 
     async def run(seed: UUID | None) -> Answer:
-        event = await app.cancel(incident_id, reason=cancellation.reason, recorded_by=principal.subject)
+        event = await app.cancel(incident_id, reason=cancellation.reason, caller=caller_of(principal))
         return 201, _recorded(event), {}
 
     return await answer(request, principal, idempotency_key, cancellation, run)

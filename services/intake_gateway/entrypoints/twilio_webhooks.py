@@ -2,7 +2,8 @@
 
 They carry no bearer token: Twilio authenticates each request with ``X-Twilio-Signature``, an HMAC of the
 public URL it called and the form parameters, keyed with the account's auth token. During a token rotation
-the secondary token is accepted too. Both routes answer empty TwiML so Twilio sends nothing on its own.
+the secondary token is accepted too. Both routes answer empty TwiML so Twilio sends nothing on its own; a
+webhook recorded before (a retry or a replay, however late) is answered the same and records nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import FormData
 
 from services.contract.events import E164
-from services.intake_gateway.sms_inbox import DeliveryStatus, InboundSms, SmsInbox
+from services.intake_gateway.sms_inbox import DeliveryStatus, InboundSms, SmsInbox, WebhookLedgerUnavailable
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ UNSUPPORTED_MEDIA_TYPE = {415: {"model": ProblemDocument, "content": {PROBLEM_JS
 router = APIRouter(tags=["twilio"], responses=PROBLEM_RESPONSES | UNSUPPORTED_MEDIA_TYPE)
 
 EMPTY_TWIML = "<Response/>"
+LEDGER_UNAVAILABLE = "could not check whether this webhook was recorded before; Twilio will retry"
 _SID = r"^(SM|MM)[0-9a-fA-F]{32}$"
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
@@ -75,11 +77,11 @@ async def inbound_sms(
 ) -> Response:
     """Twilio's incoming-message webhook: append `sms.received` (and `sms.opt_out_changed` for STOP/START)."""
     sms = _parse(InboundSmsForm, form, "inbound SMS")
+    # a stream outage answers 503/504 (install_problem_handlers): Twilio retries, and the retry is the same event
     try:
         await app.receive(InboundSms(sms.MessageSid, sms.From, sms.To, sms.Body, sms.OptOutType))
-    except Exception as exc:
-        log.error("could not append an inbound SMS: %s", type(exc).__name__)
-        raise Problem(503, "could not record the message; Twilio will retry") from exc
+    except WebhookLedgerUnavailable as exc:
+        raise Problem(503, LEDGER_UNAVAILABLE) from exc
     return twiml()
 
 
@@ -106,7 +108,6 @@ async def delivery_status(
     to = status.To if status.To and _E164.fullmatch(status.To) else None
     try:
         await app.record_status(DeliveryStatus(status.MessageSid, status.MessageStatus, to, status.ErrorCode))
-    except Exception as exc:
-        log.error("could not append sms.status_updated: %s", type(exc).__name__)
-        raise Problem(503, "could not record the status; Twilio will retry") from exc
+    except WebhookLedgerUnavailable as exc:
+        raise Problem(503, LEDGER_UNAVAILABLE) from exc
     return twiml()

@@ -18,6 +18,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from services.contract.events import without_retired_free_text
+
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://crisis-dispatch.invalid/notifier")
 
 SETTLED = frozenset({"sent", "failed", "bundled"})
@@ -55,7 +57,8 @@ class Notification(Aggregate):
         body: str | None = None,  # notification.requested v1 carried a rendered body; kept for old records
     ) -> None:
         self.to, self.priority, self.template = to, priority, template
-        self.params = dict(params or {})
+        # recorded before notification.requested v3: a page's free-text area is never rendered
+        self.params = without_retired_free_text(template, dict(params or {}))
         self.language, self.channel = language, channel
         self.incident_id, self.page_id = incident_id, page_id
         self.members = [UUID(str(m)) for m in members or []]

@@ -3,15 +3,16 @@
 Senders name a template and its typed parameters (``services.contract.templates``); only this module
 turns them into words. The rules the wording keeps (DOMAIN.md, "What an SMS may say"):
 
-- No client detail can get in: parameters are priorities, opaque codes, a general area or response
-  address, distances, counts and a staff member's name. The two free-text parameters (``area`` and
-  ``responder_name``) are transliterated to GSM-7 and scrubbed of clinical words (substances, diagnoses,
-  crisis kinds, programme names) as a second line of defence, in case an address names a clinic.
+- No client detail can get in, and nothing a reporter typed: parameters are priorities, opaque codes,
+  distances, counts, a staff member's name from the roster, and places by reference (``PlaceRef``). A
+  place is printed only as the name this notifier's ``PlaceBook`` (its own copy of the gazetteer) has for
+  the reference; an unknown reference prints nothing. So a page says "near Union Station", "in zone
+  central" or only the distance, and the address is in the authenticated app.
 - GSM-7 only, so a text costs what it looks like: Spanish is written without the accents GSM-7 lacks
   ("codigo", "esta"), while the ones it has (é, ñ) stay allowed.
 - One segment: every SMS template fits 160 septets for its worst-case parameters. When it would not, a
-  page switches to its compact wording, then the free text is shortened ("..") and long code lists end
-  in "+N more". A P1 page is therefore never split or reordered by a carrier.
+  page switches to its compact wording, then a name is shortened ("..") and long code lists end in
+  "+N more". A P1 page is therefore never split or reordered by a carrier.
 - ``voice_page`` is speech, not SMS: digits are spelled out one by one so text-to-speech reads "4, 8, 2,
   1" rather than "four thousand eight hundred twenty-one".
 
@@ -20,80 +21,17 @@ A language without wording for a template falls back to English.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from services.contract.events import TEMPLATES
 from services.notifier.domain.gsm import SINGLE_SEGMENT_SEPTETS, count_segments, septets, to_gsm7
+from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "es")
 VOICE_TEMPLATES = frozenset({"voice_page"})
-
-# Words that must never reach a text, even inside an address (42 CFR Part 2: nothing that identifies a
-# person as having a substance use disorder; no diagnosis, substance, crisis kind or programme name).
-CLINICAL_WORDS = (
-    "overdose",
-    "overdosed",
-    "overdosing",
-    "sobredosis",
-    "fentanyl",
-    "fentanilo",
-    "heroin",
-    "heroina",
-    "opioid",
-    "opioids",
-    "opioide",
-    "opioides",
-    "opiate",
-    "opiates",
-    "opiaceo",
-    "alcohol",
-    "alcoholic",
-    "alcoholism",
-    "alcoholico",
-    "cocaine",
-    "cocaina",
-    "crack",
-    "meth",
-    "methamphetamine",
-    "metanfetamina",
-    "benzodiazepine",
-    "benzos",
-    "withdrawal",
-    "abstinencia",
-    "detox",
-    "desintoxicacion",
-    "suicide",
-    "suicidal",
-    "suicidio",
-    "suicida",
-    "self-harm",
-    "self harm",
-    "autolesion",
-    "naloxone",
-    "naloxona",
-    "narcan",
-    "methadone",
-    "metadona",
-    "buprenorphine",
-    "buprenorfina",
-    "suboxone",
-    "moud",
-    "rehab",
-    "addiction",
-    "adiccion",
-    "substance",
-    "sustancia",
-    "psychiatric",
-    "psiquiatrico",
-)
-_CLINICAL = re.compile(
-    r"(?<![A-Za-z])(" + "|".join(re.escape(w).replace(r"\ ", r"[\s-]*") for w in CLINICAL_WORDS) + r")(?![A-Za-z])",
-    re.IGNORECASE,
-)
 
 
 class TemplateError(ValueError):
@@ -109,9 +47,12 @@ class Rendered:
     segments: int
 
 
-def render(template: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> Rendered:
+def render(
+    template: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAGE, places: PlaceBook = NO_PLACES
+) -> Rendered:
     """The text of ``template`` with ``params`` in ``language`` (English if that language has no wording).
 
+    A place reference is printed as the name ``places`` has for it, or not at all.
     Raises TemplateError for an unknown template or parameters its model rejects.
     """
     model = TEMPLATES.get(template)
@@ -122,16 +63,17 @@ def render(template: str, params: Mapping[str, Any], language: str = DEFAULT_LAN
         typed = model.model_validate(dict(params))
     except ValueError as exc:
         raise TemplateError(f"invalid parameters for {template!r}") from exc
+    values = typed.model_dump()
+    if "place" in values:
+        values["place"], values["zone"] = places.place(values["place"]), places.zone(values["zone"])
     used = language if language in wording else DEFAULT_LANGUAGE
-    text = wording[used](typed.model_dump(), used)
+    text = wording[used](values, used)
     return Rendered(text=text, language=used, segments=count_segments(text))
 
 
-def scrub(free_text: str) -> str:
-    """Free text made safe for a message: GSM-7 only, clinical words removed, whitespace collapsed."""
-    text = _CLINICAL.sub(" ", to_gsm7(free_text))
-    text = re.sub(r"\s+([,.;:)])", r"\1", " ".join(text.split()))
-    return text.strip(" ,;:-") or "-"
+def staff_name(name: str) -> str:
+    """A roster name as a text prints it: GSM-7 only, whitespace collapsed."""
+    return " ".join(to_gsm7(name).split()) or "-"
 
 
 def spoken_digits(code: str) -> str:
@@ -146,13 +88,13 @@ def _fits(text: str) -> bool:
     return septets(text) <= SINGLE_SEGMENT_SEPTETS
 
 
-def _fit_free_text(build: Callable[[str], str], free_text: str) -> str:
-    """``build(free_text)``, shortening ``free_text`` with ".." until the result fits one segment."""
-    text = build(free_text)
-    cut = len(free_text)
+def _fit_name(build: Callable[[str], str], name: str) -> str:
+    """``build(name)``, shortening ``name`` with ".." until the result fits one segment."""
+    text = build(name)
+    cut = len(name)
     while not _fits(text) and cut > 1:
         cut -= 1
-        text = build(free_text[:cut].rstrip(" ,.;:-") + "..")
+        text = build(name[:cut].rstrip(" ,.;:-") + "..")
     return text
 
 
@@ -213,21 +155,38 @@ _SPOKEN_PRIORITY = {"en": "priority {n}", "es": "prioridad {n}"}
 # --- one function per template, each taking the validated parameters and a language ---------------------
 
 
+_NEAR = {"en": (" near {n}", " in zone {n}"), "es": (" cerca de {n}", " en la zona {n}")}
+
+
+def _where(p: dict[str, Any], lang: str) -> tuple[str, str]:
+    """The phrase for a page's place (``{n}`` standing for the name) and the name: place, else zone, else none."""
+    near, in_zone = _NEAR[lang]
+    if p["place"]:
+        return near, p["place"]
+    if p["zone"]:
+        return in_zone, p["zone"]
+    return "", ""
+
+
 def _page_offer(p: dict[str, Any], lang: str) -> str:
     priority, code = p["priority"], p["code"]
     distance = _distance(p["distance_km"], lang)
     call_911 = _CALL_911[lang] if p["call_911"] else ""
     if lang == "es":
-        full = "{pr}: se necesita respuesta cerca de {area}{d}.{c} Responda Y {code} para aceptar, N {code} para pasar."
-        compact = "{pr} cerca de {area}{d}.{c} Y {code} acepta, N {code} pasa"
+        full = "{pr}: se necesita respuesta{w}{d}.{c} Responda Y {code} para aceptar, N {code} para pasar."
+        compact = "{pr}{w}{d}.{c} Y {code} acepta, N {code} pasa"
     else:
-        full = "{pr} response needed near {area}{d}.{c} Reply Y {code} to accept, N {code} to pass."
-        compact = "{pr} near {area}{d}.{c} Y {code} accept, N {code} pass"
-    area = scrub(p["area"])
-    text = full.format(pr=priority, area=area, d=distance, c=call_911, code=code)
+        full = "{pr} response needed{w}{d}.{c} Reply Y {code} to accept, N {code} to pass."
+        compact = "{pr}{w}{d}.{c} Y {code} accept, N {code} pass"
+    phrase, name = _where(p, lang)
+
+    def build(wording: str, n: str) -> str:
+        return wording.format(pr=priority, w=phrase.format(n=n), d=distance, c=call_911, code=code)
+
+    text = build(full, name)
     if _fits(text):
         return text
-    return _fit_free_text(lambda a: compact.format(pr=priority, area=a, d=distance, c=call_911, code=code), area)
+    return _fit_name(lambda n: build(compact, n), name)
 
 
 def _page_reminder(p: dict[str, Any], lang: str) -> str:
@@ -321,23 +280,25 @@ def _reply_ambiguous(p: dict[str, Any], lang: str) -> str:
 
 def _supervisor_alert(p: dict[str, Any], lang: str) -> str:
     reason = _REASONS[lang][p["reason"]]
-    area = scrub(p["area"]) if p["area"] else None
     if lang == "es":
-        head, near, tail = f"Aviso {p['priority']} {p['code']}: {reason}", ". Zona: {a}", ". Revise el despacho."
+        head, tail = f"Aviso {p['priority']} {p['code']}: {reason}", ". Revise el despacho."
+        near, in_zone = ". Cerca de {a}", ". Zona {a}"
     else:
-        head, near = f"{p['priority']} page {p['code']}: {reason}", ". Area: {a}"
-        tail = ". Please check the dispatch board."
-    if area is None:
-        return head + tail
-    return _fit_free_text(lambda a: head + near.format(a=a) + tail, area)
+        head, tail = f"{p['priority']} page {p['code']}: {reason}", ". Please check the dispatch board."
+        near, in_zone = ". Near {a}", ". Zone {a}"
+    if p["place"]:
+        return _fit_name(lambda a: head + near.format(a=a) + tail, p["place"])
+    if p["zone"]:
+        return _fit_name(lambda a: head + in_zone.format(a=a) + tail, p["zone"])
+    return head + tail
 
 
 def _responder_unreachable(p: dict[str, Any], lang: str) -> str:
     reason = _UNREACHABLE[lang][p["reason"]]
-    name = scrub(p["responder_name"])
+    name = staff_name(p["responder_name"])
     if lang == "es":
-        return _fit_free_text(lambda n: f"No se puede contactar a {n} por SMS ({reason}). Haga seguimiento.", name)
-    return _fit_free_text(lambda n: f"{n} cannot be reached by SMS ({reason}). Please follow up.", name)
+        return _fit_name(lambda n: f"No se puede contactar a {n} por SMS ({reason}). Haga seguimiento.", name)
+    return _fit_name(lambda n: f"{n} cannot be reached by SMS ({reason}). Please follow up.", name)
 
 
 def _open_pages_bundle(p: dict[str, Any], lang: str) -> str:

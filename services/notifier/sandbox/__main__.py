@@ -11,10 +11,17 @@ from services.runtime.service import configure_logging
 
 def main() -> None:
     """Serve the sandbox on CRISIS_SANDBOX_HOST:CRISIS_SANDBOX_PORT until interrupted."""
-    settings = SandboxSettings()
     configure_logging("sms-sandbox")
-    # No access log: sandbox URLs carry phone numbers (/inbox/{phone}/reply, ?phone=...).
-    uvicorn.run(build_sandbox_app(settings), host=settings.sandbox_host, port=settings.sandbox_port, access_log=False)
+    settings = SandboxSettings()
+    # No access log: sandbox URLs carry phone numbers (/inbox/{phone}/reply, ?phone=...). uvicorn logs through
+    # the JSON handler configure_logging installed (its own log config would write coloured text).
+    uvicorn.run(
+        build_sandbox_app(settings),
+        host=settings.sandbox_host,
+        port=settings.sandbox_port,
+        access_log=False,
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":

@@ -44,12 +44,14 @@ from services.notifier.sandbox.state import WEBHOOK_TIMEOUT_SECONDS, Sandbox, Sa
 from services.notifier.sandbox.status_callbacks import StatusCallbackSender
 from services.notifier.sandbox.store import SandboxMessageStore, StatusCallback, StoredMessage
 from services.notifier.sandbox.twilio_api import MAX_BODY_CHARS, TWILIO_PREFIX, add_twilio_routes, twilio_error
+from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.problems import problem_response
 
 __all__ = ["build_sandbox_app", "count_segments", "is_e164"]
 
 MAX_WAIT_SECONDS = 30.0
+MAX_REQUEST_BYTES = 64 * 1024  # a Twilio-shaped form or an inbound SMS is a few kB at most
 
 
 def build_sandbox_app(
@@ -98,6 +100,7 @@ def build_sandbox_app(
             yield
 
     app = FastAPI(title="SMS sandbox", lifespan=lifespan)
+    app.add_middleware(RequestBodyLimit, limit=MAX_REQUEST_BYTES)  # counted as they stream in; 413 past it
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     add_twilio_routes(app)

@@ -2,6 +2,9 @@
 
 Someone playing the person holding a phone reads what our services sent and types a reply; the reply is
 delivered to our inbound webhook, signed, exactly as Twilio would deliver it. A call shows as what it said.
+
+The forms send signed SMS, so they carry a CSRF token (``services/runtime/form_csrf.py``, the scheme of the
+workspace's sign-in form): a form posted from any other page is refused with 403 and sends nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.notifier.sandbox.state import Sandbox, SandboxDep, is_e164
 from services.notifier.sandbox.store import PhoneSummary, StoredMessage
 from services.notifier.sandbox.twilio_api import MAX_BODY_CHARS, form_text
+from services.runtime.form_csrf import FIELD, FormTokenCookie
+from services.runtime.problems import problem_response
+
+INBOX_FORMS = FormTokenCookie("sandbox_inbox_form")
 
 
 def phone_param(value: str) -> str:
@@ -31,30 +38,36 @@ def _inbox_url(phone: str, anchor: str = "") -> str:
 
 def add_inbox_routes(app: FastAPI) -> None:
     @app.get("/", response_class=HTMLResponse)
-    async def inbox(sandbox: SandboxDep, phone: str = "") -> HTMLResponse:
+    async def inbox(request: Request, sandbox: SandboxDep, phone: str = "") -> HTMLResponse:
         """The inbox: phones with messages and the chosen phone's conversation."""
-        return _inbox_page(sandbox, phone_param(phone) if phone else None)
+        return _inbox_page(sandbox, phone_param(phone) if phone else None, csrf=INBOX_FORMS.token_for(request))
 
     @app.post("/inbox/{phone}/reply", response_model=None)
     async def reply(phone: str, request: Request, sandbox: SandboxDep) -> Response:
         """Send the form's ``body`` as an SMS from ``phone``; 303 back to its conversation."""
         form = await request.form()
-        return await _send_from_page(sandbox, phone, form_text(form, "body"))
+        return await _send_from_page(request, sandbox, phone, form_text(form, "body"), form_text(form, FIELD))
 
     @app.post("/inbox/send", response_model=None)
     async def send_as_new_phone(request: Request, sandbox: SandboxDep) -> Response:
         """Send the form's ``body`` as an SMS from the form's ``phone``; 303 to its conversation."""
         form = await request.form()
-        return await _send_from_page(sandbox, form_text(form, "phone"), form_text(form, "body"))
+        phone, body = form_text(form, "phone"), form_text(form, "body")
+        return await _send_from_page(request, sandbox, phone, body, form_text(form, FIELD))
 
 
-async def _send_from_page(sandbox: Sandbox, phone: str, body: str) -> Response:
+async def _send_from_page(request: Request, sandbox: Sandbox, phone: str, body: str, csrf: str) -> Response:
+    if not INBOX_FORMS.accepts(request, csrf):
+        return problem_response(403, "this form did not come from the inbox page (CSRF); reload it and send again")
+    token = INBOX_FORMS.token_for(request)
     if not is_e164(phone):
-        return _inbox_page(sandbox, None, notice="The phone number must be E.164, like +15550100001.", status=422)
+        notice = "The phone number must be E.164, like +15550100001."
+        return _inbox_page(sandbox, None, csrf=token, notice=notice, status=422)
     if not body:
-        return _inbox_page(sandbox, phone, notice="Type a message before sending.", status=422)
+        return _inbox_page(sandbox, phone, csrf=token, notice="Type a message before sending.", status=422)
     if len(body) > MAX_BODY_CHARS:
-        return _inbox_page(sandbox, phone, notice=f"SMS bodies stop at {MAX_BODY_CHARS} characters.", status=422)
+        notice = f"SMS bodies stop at {MAX_BODY_CHARS} characters."
+        return _inbox_page(sandbox, phone, csrf=token, notice=notice, status=422)
     message = await sandbox.deliver_inbound(phone, body)
     return RedirectResponse(_inbox_url(phone, message.sid), status_code=303)
 
@@ -109,7 +122,7 @@ if (!location.hash) document.querySelector(".conversation li:last-child")?.scrol
 
 
 def _inbox_page(
-    sandbox: Sandbox, selected: str | None, *, notice: str | None = None, status: int = 200
+    sandbox: Sandbox, selected: str | None, *, csrf: str, notice: str | None = None, status: int = 200
 ) -> HTMLResponse:
     phones = sandbox.store.phones()
     if selected is None and phones:
@@ -118,7 +131,7 @@ def _inbox_page(
     e = html.escape
     phone_items = "".join(_phone_link_html(summary, selected) for summary in phones)
     settings = sandbox.settings
-    return HTMLResponse(
+    response = HTMLResponse(
         f"""<!doctype html>
 <html lang="en">
 <head>
@@ -137,6 +150,7 @@ def _inbox_page(
 <ul>{phone_items or '<li class="empty">No messages yet.</li>'}</ul>
 <h2>Text as a new phone</h2>
 <form method="post" action="/inbox/send">
+<input type="hidden" name="{FIELD}" value="{e(csrf)}">
 <input type="tel" name="phone" placeholder="+15550100001" pattern="\\+[1-9][0-9]{{6,14}}" required
  aria-label="phone number">
 <textarea name="body" rows="3" placeholder="Message" required aria-label="message"></textarea>
@@ -145,7 +159,7 @@ def _inbox_page(
 </nav>
 <main>
 {f'<p class="notice" role="alert">{e(notice)}</p>' if notice else ""}
-{_conversation_html(sandbox, selected)}
+{_conversation_html(sandbox, selected, csrf)}
 </main>
 </div>
 <script>{_AUTO_REFRESH_JS}</script>
@@ -153,6 +167,8 @@ def _inbox_page(
 </html>""",
         status_code=status,
     )
+    INBOX_FORMS.set_on(response, csrf)
+    return response
 
 
 def _phone_link_html(summary: PhoneSummary, selected: str | None) -> str:
@@ -165,7 +181,7 @@ def _phone_link_html(summary: PhoneSummary, selected: str | None) -> str:
     )
 
 
-def _conversation_html(sandbox: Sandbox, phone: str | None) -> str:
+def _conversation_html(sandbox: Sandbox, phone: str | None, csrf: str) -> str:
     e = html.escape
     if phone is None:
         return (
@@ -176,6 +192,7 @@ def _conversation_html(sandbox: Sandbox, phone: str | None) -> str:
     return f"""<h2>{e(phone)}</h2>
 <ol class="conversation">{bubbles or '<li class="empty">No messages with this phone yet.</li>'}</ol>
 <form method="post" action="/inbox/{e(quote(phone, safe=""))}/reply">
+<input type="hidden" name="{FIELD}" value="{e(csrf)}">
 <textarea name="body" rows="3" placeholder="Reply as {e(phone)}" required aria-label="reply"></textarea>
 <button type="submit">Reply</button>
 </form>"""

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SandboxSettings(BaseSettings):
     """Where the sandbox listens, which credentials the fake Twilio API accepts, where replies and callbacks go."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore", hide_input_in_errors=True)
 
     sandbox_port: int = Field(default=8025, ge=0, le=65535, description="port of the sandbox HTTP server")
     sandbox_host: str = Field(default="127.0.0.1", description="interface the sandbox binds to")

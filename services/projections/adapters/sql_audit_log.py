@@ -9,39 +9,20 @@ decision, not the code's).
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
-from eventsourcing.sqlite import SQLiteDatastore
-
 from services.projections.adapters.sql_read_models import iso, parse_time
+from services.projections.adapters.sql_table import DatastoreTable
 
 
-class AuditLog:
+class AuditLog(DatastoreTable):
     """Append and query audit entries. Raises PersistenceError when the database fails: the caller must then
     refuse the read (no record leaves without its audit entry)."""
 
     def __init__(self, datastore: Any, prefix: str = "projections") -> None:
-        self.datastore = datastore
-        self.sqlite = isinstance(datastore, SQLiteDatastore)
-        self.table = f"{prefix}_audit_log"
-
-    def _sql(self, statement: str) -> str:
-        statement = statement.replace("{audit}", self.table)
-        return statement.replace("%s", "?") if self.sqlite else statement
-
-    @contextmanager
-    def _transaction(self, *, commit: bool) -> Iterator[Any]:
-        try:
-            with self.datastore.transaction(commit=commit) as cursor:
-                yield cursor
-        except sqlite3.Error as exc:
-            raise PersistenceError(str(exc)) from exc
+        super().__init__(datastore, f"{prefix}_audit_log", "{audit}")
 
     def create_table(self) -> None:
         key = "INTEGER PRIMARY KEY AUTOINCREMENT" if self.sqlite else "BIGSERIAL PRIMARY KEY"
@@ -92,9 +73,12 @@ class AuditLog:
         action: str,
         record_type: str,
         record_id: str,
+        outcome: Literal["recorded", "refused", "denied"] = "recorded",
     ) -> None:
-        """Enter a change, inside the caller's transaction; nothing when this event is already entered."""
-        self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, "recorded", event_id)
+        """Enter a change (``refused``: an attempted change the record's state refused when it was applied;
+        ``denied``: a caller another service refused, recorded as an ``access.refused`` event), inside the
+        caller's transaction; nothing when this event is already entered."""
+        self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, outcome, event_id)
 
     def _insert(
         self,

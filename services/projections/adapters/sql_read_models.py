@@ -1,10 +1,14 @@
 """The read-model tables, in the projections application's own database (its SQLite file, or PostgreSQL).
 
 The tables live beside eventsourcing's tracking table so that every change to them and the stream position
-it came from commit in one transaction (the caller passes the cursor). Columns that hold clinical detail
-(event bodies, task notes) are sealed with the application's compressor and AES cipher when a key is set, so
-PHI is encrypted at rest here exactly as in the event stores; columns used for lookups, ordering and metrics
-(ids, kinds, priorities, times, statuses) stay plain.
+it came from commit in one transaction (the caller passes the cursor). What says something about a person is
+sealed (in each table's ``body`` column) with the application's compressor and AES cipher when a key is set, so
+PHI is encrypted at rest here exactly as in the event stores: event bodies and dead letters; an incident's kind
+(an overdose, a suicidal crisis) and service zone; a task's rule (which names the crisis it follows up), owner
+role (which hints at it), outcome, note, basis and history; staff names. What stays plain is what SQL filters,
+orders or groups on, or what says nothing about anyone: ids, the opaque short and task codes, priorities (the
+overdue gauge groups tasks by it), statuses, times (filtered and ordered on), counts, staff roles and
+supervisors, and how a responder was involved.
 
 SQL is written once with ``%s`` placeholders; on SQLite they become ``?``.
 """
@@ -28,7 +32,7 @@ from services.contract.events import Envelope, decode_event
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
 
-SCHEMA_VERSION = "2"  # 2: dead letters
+SCHEMA_VERSION = "3"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed
 CACHE_INCIDENTS = 4096
 
 
@@ -66,7 +70,11 @@ class Sealer:
 
 
 class ReadModelStore:
-    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta."""
+    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta.
+
+    The read side returns rows with the sealed ``body`` opened into their fields (an incident's ``kind``, a
+    task's ``rule``, ``note``..., a responder's ``name``), so callers never see sealed bytes.
+    """
 
     def __init__(self, datastore: Any, sealer: Sealer, prefix: str) -> None:
         self.datastore = datastore
@@ -116,31 +124,34 @@ class ReadModelStore:
                 occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, body {blob} NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS {timeline}_by_incident ON {timeline} (incident_id, seq)",
             f"""CREATE TABLE IF NOT EXISTS {{incidents}} (
-                incident_id TEXT PRIMARY KEY, short_code TEXT, kind TEXT, priority TEXT, zone TEXT,
+                incident_id TEXT PRIMARY KEY, short_code TEXT, priority TEXT,
                 status TEXT NOT NULL, reported_at TEXT, first_page_at TEXT, responder_notified_at TEXT,
                 acknowledged_at TEXT, en_route_at TEXT, on_scene_at TEXT, closed_at TEXT,
                 escalations INTEGER NOT NULL, unfilled INTEGER NOT NULL, doc_status TEXT NOT NULL,
-                gaps INTEGER NOT NULL, last_seq {big} NOT NULL, last_recorded_at TEXT NOT NULL)""",
+                gaps INTEGER NOT NULL, last_seq {big} NOT NULL, last_recorded_at TEXT NOT NULL,
+                body {blob} NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS {incidents}_by_status ON {incidents} (status, reported_at)",
             """CREATE TABLE IF NOT EXISTS {people} (
                 incident_id TEXT NOT NULL, responder_id TEXT NOT NULL, involvement TEXT NOT NULL,
                 PRIMARY KEY (incident_id, responder_id))""",
             "CREATE INDEX IF NOT EXISTS {people}_by_responder ON {people} (responder_id)",
             f"""CREATE TABLE IF NOT EXISTS {{tasks}} (
-                task_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, rule TEXT NOT NULL, owner_role TEXT NOT NULL,
+                task_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL,
                 assignee_id TEXT, priority TEXT NOT NULL, task_code TEXT NOT NULL, status TEXT NOT NULL,
                 created_at TEXT NOT NULL, due_at TEXT NOT NULL, deadline_at TEXT, completed_at TEXT,
-                overdue_since TEXT, overdue_count INTEGER NOT NULL, outcome TEXT, body {blob} NOT NULL,
+                overdue_since TEXT, overdue_count INTEGER NOT NULL, body {blob} NOT NULL,
                 last_seq {big} NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS {tasks}_by_assignee ON {tasks} (assignee_id, status, due_at)",
             f"""CREATE TABLE IF NOT EXISTS {{responders}} (
-                responder_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, supervisor_id TEXT,
-                retired INTEGER NOT NULL, last_seq {big} NOT NULL)""",
+                responder_id TEXT PRIMARY KEY, role TEXT NOT NULL, supervisor_id TEXT,
+                retired INTEGER NOT NULL, last_seq {big} NOT NULL, body {blob} NOT NULL)""",
             f"""CREATE TABLE IF NOT EXISTS {{dead_letters}} (
                 seq {big} PRIMARY KEY, consumer TEXT NOT NULL, original_subject TEXT NOT NULL,
                 original_sequence {big} NOT NULL, incident_id TEXT, occurred_at TEXT NOT NULL,
                 recorded_at TEXT NOT NULL, body {blob} NOT NULL)""",
         ]
+        if self.schema_version() not in (None, SCHEMA_VERSION):
+            self.drop_tables()  # an older layout; the caller replays the stream into the new one
         with self.transaction(commit=True) as cursor:
             for statement in statements:
                 self.execute(cursor, statement)
@@ -224,9 +235,7 @@ class ReadModelStore:
         columns = {
             "incident_id": str(progress.incident_id),
             "short_code": progress.short_code,
-            "kind": progress.kind,
             "priority": progress.priority,
-            "zone": progress.zone,
             "status": progress.status,
             "reported_at": iso(progress.reported_at),
             "first_page_at": iso(progress.first_page_at),
@@ -241,6 +250,7 @@ class ReadModelStore:
             "gaps": gaps,
             "last_seq": last.sequence,
             "last_recorded_at": iso(last.recorded_at),
+            "body": self.sealer.seal({"kind": progress.kind, "zone": progress.zone}),
         }
         self._upsert(cursor, "incidents", "incident_id", columns)
         self.execute(cursor, "DELETE FROM {people} WHERE incident_id = %s", (str(progress.incident_id),))
@@ -255,8 +265,6 @@ class ReadModelStore:
         columns = {
             "task_id": str(task.task_id),
             "incident_id": str(task.incident_id),
-            "rule": task.rule,
-            "owner_role": task.owner_role,
             "assignee_id": str(task.assignee_id) if task.assignee_id else None,
             "priority": task.priority,
             "task_code": task.task_code,
@@ -267,9 +275,11 @@ class ReadModelStore:
             "completed_at": iso(task.completed_at),
             "overdue_since": iso(task.overdue_since),
             "overdue_count": task.overdue_count,
-            "outcome": task.outcome,
             "body": self.sealer.seal(
                 {
+                    "rule": task.rule,
+                    "owner_role": task.owner_role,
+                    "outcome": task.outcome,
                     "basis": task.basis,
                     "note": task.note,
                     "completed_by": task.completed_by,
@@ -305,11 +315,11 @@ class ReadModelStore:
     ) -> None:
         columns = {
             "responder_id": str(responder_id),
-            "name": name,
             "role": role,
             "supervisor_id": str(supervisor_id) if supervisor_id else None,
             "retired": 0,
             "last_seq": sequence,
+            "body": self.sealer.seal({"name": name}),
         }
         self._upsert(cursor, "responders", "responder_id", columns)
 
@@ -337,7 +347,7 @@ class ReadModelStore:
 
     def incident(self, incident_id: UUID) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM {incidents} WHERE incident_id = %s", (str(incident_id),))
-        return rows[0] if rows else None
+        return self._opened(rows[0]) if rows else None
 
     def incidents(
         self, *, status: str | None = None, responder_id: UUID | None = None, limit: int = 500
@@ -351,10 +361,11 @@ class ReadModelStore:
             where.append("i.incident_id IN (SELECT incident_id FROM {people} WHERE responder_id = %s)")
             params.append(str(responder_id))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self.query(
+        rows = self.query(
             f"SELECT i.* FROM {{incidents}} i {clause} ORDER BY i.reported_at DESC, i.incident_id LIMIT %s",
             [*params, limit],
         )
+        return [self._opened(row) for row in rows]
 
     def involved(self, incident_id: UUID) -> dict[UUID, str]:
         rows = self.query("SELECT responder_id, involvement FROM {people} WHERE incident_id = %s", (str(incident_id),))
@@ -375,13 +386,14 @@ class ReadModelStore:
             params.append(status)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self.query(f"SELECT * FROM {{tasks}} {clause} ORDER BY due_at, task_id", params)
-        return [self._task_row(r) for r in rows]
+        return [self._opened(r) for r in rows]
 
     def task(self, task_id: UUID) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM {tasks} WHERE task_id = %s", (str(task_id),))
-        return self._task_row(rows[0]) if rows else None
+        return self._opened(rows[0]) if rows else None
 
-    def _task_row(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _opened(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its sealed ``body`` opened into fields of its own."""
         body = self.sealer.unseal(row.pop("body"))
         return row | body
 
@@ -396,10 +408,12 @@ class ReadModelStore:
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         """The newest dead letters first, sealed columns opened."""
         rows = self.query("SELECT * FROM {dead_letters} ORDER BY seq DESC LIMIT %s", (limit,))
-        return [row | self.sealer.unseal(row.pop("body")) for row in rows]
+        return [self._opened(row) for row in rows]
 
     def responders(self) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM {responders} ORDER BY name, responder_id")
+        """By name (sealed: sorted here, not by the database)."""
+        rows = [self._opened(row) for row in self.query("SELECT * FROM {responders}")]
+        return sorted(rows, key=lambda row: (row["name"], row["responder_id"]))
 
     def metric_rows(self, since: datetime | None, until: datetime | None) -> tuple[list[dict], list[dict]]:
         where, params = ["reported_at IS NOT NULL"], []
@@ -409,7 +423,9 @@ class ReadModelStore:
         if until is not None:
             where.append("reported_at < %s")
             params.append(iso(until))
-        incidents = self.query(f"SELECT * FROM {{incidents}} WHERE {' AND '.join(where)}", params)
+        incidents = [
+            self._opened(r) for r in self.query(f"SELECT * FROM {{incidents}} WHERE {' AND '.join(where)}", params)
+        ]
         task_where, task_params = [], []
         if since is not None:
             task_where.append("due_at >= %s")

@@ -3,7 +3,9 @@
 Every change to a record (an incident's documentation and updates, a follow-up task) is an event on the
 stream that names the credential's subject who made it. ``record_written`` picks that out of one event, so the
 audit entry comes from the record of the change itself: exactly one per change, whichever service took the
-request, and again the same one if the event is delivered twice.
+request, and again the same one if the event is delivered twice. A follow-up command its task refused when it
+was applied (``followups.refused_commands``, the fold the timeline uses too) is entered as ``refused``, not as
+``recorded``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 Entries never carry phone numbers (the reporter's callback, SMS recipients). A type this module does not know
 yet (a new event added to the contract after this was written) still gets an entry, built from its envelope.
+A follow-up command its task refused when it was applied says so (``timeline_entries``), never "completed".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any
@@ -43,6 +45,7 @@ from services.contract.events import (
     SmsSent,
     SmsStatusUpdated,
 )
+from services.projections.domain.followups import refused_commands
 
 PHONE_KEYS = frozenset({"to", "from_number", "to_number", "callback", "phone"})
 
@@ -332,3 +335,30 @@ def _(event: IncidentRelocated) -> Entry:
 def _(event: IncidentCancelled) -> Entry:
     data = event.data
     return Entry(_recorder(data.recorded_by), "api", f"incident cancelled: {data.reason}", _data(event))
+
+
+# -- follow-up commands the task refused -----------------------------------------------------------------------
+
+REFUSED_COMMANDS = {
+    "followup.assigned": ("assignment", "assigned_by"),
+    "followup.completed": ("completion", "completed_by"),
+    "followup.rescheduled": ("reschedule", "rescheduled_by"),
+}
+FREE_TEXT = frozenset({"note", "reason"})
+"""What a person typed with a command: a refused command's text may be about another incident's client."""
+
+
+def refused_entry(event: Envelope, why: str) -> Entry:
+    """The entry of a follow-up command that changed nothing: who tried what, why it was refused; not its text."""
+    what, by = REFUSED_COMMANDS[event.type]
+    actor = getattr(event.data, by)
+    details = {k: v for k, v in _data(event).items() if k not in FREE_TEXT} | {"refused": why}
+    channel = "system" if actor == "rules" else "workspace"
+    return Entry(actor, channel, f"follow-up {what} refused: {why}", details)
+
+
+def timeline_entries(events: Sequence[Envelope]) -> list[Entry]:
+    """The entries of one incident's events, in the order given (stream order). A follow-up command is folded
+    into its task first (``followups.refused_commands``), so one the task refused shows as refused."""
+    refused = refused_commands(events)
+    return [refused_entry(e, refused[e.id]) if e.id in refused else timeline_entry(e) for e in events]

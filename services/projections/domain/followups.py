@@ -1,8 +1,10 @@
 """Follow-up rules (DOMAIN.md: trigger -> task -> due) and the state of one task as its events tell it.
 
 The rules decide which tasks an incident needs; ``fold_task`` decides what a task event changes. The read
-models and the workspace's commands use the same fold, so a command refused in the workspace is also a
-command that changes nothing when it arrives from elsewhere (the gateway API).
+models, the timeline, the write audit and the projections' commands use the same check (``command_refusal``),
+so a command refused before it is appended is also a command that changes nothing, and is shown as refused,
+when one reaches the stream anyway: two completions at once, or an event of the gateway's former unchecked
+route (which named whatever incident it was given) replayed from the stream.
 """
 
 from __future__ import annotations
@@ -212,9 +214,13 @@ class TaskNotYours(TaskRefused):
 
 
 def check_task_command(
-    state: TaskState | None, kind: Literal["assign", "complete", "reschedule"], responder_id: UUID | None
+    state: TaskState | None,
+    kind: Literal["assign", "complete", "reschedule"],
+    responder_id: UUID | None,
+    incident_id: UUID | None = None,
 ) -> None:
-    """Raises TaskRefused unless the command may change the task. ``responder_id`` None means a director."""
+    """Raises TaskRefused unless the command may change the task. ``responder_id`` None means a director;
+    ``incident_id``, when the command names one, must be the task's own incident."""
     if state is None:
         raise TaskRefused("no such follow-up task")
     if state.status != "open":
@@ -223,6 +229,34 @@ def check_task_command(
         raise TaskNotYours("only a director assigns tasks")
     if kind != "assign" and responder_id is not None and state.assignee_id != responder_id:
         raise TaskNotYours("only the assignee or a director may change this task")
+    if incident_id is not None and incident_id != state.incident_id:
+        raise TaskRefused("the task belongs to another incident")
+
+
+def command_refusal(state: TaskState | None, event: Envelope) -> str | None:
+    """Why a person's task command (``followup.assigned``, ``.completed``, ``.rescheduled``) changes nothing
+    to ``state``, the task as the incident's earlier events left it; None when it applies, or for other events.
+
+    ``state`` None: the incident whose events are folded has no such task (the command names another incident).
+    """
+    kind: Literal["assign", "complete", "reschedule"]
+    if isinstance(event, FollowUpAssigned):
+        kind, responder_id = "assign", None
+    elif isinstance(event, FollowUpCompleted):
+        kind, responder_id = "complete", event.data.responder_id
+    elif isinstance(event, FollowUpRescheduled):
+        kind, responder_id = "reschedule", event.data.responder_id
+    else:
+        return None
+    if state is None:
+        return "the task is not one of this incident's"
+    # the incident the event is filed under (its envelope) and the one its data names must both be the task's
+    named = next((i for i in (event.incident_id, event.data.incident_id) if i not in (None, state.incident_id)), None)
+    try:
+        check_task_command(state, kind, responder_id, named)
+    except TaskRefused as exc:
+        return str(exc)
+    return None
 
 
 def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
@@ -248,8 +282,9 @@ def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
     if state is None:
         return None
     note: dict[str, Any] = {"at": event.occurred_at}
+    refused = command_refusal(state, event)
     if isinstance(event, FollowUpAssigned):
-        if not _allowed(state, "assign", None):
+        if refused:
             return state
         return replace(
             state,
@@ -261,10 +296,9 @@ def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
         )
     if isinstance(event, FollowUpCompleted):
         data = event.data
-        if not _allowed(state, "complete", data.responder_id):
-            return replace(
-                state, history=(*state.history, note | {"what": "completion refused", "by": data.completed_by})
-            )
+        if refused:
+            what = {"what": "completion refused", "why": refused, "by": data.completed_by}
+            return replace(state, history=(*state.history, note | what))
         return replace(
             state,
             status="done",
@@ -276,10 +310,9 @@ def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
         )
     if isinstance(event, FollowUpRescheduled):
         data = event.data
-        if not _allowed(state, "reschedule", data.responder_id):
-            return replace(
-                state, history=(*state.history, note | {"what": "reschedule refused", "by": data.rescheduled_by})
-            )
+        if refused:
+            what = {"what": "reschedule refused", "why": refused, "by": data.rescheduled_by}
+            return replace(state, history=(*state.history, note | what))
         return replace(
             state,
             due_at=data.due_at,
@@ -310,14 +343,6 @@ def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
     return state
 
 
-def _allowed(state: TaskState, kind: Literal["assign", "complete", "reschedule"], responder_id: UUID | None) -> bool:
-    try:
-        check_task_command(state, kind, responder_id)
-    except TaskRefused:
-        return False
-    return True
-
-
 def fold_tasks(events: Sequence[Envelope]) -> dict[UUID, TaskState]:
     """Every task the events mention, in the order given."""
     tasks: dict[UUID, TaskState] = {}
@@ -329,3 +354,22 @@ def fold_tasks(events: Sequence[Envelope]) -> dict[UUID, TaskState]:
         if folded is not None:
             tasks[task_id] = folded
     return tasks
+
+
+def refused_commands(events: Sequence[Envelope]) -> dict[UUID, str]:
+    """Event id -> why, for each task command among ``events`` (one incident's, in stream order) that its task
+    refused when it was applied: the same fold as ``fold_tasks``, so what the task shows and what the timeline
+    and the audit log say of a command never disagree."""
+    tasks: dict[UUID, TaskState] = {}
+    refused: dict[UUID, str] = {}
+    for event in events:
+        task_id = getattr(event.data, "task_id", None)
+        if task_id is None:
+            continue
+        state = tasks.get(task_id)
+        if (why := command_refusal(state, event)) is not None:
+            refused[event.id] = why
+        folded = fold_task(state, event)
+        if folded is not None:
+            tasks[task_id] = folded
+    return refused

@@ -1,5 +1,6 @@
-"""Who is calling the projections service: a bearer token (API clients) or a signed session cookie (the
-workspace). Both resolve to a ``Principal`` from the credentials file; roles are checked by the use cases.
+"""Who is calling the projections service: a bearer token (API clients) or a session cookie (the workspace).
+Both resolve to a ``Principal`` from the credentials file, checked on every request (a revoked credential, or a
+session that signed out, is refused at once); roles are checked by the use cases.
 
 Unsafe requests authenticated by the cookie must carry the session's CSRF token (a form field or the
 ``X-CSRF-Token`` header); bearer requests need none, since a browser never sends a bearer token on its own.
@@ -15,7 +16,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.projections.adapters.session_cookies import COOKIE_NAME, Session, SessionCodec
+from services.projections.adapters.session_cookies import COOKIE_NAME, Session, WorkspaceSessions
 from services.runtime.credentials import CredentialStore, Principal
 from services.runtime.problems import Problem
 
@@ -51,13 +52,18 @@ class SignInRequired(Exception):
         return f"/workspace/sign-in?next={quote(self.next_path, safe='/')}"
 
 
-def _resolve(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
+async def session_of(request: Request) -> Session | None:
+    """The request's live workspace session, if it has one (a store failure raises: the request is refused)."""
+    sessions: WorkspaceSessions = request.app.state.sessions
+    return await sessions.current(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
+
+
+async def _resolve(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
     store: CredentialStore = request.app.state.credentials
     if credentials is not None and credentials.credentials:
         principal = store.verify_token(credentials.credentials)
         return Caller(principal, None) if principal else None
-    codec: SessionCodec = request.app.state.sessions
-    session = codec.read(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
+    session = await session_of(request)
     return Caller(session.principal, session) if session else None
 
 
@@ -65,7 +71,7 @@ async def api_caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     """The caller of an API route; 401 problem when there is none."""
-    caller = _resolve(request, credentials)
+    caller = await _resolve(request, credentials)
     if caller is None:
         raise NotAuthenticated("send Authorization: Bearer <token>, or sign in to the workspace")
     return caller
@@ -73,8 +79,7 @@ async def api_caller(
 
 async def page_caller(request: Request) -> Caller:
     """The signed-in person on a workspace page; otherwise a redirect to the sign-in page."""
-    codec: SessionCodec = request.app.state.sessions
-    session = codec.read(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
+    session = await session_of(request)
     if session is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(path)

@@ -8,7 +8,7 @@ handler parses, calls ``Records`` and maps the answer; errors become problem doc
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -16,23 +16,17 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contract.events import DocumentationFields, FollowUpOutcome
+from services.contract.events import DocumentationFields, FollowUpOutcome, NaloxoneDoseRecord, Part2Disclosure
 from services.contract.schemagen import asyncapi_document
 from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
 from services.projections.adapters.pdf_report import documentation_pdf
 from services.projections.application import Records
 from services.projections.entrypoints.auth import ApiCaller
+from services.runtime.input_times import InputDatetime, QueryDatetime
 from services.runtime.problems import PROBLEM_RESPONSES
 
 router = APIRouter()
 AUTH = {**PROBLEM_RESPONSES, 401: PROBLEM_RESPONSES[403]}
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Query times without a zone are read as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def records(request: Request) -> Records:
@@ -77,21 +71,51 @@ class SignOff(BaseModel):
     comment: str | None = Field(default=None, max_length=1000)
 
 
-class Assign(BaseModel):
+class TaskCommand(BaseModel):
+    """A follow-up command: its incident is the task's own; one that names another is refused (409)."""
+
     model_config = ConfigDict(extra="forbid")
+    incident_id: UUID | None = Field(default=None, description="optional; if given, it must be the task's incident")
+
+
+class Assign(TaskCommand):
     assignee_id: UUID
 
 
-class Complete(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Complete(TaskCommand):
     outcome: FollowUpOutcome
     note: str | None = Field(default=None, max_length=2000)
 
 
-class Reschedule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    due_at: datetime
+class Reschedule(TaskCommand):
+    due_at: InputDatetime
     reason: str = Field(min_length=1, max_length=300)
+
+
+# The contract's models, with every time a client sends bounded (services.runtime.input_times) and read in UTC
+# whatever its offset. Converted to the contract's DocumentationFields before anything is recorded.
+
+
+class NaloxoneDoseIn(NaloxoneDoseRecord):
+    given_at: InputDatetime
+
+
+class Part2DisclosureIn(Part2Disclosure):
+    disclosed_at: InputDatetime
+
+
+class DocumentationFieldsIn(DocumentationFields):
+    handed_off_at: InputDatetime | None = None
+    cleared_at: InputDatetime | None = None
+    acknowledged_at: InputDatetime | None = Field(default=None, description="when the page was not answered by SMS")
+    en_route_at: InputDatetime | None = None
+    on_scene_at: InputDatetime | None = None
+    naloxone_doses: list[NaloxoneDoseIn] = Field(default_factory=list, max_length=20)
+    part2_disclosure: Part2DisclosureIn | None = None
+
+    def recorded(self) -> DocumentationFields:
+        """The same fields as the contract's model (only those given count as given)."""
+        return DocumentationFields.model_validate(self.model_dump(exclude_unset=True))
 
 
 CsrfHeader = Annotated[str | None, Header(alias="X-CSRF-Token", include_in_schema=False)]
@@ -120,19 +144,19 @@ async def incidents(
 
 @router.get("/v1/incidents/{incident_id}/timeline", response_model=Timeline, responses=AUTH, tags=["incidents"])
 async def incident_timeline(
-    request: Request, incident_id: UUID, caller: ApiCaller, as_of: datetime | None = None
+    request: Request, incident_id: UUID, caller: ApiCaller, as_of: QueryDatetime | None = None
 ) -> dict[str, Any]:
     """Every recorded event of one incident, in order, with actor, channel and time; durations from the report
     to each milestone; the on-scene SLA. With ``as_of``: as the system knew it then. The read is audited."""
-    return await records(request).timeline(caller.principal, incident_id, utc(as_of))
+    return await records(request).timeline(caller.principal, incident_id, as_of)
 
 
 @router.get("/v1/incidents/{incident_id}/documentation", responses=AUTH, tags=["documentation"])
 async def documentation(
-    request: Request, incident_id: UUID, caller: ApiCaller, as_of: datetime | None = None
+    request: Request, incident_id: UUID, caller: ApiCaller, as_of: QueryDatetime | None = None
 ) -> dict[str, Any]:
     """The crisis documentation assembled from the events, with its gaps. Audited."""
-    doc, _ = await records(request).documentation(caller.principal, incident_id, utc(as_of))
+    doc, _ = await records(request).documentation(caller.principal, incident_id, as_of)
     return doc.as_dict()
 
 
@@ -191,11 +215,12 @@ async def documentation_fhir(request: Request, incident_id: UUID, caller: ApiCal
     tags=["documentation"],
 )
 async def complete_fields(
-    request: Request, incident_id: UUID, fields: DocumentationFields, caller: ApiCaller, csrf: CsrfHeader = None
+    request: Request, incident_id: UUID, fields: DocumentationFieldsIn, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
     """Fill in missing documentation (recorded as documentation.fields_completed)."""
     caller.check_csrf(csrf)
-    return Accepted(stream_sequence=await records(request).complete_fields(caller.principal, incident_id, fields))
+    sequence = await records(request).complete_fields(caller.principal, incident_id, fields.recorded())
+    return Accepted(stream_sequence=sequence)
 
 
 @router.post(
@@ -248,7 +273,8 @@ async def followup(request: Request, task_id: UUID, caller: ApiCaller) -> dict[s
 )
 async def assign(request: Request, task_id: UUID, body: Assign, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
     caller.check_csrf(csrf)
-    return Accepted(stream_sequence=await records(request).assign_task(caller.principal, task_id, body.assignee_id))
+    sequence = await records(request).assign_task(caller.principal, task_id, body.assignee_id, body.incident_id)
+    return Accepted(stream_sequence=sequence)
 
 
 @router.post(
@@ -258,7 +284,9 @@ async def complete(
     request: Request, task_id: UUID, body: Complete, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
     caller.check_csrf(csrf)
-    sequence = await records(request).complete_task(caller.principal, task_id, body.outcome, body.note)
+    sequence = await records(request).complete_task(
+        caller.principal, task_id, body.outcome, body.note, body.incident_id
+    )
     return Accepted(stream_sequence=sequence)
 
 
@@ -269,17 +297,19 @@ async def reschedule(
     request: Request, task_id: UUID, body: Reschedule, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
     caller.check_csrf(csrf)
-    sequence = await records(request).reschedule_task(caller.principal, task_id, utc(body.due_at), body.reason)  # type: ignore[arg-type]
+    sequence = await records(request).reschedule_task(
+        caller.principal, task_id, body.due_at, body.reason, body.incident_id
+    )
     return Accepted(stream_sequence=sequence)
 
 
 @router.get("/v1/metrics", responses=AUTH, tags=["metrics"])
 async def metrics(
-    request: Request, caller: ApiCaller, since: datetime | None = None, until: datetime | None = None
+    request: Request, caller: ApiCaller, since: QueryDatetime | None = None, until: QueryDatetime | None = None
 ) -> dict[str, Any]:
     """Median and p90 time to acknowledge and to arrive by priority, zone and ISO week (UTC); escalation rate;
     on-scene SLA compliance; follow-ups done on time. Directors only."""
-    return await records(request).metrics(caller.principal, utc(since), utc(until))
+    return await records(request).metrics(caller.principal, since, until)
 
 
 @router.get("/v1/dead-letters", responses=AUTH, tags=["operations"])
@@ -298,11 +328,11 @@ async def audit(
     caller: ApiCaller,
     subject: str | None = None,
     record_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryDatetime | None = None,
+    until: QueryDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     """Who read which clinical record, when, and whether it was allowed. Directors only."""
     return await records(request).audit_trail(
-        caller.principal, subject=subject, record_id=record_id, since=utc(since), until=utc(until), limit=limit
+        caller.principal, subject=subject, record_id=record_id, since=since, until=until, limit=limit
     )

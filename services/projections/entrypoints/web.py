@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
@@ -21,14 +20,16 @@ from pydantic import ValidationError
 from services.contract.events import DocumentationFields
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
-from services.projections.adapters.session_cookies import COOKIE_NAME, SessionCodec
+from services.projections.adapters.session_cookies import COOKIE_NAME, WorkspaceSessions
 from services.projections.application import Records, Refused, responders_able
 from services.projections.domain.access import READER_ROLES
-from services.projections.entrypoints.auth import Caller, PageCaller
-from services.runtime.credentials import CredentialStore
+from services.projections.entrypoints.auth import Caller, PageCaller, session_of
+from services.runtime.credentials import CredentialStore, token_digest
+from services.runtime.form_csrf import FIELD, FormTokenCookie
+from services.runtime.input_times import naive_as_utc, within_input_range
 
 router = APIRouter(prefix="/workspace", include_in_schema=False)
-SIGN_IN_COOKIE = "crisis_sign_in"
+SIGN_IN_FORM = FormTokenCookie("crisis_sign_in", path="/workspace", max_age=900)
 SSE_LIFETIME_SECONDS = 300.0
 SSE_KEEPALIVE_SECONDS = 10.0
 
@@ -46,18 +47,34 @@ def back(path: str, **params: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
 
 
+class InvalidFormValue(Exception):
+    """A form or query value the workspace cannot use: answered 422 with a page naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 def utc_local(text: str | None) -> datetime | None:
-    """A datetime-local value (no zone) read as UTC; None when empty."""
+    """A datetime-local value (no zone) read as UTC; None when empty. ValueError when it is not a time, or not
+    within the years every service accepts (``services.runtime.input_times``)."""
     if not text:
         return None
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return within_input_range(naive_as_utc(datetime.fromisoformat(text)))
+
+
+def form_time(text: str | None, field: str) -> datetime | None:
+    """``utc_local(text)``; InvalidFormValue naming ``field`` when the text is unusable."""
+    try:
+        return utc_local(text)
+    except ValueError as exc:
+        raise InvalidFormValue(field, str(exc)) from None
 
 
 async def form_of(request: Request, caller: Caller) -> dict[str, str]:
     form = await request.form()
     values = {k: str(v) for k, v in form.items()}
-    caller.check_csrf(values.get("csrf_token"))
+    caller.check_csrf(values.get(FIELD))
     return values
 
 
@@ -79,9 +96,9 @@ async def script() -> Response:
 
 @router.get("/sign-in")
 async def sign_in_form(request: Request, next: str = "/workspace/", error: str | None = None) -> HTMLResponse:  # noqa: A002
-    token = secrets.token_urlsafe(24)
+    token = SIGN_IN_FORM.token_for(request)
     response = page(pages.sign_in_page(pages.next_target(next), token, error))
-    response.set_cookie(SIGN_IN_COOKIE, token, max_age=900, httponly=True, samesite="strict", path="/workspace")
+    SIGN_IN_FORM.set_on(response, token)
     return response
 
 
@@ -90,35 +107,39 @@ async def sign_in(request: Request) -> Response:
     form = await request.form()
     values = {k: str(v) for k, v in form.items()}
     target = pages.next_target(values.get("next"))
-    expected = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, values.get("csrf_token", "")):
+    if not SIGN_IN_FORM.accepts(request, values.get(FIELD)):
         return back("/workspace/sign-in", next=target, error="The form expired; please sign in again.")
     store: CredentialStore = request.app.state.credentials
-    principal = store.verify_token(values.get("token", ""))
+    token = values.get("token", "")
+    principal = store.verify_token(token)
     username = values.get("username", "")
     if principal is None or not hmac.compare_digest(principal.subject.encode(), username.encode()):
         return back("/workspace/sign-in", next=target, error="User name or token not recognised.")
     if principal.role.value not in READER_ROLES:
         return back("/workspace/sign-in", next=target, error="This account has no workspace access.")
-    codec: SessionCodec = request.app.state.sessions
-    value, session = codec.issue(principal, request.app.state.clock.now())
+    sessions: WorkspaceSessions = request.app.state.sessions
+    # bound to the credential: removing it from the credentials file ends this session too
+    value, _ = await sessions.begin(principal, token_digest(token), request.app.state.clock.now())
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
         value,
-        max_age=int(codec.lifetime.total_seconds()),
+        max_age=int(sessions.lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=request.app.state.cookie_secure,
         path="/",
     )
-    response.delete_cookie(SIGN_IN_COOKIE, path="/workspace")
+    SIGN_IN_FORM.clear(response)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request, caller: PageCaller) -> Response:
     await form_of(request, caller)
+    # ended on the server: a copy of the cookie (another tab, a proxy log, a thief) signs nobody in
+    sessions: WorkspaceSessions = request.app.state.sessions
+    await sessions.end(request.cookies.get(COOKIE_NAME), request.app.state.clock.now())
     response = RedirectResponse("/workspace/sign-in", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
@@ -147,7 +168,8 @@ async def board_rows(request: Request, caller: PageCaller, status: str = "open")
 
 @router.get("/events")
 async def events(request: Request, caller: PageCaller, after: int | None = None) -> StreamingResponse:
-    """Server-Sent Events: 'change' whenever the read models move on (carrying only the stream position)."""
+    """Server-Sent Events: 'change' whenever the read models move on (carrying only the stream position), until
+    the session ends (signed out, or its credential revoked)."""
     feed: ChangeFeed = request.app.state.changes
     loop = asyncio.get_running_loop()
 
@@ -161,6 +183,8 @@ async def events(request: Request, caller: PageCaller, after: int | None = None)
         stop_at = loop.time() + SSE_LIFETIME_SECONDS
         while loop.time() < stop_at:
             moved = await feed.wait_beyond(position, SSE_KEEPALIVE_SECONDS)
+            if await session_of(request) is None:
+                return
             if moved is None:
                 yield ": keep-alive\n\n"
                 continue
@@ -177,10 +201,7 @@ async def events(request: Request, caller: PageCaller, after: int | None = None)
 
 @router.get("/incidents/{incident_id}")
 async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_of: str | None = None) -> HTMLResponse:
-    try:
-        moment = utc_local(as_of)
-    except ValueError:
-        moment = None
+    moment = form_time(as_of, "as_of")
     view = await records(request).timeline(caller.principal, incident_id, moment)
     as_of_text = moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
     return page(pages.timeline_page(view, caller.principal, caller.session.csrf_token, as_of_text))  # type: ignore[union-attr]
@@ -216,7 +237,7 @@ def documentation_fields(values: dict[str, str]) -> DocumentationFields:
     if values.get("interpreter_used") in ("true", "false"):
         fields["interpreter_used"] = values["interpreter_used"] == "true"
     for name in ("acknowledged_at", "en_route_at", "on_scene_at", "handed_off_at", "cleared_at"):
-        if moment := utc_local(values.get(name)):
+        if moment := form_time(values.get(name), name):
             fields[name] = moment
     plan = {
         k.removeprefix("safety_plan."): v.strip()
@@ -227,7 +248,7 @@ def documentation_fields(values: dict[str, str]) -> DocumentationFields:
         fields["safety_plan"] = plan
     if values.get("dose.given_at") and values.get("dose.product", "").strip():
         dose: dict[str, Any] = {
-            "given_at": utc_local(values["dose.given_at"]),
+            "given_at": form_time(values["dose.given_at"], "dose.given_at"),
             "product": values["dose.product"].strip(),
             "route": values.get("dose.route") or "intranasal",
             "given_by_role": values.get("dose.given_by_role", "").strip() or "unknown",
@@ -308,7 +329,7 @@ async def change_task(request: Request, task_id: UUID, action: str, caller: Page
             note = values.get("note", "").strip() or None
             await app.complete_task(caller.principal, task_id, values.get("outcome", "other"), note)  # type: ignore[arg-type]
         elif action == "reschedule":
-            due = utc_local(values.get("due_at"))
+            due = form_time(values.get("due_at"), "due_at")
             if due is None:
                 raise ValueError("a new due time is required")
             await app.reschedule_task(caller.principal, task_id, due, values.get("reason", "").strip() or "rescheduled")
@@ -322,16 +343,19 @@ async def change_task(request: Request, task_id: UUID, action: str, caller: Page
 # ---- metrics and audit ---------------------------------------------------------------------------------------------
 
 
-def _day(text: str) -> datetime | None:
-    try:
-        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC) if text else None
-    except ValueError:
+def _day(text: str, name: str) -> datetime | None:
+    """The start (UTC) of the day ``text`` names; None when empty; InvalidFormValue when it is unusable."""
+    if not text:
         return None
+    try:
+        return within_input_range(datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC))
+    except ValueError as exc:
+        raise InvalidFormValue(name, str(exc)) from None
 
 
 @router.get("/metrics")
 async def metrics(request: Request, caller: PageCaller, since: str = "", until: str = "") -> HTMLResponse:
-    figures = await records(request).metrics(caller.principal, _day(since), _day(until))
+    figures = await records(request).metrics(caller.principal, _day(since, "since"), _day(until, "until"))
     return page(pages.metrics_page(figures, caller.principal, caller.session.csrf_token, since, until))  # type: ignore[union-attr]
 
 

@@ -1,0 +1,211 @@
+"""One command path for follow-up tasks: the projections service, which sees the task, checks each command
+(the task's own incident, a caller who may change it, an open task) before appending it; the gateway takes
+none. A command the task's state refuses when it is applied (two completions at once, or an event of the
+gateway's former unchecked route naming another incident: the stream keeps those) shows as refused on the
+timeline and in the audit log, live and after a replay, and its note is nowhere in the record."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import httpx
+
+from services.contract.events import (
+    DispatchOffered,
+    DispatchOfferedData,
+    Envelope,
+    FollowUpCompleted,
+    FollowUpCompletedData,
+    FollowUpCreatedData,
+    PageReason,
+    new_event,
+)
+from services.intake_gateway.bootstrap import build as build_gateway
+from services.intake_gateway.settings import GatewaySettings
+from services.projections.application import ReadModels
+from services.projections.rebuild import replay_into
+from services.runtime.clock import ManualClock
+from services.runtime.settings import store_env
+from tests.integration.test_projections import (
+    T0,
+    Person,
+    Story,
+    Workspace,
+    publish_all,
+    stream_events,
+    wait_for_stream,
+    workspace,
+)
+from tests.support.asgi_server import serving
+
+PERSON_COMMANDS = ("followup.assigned", "followup.completed", "followup.rescheduled")
+
+
+def paged(story: Story, person: Person) -> Envelope:
+    """The page alone (its SMS is not what these tests are about)."""
+    page_id = story.pages[person.responder_id] = uuid4()
+    data = DispatchOfferedData(
+        incident_id=story.incident_id,
+        page_id=page_id,
+        responder_id=person.responder_id,
+        responder_role=person.role.value,
+        code=story.code,
+        priority=story.priority,
+        ack_deadline=story.at(2),
+        step=1,
+        reason=PageReason(on_call=True, skills_matched=[], distance_km=0.8, load=0, rule="nearest on call"),
+    )
+    return new_event(
+        DispatchOffered,
+        data,
+        event_id=uuid4(),
+        occurred_at=story.at(0.2),
+        producer="dispatcher",
+        incident_id=story.incident_id,
+    )
+
+
+async def two_incidents(js, space: Workspace) -> tuple[Story, Story, FollowUpCreatedData, int]:
+    """An overdose the coach accepted (its outreach task assigned to the coach) and a second overdose."""
+    coach = space.people["coach"]
+    story, other = Story(), Story(code="5150")
+    first = await publish_all(
+        js, [story.reported(), paged(story, coach), story.acknowledged(coach, 1), other.reported()]
+    )
+    events = await wait_for_stream(
+        js,
+        lambda es: (
+            any(e.type == "followup.assigned" for e in es) and sum(e.type == "followup.created" for e in es) == 2
+        ),
+        first,
+    )
+    task = next(e.data for e in events if e.type == "followup.created" and e.incident_id == story.incident_id)
+    await space.settled(js)
+    return story, other, task, first
+
+
+def by_people(events: list) -> list:
+    return [e for e in events if e.type in PERSON_COMMANDS and getattr(e.data, "assigned_by", None) != "rules"]
+
+
+async def test_the_gateway_takes_no_follow_up_commands_and_the_projections_check_incident_and_assignee(
+    js, nats_server, tmp_path
+) -> None:
+    clock = ManualClock(T0 + timedelta(hours=1))
+    async with workspace(js, nats_server, tmp_path, clock=clock) as space:
+        coach = space.people["coach"]
+        story, other, task, first = await two_incidents(js, space)
+        later = (clock.now() + timedelta(days=1)).isoformat()
+        commands = {
+            "assign": {"assignee_id": str(coach.responder_id)},
+            "complete": {"outcome": "contact_made", "note": "wrong place"},
+            "reschedule": {"due_at": later, "reason": "client asked"},
+        }
+        settings = GatewaySettings(
+            nats_url=nats_server.url, var_dir=space.settings.var_dir, credentials_file=space.settings.credentials_file
+        )
+        with serving(build_gateway(settings, clock)) as gateway_url:
+            director = {"Authorization": f"Bearer {space.tokens['director']}"}
+            async with httpx.AsyncClient(base_url=gateway_url, headers=director, timeout=30) as gateway:
+                for action, body in commands.items():
+                    answer = await gateway.post(
+                        f"/v1/followups/{task.task_id}/{action}", json=body | {"incident_id": str(other.incident_id)}
+                    )
+                    assert answer.status_code in (404, 405), (action, answer.status_code, answer.text)
+        async with space.client("director") as director, space.client("nurse") as nia, space.client("coach") as pat:
+            for action, body in commands.items():
+                wrong = body | {"incident_id": str(other.incident_id)}
+                refused = await director.post(f"/v1/followups/{task.task_id}/{action}", json=wrong)
+                assert refused.status_code == 409, (action, refused.text)
+                assert "another incident" in refused.json()["detail"]
+            own = {"incident_id": str(story.incident_id), "outcome": "contact_made"}
+            not_hers = await nia.post(f"/v1/followups/{task.task_id}/complete", json=own)
+            assert not_hers.status_code == 403, not_hers.text
+            # an unknown task looks exactly like someone else's to a responder; a director is told it is unknown
+            unknown = await nia.post(f"/v1/followups/{uuid4()}/complete", json={"outcome": "contact_made"})
+            assert (unknown.status_code, unknown.json()["detail"]) == (403, not_hers.json()["detail"])
+            directors_unknown = await director.post(f"/v1/followups/{uuid4()}/complete", json={"outcome": "other"})
+            assert directors_unknown.status_code == 404
+            done = await pat.post(f"/v1/followups/{task.task_id}/complete", json=own | {"note": "kit replaced"})
+            assert done.status_code == 202, done.text
+            state = (await director.get(f"/v1/followups/{task.task_id}")).json()
+            other_timeline = (await director.get(f"/v1/incidents/{other.incident_id}/timeline")).json()
+    assert state["status"] == "done" and state["note"] == "kit replaced"
+    appended = by_people(await stream_events(js, first))
+    assert [(e.type, e.incident_id, e.data.completed_by) for e in appended] == [
+        ("followup.completed", story.incident_id, "coach-user")
+    ]
+    assert "wrong place" not in json.dumps(other_timeline)
+
+
+def completion(task: FollowUpCreatedData, incident_id: UUID, at_minutes: float, by: str, note: str, responder=None):
+    """A completion as the gateway's former route appended it: unchecked, naming whatever incident it was given."""
+    data = FollowUpCompletedData(
+        task_id=task.task_id,
+        incident_id=incident_id,
+        outcome="contact_made",
+        note=note,
+        completed_by=by,
+        responder_id=responder,
+    )
+    return new_event(
+        FollowUpCompleted,
+        data,
+        event_id=uuid4(),
+        occurred_at=T0 + timedelta(minutes=at_minutes),
+        producer="intake_gateway",
+        incident_id=incident_id,
+    )
+
+
+async def test_a_completion_refused_when_applied_shows_as_refused_live_and_after_a_replay(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    clock = ManualClock(T0 + timedelta(hours=1))
+    async with workspace(js, nats_server, tmp_path, database_url, clock=clock) as space:
+        coach = space.people["coach"]
+        story, other, task, _ = await two_incidents(js, space)
+        done = completion(task, story.incident_id, 50, "coach-user", "kit replaced", coach.responder_id)
+        twice = completion(task, story.incident_id, 51, "dr-director", "second try")  # at the same time, say
+        elsewhere = completion(task, other.incident_id, 52, "dr-director", "wrong place")
+        await publish_all(js, [done, twice, elsewhere])
+        await space.settled(js)
+        async with space.client("director") as director:
+            timeline = (await director.get(f"/v1/incidents/{story.incident_id}/timeline")).json()
+            other_timeline = (await director.get(f"/v1/incidents/{other.incident_id}/timeline")).json()
+            other_record = [
+                (await director.get(f"/v1/incidents/{other.incident_id}/{export}")).text
+                for export in ("documentation", "documentation.html", "fhir")
+            ]
+            other_tasks = [t for t in (await director.get("/v1/followups")).json() if t["task_id"] != str(task.task_id)]
+            trail = (await director.get("/v1/audit", params={"record_id": str(task.task_id)})).json()
+            state = (await director.get(f"/v1/followups/{task.task_id}")).json()
+
+        said = {e["event_id"]: e for e in timeline["entries"] + other_timeline["entries"]}
+        assert said[str(done.id)]["summary"] == "follow-up completed: contact made"
+        assert said[str(twice.id)]["summary"] == "follow-up completion refused: the task is already done"
+        assert said[str(elsewhere.id)]["summary"].startswith("follow-up completion refused: ")
+        assert said[str(elsewhere.id)]["summary"] != "follow-up completion refused: the task is already done"
+        assert "second try" not in json.dumps(timeline)
+        assert not any("wrong place" in text for text in [json.dumps(other_timeline), *other_record])
+        assert [t["status"] for t in other_tasks] == ["open"]
+        assert state["status"] == "done" and state["note"] == "kit replaced"
+        writes = {a["event_id"]: a["outcome"] for a in trail if a["action"] == "write:followup.completed"}
+        assert writes == {str(done.id): "recorded", str(twice.id): "refused", str(elsewhere.id): "refused"}
+
+        # the stream replayed from sequence 1 tells the same
+        with ReadModels(store_env(space.settings, "rebuilt"), clock=space.clock, prefix="rebuilt") as rebuilt:
+            await replay_into(js, rebuilt, reset=True, batch=4)
+            replayed = {
+                str(e["event_id"]): e["summary"]
+                for incident in (story.incident_id, other.incident_id)
+                for e in rebuilt.timeline(incident)
+            }
+            rebuilt_trail = rebuilt.audit.query(record_id=str(task.task_id))
+        assert replayed[str(done.id)] == said[str(done.id)]["summary"]
+        assert replayed[str(twice.id)] == said[str(twice.id)]["summary"]
+        assert replayed[str(elsewhere.id)] == said[str(elsewhere.id)]["summary"]
+        rebuilt_writes = {a["event_id"]: a["outcome"] for a in rebuilt_trail if a["action"].startswith("write:")}
+        assert rebuilt_writes == writes
