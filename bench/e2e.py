@@ -21,9 +21,10 @@ times whatever the stack answers, so a slow stack cannot slow the load down):
 
 and prints them beside the floor, as ratios, in a Markdown table ready to paste into bench/RESULTS.md.
 
-An SMS is matched to its report by the report's address ("<100+n> Generated St", unique per report), which the
-page text carries; the 4-digit short code cannot be the key: it repeats across incidents (9,000 values) and a
-responder's page code moves off it when that responder already has an open page with that code.
+An SMS is matched to its report through the stream (its message SID in ``sms.sent`` -> the notification ->
+``notification.requested`` -> the incident the 201 named): pages carry no text the reporter typed, and the
+4-digit short code cannot be the key: it repeats across incidents (9,000 values) and a responder's page code
+moves off it when that responder already has an open page with that code.
 
 By default it starts its own stack through the launcher in a temporary directory on free ports (SQLite stores,
 encrypted JetStream, as ``make run``) and stops it at the end, on Ctrl-C or on an error. The stack gets settings
@@ -75,7 +76,6 @@ from services.runtime.nats_server import nats_server_binary
 from services.runtime.stream import STREAM_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
-ADDRESS = re.compile(r"\b(\d+) Generated St\b")
 SERVICE_DURABLES = ("dispatcher", "notifier", "projections")
 HTTP_CONCURRENCY = 64
 TIMERS_OFF_SECONDS = "86400"  # a day: beyond any run
@@ -256,19 +256,71 @@ def cpu_seconds(pids: dict[int, str]) -> dict[str, float]:
 # --- arrivals at the sandbox -----------------------------------------------------------------------------------
 
 
-class SandboxInbox:
-    """When the first SMS naming each report's address arrived, by the sandbox's own receive stamp.
+class SmsIndex:
+    """Which incident each SMS the notifier sent belongs to, from the stream: ``notification.requested`` names
+    the incident and the notification, ``sms.sent`` the notification and the provider's message SID.
 
-    Reads ``/sandbox/api/phones`` and the conversations whose message count changed since the last look.
+    Pages carry no text the reporter typed (only a gazetteer place or a zone), and the 4-digit code repeats, so
+    the stream, not the wording, ties an SMS to its report.
     """
 
-    def __init__(self, client: httpx.AsyncClient, base: str, since: float) -> None:
+    def __init__(self, js) -> None:
+        self.js = js
+        self.incident_of_notification: dict[str, str] = {}
+        self.incident_of_sid: dict[str, str] = {}
+        self.unmatched_sent: list[tuple[str, str]] = []  # (message SID, notification) before its request was read
+        self._subscriptions: list = []
+
+    async def start(self) -> None:
+        for event_type, handle in (("notification.requested", self._requested), ("sms.sent", self._sent)):
+            subscription = await self.js.subscribe(
+                f"{SUBJECT_PREFIX}.{event_type}", stream=STREAM_NAME, ordered_consumer=True, cb=handle
+            )
+            self._subscriptions.append(subscription)
+
+    async def stop(self) -> None:
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _requested(self, message) -> None:
+        data = json.loads(message.data)["data"]
+        if data.get("incident_id"):
+            self.incident_of_notification[data["notification_id"]] = data["incident_id"]
+
+    async def _sent(self, message) -> None:
+        data = json.loads(message.data)["data"]
+        self.unmatched_sent.append((data["message_sid"], data["notification_id"]))
+        self._match()
+
+    def _match(self) -> None:
+        still = []
+        for sid, notification in self.unmatched_sent:
+            incident = self.incident_of_notification.get(notification)
+            if incident is None:
+                still.append((sid, notification))
+            else:
+                self.incident_of_sid[sid] = incident
+        self.unmatched_sent[:] = still
+
+
+class SandboxInbox:
+    """When the first SMS of each report's incident arrived, by the sandbox's own receive stamp.
+
+    Reads ``/sandbox/api/phones`` and the conversations whose message count changed since the last look; an SMS
+    is tied to its report through ``SmsIndex`` (message SID -> incident -> report number).
+    """
+
+    def __init__(self, client: httpx.AsyncClient, base: str, since: float, index: SmsIndex, load: Load) -> None:
         self.client = client
         self.base = base
         self.since = since
+        self.index = index
+        self.load = load
         self.counts: dict[str, int] = {}
         self.first: dict[int, float] = {}
         self.messages = 0
+        self.unmatched: dict[str, float] = {}  # SMS seen at the sandbox whose sms.sent was not read yet
 
     async def refresh(self) -> None:
         phones = (await self.client.get(f"{self.base}/sandbox/api/phones")).json()["phones"]
@@ -289,15 +341,26 @@ class SandboxInbox:
                 arrived = datetime.fromisoformat(message["created_at"]).timestamp()
                 if message["direction"] != "outbound" or arrived < self.since:
                     continue
-                if match := ADDRESS.search(message["body"]):
-                    n = int(match[1]) - 100
-                    self.first[n] = min(arrived, self.first.get(n, math.inf))
+                self.unmatched[message["sid"]] = arrived
 
         await asyncio.gather(*(read(phone) for phone in changed))
         for p in phones:
             if p["phone"] in changed:
                 self.counts[p["phone"]] = p["message_count"]
         self.messages = sum(self.counts.values())
+        self._match()
+
+    def _match(self) -> None:
+        self.index._match()
+        number_of = self.load.number_of_incident()
+        for sid, arrived in list(self.unmatched.items()):
+            incident = self.index.incident_of_sid.get(sid)
+            if incident is None:
+                continue
+            del self.unmatched[sid]
+            n = number_of.get(incident)
+            if n is not None:
+                self.first[n] = min(arrived, self.first.get(n, math.inf))
 
     async def wait_for(self, numbers: set[int], timeout: float, every: float = 1.0) -> set[int]:
         """Look every ``every`` seconds until each report in ``numbers`` has an SMS; returns those still missing."""
@@ -555,6 +618,9 @@ class Load:
         self.reports: dict[int, Report] = {}
         self.failures = 0
 
+    def number_of_incident(self) -> dict[str, int]:
+        return {r.incident_id: n for n, r in self.reports.items() if r.incident_id}
+
     async def post(self, report: Report) -> None:
         body = overdose_report(self.places[report.n % len(self.places)], report.n)
         report.t0 = time.time()
@@ -783,7 +849,9 @@ async def run(target: Target, args: argparse.Namespace) -> None:
             first_n = 0 if target.launcher_pid else (int(since) % 9000 + 1000) * 1000
             places = scenes(4096)
             load = Load(client, target, first_n, places)
-            inbox = SandboxInbox(sandbox_client, target.sandbox, since - 1)
+            index = SmsIndex(nc.jetstream())
+            await index.start()
+            inbox = SandboxInbox(sandbox_client, target.sandbox, since - 1, index, load)
             warm = await load.run("warm-up", 2.0, args.warmup / 2.0)
             missing = await inbox.wait_for({r.n for r in warm if r.status == 201}, 60)
             if missing or not any(r.status == 201 for r in warm):
