@@ -169,10 +169,12 @@ async def test_strangers_are_refused_with_403_and_audited_and_nothing_is_recorde
         assert refused.headers["content-type"] == "application/problem+json"
     events = await stream_events(nats_url, before)
     written = refusals(events)
-    # the admin's refusal is by role (before any relation is looked at); intake and responder by relation
-    assert [(e.data.subject, e.data.record_id) for e in written] == [
-        ("scope-intake-other", incident),
-        ("scope-responder", incident),
+    # intake and responder are refused by relation, the admin by role (before any relation is looked at): all
+    # three are entered in the audit log
+    assert [(e.data.subject, e.data.record_type, e.data.record_id) for e in written] == [
+        ("scope-intake-other", "incident", incident),
+        ("scope-responder", "incident", incident),
+        ("scope-admin", "incident", incident),
     ]
     assert all(e.incident_id is None for e in written)  # not part of the incident's own record
     assert len(events) == len(written)  # nothing else was appended

@@ -83,7 +83,7 @@ def caller(principal: Principal, key: str | None) -> Caller:
 
 def require_self_or_admin(principal: Principal, responder_id: UUID) -> None:
     if principal.role is AccessRole.RESPONDER and principal.responder_id != responder_id:
-        raise NotAllowed("a responder may only report for themselves")
+        raise NotAllowed("a responder may only report for themselves", principal)
 
 
 @router.post("/v1/admin/responders", status_code=202, tags=["roster"])

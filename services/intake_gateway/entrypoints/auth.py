@@ -10,9 +10,11 @@ token the answer is 401 and no byte of the body is read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from uuid import uuid4
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -24,8 +26,10 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
+from services.contract.events import AccessRefused, AccessRefusedData, new_event
 from services.runtime.credentials import AccessRole, CredentialStore, Principal
 from services.runtime.problems import PROBLEM_JSON, ProblemDocument, problem_response
+from services.runtime.stream import ANSWER_BY
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +54,43 @@ class NotAuthenticated(HTTPException):
 
 
 class NotAllowed(Exception):
-    """A known caller whose role (or identity) does not admit this request: answered 403."""
+    """A known caller whose role (or identity) does not admit this request: answered 403, and entered in the
+    audit log as denied (an ``access.refused`` event) when the caller is named."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, principal: Principal | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.principal = principal
+
+
+AUDIT_WAIT_SECONDS = 1.0  # a refusal's audit entry may not hold its 403 back longer than this
+
+
+async def audit_refusal(request: Request, principal: Principal) -> None:
+    """Append the refusal for the audit log; best effort (the refusal stands either way, a failure is logged)."""
+    publish = getattr(request.app.state, "publish", None)
+    if publish is None:
+        return
+    incident_id = request.path_params.get("incident_id")
+    record = ("incident", str(incident_id)) if incident_id else ("route", request.url.path)
+    route = request.scope.get("route")  # the route's template (no ids in the action name)
+    data = AccessRefusedData(
+        subject=principal.subject,
+        role=principal.role.value,
+        responder_id=principal.responder_id,
+        action=f"{request.method} {route.path if route else request.url.path}"[:100],
+        record_type=record[0],
+        record_id=record[1][:100],
+    )
+    clock = request.app.state.clock
+    event = new_event(AccessRefused, data, event_id=uuid4(), occurred_at=clock.now(), producer="intake_gateway")
+    answer_by = ANSWER_BY.set(asyncio.get_running_loop().time() + AUDIT_WAIT_SECONDS)
+    try:
+        await publish(event)
+    except Exception as exc:  # noqa: BLE001 - logged; the 403 is the answer whatever happens here
+        log.warning("could not record a refusal for the audit log: %s", type(exc).__name__)
+    finally:
+        ANSWER_BY.reset(answer_by)
 
 
 def install_auth(app: FastAPI, credentials: CredentialStore) -> None:
@@ -72,6 +108,8 @@ def install_auth(app: FastAPI, credentials: CredentialStore) -> None:
 
     @app.exception_handler(NotAllowed)
     async def on_not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
+        if exc.principal is not None:
+            await audit_refusal(request, exc.principal)
         return problem_response(403, exc.detail, instance=request.url.path)
 
 
@@ -94,7 +132,9 @@ def require_role(*roles: AccessRole) -> RoleDependency:
         token = credentials.credentials if credentials is not None else None
         principal = authenticate(request.app.state.credentials, token, request.url.path)
         if principal.role not in allowed:
-            raise NotAllowed(f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(allowed))}")
+            raise NotAllowed(
+                f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(allowed))}", principal
+            )
         return principal
 
     authenticated.allowed_roles = allowed  # type: ignore[attr-defined]
