@@ -11,9 +11,9 @@ times whatever the stack answers, so a slow stack cannot slow the load down):
 2. a ladder of rates (``--rates``, ``--step`` seconds each): for each, p50/p95/p99 latency from just before the
    ``POST /v1/incidents`` to the first SMS of that incident arriving at the sandbox (the sandbox's own receive
    stamp), the completion rate, and whether the backlog stayed flat: the end-to-end backlog (reports posted
-   and not yet paged, rebuilt afterwards from the send and arrival times) and the JetStream consumers' pending
-   counts (sampled each second) must not grow over the step's second half. The ladder stops at the first rate
-   whose backlog grows; the highest flat rate is the answer;
+   and not yet paged, rebuilt afterwards from the send and arrival times) and the services' durable JetStream
+   consumers' pending counts (sampled each second) must not grow over the step's second half. The ladder stops
+   at the first rate whose backlog grows; the highest flat rate is the answer;
 3. a sustained run for ``--duration`` seconds at that rate (or ``--rate``): reports/s paged, p50/p95/p99,
    per-process CPU, events per report by type, each consumer's pace while it had a backlog, and the p50 of
    each leg (POST -> report stored -> first page offered -> its SMS request -> SMS at the sandbox, by the
@@ -21,10 +21,13 @@ times whatever the stack answers, so a slow stack cannot slow the load down):
 
 and prints them beside the floor, as ratios, in a Markdown table ready to paste into bench/RESULTS.md.
 
-An SMS is matched to its report through the stream (its message SID in ``sms.sent`` -> the notification ->
-``notification.requested`` -> the incident the 201 named): pages carry no text the reporter typed, and the
-4-digit short code cannot be the key: it repeats across incidents (9,000 values) and a responder's page code
-moves off it when that responder already has an open page with that code.
+An SMS is matched to its report through the stream, never by its text: the sandbox message's SID is the
+``message_sid`` of an ``sms.sent``, which names its notification; that notification's ``notification.requested``
+names the incident, and the 201 for the report named the same incident id. The benchmark reads the two subjects
+with ordered consumers of its own (ephemeral, so left out of the pending counts). The text cannot be the key:
+pages carry nothing the reporter typed (only a gazetteer place or a service zone), and the 4-digit short code
+repeats across incidents (9,000 values) and a responder's page code moves off it when that responder already
+has an open page with that code.
 
 By default it starts its own stack through the launcher in a temporary directory on free ports (SQLite stores,
 encrypted JetStream, as ``make run``) and stops it at the end, on Ctrl-C or on an error. The stack gets settings
@@ -257,24 +260,30 @@ def cpu_seconds(pids: dict[int, str]) -> dict[str, float]:
 
 
 class SmsIndex:
-    """Which incident each SMS the notifier sent belongs to, from the stream: ``notification.requested`` names
-    the incident and the notification, ``sms.sent`` the notification and the provider's message SID.
+    """Which incident each SMS the notifier sent belongs to, from the stream: ``sms.sent`` names the provider's
+    message SID and the notification, ``notification.requested`` the notification and its incident.
 
     Pages carry no text the reporter typed (only a gazetteer place or a zone), and the 4-digit code repeats, so
-    the stream, not the wording, ties an SMS to its report.
+    the stream, not the wording, ties an SMS to its report. Two ordered (ephemeral) consumers read the two
+    subjects from the moment ``start`` returns (every report is posted after it); they read independently, so
+    an ``sms.sent`` may be read before its ``notification.requested`` and waits for it.
     """
 
     def __init__(self, js) -> None:
         self.js = js
         self.incident_of_notification: dict[str, str] = {}
         self.incident_of_sid: dict[str, str] = {}
-        self.unmatched_sent: list[tuple[str, str]] = []  # (message SID, notification) before its request was read
+        self.waiting: dict[str, list[str]] = {}  # notification -> message SIDs read before its request
         self._subscriptions: list = []
 
     async def start(self) -> None:
         for event_type, handle in (("notification.requested", self._requested), ("sms.sent", self._sent)):
             subscription = await self.js.subscribe(
-                f"{SUBJECT_PREFIX}.{event_type}", stream=STREAM_NAME, ordered_consumer=True, cb=handle
+                f"{SUBJECT_PREFIX}.{event_type}",
+                stream=STREAM_NAME,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,  # not the stream's history (a --url stack may hold a lot)
+                cb=handle,
             )
             self._subscriptions.append(subscription)
 
@@ -282,26 +291,25 @@ class SmsIndex:
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+        self._subscriptions.clear()
 
     async def _requested(self, message) -> None:
         data = json.loads(message.data)["data"]
-        if data.get("incident_id"):
-            self.incident_of_notification[data["notification_id"]] = data["incident_id"]
+        if not data.get("incident_id"):
+            return  # not about an incident, so about no report of ours
+        notification, incident = data["notification_id"], data["incident_id"]
+        self.incident_of_notification[notification] = incident
+        for sid in self.waiting.pop(notification, []):
+            self.incident_of_sid[sid] = incident
 
     async def _sent(self, message) -> None:
         data = json.loads(message.data)["data"]
-        self.unmatched_sent.append((data["message_sid"], data["notification_id"]))
-        self._match()
-
-    def _match(self) -> None:
-        still = []
-        for sid, notification in self.unmatched_sent:
-            incident = self.incident_of_notification.get(notification)
-            if incident is None:
-                still.append((sid, notification))
-            else:
-                self.incident_of_sid[sid] = incident
-        self.unmatched_sent[:] = still
+        notification, sid = data["notification_id"], data["message_sid"]
+        incident = self.incident_of_notification.get(notification)
+        if incident is None:
+            self.waiting.setdefault(notification, []).append(sid)
+        else:
+            self.incident_of_sid[sid] = incident
 
 
 class SandboxInbox:
@@ -351,7 +359,6 @@ class SandboxInbox:
         self._match()
 
     def _match(self) -> None:
-        self.index._match()
         number_of = self.load.number_of_incident()
         for sid, arrived in list(self.unmatched.items()):
             incident = self.index.incident_of_sid.get(sid)
@@ -386,14 +393,15 @@ class Sample:
 
 
 class StreamWatch:
-    """Samples every CRISIS consumer's pending count and the stream's subjects once a second."""
+    """Samples every durable CRISIS consumer's pending count and the stream's subjects once a second."""
 
     def __init__(self, js) -> None:
         self.js = js
         self.samples: list[Sample] = []
 
     async def sample(self) -> Sample:
-        consumers = await self.js.consumers_info(STREAM_NAME)
+        # the services' durable consumers only, not this benchmark's own ordered readers (``SmsIndex``)
+        consumers = [c for c in await self.js.consumers_info(STREAM_NAME) if c.config.durable_name]
         info = await self.js.stream_info(STREAM_NAME, subjects_filter="crisis.>")
         sample = Sample(
             time.time(),
@@ -608,7 +616,7 @@ async def open_loop(count: int, rate: float, send) -> None:
 
 
 class Load:
-    """Posts overdose reports at scheduled times; each report's address carries its number."""
+    """Posts overdose reports at scheduled times, keeping the incident id each 201 names (its SMS are found by it)."""
 
     def __init__(self, client: httpx.AsyncClient, target: Target, first_n: int, places: list) -> None:
         self.client = client
@@ -835,6 +843,7 @@ async def run(target: Target, args: argparse.Namespace) -> None:
     nc = await nats.connect(target.nats_url)
     watch = StreamWatch(nc.jetstream())
     watcher: asyncio.Task | None = None
+    index: SmsIndex | None = None
     limits = httpx.Limits(max_connections=HTTP_CONCURRENCY, max_keepalive_connections=HTTP_CONCURRENCY)
     headers = {"Authorization": f"Bearer {target.token}"}
     try:
@@ -903,6 +912,8 @@ async def run(target: Target, args: argparse.Namespace) -> None:
         if watcher:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+        if index:
+            await index.stop()
         await nc.close()
 
 
