@@ -51,9 +51,9 @@ import nats
 from bench.city import DIRECTOR_PHONE, SUPERVISOR_PHONE, overdose_report, scenes, write_city_roster
 from services.contract.events import Envelope, UnreadableMessage, decode_event
 from services.runtime.credentials import ensure_demo_credentials
-from services.runtime.nats_cluster import NatsCluster, free_ports
 from services.runtime.nats_server import EmbeddedNatsServer, die_with_parent
 from services.runtime.stream import STREAM_NAME
+from tests.support.nats_cluster import NatsCluster, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "services.intake_gateway"
@@ -172,7 +172,7 @@ class ChaosStack:
             f"http://127.0.0.1:{i.env['CRISIS_GATEWAY_PORT']}" for i in self.instances.values() if i.module == GATEWAY
         ]
         self.gateway = self.gateways[0]
-        self.instances["sms-sandbox"] = Instance("services.notifier.sandbox", {})
+        self.instances["sms-sandbox"] = Instance("services.sms_sandbox", {})
         self.held_down: set[str] = set()  # killed by the chaos loop, waiting for their restart
         self.database_url = database_url
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
@@ -510,8 +510,8 @@ async def check(stack: ChaosStack, report: Report) -> None:
     from services.dispatcher.settings import DispatcherSettings
     from services.notifier.bootstrap import build as build_notifier
     from services.notifier.settings import NotifierSettings
-    from services.projections.application import ReadModels
     from services.projections.bootstrap import build_projections
+    from services.projections.read_models import ReadModels
     from services.projections.rebuild import replay_into
     from services.projections.settings import ProjectionsSettings
     from services.runtime.clock import SystemClock

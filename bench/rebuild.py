@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nats
 
-from services.projections.application import ReadModels
+from services.projections.read_models import ReadModels
 from services.projections.rebuild import read_stream, replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import SystemClock

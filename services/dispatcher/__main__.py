@@ -2,7 +2,7 @@ import asyncio
 
 from services.dispatcher.entrypoints.stream import serve
 from services.dispatcher.settings import DispatcherSettings
-from services.runtime.service import configure_logging
+from services.runtime.json_logs import configure_logging
 
 
 def main() -> None:

@@ -2,7 +2,7 @@ import uvicorn
 
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
-from services.runtime.service import configure_logging
+from services.runtime.json_logs import configure_logging
 
 
 def main() -> None:

@@ -2,7 +2,7 @@ import asyncio
 
 from services.notifier.entrypoints.stream import serve
 from services.notifier.settings import NotifierSettings
-from services.runtime.service import configure_logging
+from services.runtime.json_logs import configure_logging
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ never write the same aggregate at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,9 +51,9 @@ from services.notifier.domain.notification import (
     provider_message_id,
 )
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
-from services.notifier.domain.queue import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
+from services.notifier.domain.send_scheduler import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
 from services.notifier.domain.templates import TemplateError, render
-from services.notifier.ports import PlacedCall, SentMessage
+from services.notifier.messaging_provider import PlacedCall, SentMessage
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
@@ -73,6 +73,12 @@ class Attempt:
 
 
 class Notifier(StreamProcessor):
+    """The notifier's state: what the stream asked it to send, what happened to each send, who opted out.
+
+    What it handles from the stream (``policy``) and what it publishes (``outbox``) are listed together at the
+    end of the class; the send queue (``send_queue.SendQueue``) calls the methods in between.
+    """
+
     producer = PRODUCER
 
     def __init__(
@@ -87,14 +93,10 @@ class Notifier(StreamProcessor):
         self.retry = retry or RetryPolicy()
         self.places = places  # the only place names a text may print (its own copy of the gazetteer)
 
-    # --- what the stream tells us ------------------------------------------------------------------------
+    # --- what the stream tells us (registered in ``policy`` below) ------------------------------------------
 
-    @singledispatchmethod
-    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
-        """Other events only advance the tracking position."""
-
-    @policy.register
-    def _(self, requested: NotificationRequested, processing_event: ProcessingEvent) -> None:
+    def record_request(self, requested: NotificationRequested, processing_event: ProcessingEvent) -> None:
+        """A new notification to send, unless it is already recorded."""
         data = requested.data
         if self._find(Notification, data.notification_id) is not None:
             return  # already recorded (a re-publish past the de-duplication window)
@@ -113,8 +115,8 @@ class Notifier(StreamProcessor):
         )
         processing_event.collect_events(notification)
 
-    @policy.register
-    def _(self, change: SmsOptOutChanged, processing_event: ProcessingEvent) -> None:
+    def record_opt_out(self, change: SmsOptOutChanged, processing_event: ProcessingEvent) -> None:
+        """A phone opted out (STOP) or back in (START): later SMS to it are not sent, or are again."""
         data = change.data
         consent = self._find(PhoneConsent, consent_id(data.phone))
         if consent is None:
@@ -125,8 +127,8 @@ class Notifier(StreamProcessor):
             consent.change(data.opted_out, data.keyword, data.received_at)
         processing_event.collect_events(consent)
 
-    @policy.register
-    def _(self, update: SmsStatusUpdated, processing_event: ProcessingEvent) -> None:
+    def record_delivery_status(self, update: SmsStatusUpdated, processing_event: ProcessingEvent) -> None:
+        """A delivery failure the provider reported later fails the notification it belongs to."""
         data = update.data
         if not is_failed_delivery(data.status):
             return  # queued, sent, delivered: the stream has them; nothing for the notifier to do
@@ -312,86 +314,61 @@ class Notifier(StreamProcessor):
             self.save(bundle, *members)
             return bundle.id
 
-    # --- what goes out on the stream -------------------------------------------------------------------------
+    # --- what goes out on the stream (registered in ``outbox`` below) ---------------------------------------
 
-    @singledispatchmethod
-    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
-        return ()
-
-    @outbox.register
-    def _(self, sent: Notification.Sent) -> Sequence[Envelope]:
-        return tuple(
-            self._event(
-                SmsSent,
-                SmsSentData(
-                    notification_id=target.id,
-                    message_sid=sent.message_sid,
-                    to=target.to,
-                    status=sent.provider_status,
-                    segments=sent.segments,
-                    body=getattr(sent, "body", None),
-                ),
-                sent,
-                target,
-                bundled,
-            )
-            for target, bundled in self._targets(sent.originator_id)
+    def publish_sms_sent(self, sent: Notification.Sent) -> Sequence[Envelope]:
+        return self._for_each_target(
+            sent,
+            SmsSent,
+            lambda target: SmsSentData(
+                notification_id=target.id,
+                message_sid=sent.message_sid,
+                to=target.to,
+                status=sent.provider_status,
+                segments=sent.segments,
+                body=getattr(sent, "body", None),
+            ),
         )
 
-    @outbox.register
-    def _(self, placed: Notification.CallPlaced) -> Sequence[Envelope]:
-        return tuple(
-            self._event(
-                CallPlaced,
-                CallPlacedData(
-                    notification_id=target.id, call_sid=placed.call_sid, to=target.to, status=placed.provider_status
-                ),
-                placed,
-                target,
-                bundled,
-            )
-            for target, bundled in self._targets(placed.originator_id)
+    def publish_call_placed(self, placed: Notification.CallPlaced) -> Sequence[Envelope]:
+        return self._for_each_target(
+            placed,
+            CallPlaced,
+            lambda target: CallPlacedData(
+                notification_id=target.id, call_sid=placed.call_sid, to=target.to, status=placed.provider_status
+            ),
         )
 
-    @outbox.register
-    def _(self, failed: Notification.Failed) -> Sequence[Envelope]:
-        return tuple(
-            self._event(
-                SmsFailed,
-                SmsFailedData(
-                    notification_id=target.id,
-                    to=target.to,
-                    error_code=failed.error_code,
-                    error_message=failed.error_message,
-                    permanent=failed.permanent,
-                    channel=target.channel,
-                ),
-                failed,
-                target,
-                bundled,
-            )
-            for target, bundled in self._targets(failed.originator_id)
+    def publish_sms_failed(self, failed: Notification.Failed) -> Sequence[Envelope]:
+        """The send failed: the provider refused it, it gave up retrying, or it was never sent (opted out)."""
+        return self._publish_failure(failed, failed.error_message)
+
+    def publish_delivery_failed(self, failed: Notification.DeliveryFailed) -> Sequence[Envelope]:
+        """Sent, then reported undelivered by the provider: an ``sms.failed`` naming the message SID."""
+        return self._publish_failure(failed, f"delivery {failed.provider_status}", message_sid=failed.message_sid)
+
+    def _publish_failure(self, failed: Any, error_message: str, message_sid: str | None = None) -> Sequence[Envelope]:
+        return self._for_each_target(
+            failed,
+            SmsFailed,
+            lambda target: SmsFailedData(
+                notification_id=target.id,
+                to=target.to,
+                error_code=failed.error_code,
+                error_message=error_message,
+                permanent=failed.permanent,
+                channel=target.channel,
+                message_sid=message_sid,
+            ),
         )
 
-    @outbox.register
-    def _(self, failed: Notification.DeliveryFailed) -> Sequence[Envelope]:
+    def _for_each_target(
+        self, stored: Any, event_class: type[Envelope], data_for: Callable[[Notification], Any]
+    ) -> Sequence[Envelope]:
+        """One contract event per notification the outcome is reported for (each member of a bundle)."""
         return tuple(
-            self._event(
-                SmsFailed,
-                SmsFailedData(
-                    notification_id=target.id,
-                    to=target.to,
-                    error_code=failed.error_code,
-                    error_message=f"delivery {failed.provider_status}",
-                    permanent=failed.permanent,
-                    channel=target.channel,
-                    message_sid=failed.message_sid,
-                ),
-                failed,
-                target,
-                bundled,
-            )
-            for target, bundled in self._targets(failed.originator_id)
+            self._event(event_class, data_for(target), stored, target, bundled)
+            for target, bundled in self._targets(stored.originator_id)
         )
 
     def _targets(self, notification_id: UUID) -> list[tuple[Notification, bool]]:
@@ -414,3 +391,23 @@ class Notifier(StreamProcessor):
             incident_id=target.incident_id,
             causation_id=target.id,
         )
+
+    # --- what the notifier handles, and what it publishes: one list -------------------------------------------
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
+        """Other events only advance the tracking position."""
+
+    policy.register(NotificationRequested, record_request)
+    policy.register(SmsOptOutChanged, record_opt_out)
+    policy.register(SmsStatusUpdated, record_delivery_status)
+
+    @singledispatchmethod
+    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
+        """Other stored events publish nothing."""
+        return ()
+
+    outbox.register(Notification.Sent, publish_sms_sent)
+    outbox.register(Notification.CallPlaced, publish_call_placed)
+    outbox.register(Notification.Failed, publish_sms_failed)
+    outbox.register(Notification.DeliveryFailed, publish_delivery_failed)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from services.notifier.adapters.gazetteer_places import gazetteer_place_book
 from services.notifier.adapters.twilio_client import http_client, twilio_client
-from services.notifier.adapters.twilio_http import RedirectingHttpClient
+from services.notifier.adapters.twilio_sandbox_transport import RedirectingHttpClient
 from services.notifier.adapters.twilio_sms import TwilioSmsSender
 from services.notifier.adapters.twilio_voice import TwilioVoiceCaller
 from services.notifier.application import Notifier

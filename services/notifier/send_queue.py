@@ -1,8 +1,9 @@
 """The sending loop: takes recorded notifications from the notifier's store and hands them to the provider.
 
 It keeps the unsettled notifications in memory, rebuilt from the store at start, and on each step asks the
-pure scheduler (``domain.queue.choose_next``) what to do: send the most urgent message whose channel has a
-token, bundle lower-priority pages to a flooded phone, or wait. Provider calls run one at a time, so a crash
+pure scheduler (``domain.send_scheduler.choose_next``) what to do: send the most urgent message whose channel
+has a token, bundle lower-priority pages to a flooded phone, or wait. In a service, ``run`` takes those steps
+under ``services.runtime.background.run_forever``. Provider calls run one at a time, so a crash
 duplicates at most the one message in flight (see ``application``).
 
 Progress is kept as a low-water mark in the store's tracking table: every request at or below it is
@@ -18,13 +19,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
 from services.notifier.application import Attempt, Notifier
-from services.notifier.domain.queue import (
+from services.notifier.domain.send_scheduler import (
     BundleNow,
     Decision,
     FloodLimiter,
@@ -35,10 +36,10 @@ from services.notifier.domain.queue import (
     WaitUntil,
     choose_next,
 )
-from services.notifier.ports import PermanentSmsError, SmsSender, TransientSmsError, VoiceCaller
+from services.notifier.messaging_provider import PermanentSmsError, SmsSender, TransientSmsError, VoiceCaller
+from services.runtime.background import run_forever
 from services.runtime.clock import Clock
 from services.runtime.observability import PAGE_LATENCY, PROVIDER_ERRORS, error_code_label
-from services.runtime.processor import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class SendQueue:
             if isinstance(decision, Idle):
                 return
             if isinstance(decision, WaitUntil):
-                await self.sleep(max(0.0, (decision.at - self.clock.now()).total_seconds()))
+                await self.sleep(self._seconds_until(decision.at))
         raise RuntimeError(f"the send queue did not drain in {max_steps} steps")
 
     async def follow_once(self) -> int:
@@ -210,29 +211,16 @@ class SendQueue:
 
     async def run(self) -> None:
         """Send for as long as the service runs; a failing step (store or bug) is retried with backoff."""
-        failures = 0
-        while True:
-            stop_if_cancelled()
-            self._wake.clear()
-            try:
-                decision = await self.step()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                log.exception("%s failed (%s in a row); retrying", self.name, failures)
-                await asyncio.sleep(min(30.0, 0.2 * 2**failures))
-                continue
-            if isinstance(decision, SendNow | BundleNow):
-                continue
-            timeout = self.idle_poll_seconds
-            if isinstance(decision, WaitUntil):
-                timeout = min(timeout, max(0.0, (decision.at - self.clock.now()).total_seconds()))
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as
-            # the wake-up completes, and the loop would then never stop.
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+        await run_forever(self._run_turn, self._wake, name=self.name)
+
+    async def _run_turn(self) -> float:
+        """One step, then how long ``run`` may wait before the next (``wake`` ends the wait early)."""
+        decision = await self.step()
+        if isinstance(decision, SendNow | BundleNow):
+            return 0.0
+        if isinstance(decision, WaitUntil):
+            return min(self.idle_poll_seconds, self._seconds_until(decision.at))
+        return self.idle_poll_seconds
+
+    def _seconds_until(self, at: datetime) -> float:
+        return max(0.0, (at - self.clock.now()).total_seconds())

@@ -2,7 +2,7 @@ import uvicorn
 
 from services.projections.bootstrap import build
 from services.projections.settings import ProjectionsSettings
-from services.runtime.service import configure_logging
+from services.runtime.json_logs import configure_logging
 
 
 def main() -> None:

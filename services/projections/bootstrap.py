@@ -19,28 +19,29 @@ from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.session_cookies import SessionCodec, WorkspaceSessions, session_key
 from services.projections.adapters.sql_audit_log import AuditLog
 from services.projections.adapters.sql_sessions import SqlSessionStore
-from services.projections.application import (
-    NotPermitted,
-    OutcomeNotConfirmed,
-    ReadModels,
-    Records,
-    Refused,
-    StreamUnavailable,
-    UnknownIncident,
-    UnknownTask,
-)
+from services.projections.application import Records
 from services.projections.desk import FollowUpDesk, OverdueWatch
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
 from services.projections.entrypoints.web import router as web_router
+from services.projections.errors import (
+    NotPermitted,
+    OutcomeNotConfirmed,
+    Refused,
+    StreamUnavailable,
+    UnknownIncident,
+    UnknownTask,
+)
+from services.projections.read_models import ReadModels, RoleOf, no_known_roles
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import ProcessorConsumer, refresh_durable
 from services.runtime.credentials import CredentialStore
+from services.runtime.nats_connection import answered_publisher, connect_stream, make_broker
 from services.runtime.observability import (
     OVERDUE_FOLLOWUPS,
     OpsProbes,
@@ -53,7 +54,6 @@ from services.runtime.observability import router as ops_router
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.processor import outbox_relay
 from services.runtime.security_headers import SecurityHeaders
-from services.runtime.service import answered_publisher, connect_stream, make_broker
 from services.runtime.settings import store_env
 from services.runtime.stream import publish_event
 
@@ -63,9 +63,12 @@ APPLICATION_NAME = "projections"
 DESK_NAME = "followups"
 
 
-def build_projections(settings: ProjectionsSettings, clock: Clock | None = None) -> ReadModels:
-    """The read models on the configured store (SQLite file or PostgreSQL tables)."""
-    return ReadModels(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock())
+def build_projections(
+    settings: ProjectionsSettings, clock: Clock | None = None, role_of: RoleOf = no_known_roles
+) -> ReadModels:
+    """The read models on the configured store (SQLite file or PostgreSQL tables); ``role_of`` names the role of
+    whoever made a change, for the write audit."""
+    return ReadModels(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock(), role_of=role_of)
 
 
 def build_desk(settings: ProjectionsSettings, clock: Clock | None = None) -> FollowUpDesk:
@@ -77,7 +80,8 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with build_projections(settings, clock) as read_models, build_desk(settings, clock) as desk:
+        role_of = app.state.credentials.role_of
+        with build_projections(settings, clock, role_of) as read_models, build_desk(settings, clock) as desk:
             audit = AuditLog(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             audit.create_table()
             session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
@@ -122,7 +126,6 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 counting(APPLICATION_NAME, answered.publish),
                 clock,
                 settings.sla_targets(),
-                app.state.credentials.role_of,
             )
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]

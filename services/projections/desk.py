@@ -10,15 +10,16 @@ and when they are due.
 Overdue tasks are found by ``flag_overdue(now)``, which an ``OverdueWatch`` calls on a timer and once at start:
 due times live in the store (``DueIndex``), so a task that fell due while the service was down is flagged
 when it comes back.
+
+What is published for each stored desk event is in followup_outbox.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -31,26 +32,14 @@ from services.contract.events import (
     DocumentationFieldsCompleted,
     Envelope,
     FollowUpAssigned,
-    FollowUpAssignedData,
-    FollowUpCancelled,
-    FollowUpCancelledData,
     FollowUpCompleted,
-    FollowUpCreated,
-    FollowUpCreatedData,
-    FollowUpOverdue,
-    FollowUpOverdueData,
     FollowUpRescheduled,
     IncidentCancelled,
     IncidentReported,
-    NotificationRequested,
-    NotificationRequestedData,
-    Priority,
     ResponderRegistered,
     ResponderRetired,
     ResponderUpdated,
     Role,
-    derived_id,
-    new_event,
 )
 from services.projections.domain.desk import DueIndex, IncidentCase, StaffDirectory
 from services.projections.domain.followups import (
@@ -62,18 +51,21 @@ from services.projections.domain.followups import (
     task_on_ed_visit,
     tasks_on_report,
 )
+from services.projections.followup_outbox import PRODUCER, RULES, FollowUpOutbox
+from services.runtime.background import run_forever
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
 log = logging.getLogger(__name__)
 
-PRODUCER = "projections"
-RULES = "rules"
 ED_DISPOSITIONS = frozenset({"transported_to_ed", "admitted"})
 ENDS_SUPPORT = {"deceased": "deceased", "false_alarm": "false_alarm"}
 
 
 class FollowUpDesk(StreamProcessor):
+    """The follow-up tasks' own state (incident cases, the due index, the staff directory), kept from the stream.
+    ``policy`` at the end of the class is the list of what it handles."""
+
     producer = PRODUCER
     snapshotting_intervals = {DueIndex: 50, StaffDirectory: 50}  # noqa: RUF012 - eventsourcing's class attribute
 
@@ -101,14 +93,9 @@ class FollowUpDesk(StreamProcessor):
         except AggregateNotFoundError:
             return None
 
-    # ---- stream events -------------------------------------------------------------------------------------
+    # ---- what the stream tells the desk (registered in ``policy`` below) ------------------------------------
 
-    @singledispatchmethod
-    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
-        """Other events change no follow-up."""
-
-    @policy.register
-    def _(self, event: IncidentCancelled, processing_event: ProcessingEvent) -> None:
+    def on_incident_cancelled(self, event: IncidentCancelled, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         if case is None or case.cancelled:
             return
@@ -119,15 +106,9 @@ class FollowUpDesk(StreamProcessor):
             index.settle(task_id=task_id)
         processing_event.collect_events(case, index)
 
-    @policy.register
-    def _(self, event: ResponderRegistered, processing_event: ProcessingEvent) -> None:
-        self._record_staff(event, processing_event)
-
-    @policy.register
-    def _(self, event: ResponderUpdated, processing_event: ProcessingEvent) -> None:
-        self._record_staff(event, processing_event)
-
-    def _record_staff(self, event: ResponderRegistered | ResponderUpdated, processing_event: ProcessingEvent) -> None:
+    def on_responder_profile(
+        self, event: ResponderRegistered | ResponderUpdated, processing_event: ProcessingEvent
+    ) -> None:
         data = event.data
         directory = self._directory()
         directory.record(
@@ -140,14 +121,12 @@ class FollowUpDesk(StreamProcessor):
         )
         processing_event.collect_events(directory)
 
-    @policy.register
-    def _(self, event: ResponderRetired, processing_event: ProcessingEvent) -> None:
+    def on_responder_retired(self, event: ResponderRetired, processing_event: ProcessingEvent) -> None:
         directory = self._directory()
         directory.retire(responder_id=event.data.responder_id)
         processing_event.collect_events(directory)
 
-    @policy.register
-    def _(self, event: IncidentReported, processing_event: ProcessingEvent) -> None:
+    def on_incident_reported(self, event: IncidentReported, processing_event: ProcessingEvent) -> None:
         data = event.data
         if self._case(data.incident_id) is not None:
             return  # re-published after the de-duplication window
@@ -188,16 +167,14 @@ class FollowUpDesk(StreamProcessor):
                 return responder_id
         return None
 
-    @policy.register
-    def _(self, event: DispatchOffered, processing_event: ProcessingEvent) -> None:
+    def on_page_offered(self, event: DispatchOffered, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         if case is None or str(event.data.page_id) in case.pages:
             return
         case.note_page(page_id=event.data.page_id, responder_id=event.data.responder_id, role=event.data.responder_role)
         processing_event.collect_events(case)
 
-    @policy.register
-    def _(self, event: DispatchAcknowledged, processing_event: ProcessingEvent) -> None:
+    def on_page_accepted(self, event: DispatchAcknowledged, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         if case is None or str(event.data.responder_id) in case.accepted:
             return
@@ -216,8 +193,7 @@ class FollowUpDesk(StreamProcessor):
                 )
         processing_event.collect_events(case)
 
-    @policy.register
-    def _(self, event: FollowUpAssigned, processing_event: ProcessingEvent) -> None:
+    def on_task_assigned(self, event: FollowUpAssigned, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         task = case.task(event.data.task_id) if case else None
         if case is None or task is None or task["status"] != "open":
@@ -242,8 +218,7 @@ class FollowUpDesk(StreamProcessor):
             return False
         return responder_id is None or task["assignee_id"] == str(responder_id)
 
-    @policy.register
-    def _(self, event: FollowUpCompleted, processing_event: ProcessingEvent) -> None:
+    def on_task_completed(self, event: FollowUpCompleted, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         if not self._changeable(case, event.data.task_id, event.data.responder_id):
             return
@@ -252,8 +227,7 @@ class FollowUpDesk(StreamProcessor):
         index.settle(task_id=event.data.task_id)
         processing_event.collect_events(case, index)
 
-    @policy.register
-    def _(self, event: FollowUpRescheduled, processing_event: ProcessingEvent) -> None:
+    def on_task_rescheduled(self, event: FollowUpRescheduled, processing_event: ProcessingEvent) -> None:
         case = self._case(event.data.incident_id)
         if not self._changeable(case, event.data.task_id, event.data.responder_id):
             return
@@ -262,8 +236,9 @@ class FollowUpDesk(StreamProcessor):
         index.schedule(task_id=event.data.task_id, incident_id=case.id, due_at=event.data.due_at)
         processing_event.collect_events(case, index)
 
-    @policy.register
-    def _(self, event: DocumentationFieldsCompleted, processing_event: ProcessingEvent) -> None:
+    def on_documentation_completed(
+        self, event: DocumentationFieldsCompleted, processing_event: ProcessingEvent
+    ) -> None:
         disposition = event.data.fields.disposition
         case = self._case(event.data.incident_id)
         if case is None or disposition is None:
@@ -333,110 +308,28 @@ class FollowUpDesk(StreamProcessor):
                 seen.add(contact["responder_id"])
         return people
 
-    # ---- outbox: stored domain events -> contract events ----------------------------------------------------
+    # ---- outbox: stored desk events -> contract events (followup_outbox.py) ---------------------------------
+
+    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
+        return FollowUpOutbox(self.repository).translate(domain_event)
+
+    # ---- what the desk handles: one list -----------------------------------------------------------------------
 
     @singledispatchmethod
-    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
-        return ()
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
+        """Other events change no follow-up (they only advance the tracking position)."""
 
-    @outbox.register
-    def _(self, created: IncidentCase.TaskCreated) -> Sequence[Envelope]:
-        data = FollowUpCreatedData(
-            task_id=created.task_id,
-            incident_id=created.originator_id,
-            rule=created.rule,
-            owner_role=Role(created.owner_role),
-            assignee_id=created.assignee_id,
-            due_at=created.due_at,
-            deadline_at=created.deadline_at,
-            priority=Priority(created.priority),
-            task_code=created.code,
-            basis=created.basis,
-        )
-        notices = [
-            self._notice(created, person, "task_due", created.due_at, created.code, created.priority)
-            for person in created.notify
-        ]
-        return (self._event(FollowUpCreated, data, created), *notices)
-
-    @outbox.register
-    def _(self, assigned: IncidentCase.TaskAssigned) -> Sequence[Envelope]:
-        case = self.repository.get(assigned.originator_id, version=assigned.originator_version)
-        task = case.task(assigned.task_id)
-        events: list[Envelope] = []
-        if assigned.announce:
-            data = FollowUpAssignedData(
-                task_id=assigned.task_id,
-                incident_id=assigned.originator_id,
-                assignee_id=assigned.assignee_id,
-                assigned_by=assigned.by,
-            )
-            events.append(self._event(FollowUpAssigned, data, assigned))
-        for person in assigned.notify:
-            events.append(self._notice(assigned, person, "task_due", task["due_at"], task["code"], task["priority"]))
-        return events
-
-    @outbox.register
-    def _(self, cancelled: IncidentCase.TaskCancelled) -> Sequence[Envelope]:
-        data = FollowUpCancelledData(
-            task_id=cancelled.task_id, incident_id=cancelled.originator_id, reason=cancelled.reason, cancelled_by=RULES
-        )
-        return (self._event(FollowUpCancelled, data, cancelled),)
-
-    @outbox.register
-    def _(self, overdue: IncidentCase.TaskOverdue) -> Sequence[Envelope]:
-        case = self.repository.get(overdue.originator_id, version=overdue.originator_version)
-        task = case.task(overdue.task_id)
-        data = FollowUpOverdueData(
-            task_id=overdue.task_id,
-            incident_id=overdue.originator_id,
-            due_at=overdue.due_at,
-            assignee_id=overdue.assignee_id,
-            notified=[UUID(p["responder_id"]) for p in overdue.notify],
-        )
-        notices = [
-            self._notice(overdue, person, "task_overdue", overdue.due_at, task["code"], task["priority"])
-            for person in overdue.notify
-        ]
-        return (self._event(FollowUpOverdue, data, overdue), *notices)
-
-    def _event(self, event_class: type[Envelope], data: Any, stored: Any) -> Envelope:
-        return new_event(
-            event_class,
-            data,
-            event_id=derived_id("followups", stored.originator_id, stored.originator_version),
-            occurred_at=stored.at,
-            producer=PRODUCER,
-            incident_id=stored.originator_id,
-        )
-
-    def _notice(
-        self, stored: Any, person: dict[str, Any], template: str, due_at: datetime, code: str, priority: str
-    ) -> Envelope:
-        """A PHI-free message about a task: its opaque code and hours until due, nothing about the client."""
-        hours = max(0, math.ceil((due_at - stored.at) / timedelta(hours=1)))
-        notification_id = derived_id(
-            "followups", stored.originator_id, stored.originator_version, person["responder_id"]
-        )
-        data = NotificationRequestedData(
-            notification_id=notification_id,
-            incident_id=stored.originator_id,
-            page_id=None,
-            to=person["phone"],
-            channel="sms",
-            template=template,
-            params={"task_code": code, "due_in_hours": hours},
-            language=person["language"] if person["language"] in ("en", "es") else "en",
-            priority=Priority(priority),
-        )
-        return new_event(
-            NotificationRequested,
-            data,
-            event_id=notification_id,
-            occurred_at=stored.at,
-            producer=PRODUCER,
-            incident_id=stored.originator_id,
-        )
+    policy.register(IncidentReported, on_incident_reported)
+    policy.register(IncidentCancelled, on_incident_cancelled)
+    policy.register(DispatchOffered, on_page_offered)
+    policy.register(DispatchAcknowledged, on_page_accepted)
+    policy.register(FollowUpAssigned, on_task_assigned)
+    policy.register(FollowUpCompleted, on_task_completed)
+    policy.register(FollowUpRescheduled, on_task_rescheduled)
+    policy.register(DocumentationFieldsCompleted, on_documentation_completed)
+    policy.register(ResponderRegistered, on_responder_profile)
+    policy.register(ResponderUpdated, on_responder_profile)
+    policy.register(ResponderRetired, on_responder_retired)
 
 
 class OverdueWatch:
@@ -461,15 +354,10 @@ class OverdueWatch:
         return flagged
 
     async def run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self.check_once()
-                attempt = 0
-                await asyncio.sleep(self.interval)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a store hiccup: keep the deadlines, try again
-                attempt += 1
-                log.exception("overdue check failed (attempt %s); retrying", attempt)
-                await asyncio.sleep(min(30.0, 0.2 * 2**attempt))
+        """Check now and then every ``interval`` seconds until cancelled; a failed check (a store hiccup) keeps
+        the due times in the store and is tried again with backoff."""
+        await run_forever(self._check_then_wait, None, name=self.name)
+
+    async def _check_then_wait(self) -> float:
+        await self.check_once()
+        return self.interval

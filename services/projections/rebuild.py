@@ -24,8 +24,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.contract.events import SUBJECT_PREFIX, UnreadableMessage, decode_event
-from services.projections.application import ReadModels
 from services.projections.domain.progress import RecordedEvent
+from services.projections.read_models import ReadModels
 from services.runtime.stream import STREAM_NAME
 
 BATCH_SIZE = 500

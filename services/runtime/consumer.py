@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 
 from eventsourcing.persistence import PersistenceError
 from faststream import AckPolicy
@@ -36,8 +37,10 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
-from services.runtime.observability import EVENTS_DEAD_LETTERED, EVENTS_HANDLED, event_log_fields
-from services.runtime.processor import LogFollower, StreamProcessor
+from services.runtime.background import run_forever
+from services.runtime.json_logs import event_log_fields
+from services.runtime.observability import EVENTS_DEAD_LETTERED, EVENTS_HANDLED
+from services.runtime.processor import Follower, StreamProcessor
 from services.runtime.stream import STREAM_NAME
 
 log = logging.getLogger(__name__)
@@ -83,13 +86,16 @@ async def working_on(raw: Msg) -> AsyncIterator[None]:
     """While the block runs, tell the server every few seconds that the message is still being processed, so
     a slow handler (a store slow to answer) is not redelivered to another instance meanwhile."""
 
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
-            with contextlib.suppress(NatsError, TimeoutError):
-                await raw.in_progress()
+    async def beat() -> float:
+        with contextlib.suppress(NatsError, TimeoutError):  # a lost beat (a failover): the next one may get through
+            await raw.in_progress()
+        return PROGRESS_INTERVAL_SECONDS
 
-    heartbeat = asyncio.create_task(beat(), name="in-progress")
+    async def beating() -> None:
+        await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+        await run_forever(beat, None, name="in-progress")
+
+    heartbeat = asyncio.create_task(beating(), name="in-progress")
     try:
         yield
     finally:
@@ -136,7 +142,7 @@ class ProcessorConsumer:
     def __init__(
         self,
         processor: StreamProcessor,
-        followers: Sequence[LogFollower],
+        followers: Sequence[Follower],
         publish: Callable[[Envelope], Awaitable[int]],
         *,
         durable: str,
@@ -146,8 +152,11 @@ class ProcessorConsumer:
         self.publish = publish
         self.durable = durable
 
-    async def deliver(self, payload: bytes, subject: str, sequence: int, attempt: int) -> float | None:
-        """Process one message. Returns None to ack, or a delay in seconds to nack with."""
+    async def deliver(
+        self, payload: bytes, subject: str, sequence: int, attempt: int, stored_at: datetime | None = None
+    ) -> float | None:
+        """Process one message (which the stream stored at ``stored_at``). Returns None to ack, or a delay in
+        seconds to nack with."""
         try:
             event = decode_event(payload)
         except UnreadableMessage as exc:
@@ -155,12 +164,19 @@ class ProcessorConsumer:
             EVENTS_HANDLED.labels(self.durable, "unreadable", "dead_lettered").inc()
             return None
         with event_log_fields(event):  # every line logged while handling it names its incident
-            return await self._handle(event, payload, subject, sequence, attempt)
+            return await self._handle(event, payload, subject, sequence, attempt, stored_at)
 
-    async def _handle(self, event: Envelope, payload: bytes, subject: str, sequence: int, attempt: int) -> float | None:
+    def apply(self, event: Envelope, sequence: int, stored_at: datetime | None) -> bool:
+        """Hand one event to the processor (in a worker thread); True if it changed state. A consumer whose
+        processor keeps the stream's own time of each event (the projections' read models) overrides this."""
+        return self.processor.handle(event, sequence)
+
+    async def _handle(
+        self, event: Envelope, payload: bytes, subject: str, sequence: int, attempt: int, stored_at: datetime | None
+    ) -> float | None:
         handled = EVENTS_HANDLED.labels(self.durable, event.type, "processed")
         try:
-            changed = await asyncio.to_thread(self.processor.handle, event, sequence)
+            changed = await asyncio.to_thread(self.apply, event, sequence, stored_at)
         except (PersistenceError, OSError) as exc:
             log.warning("%s: seq %s failed (%s), will retry", self.durable, sequence, type(exc).__name__)
             EVENTS_HANDLED.labels(self.durable, event.type, "retried").inc()
@@ -209,4 +225,7 @@ class ProcessorConsumer:
 
     async def deliver_message(self, raw: Msg) -> float | None:
         """Process one stream message; None to ack it, else the delay before it is delivered again."""
-        return await self.deliver(raw.data, raw.subject, raw.metadata.sequence.stream, raw.metadata.num_delivered)
+        metadata = raw.metadata
+        return await self.deliver(
+            raw.data, raw.subject, metadata.sequence.stream, metadata.num_delivered, metadata.timestamp
+        )

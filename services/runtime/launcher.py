@@ -155,7 +155,7 @@ def main() -> None:
         ),
     }
     children = [
-        Child("sms-sandbox", "services.notifier.sandbox", f"{sandbox}/healthz"),
+        Child("sms-sandbox", "services.sms_sandbox", f"{sandbox}/healthz"),
         Child("projections", "services.projections", f"{projections}/readyz"),
         Child("dispatcher", "services.dispatcher", f"{dispatcher_ops}/readyz"),
         Child("notifier", "services.notifier", f"{notifier_ops}/readyz"),

@@ -51,6 +51,19 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def spawn_nats_server(*args: str) -> subprocess.Popen[str]:
+    """A nats-server child run with ``args``: its log on a pipe (stderr), in a session of its own (a Ctrl-C meant
+    for the parent does not reach it first), ending when its parent dies."""
+    return subprocess.Popen(
+        [nats_server_binary(), *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+
+
 def nats_server_binary() -> str:
     beside_python = Path(sys.executable).parent / "nats-server"
     if beside_python.exists():
@@ -113,19 +126,12 @@ class EmbeddedNatsServer:
     def start(self, timeout: float = 15.0) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port = self.requested_port if self.port is None else self.port  # a restart keeps its port
-        command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js"]
+        command = ["-a", "127.0.0.1", "-p", str(port), "-js"]
         if self.encryption_key or self.user:
             command += ["-c", str(self._private_config())]
         else:
             command += ["-sd", str(self.store_dir)]
-        process = self._process = subprocess.Popen(
-            command,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        process = self._process = spawn_nats_server(*command)
         ready = threading.Event()
         failure: list[str] = []
 
@@ -173,24 +179,28 @@ class EmbeddedNatsServer:
         return config
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._drain is not None:
-            self._drain.join(5)
-        self._process = None
+        if self._process is not None:
+            end_process(self._process, self._drain)
+            self._process = None
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
         if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            if self._drain is not None:
-                self._drain.join(5)
+            end_process(self._process, self._drain, signal.SIGKILL)
             self._process = None
+
+
+def end_process(
+    process: subprocess.Popen[str], drain: threading.Thread | None, sig: signal.Signals = signal.SIGTERM
+) -> None:
+    """Send ``sig`` to a nats-server child, SIGKILL it if it has not ended 10 s later, and let ``drain`` (the thread
+    reading its output) take the last lines."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if drain is not None:
+        drain.join(5)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 
 from services.contract.events import Envelope
+from services.runtime.background import run_forever
 from services.runtime.clock import Clock
 from services.runtime.stream import STREAM_NAME
 
@@ -76,6 +77,17 @@ class StreamProcessor(EventSourcedProjection):
         return self.recorder.max_tracking_id(STREAM_NAME) or 0
 
 
+class Follower(Protocol):
+    """Background work beside a processor's consumer (the outbox relay, a sending loop, a deadline ticker):
+    woken after every consumed message, run until its task is cancelled."""
+
+    name: str
+
+    def wake(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 class LogFollower:
     """Follows a processor's own notification log from a recorded position, acting on each stored event.
 
@@ -122,38 +134,13 @@ class LogFollower:
         return [(n.id, self.processor.mapper.to_domain_event(n)) for n in notifications]
 
     async def run(self) -> None:
-        attempt = 0
-        while True:
-            stop_if_cancelled()
-            self._wake.clear()
-            try:
-                taken = await self.follow_once()
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # NATS down, a store hiccup, a provider outage: keep the position, retry
-                attempt += 1
-                log.exception("%s failed (attempt %s); retrying", self.name, attempt)
-                await asyncio.sleep(min(30.0, 0.2 * 2**attempt))
-                continue
-            if taken == 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
-                except TimeoutError:
-                    pass
+        """Follow the log until cancelled; a failing turn (NATS down, a store hiccup) keeps the position and is
+        retried with backoff."""
+        await run_forever(self._run_turn, self._wake, name=self.name)
 
-
-def stop_if_cancelled() -> None:
-    """Raise CancelledError if the current task was asked to stop.
-
-    On Python 3.11, ``asyncio.wait_for`` (used inside nats-py's publish, among others) returns normally
-    when its awaitable completes in the same step as a cancellation, swallowing the CancelledError; a
-    loop that catches exceptions and carries on would then never stop. The request stays counted in
-    ``Task.cancelling()``, so a loop checks it on every turn.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+    async def _run_turn(self) -> float:
+        """Follow the log; look again at once if it took something, else after ``idle_poll_seconds``."""
+        return 0.0 if await self.follow_once() else self.idle_poll_seconds
 
 
 def outbox_relay(processor: StreamProcessor, publish: Callable[[Envelope], Awaitable[int]]) -> LogFollower:

@@ -11,11 +11,12 @@ import pytest
 
 from services.contract.events import Envelope, decode_event
 from services.intake_gateway.bootstrap import build
-from services.intake_gateway.roster_admin import normalise_phone
+from services.intake_gateway.roster_commands import normalise_phone
 from services.intake_gateway.settings import GatewaySettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.stream import STREAM_NAME
+from tests.integration.test_twilio_webhooks import ForgetfulStream
 from tests.support.asgi_server import serving
 
 NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
@@ -25,12 +26,17 @@ SELF = {"Authorization": "Bearer admin-api-test-responder"}
 
 
 @pytest.fixture(scope="module")
-def gateway(nats_server, tmp_path_factory):
+def credentials(tmp_path_factory):
     credentials = tmp_path_factory.mktemp("admin") / "credentials.json"
     issue_credential(credentials, "test-admin", AccessRole.ADMIN, token=ADMIN["Authorization"].split()[1])
     issue_credential(
         credentials, "test-responder", AccessRole.RESPONDER, RESPONDER_ID, token=SELF["Authorization"].split()[1]
     )
+    return credentials
+
+
+@pytest.fixture(scope="module")
+def gateway(nats_server, credentials):
     settings = GatewaySettings(nats_url=nats_server.url, credentials_file=credentials, phone_default_region="US")
     with serving(build(settings, ManualClock(NOW))) as url:
         yield url
@@ -110,6 +116,74 @@ async def test_a_retry_with_the_same_idempotency_key_is_one_event(gateway, strea
     first, retry = (httpx.post(f"{gateway}/v1/admin/responders", json=profile(), headers=headers) for _ in range(2))
     assert first.json() == retry.json()
     assert [e.type for e in await stream.since(before)] == ["responder.registered"]
+
+
+@pytest.fixture
+def forgetful_gateway(nats_server, credentials):
+    """A gateway whose roster commands append through ``ForgetfulStream``, with a clock the test moves."""
+    clock = ManualClock(NOW)
+    settings = GatewaySettings(nats_url=nats_server.url, credentials_file=credentials, phone_default_region="US")
+    app = build(settings, clock)
+    with serving(app) as url:
+        commands = app.state.roster_commands
+        commands.publish = ForgetfulStream(commands.publish)
+        yield url, commands.publish, clock
+
+
+def availability(state: str) -> tuple[str, str, dict, dict]:
+    return "POST", f"/v1/responders/{RESPONDER_ID}/availability", {"json": {"availability": state}}, SELF
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("POST", "/v1/admin/responders", {"json": profile()}, ADMIN),
+        availability("off"),
+        ("DELETE", f"/v1/admin/responders/{RESPONDER_ID}", {"params": {"reason": "left"}}, ADMIN),
+        ("DELETE", f"/v1/admin/rotations/{uuid4()}", {}, ADMIN),
+    ],
+    ids=["register", "availability", "retire", "remove-rotation"],
+)
+async def test_a_command_retried_with_its_key_after_the_dedup_window_is_answered_again_not_recorded_again(
+    forgetful_gateway, stream, command
+) -> None:
+    url, publish, clock = forgetful_gateway
+    method, path, request, token = command
+    headers = token | {"Idempotency-Key": f"late-{uuid4()}"}
+    before = await stream.position()
+    first = httpx.request(method, f"{url}{path}", headers=headers, **request)
+    assert first.status_code == 202, first.text
+    clock.advance(timedelta(hours=6))  # far beyond the stream's 300 s window (and the key's claim)
+    publish.forget = True  # a re-publish now would be a new message on the stream
+    for _ in range(2):
+        retry = httpx.request(method, f"{url}{path}", headers=headers, **request)
+        assert retry.status_code == 202 and retry.json() == first.json()
+        assert retry.headers["Idempotent-Replayed"] == "true"
+    assert publish.calls == 1  # the retries were answered from the stored answer, without appending
+    assert [str(e.id) for e in await stream.since(before)] == [first.json()["event_id"]]
+
+
+async def test_a_key_reused_for_another_command_is_refused_and_records_nothing(forgetful_gateway, stream) -> None:
+    url, publish, _ = forgetful_gateway
+    key = {"Idempotency-Key": f"reused-{uuid4()}"}
+    _, path, off, _ = availability("off")
+    assert httpx.post(f"{url}{path}", headers=SELF | key, **off).status_code == 202
+    before = await stream.position()
+    reused = httpx.post(f"{url}{path}", headers=SELF | key, json={"availability": "available"})
+    assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["detail"]
+    assert await stream.position() == before
+
+
+async def test_a_command_that_failed_is_recorded_once_when_retried_with_its_key(forgetful_gateway, stream) -> None:
+    url, publish, _ = forgetful_gateway
+    headers = ADMIN | {"Idempotency-Key": f"failed-{uuid4()}"}
+    before = await stream.position()
+    publish.fail_calls = {publish.calls + 1}  # NATS down: nothing recorded, 503
+    failed = httpx.post(f"{url}/v1/admin/responders", json=profile(), headers=headers)
+    assert failed.status_code == 503 and failed.json()["recorded"] is False
+    retried = httpx.post(f"{url}/v1/admin/responders", json=profile(), headers=headers)
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers
+    assert [str(e.id) for e in await stream.since(before)] == [retried.json()["event_id"]]
 
 
 async def test_without_a_key_each_request_is_its_own_event(gateway, stream) -> None:

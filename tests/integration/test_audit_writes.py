@@ -17,8 +17,9 @@ from services.intake_gateway.settings import GatewaySettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.stream import STREAM_NAME
-from tests.integration.test_projections import T0, Story, publish_all, signed_in, wait_for_stream, workspace
+from tests.integration.test_projections import T0, Story, signed_in, workspace
 from tests.support.asgi_server import serving
+from tests.support.stream import publish_all
 
 
 async def test_writes_through_gateway_and_projections_are_audited_once_with_subject_and_role(
@@ -31,7 +32,8 @@ async def test_writes_through_gateway_and_projections_are_audited_once_with_subj
         coach = space.people["coach"]
         story = Story()
         first = await publish_all(js, [story.reported(), *story.offered(coach, 0.2), story.acknowledged(coach, 1)])
-        events = await wait_for_stream(js, lambda es: any(e.type == "followup.assigned" for e in es), first)
+        events = await space.settled_events(js, first)
+        assert any(e.type == "followup.assigned" for e in events)
         task = next(e for e in events if e.type == "followup.created").data
         incident = str(story.incident_id)
         settings = GatewaySettings(

@@ -22,9 +22,9 @@ import pytest
 
 from services.intake_gateway.bootstrap import build as build_gateway
 from services.intake_gateway.settings import GatewaySettings
-from services.notifier.sandbox.app import build_sandbox_app
-from services.notifier.sandbox.settings import SandboxSettings
 from services.runtime.credentials import AccessRole, issue_credential
+from services.sms_sandbox.app import build_sandbox_app
+from services.sms_sandbox.settings import SandboxSettings
 from tests.integration.test_projections import (
     Story,
     page_csrf,

@@ -16,7 +16,7 @@ from services.projections.bootstrap import build_projections
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
 from services.runtime.processor import LogFollower
-from services.runtime.service import running_processor
+from services.runtime.processor_service import running_processor
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests import factories
 

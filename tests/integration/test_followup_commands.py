@@ -24,21 +24,13 @@ from services.contract.events import (
 )
 from services.intake_gateway.bootstrap import build as build_gateway
 from services.intake_gateway.settings import GatewaySettings
-from services.projections.application import ReadModels
+from services.projections.read_models import ReadModels
 from services.projections.rebuild import replay_into
 from services.runtime.clock import ManualClock
 from services.runtime.settings import store_env
-from tests.integration.test_projections import (
-    T0,
-    Person,
-    Story,
-    Workspace,
-    publish_all,
-    stream_events,
-    wait_for_stream,
-    workspace,
-)
+from tests.integration.test_projections import T0, Person, Story, Workspace, workspace
 from tests.support.asgi_server import serving
+from tests.support.stream import publish_all, stream_events
 
 PERSON_COMMANDS = ("followup.assigned", "followup.completed", "followup.rescheduled")
 
@@ -74,15 +66,10 @@ async def two_incidents(js, space: Workspace) -> tuple[Story, Story, FollowUpCre
     first = await publish_all(
         js, [story.reported(), paged(story, coach), story.acknowledged(coach, 1), other.reported()]
     )
-    events = await wait_for_stream(
-        js,
-        lambda es: (
-            any(e.type == "followup.assigned" for e in es) and sum(e.type == "followup.created" for e in es) == 2
-        ),
-        first,
-    )
+    events = await space.settled_events(js, first)
+    assert any(e.type == "followup.assigned" for e in events)
+    assert sum(e.type == "followup.created" for e in events) == 2
     task = next(e.data for e in events if e.type == "followup.created" and e.incident_id == story.incident_id)
-    await space.settled(js)
     return story, other, task, first
 
 

@@ -24,13 +24,14 @@ from services.contract.events import (
     new_event,
 )
 from services.intake_gateway.adapters.idempotency_kv import (
+    BUCKET,
     Claim,
     KeyInFlight,
     KeyReused,
     KvIdempotencyStore,
     StoredAnswer,
 )
-from services.intake_gateway.adapters.incidents_kv import INCIDENTS_BUCKET
+from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
 from services.runtime.clock import ManualClock
@@ -298,6 +299,50 @@ async def test_a_retried_report_is_the_same_incident_even_days_later_and_after_a
         after_restart = post(restarted, "/v1/incidents", report(), key=key)
     assert (after_restart.status_code, after_restart.json()) == (201, first.json())
     assert [e.type for e in await stream.since(before)] == ["incident.reported"]
+
+
+async def test_a_report_whose_answer_was_not_kept_is_not_appended_again_when_retried_late(
+    settings, nats_url, clock, stream
+) -> None:
+    """The stream took the report but the gateway could not keep its answer (NATS went away right after the
+    acknowledgement): the key's claim stays pending. A retry after the claim ended, and after the stream's
+    de-duplication window, must answer with the same incident and append nothing."""
+    key = f"lost-answer-{uuid4()}"
+    app = build(settings, clock)
+    with serving(app) as own_gateway:
+        before = await stream.last()
+        first = post(own_gateway, "/v1/incidents", report(), key=key)
+        assert first.status_code == 201
+        await forget_the_answer(nats_url, key, clock)
+        clock.advance(timedelta(minutes=10))  # beyond the claim's end and the stream's 300 s window
+        intake = app.state.intake
+        appended = []
+        stream_publish = intake.publish
+
+        async def beyond_the_window(event):  # noqa: ANN001 - the stream would store a re-publish again now
+            appended.append(event)
+            return await stream_publish(event.model_copy(update={"id": uuid4()}))
+
+        intake.publish = beyond_the_window
+        retried = post(own_gateway, "/v1/incidents", report(), key=key)
+    assert retried.status_code == 201 and appended == []
+    assert retried.json()["incident_id"] == first.json()["incident_id"]
+    assert retried.json()["possible_duplicates"] == []  # not its own duplicate
+    assert [e.type for e in await stream.since(before)] == ["incident.reported"]
+
+
+async def forget_the_answer(nats_url: str, key: str, clock: ManualClock) -> None:
+    """Leave the key's claim as a gateway that lost NATS right after the stream's acknowledgement would."""
+    scope = f"test-intake\nPOST /v1/incidents\n{key}"
+    connection = await nats.connect(nats_url)
+    try:
+        kv = await connection.jetstream().key_value(BUCKET)
+        done = json.loads((await kv.get(KvIdempotencyStore.key_for(scope))).value)
+        pending = {"state": "pending", "fingerprint": done["fingerprint"], "seed": done["seed"]}
+        pending |= {"at": clock.now().isoformat(), "until": clock.now().isoformat()}
+        await kv.put(KvIdempotencyStore.key_for(scope), json.dumps(pending).encode())
+    finally:
+        await connection.close()
 
 
 async def test_the_same_key_with_another_body_is_a_422_and_keys_are_per_caller(gateway, clock, stream) -> None:

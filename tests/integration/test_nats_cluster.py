@@ -1,7 +1,7 @@
 """The CRISIS stream on a 3-node JetStream cluster (R3) loses nothing when the stream leader is killed mid-flow.
 
 Three nats-servers on loopback, configured like deploy/nats/ (JetStream encrypted at rest, one route per node).
-Two instances of a stream service share one durable consumer (services.runtime.service.running_processor) and
+Two instances of a stream service share one durable consumer (services.runtime.processor_service.running_processor) and
 one store, as scaled-out instances do; the processor keeps one eventsourcing aggregate per incident. While a
 message is in flight and a second batch is being published, the node leading both the stream and the consumer
 gets SIGKILL. Afterwards every event is on the stream once and was processed once, in stream order (so each
@@ -32,12 +32,12 @@ from nats.errors import Error as NatsError
 
 from services.contract.events import Envelope, IncidentReported, decode_event
 from services.runtime.clock import ManualClock
-from services.runtime.nats_cluster import ClusterNode, NatsCluster
 from services.runtime.processor import StreamProcessor
-from services.runtime.service import running_processor
+from services.runtime.processor_service import running_processor
 from services.runtime.settings import RuntimeSettings, store_env
 from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
 from tests import factories
+from tests.support.nats_cluster import ClusterNode, NatsCluster
 
 INCIDENTS_PER_BATCH = 20  # each reported twice (a second caller), interleaved with the other incidents
 HOLD_AT = 25  # the consumer holds this event of the first batch in flight while the leader is killed

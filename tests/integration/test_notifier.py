@@ -36,11 +36,11 @@ from services.contract.events import (
 from services.notifier.application import Notifier
 from services.notifier.bootstrap import build, build_providers, build_send_queue
 from services.notifier.domain.notification import Notification
-from services.notifier.sandbox.app import build_sandbox_app
-from services.notifier.sandbox.settings import SandboxSettings
 from services.notifier.send_queue import SendQueue
 from services.notifier.settings import NotifierSettings
 from services.runtime.clock import ManualClock
+from services.sms_sandbox.app import build_sandbox_app
+from services.sms_sandbox.settings import SandboxSettings
 from tests import factories
 from tests.support.asgi_server import serving
 

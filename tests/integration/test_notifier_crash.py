@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.notifier.bootstrap import build, build_providers
-from services.notifier.ports import SentMessage
+from services.notifier.messaging_provider import SentMessage
 from tests import factories
 from tests.integration.test_notifier import (
     ManualTime,

@@ -13,7 +13,7 @@ import pytest
 from services.contract.events import decode_event
 from services.notifier.bootstrap import APPLICATION_NAME, build, build_send_queue
 from services.runtime.clock import SystemClock
-from services.runtime.service import running_processor
+from services.runtime.processor_service import running_processor
 from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
 from tests import factories
 from tests.integration.test_exactly_once import stream_types, wait_for_consumer_to_drain

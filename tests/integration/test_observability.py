@@ -21,7 +21,7 @@ from services.contract.events import decode_event
 from services.dispatcher.bootstrap import APPLICATION_NAME as DISPATCHER
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
-from services.intake_gateway.adapters.incidents_kv import FOLLOWER_DURABLE
+from services.intake_gateway.adapters.incident_state_follower import FOLLOWER_DURABLE
 from services.intake_gateway.bootstrap import build as build_gateway
 from services.intake_gateway.settings import GatewaySettings
 from services.notifier.bootstrap import APPLICATION_NAME as NOTIFIER
@@ -30,7 +30,7 @@ from services.notifier.bootstrap import build_send_queue
 from services.runtime.clock import ManualClock, SystemClock
 from services.runtime.nats_server import EmbeddedNatsServer
 from services.runtime.observability import consumer_lag, serving_ops
-from services.runtime.service import running_processor
+from services.runtime.processor_service import running_processor
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests import dispatch_factories as f
 from tests import factories

@@ -68,8 +68,8 @@ from services.contract.events import (
     new_event,
 )
 from services.projections.adapters.sql_read_models import SCHEMA_VERSION
-from services.projections.application import ReadModels
 from services.projections.bootstrap import build
+from services.projections.read_models import ReadModels
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
@@ -77,6 +77,14 @@ from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.settings import store_env
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.support.asgi_server import serving
+from tests.support.stream import (
+    last_sequence,
+    publish_all,
+    relayed,
+    stream_events,
+    tracked,
+    wait_for_stream,
+)
 
 T0 = datetime.fromisoformat("2026-11-23T09:00:00+00:00")
 
@@ -268,10 +276,19 @@ class Workspace:
         return self.app.state.read_models
 
     async def settled(self, js) -> None:
-        """Wait until both consumers have applied everything on the stream (server-side position)."""
-        last = (await js.stream_info(STREAM_NAME)).state.last_seq
-        await asyncio.to_thread(self.read_models.recorder.wait, STREAM_NAME, last, 15)
-        await asyncio.to_thread(self.app.state.desk.recorder.wait, STREAM_NAME, last, 15)
+        """Wait (on tracking) until the follow-up desk has processed everything on the stream and published what
+        it decided, and then until both consumers have applied everything on the stream, the desk's own too."""
+        desk = self.app.state.desk
+        await tracked(desk.recorder, await last_sequence(js))
+        await relayed(desk)
+        last = await last_sequence(js)
+        await tracked(self.read_models.store, last)
+        await tracked(desk.recorder, last)
+
+    async def settled_events(self, js, first: int = 1) -> list[Envelope]:
+        """Once settled, the stream's events from sequence ``first`` on."""
+        await self.settled(js)
+        return await stream_events(js, first)
 
 
 def make_settings(nats_url: str, var_dir: Path, database_url: str) -> ProjectionsSettings:
@@ -316,18 +333,6 @@ async def workspace(
         space = Workspace(url, app, clock, tokens, people, settings)
         await space.settled(js)
         yield space
-
-
-async def publish_all(js, events: list[Envelope]) -> int:
-    last = 0
-    for event in events:
-        last = await publish_event(js, event)
-    return last
-
-
-async def stream_events(js, first: int = 1) -> list[Envelope]:
-    info = await js.stream_info(STREAM_NAME)
-    return [decode_event((await js.get_msg(STREAM_NAME, s)).data) for s in range(first, info.state.last_seq + 1)]
 
 
 # ---- 1. timeline ------------------------------------------------------------------------------------------------
@@ -513,19 +518,6 @@ async def test_exports_print_html_pdf_and_a_valid_fhir_bundle(js, nats_server, t
 # ---- 3. follow-up tasks -------------------------------------------------------------------------------------------
 
 
-async def wait_for_stream(js, predicate, first: int = 1, timeout: float = 15) -> list[Envelope]:
-    """The stream's events from ``first`` once ``predicate(events)`` holds (the desk publishes asynchronously)."""
-
-    async def poll() -> list[Envelope]:
-        while True:
-            events = await stream_events(js, first)
-            if predicate(events):
-                return events
-            await asyncio.sleep(0.05)
-
-    return await asyncio.wait_for(poll(), timeout)
-
-
 async def test_follow_ups_are_created_assigned_completed_and_rescheduled(
     js, nats_server, tmp_path, database_url
 ) -> None:
@@ -534,7 +526,8 @@ async def test_follow_ups_are_created_assigned_completed_and_rescheduled(
         overdose = Story()
         start = await publish_all(js, [overdose.reported(), *overdose.offered(coach, 0.2)])
         await publish_all(js, [overdose.acknowledged(coach, 1)])
-        events = await wait_for_stream(js, lambda es: any(e.type == "followup.assigned" for e in es), start)
+        events = await space.settled_events(js, start)
+        assert any(e.type == "followup.assigned" for e in events)
         created = next(e for e in events if e.type == "followup.created")
         assert created.data.rule == "post_overdose_outreach" and created.data.owner_role == Role.PEER_COACH
         assert created.data.due_at == overdose.start + timedelta(hours=72)
@@ -546,8 +539,8 @@ async def test_follow_ups_are_created_assigned_completed_and_rescheduled(
 
         crisis = Story(kind=CrisisKind.SELF_HARM_RISK, priority=Priority.P1, overdose=None)
         await publish_all(js, [crisis.reported()])
-        await wait_for_stream(js, lambda es: sum(e.type == "followup.created" for e in es) == 3, start)
-        await space.settled(js)
+        events = await space.settled_events(js, start)
+        assert sum(e.type == "followup.created" for e in events) == 3
         task_id = created.data.task_id
         async with space.client("coach") as pat, space.client("director") as director, space.client("nurse") as nia:
             mine = (await pat.get("/v1/followups")).json()
@@ -604,7 +597,7 @@ async def test_overdue_follow_up_pages_the_assignee_and_tells_the_supervisor_eve
         start = await publish_all(
             js, [overdose.reported(), *overdose.offered(coach, 0.2), overdose.acknowledged(coach, 1)]
         )
-        await wait_for_stream(js, lambda es: any(e.type == "followup.assigned" for e in es), start)
+        assert any(e.type == "followup.assigned" for e in await space.settled_events(js, start))
         clock.advance(timedelta(hours=71))  # 72 h after the report: not overdue yet
         assert await space.app.state.overdue_watch.check_once() == 0
     # the service is down while the task falls due; the next start finds it in the store
@@ -704,7 +697,7 @@ async def test_rebuild_from_sequence_one_equals_the_live_read_models(js, nats_se
         first, second = Story(), Story(kind=CrisisKind.SELF_HARM_RISK, overdose=None)
         await publish_all(js, first.full_response(coach, ack=1, en_route=2, arrive=30, done=50))
         await publish_all(js, [second.reported(), *second.offered(clinician, 0.5), second.acknowledged(clinician, 2)])
-        await wait_for_stream(js, lambda es: sum(e.type == "followup.created" for e in es) == 3)
+        assert sum(e.type == "followup.created" for e in await space.settled_events(js)) == 3
         await js.publish("crisis.incident.reported", b"not json")  # dead-lettered live, skipped by the rebuild
         async with space.client("clinician") as cleo:
             saved = await cleo.post(
@@ -760,8 +753,7 @@ async def test_intake_updates_reach_the_timeline_and_documentation_and_a_cancell
         events[7:7] = [story.naloxone(10, response=None), story.ems_arrived(14, agency="Denver Fire")]
         false_alarm = Story()
         first = await publish_all(js, [*events, false_alarm.reported(), false_alarm.cancelled(5)])
-        await wait_for_stream(js, lambda es: any(e.type == "followup.cancelled" for e in es), first)
-        await space.settled(js)
+        assert any(e.type == "followup.cancelled" for e in await space.settled_events(js, first))
         async with space.client("director") as director:
             timeline = (await director.get(f"/v1/incidents/{story.incident_id}/timeline")).json()
             doc = (await director.get(f"/v1/incidents/{story.incident_id}/documentation")).json()
@@ -792,14 +784,14 @@ async def test_self_harm_and_withdrawal_exports_carry_the_screeners_and_scores(j
             kind=CrisisKind.WITHDRAWAL, overdose=None, withdrawal=WithdrawalDetails(substance="opioid", cows_score=14)
         )
         first = await publish_all(js, [*crisis.full_response(clinician, 1, 2, 20, 60), sick.reported()])
-        events = await wait_for_stream(js, lambda es: sum(e.type == "followup.created" for e in es) == 3, first)
+        events = await space.settled_events(js, first)
+        assert sum(e.type == "followup.created" for e in events) == 3
         review = next(e.data for e in events if e.type == "followup.created" and e.incident_id == sick.incident_id)
         assert (review.rule, review.owner_role, review.due_at) == (
             "prescriber_review",
             Role.PRESCRIBER,
             sick.at(24 * 60),
         )
-        await space.settled(js)
         async with space.client("director") as director:
             crisis_fhir = (await director.get(f"/v1/incidents/{crisis.incident_id}/fhir")).json()
             sick_fhir = (await director.get(f"/v1/incidents/{sick.incident_id}/fhir")).json()
@@ -830,7 +822,7 @@ async def test_a_store_from_before_the_read_models_is_replayed_at_start(js, nats
     await publish_all(js, [story.reported(), *story.offered(team()["clinician"], 0.2)])
     settings = make_settings(nats_server.url, tmp_path / "var", "")
     with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as old:
-        old.recorder.insert_tracking(Tracking(STREAM_NAME, 4))  # an older version had processed everything
+        old.store.insert_tracking(Tracking(STREAM_NAME, 4))  # an older version had processed everything
         old.store.drop_tables()
     async with workspace(js, nats_server, tmp_path) as space:
         assert space.read_models.needs_replay is False
@@ -844,7 +836,7 @@ async def test_read_models_of_an_older_schema_are_replayed_at_start(js, nats_ser
     await publish_all(js, [story.reported(), *story.offered(team()["clinician"], 0.2)])
     settings = make_settings(nats_server.url, tmp_path / "var", "")
     with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as old:
-        old.recorder.insert_tracking(Tracking(STREAM_NAME, 4))  # processed by schema 1, which kept no dead letters
+        old.store.insert_tracking(Tracking(STREAM_NAME, 4))  # processed by schema 1, which kept no dead letters
         with old.store.transaction(commit=True) as cursor:
             old.store.execute(cursor, "UPDATE {meta} SET value = %s WHERE key = %s", ("1", "schema_version"))
     async with workspace(js, nats_server, tmp_path) as space:
@@ -948,10 +940,8 @@ async def test_dead_letters_are_listed_for_directors_only_and_each_read_is_audit
         # a report no consumer can read: every consumer dead-letters it, naming itself
         bad = story.reported().model_dump(mode="json") | {"schema_version": 99}
         sequence = (await js.publish("crisis.incident.reported", json.dumps(bad).encode())).seq
-        for _ in range(150):  # both consumers publish their dead letter after the bad message (bounded look)
-            if (await js.stream_info(STREAM_NAME)).state.last_seq >= sequence + 2:
-                break
-            await asyncio.sleep(0.1)
+        # both consumers publish their dead letter after the bad message (no tracking records an unreadable one)
+        await wait_for_stream(js, lambda after: len(after) >= 2, sequence + 1)
         await space.settled(js)
         async with space.client("director") as director, space.client("clinician") as cleo:
             listed = (await director.get("/v1/dead-letters")).json()
@@ -971,3 +961,33 @@ async def test_dead_letters_are_listed_for_directors_only_and_each_read_is_audit
         actions = [(a["subject"], a["action"], a["outcome"]) for a in trail if a["action"] == "dead_letters"]
         assert ("dr-director", "dead_letters", "read") in actions
         assert ("clinician-user", "dead_letters", "denied") in actions
+
+
+async def test_a_report_links_only_duplicates_the_reader_may_read(js, nats_server, tmp_path) -> None:
+    """A responder reading a report linked to someone else's incident is not handed that incident's id."""
+    async with workspace(js, nats_server, tmp_path) as space:
+        clinician, coach = space.people["clinician"], space.people["coach"]
+        mine, theirs, also_mine = Story(), Story(), Story()
+        report = mine.reported()
+        linked = report.data.model_copy(update={"possible_duplicate_of": [theirs.incident_id, also_mine.incident_id]})
+        await publish_all(
+            js,
+            [
+                theirs.reported(),
+                *theirs.offered(clinician, 0.1),
+                also_mine.reported(),
+                *also_mine.offered(coach, 0.1),
+                report.model_copy(update={"data": linked}),
+                *mine.offered(coach, 0.2),
+            ],
+        )
+        await space.settled(js)
+        async with space.client("coach") as pat, space.client("director") as director:
+            seen_by_coach = [
+                (await pat.get(f"/v1/incidents/{mine.incident_id}/{view}")).text
+                for view in ("timeline", "documentation")
+            ]
+            seen_by_director = (await director.get(f"/v1/incidents/{mine.incident_id}/documentation")).text
+    for text in seen_by_coach:
+        assert str(theirs.incident_id) not in text and str(also_mine.incident_id) in text
+    assert str(theirs.incident_id) in seen_by_director

@@ -19,9 +19,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from services.notifier.adapters.twilio_http import RedirectingHttpClient
-from services.notifier.sandbox.app import build_sandbox_app
-from services.notifier.sandbox.settings import SandboxSettings
+from services.notifier.adapters.twilio_sandbox_transport import RedirectingHttpClient
+from services.sms_sandbox.app import build_sandbox_app
+from services.sms_sandbox.settings import SandboxSettings
 from tests.support.asgi_server import serving
 
 ACCOUNT_SID = "AC" + "5a" * 16
@@ -735,7 +735,7 @@ def test_the_attempt_parameter_is_recorded(sandbox: RunningSandbox) -> None:
 def test_an_older_sandbox_file_is_upgraded_in_place(tmp_path: Path) -> None:
     import sqlite3
 
-    from services.notifier.sandbox.store import SandboxMessageStore
+    from services.sms_sandbox.store import SandboxMessageStore
 
     old = sqlite3.connect(tmp_path / "sms-sandbox.sqlite")
     old.executescript(

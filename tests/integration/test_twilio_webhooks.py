@@ -254,7 +254,7 @@ def forgetful_gateway(nats_server, tmp_path):
     )
     app = build(settings)
     with serving(app) as url:
-        inbox = app.state.sms_inbox
+        inbox = app.state.sms_webhooks
         inbox.publish = ForgetfulStream(inbox.publish)
         yield url, inbox.publish
 

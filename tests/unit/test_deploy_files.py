@@ -33,7 +33,7 @@ SETTINGS_MODULES = (
     "services.intake_gateway.settings",
     "services.dispatcher.settings",
     "services.notifier.settings",
-    "services.notifier.sandbox.settings",
+    "services.sms_sandbox.settings",
     "services.projections.settings",
 )
 

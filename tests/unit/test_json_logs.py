@@ -16,9 +16,9 @@ from uuid import uuid4
 
 import pytest
 
+from services.runtime.json_logs import JsonLogFormatter, bind_log_fields, event_log_fields, log_fields
 from services.runtime.launcher import json_line
 from services.runtime.nats_server import json_log_line
-from services.runtime.observability import JsonLogFormatter, bind_log_fields, event_log_fields, log_fields
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,8 +106,9 @@ from pathlib import Path
 
 from faststream.nats import JStream, PullSub
 
+from services.runtime.json_logs import configure_logging
+from services.runtime.nats_connection import make_broker
 from services.runtime.nats_server import EmbeddedNatsServer
-from services.runtime.service import configure_logging, make_broker
 from services.runtime.settings import RuntimeSettings
 
 configure_logging("generated-service")

@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from services.notifier.domain.delivery import RetryPolicy, is_permanent_delivery_failure
-from services.notifier.domain.queue import (
+from services.notifier.domain.send_scheduler import (
     BundleNow,
     FloodLimiter,
     Idle,

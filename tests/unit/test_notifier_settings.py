@@ -9,7 +9,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from services.notifier.adapters.twilio_client import provider_error, twilio_client
 from services.notifier.adapters.twilio_voice import page_twiml
-from services.notifier.ports import PermanentSmsError, TransientSmsError
+from services.notifier.messaging_provider import PermanentSmsError, TransientSmsError
 from services.notifier.settings import NotifierSettings
 
 REAL_SID = "AC" + "7f" * 16

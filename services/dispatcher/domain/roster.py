@@ -17,6 +17,15 @@ RESPONDER_NAMESPACE = UUID("0d6a7d8e-39c4-4f0f-8a3e-5f2b9b1c7e11")
 
 
 @dataclass(frozen=True)
+class HeldCode:
+    """The page a reply code names (open, or closed lately): a view of the record's stored dict."""
+
+    code: str
+    incident_id: UUID
+    page_id: UUID
+
+
+@dataclass(frozen=True)
 class ResponderView:
     responder_id: UUID
     name: str
@@ -128,6 +137,15 @@ class ResponderRecord(Aggregate):
     ) -> None:
         """A message for this responder (an answer to a reply), or about them (to their supervisor)."""
 
+    def held_code(self, code: str) -> HeldCode | None:
+        """The page ``code`` names: an open one, else one closed lately (a late reply still finds it)."""
+        held = self.open_codes.get(code) or self.recent_codes.get(code)
+        return _held(code, held) if held is not None else None
+
+    def open_held_codes(self) -> list[HeldCode]:
+        """Every open page this responder holds, in the order they were offered."""
+        return [_held(code, held) for code, held in self.open_codes.items()]
+
     def may_answer_quiet_reply(self, at: datetime, window: timedelta, limit: int) -> bool:
         """Answers to replies that change nothing are capped, so two auto-responders can't loop forever."""
         return sum(1 for t in self.quiet_replies if at - t < window) < limit
@@ -157,3 +175,7 @@ class ResponderRecord(Aggregate):
             reported_at=location["at"] if location else None,
             load=len(self.assignments),
         )
+
+
+def _held(code: str, stored: dict[str, Any]) -> HeldCode:
+    return HeldCode(code, UUID(stored["incident_id"]), UUID(stored["page_id"]))

@@ -6,8 +6,8 @@ import asyncio
 import logging
 
 from services.dispatcher.application import Dispatcher
+from services.runtime.background import stop_if_cancelled
 from services.runtime.clock import Clock
-from services.runtime.processor import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from services.dispatcher.entrypoints.deadlines import DeadlineTicker
 from services.dispatcher.settings import DispatcherSettings
 from services.runtime.clock import SystemClock
 from services.runtime.observability import serving_ops
-from services.runtime.service import running_processor, until_signalled
+from services.runtime.processor_service import running_processor, until_signalled
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ One key's life: ``begin`` claims it with a "pending" entry (KV create, so two co
 both claim it) that carries a random ``seed``: the ids of what the request records are derived from it, so
 they are the same on a retry but cannot be computed by anyone who knows only the key. The request runs;
 ``complete`` stores the answer; ``give_up`` marks a failed request "retryable", keeping the seed, so that a
-retry is the same incident (de-duplicated by the stream if the failed attempt did land after all). A pending
+retry records the same event (de-duplicated by the stream if the failed attempt did land after all). Every
+gateway route that records something for a caller goes through this store (``entrypoints/idempotency.py``). A pending
 claim lasts until the time by which its request must have answered (``claim_seconds``, the gateway's answer
 deadline plus a margin); after that, a retry takes it over, with the same seed.
 """
@@ -22,10 +23,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.contract.events import derived_id
+from services.intake_gateway.adapters.kv_buckets import ensure_bucket
 from services.runtime.clock import Clock
 
 BUCKET = "intake_idempotency"
@@ -54,22 +56,6 @@ class KeyInFlight(Exception):
 
 class KeyReused(Exception):
     """The key was first used with a different request (422)."""
-
-
-async def ensure_bucket(
-    js: JetStreamContext, name: str, *, ttl: float | None, replicas: int, history: int = 1
-) -> KeyValue:
-    """Open the bucket, creating it on first start; a changed TTL is applied to the existing bucket."""
-    try:
-        kv = await js.key_value(name)
-    except BucketNotFoundError:
-        return await js.create_key_value(bucket=name, ttl=ttl, history=history, replicas=replicas)
-    info = await js.stream_info(f"KV_{name}")
-    wanted_age = ttl or 0.0
-    if abs((info.config.max_age or 0.0) - wanted_age) > 1e-3:
-        info.config.max_age = wanted_age
-        await js.update_stream(info.config)
-    return kv
 
 
 class KvIdempotencyStore:
@@ -139,10 +125,11 @@ class KvIdempotencyStore:
             raise KeyInFlight from exc
         return Claim(seed, fresh=False)
 
-    async def complete(self, scope: str, fingerprint: str, answer: StoredAnswer) -> None:
+    async def complete(self, scope: str, fingerprint: str, answer: StoredAnswer, claim: Claim | None = None) -> None:
         record = {
             "state": "done",
             "fingerprint": fingerprint,
+            **({"seed": str(claim.seed)} if claim is not None else {}),
             "at": self.clock.now().isoformat(),
             "status": answer.status,
             "body": answer.body,

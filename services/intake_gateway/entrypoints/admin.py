@@ -1,50 +1,42 @@
 """The admin API: roster and on-call schedule commands, each appended as a roster event (202 Accepted).
 
 Roles: ``admin`` may do everything here; a ``responder`` may report their *own* location and availability.
-A director reads the roster through the dispatcher's read model, so there is no GET here.
+A director reads the roster through the dispatcher's read model, so there is no GET here. Each route answers
+through ``Requester.answer_once`` (``idempotency.py``): a retry with the same Idempotency-Key gets the first
+answer, however late, and appends nothing.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, NotAllowed, require_role
-from services.intake_gateway.roster_admin import (
+from services.intake_gateway.entrypoints.idempotency import Answer, Requester, requester
+from services.intake_gateway.request_ids import RequestIds
+from services.intake_gateway.roster_commands import (
     AddOverride,
     Appended,
-    Caller,
     ChangeAvailability,
     DefineRotation,
     ImportCalendar,
-    InvalidCommand,
     RegisterResponder,
     ReportLocation,
     ResponderDetails,
-    RosterAdmin,
+    RosterCommands,
 )
-from services.runtime.credentials import AccessRole, Principal
+from services.runtime.credentials import AccessRole
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
 
-log = logging.getLogger(__name__)
 UNSUPPORTED_MEDIA_TYPE = {415: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}}}
 router = APIRouter(responses=PROBLEM_RESPONSES | AUTH_RESPONSES | UNSUPPORTED_MEDIA_TYPE)
 
-admin_only = require_role(AccessRole.ADMIN)
-responder_or_admin = require_role(AccessRole.RESPONDER, AccessRole.ADMIN)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="send the same key when retrying: the retry is the same event and is stored once",
-    ),
-]
+AdminRequester = Annotated[Requester, Depends(requester(require_role(AccessRole.ADMIN)))]
+ResponderOrAdmin = Annotated[Requester, Depends(requester(require_role(AccessRole.RESPONDER, AccessRole.ADMIN)))]
 
 
 class Accepted(BaseModel):
@@ -56,139 +48,101 @@ class Accepted(BaseModel):
     shifts: int | None = Field(default=None, description="calendar imports: how many shifts were expanded")
 
 
-async def roster_admin(request: Request) -> RosterAdmin:
-    return request.app.state.roster_admin
+async def roster_commands(request: Request) -> RosterCommands:
+    return request.app.state.roster_commands
 
 
-Admin = Annotated[RosterAdmin, Depends(roster_admin)]
+Roster = Annotated[RosterCommands, Depends(roster_commands)]
 
 
-async def run(command: Any) -> Accepted:
-    """Await a use case; domain refusals become 422 naming the field. A stream outage raises NotRecorded (503)
-    or OutcomeUnknown (504), answered by the handlers of ``install_problem_handlers``."""
-    try:
-        appended: Appended = await command
-    except InvalidCommand as exc:
-        raise Problem(
-            422, f"invalid request: {exc.field}", errors=[{"field": exc.field, "message": exc.message}]
-        ) from exc
-    return Accepted(
-        event_type=appended.event.type, event_id=appended.event.id, id=appended.entity_id, shifts=appended.shifts
-    )
+async def accepted(
+    requester: Requester, body: BaseModel | dict[str, Any], command: Callable[[RequestIds], Awaitable[Appended]]
+) -> Response:
+    """Run a roster command once per Idempotency-Key and answer 202 with what it appended."""
+
+    async def append(ids: RequestIds) -> Answer:
+        appended = await command(ids)
+        what = Accepted(
+            event_type=appended.event.type, event_id=appended.event.id, id=appended.entity_id, shifts=appended.shifts
+        )
+        return Answer(202, what.model_dump(mode="json"))
+
+    return await requester.answer_once(body, append)
 
 
-def caller(principal: Principal, key: str | None) -> Caller:
-    return Caller(subject=principal.subject, idempotency_key=key)
-
-
-def require_self_or_admin(principal: Principal, responder_id: UUID) -> None:
+def require_self_or_admin(requester: Requester, responder_id: UUID) -> None:
+    principal = requester.principal
     if principal.role is AccessRole.RESPONDER and principal.responder_id != responder_id:
         raise NotAllowed("a responder may only report for themselves", principal)
 
 
-@router.post("/v1/admin/responders", status_code=202, tags=["roster"])
-async def register_responder(
-    principal: Annotated[Principal, Depends(admin_only)],
-    body: RegisterResponder,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+@router.post("/v1/admin/responders", status_code=202, response_model=Accepted, tags=["roster"])
+async def register_responder(requester: AdminRequester, body: RegisterResponder, app: Roster) -> Response:
     """Register a responder (`responder.registered`). The phone is validated and stored as E.164."""
-    return await run(app.register_responder(caller(principal, key), body))
+    return await accepted(requester, body, lambda ids: app.register_responder(body, ids))
 
 
-@router.put("/v1/admin/responders/{responder_id}", status_code=202, tags=["roster"])
+@router.put("/v1/admin/responders/{responder_id}", status_code=202, response_model=Accepted, tags=["roster"])
 async def update_responder(
-    principal: Annotated[Principal, Depends(admin_only)],
-    responder_id: UUID,
-    body: ResponderDetails,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+    requester: AdminRequester, responder_id: UUID, body: ResponderDetails, app: Roster
+) -> Response:
     """Replace a responder's profile (`responder.updated`)."""
-    return await run(app.update_responder(caller(principal, key), responder_id, body))
+    return await accepted(requester, body, lambda ids: app.update_responder(responder_id, body, ids))
 
 
-@router.delete("/v1/admin/responders/{responder_id}", status_code=202, tags=["roster"])
+@router.delete("/v1/admin/responders/{responder_id}", status_code=202, response_model=Accepted, tags=["roster"])
 async def retire_responder(
-    principal: Annotated[Principal, Depends(admin_only)],
+    requester: AdminRequester,
     responder_id: UUID,
-    app: Admin,
+    app: Roster,
     reason: Annotated[str, Query(min_length=1, max_length=300, description="why (kept on the record)")],
-    key: IdempotencyKey = None,
-) -> Accepted:
+) -> Response:
     """Retire a responder (`responder.retired`): never paged again. The history stays on the stream."""
-    return await run(app.retire_responder(caller(principal, key), responder_id, reason))
+    return await accepted(requester, {"reason": reason}, lambda ids: app.retire_responder(responder_id, reason, ids))
 
 
-@router.post("/v1/responders/{responder_id}/location", status_code=202, tags=["responders"])
+@router.post("/v1/responders/{responder_id}/location", status_code=202, response_model=Accepted, tags=["responders"])
 async def report_location(
-    principal: Annotated[Principal, Depends(responder_or_admin)],
-    responder_id: UUID,
-    body: ReportLocation,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+    requester: ResponderOrAdmin, responder_id: UUID, body: ReportLocation, app: Roster
+) -> Response:
     """Where a responder is now (`responder.location_reported`, source api). Responders: only themselves."""
-    require_self_or_admin(principal, responder_id)
-    return await run(app.report_location(caller(principal, key), responder_id, body))
+    require_self_or_admin(requester, responder_id)
+    return await accepted(requester, body, lambda ids: app.report_location(responder_id, body, ids))
 
 
-@router.post("/v1/responders/{responder_id}/availability", status_code=202, tags=["responders"])
+@router.post(
+    "/v1/responders/{responder_id}/availability", status_code=202, response_model=Accepted, tags=["responders"]
+)
 async def change_availability(
-    principal: Annotated[Principal, Depends(responder_or_admin)],
-    responder_id: UUID,
-    body: ChangeAvailability,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+    requester: ResponderOrAdmin, responder_id: UUID, body: ChangeAvailability, app: Roster
+) -> Response:
     """Available or off (`responder.availability_changed`). Responders: only themselves."""
-    require_self_or_admin(principal, responder_id)
-    return await run(app.change_availability(caller(principal, key), responder_id, body))
+    require_self_or_admin(requester, responder_id)
+    return await accepted(requester, body, lambda ids: app.change_availability(responder_id, body, ids))
 
 
-@router.post("/v1/admin/rotations", status_code=202, tags=["schedules"])
-async def define_rotation(
-    principal: Annotated[Principal, Depends(admin_only)],
-    body: DefineRotation,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+@router.post("/v1/admin/rotations", status_code=202, response_model=Accepted, tags=["schedules"])
+async def define_rotation(requester: AdminRequester, body: DefineRotation, app: Roster) -> Response:
     """Define (or, with an existing rotation_id, redefine) a rotation (`schedule.rotation_defined`)."""
-    return await run(app.define_rotation(caller(principal, key), body))
+    return await accepted(requester, body, lambda ids: app.define_rotation(body, ids))
 
 
-@router.delete("/v1/admin/rotations/{rotation_id}", status_code=202, tags=["schedules"])
-async def remove_rotation(
-    principal: Annotated[Principal, Depends(admin_only)],
-    rotation_id: UUID,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+@router.delete("/v1/admin/rotations/{rotation_id}", status_code=202, response_model=Accepted, tags=["schedules"])
+async def remove_rotation(requester: AdminRequester, rotation_id: UUID, app: Roster) -> Response:
     """Remove a rotation (`schedule.rotation_removed`)."""
-    return await run(app.remove_rotation(caller(principal, key), rotation_id))
+    return await accepted(requester, {}, lambda ids: app.remove_rotation(rotation_id, ids))
 
 
-@router.post("/v1/admin/overrides", status_code=202, tags=["schedules"])
-async def add_override(
-    principal: Annotated[Principal, Depends(admin_only)],
-    body: AddOverride,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+@router.post("/v1/admin/overrides", status_code=202, response_model=Accepted, tags=["schedules"])
+async def add_override(requester: AdminRequester, body: AddOverride, app: Roster) -> Response:
     """Put a responder on call for a window (`schedule.override_added`). Times need an offset."""
-    return await run(app.add_override(caller(principal, key), body))
+    return await accepted(requester, body, lambda ids: app.add_override(body, ids))
 
 
-@router.delete("/v1/admin/overrides/{override_id}", status_code=202, tags=["schedules"])
-async def remove_override(
-    principal: Annotated[Principal, Depends(admin_only)],
-    override_id: UUID,
-    app: Admin,
-    key: IdempotencyKey = None,
-) -> Accepted:
+@router.delete("/v1/admin/overrides/{override_id}", status_code=202, response_model=Accepted, tags=["schedules"])
+async def remove_override(requester: AdminRequester, override_id: UUID, app: Roster) -> Response:
     """Remove an override (`schedule.override_removed`)."""
-    return await run(app.remove_override(caller(principal, key), override_id))
+    return await accepted(requester, {}, lambda ids: app.remove_override(override_id, ids))
 
 
 _CALENDAR_BODY = {
@@ -204,17 +158,18 @@ _CALENDAR_BODY = {
 }
 
 
-@router.post("/v1/admin/calendars", status_code=202, tags=["schedules"], openapi_extra=_CALENDAR_BODY)
+@router.post(
+    "/v1/admin/calendars", status_code=202, response_model=Accepted, tags=["schedules"], openapi_extra=_CALENDAR_BODY
+)
 async def import_calendar(
-    principal: Annotated[Principal, Depends(admin_only)],
+    requester: AdminRequester,
     request: Request,
-    app: Admin,
-    key: IdempotencyKey = None,
+    app: Roster,
     name: Annotated[str | None, Query(max_length=100, description="text/calendar bodies: the calendar's name")] = None,
     zones: Annotated[str | None, Query(description="text/calendar bodies: zones, comma separated")] = None,
     time_zone: Annotated[str | None, Query(description="text/calendar bodies: zone of floating times")] = None,
     calendar_id: Annotated[UUID | None, Query(description="text/calendar bodies: calendar id")] = None,
-) -> Accepted:
+) -> Response:
     """Import an iCalendar feed as concrete shifts (`schedule.calendar_imported`).
 
     Send the .ics as `text/calendar` (name and zones in the query) or as JSON (`ImportCalendar`, which can
@@ -222,7 +177,7 @@ async def import_calendar(
     the configured horizon.
     """
     command = await calendar_command(request, name=name, zones=zones, time_zone=time_zone, calendar_id=calendar_id)
-    return await run(app.import_calendar(caller(principal, key), command))
+    return await accepted(requester, command, lambda ids: app.import_calendar(command, ids))
 
 
 async def calendar_command(request: Request, **query: Any) -> ImportCalendar:

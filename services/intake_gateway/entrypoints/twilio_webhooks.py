@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import FormData
 
 from services.contract.events import E164
-from services.intake_gateway.sms_inbox import DeliveryStatus, InboundSms, SmsInbox, WebhookLedgerUnavailable
+from services.intake_gateway.sms_webhooks import DeliveryStatus, InboundSms, SmsWebhooks, WebhookLedgerUnavailable
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ _SID = r"^(SM|MM)[0-9a-fA-F]{32}$"
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
-async def inbox(request: Request) -> SmsInbox:
-    return request.app.state.sms_inbox
+async def sms_webhooks(request: Request) -> SmsWebhooks:
+    return request.app.state.sms_webhooks
 
 
 async def signed_form(request: Request) -> FormData:
@@ -73,7 +73,7 @@ class InboundSmsForm(BaseModel):
 
 @router.post("/twilio/sms", response_class=Response)
 async def inbound_sms(
-    form: Annotated[FormData, Depends(signed_form)], app: Annotated[SmsInbox, Depends(inbox)]
+    form: Annotated[FormData, Depends(signed_form)], app: Annotated[SmsWebhooks, Depends(sms_webhooks)]
 ) -> Response:
     """Twilio's incoming-message webhook: append `sms.received` (and `sms.opt_out_changed` for STOP/START)."""
     sms = _parse(InboundSmsForm, form, "inbound SMS")
@@ -100,7 +100,7 @@ class StatusCallbackForm(BaseModel):
 
 @router.post("/twilio/status", response_class=Response)
 async def delivery_status(
-    form: Annotated[FormData, Depends(signed_form)], app: Annotated[SmsInbox, Depends(inbox)]
+    form: Annotated[FormData, Depends(signed_form)], app: Annotated[SmsWebhooks, Depends(sms_webhooks)]
 ) -> Response:
     """Twilio's status callback for messages we sent: append `sms.status_updated`."""
     status = _parse(StatusCallbackForm, form, "status callback")

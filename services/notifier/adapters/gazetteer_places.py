@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from services.intake_gateway.adapters.geocoding_gazetteer import load_gazetteer
 from services.notifier.domain.place_names import PlaceBook
+from services.runtime.gazetteer import load_gazetteer
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from services.notifier.ports import PermanentSmsError, TransientSmsError
+from services.notifier.messaging_provider import PermanentSmsError, TransientSmsError
 
 
 def twilio_client(

@@ -8,7 +8,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from services.notifier.adapters.twilio_client import provider_error
-from services.notifier.ports import SentMessage
+from services.notifier.messaging_provider import SentMessage
 
 
 class TwilioSmsSender:

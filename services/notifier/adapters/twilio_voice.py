@@ -7,7 +7,7 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from services.notifier.adapters.twilio_client import provider_error
-from services.notifier.ports import PermanentSmsError, PlacedCall
+from services.notifier.messaging_provider import PermanentSmsError, PlacedCall
 
 # Twilio's <Say> language tags for our languages.
 SAY_LANGUAGES = {"en": "en-US", "es": "es-MX"}

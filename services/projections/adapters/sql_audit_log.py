@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from services.projections.adapters.sql_read_models import iso, parse_time
 from services.projections.adapters.sql_table import DatastoreTable
+from services.projections.adapters.sql_values import iso, parse_time
 
 
 class AuditLog(DatastoreTable):

@@ -1,16 +1,19 @@
-"""The read-model tables, in the projections application's own database (its SQLite file, or PostgreSQL).
+"""The read models' store: their tables and the stream position they were built to, in the projections
+application's own database (its SQLite file, or PostgreSQL), as an eventsourcing ``TrackingRecorder``.
 
-The tables live beside eventsourcing's tracking table so that every change to them and the stream position
-it came from commit in one transaction (the caller passes the cursor). What says something about a person is
-sealed (in each table's ``body`` column) with the application's compressor and AES cipher when a key is set, so
-PHI is encrypted at rest here exactly as in the event stores: event bodies and dead letters; an incident's kind
-(an overdose, a suicidal crisis) and service zone; a task's rule (which names the crisis it follows up), owner
-role (which hints at it), outcome, note, basis and history; staff names. What stays plain is what SQL filters,
-orders or groups on, or what says nothing about anyone: ids, the opaque short and task codes, priorities (the
-overdue gauge groups tasks by it), statuses, times (filtered and ordered on), counts, staff roles and
-supervisors, and how a responder was involved.
+Like the views in eventsourcing's projection examples, it records each change to its tables and the position it
+came from in one transaction (``recording``): the position first, so a batch applied before stops there with
+IntegrityError. ``SQLiteReadModelStore`` and ``PostgresReadModelStore`` add eventsourcing's tracking table for
+each backend; the SQL of the tables is written once, with ``%s`` placeholders that become ``?`` on SQLite. The
+read side (what the use cases query) is ``ReadModelQueries`` in sql_read_queries.py.
 
-SQL is written once with ``%s`` placeholders; on SQLite they become ``?``.
+What says something about a person is sealed (in each table's ``body`` column) with the application's compressor
+and AES cipher when a key is set, so PHI is encrypted at rest here exactly as in the event stores: event bodies
+and dead letters; an incident's kind (an overdose, a suicidal crisis) and service zone; a task's rule (which names
+the crisis it follows up), owner role (which hints at it), outcome, note, basis and history; staff names. What
+stays plain is what SQL filters, orders or groups on, or what says nothing about anyone: ids, the opaque short
+and task codes, priorities (the overdue gauge groups tasks by it), statuses, times (filtered and ordered on),
+counts, staff roles and supervisors, and how a responder was involved.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.persistence import IntegrityError, PersistenceError, Recorder, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from services.contract.events import Envelope, decode_event
+from services.projections.adapters.sql_read_queries import ReadModelQueries
+from services.projections.adapters.sql_values import Sealer, iso, parse_time
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
 
@@ -36,48 +40,17 @@ SCHEMA_VERSION = "3"  # 2: dead letters; 3: kind, zone, task rule, owner role, o
 CACHE_INCIDENTS = 4096
 
 
-def iso(at: datetime | None) -> str | None:
-    """A UTC timestamp as fixed-width ISO text, so text order is time order."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds") if at is not None else None
+class ReadModelStore(ReadModelQueries, TrackingRecorder):
+    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta;
+    and the tracking table (the stream position they were built to).
 
-
-def parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class Sealer:
-    """Compress then encrypt (and back), with the application's own compressor and cipher (either may be None)."""
-
-    compressor: Any
-    cipher: Any
-
-    def seal(self, value: Any) -> bytes:
-        data = json.dumps(value, default=str, separators=(",", ":")).encode()
-        if self.compressor is not None:
-            data = self.compressor.compress(data)
-        if self.cipher is not None:
-            data = self.cipher.encrypt(data)
-        return data
-
-    def unseal(self, data: bytes) -> Any:
-        data = bytes(data)
-        if self.cipher is not None:
-            data = self.cipher.decrypt(data)
-        if self.compressor is not None:
-            data = self.compressor.decompress(data)
-        return json.loads(data)
-
-
-class ReadModelStore:
-    """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta.
-
-    The read side returns rows with the sealed ``body`` opened into their fields (an incident's ``kind``, a
-    task's ``rule``, ``note``..., a responder's ``name``), so callers never see sealed bytes.
+    Construct one with ``read_model_store``. Raises PersistenceError when the database fails.
     """
 
-    def __init__(self, datastore: Any, sealer: Sealer, prefix: str) -> None:
-        self.datastore = datastore
+    tracking_table_name: str
+
+    def __init__(self, datastore: Any, *, sealer: Sealer, prefix: str, **tracking_options: Any) -> None:
+        super().__init__(datastore, **tracking_options)
         self.sealer = sealer
         self.sqlite = isinstance(datastore, SQLiteDatastore)
         self.t = {
@@ -114,7 +87,25 @@ class ReadModelStore:
         with self.transaction(commit=False) as cursor:
             return self.rows(cursor, statement, params)
 
+    @contextmanager
+    def recording(self, tracking: Tracking) -> Iterator[Any]:
+        """One transaction for a change to the tables and the stream position it came from (``tracking``).
+
+        The position is recorded first, so a change applied before stops there: IntegrityError when that
+        position (or a later one) is already recorded. Rolled back, with the cached events forgotten, on any error.
+        """
+        try:
+            with self.transaction(commit=True) as cursor:
+                self._insert_tracking(cursor, tracking)
+                yield cursor
+        except BaseException:
+            self.forget()
+            raise
+
     def create_tables(self) -> None:
+        """The tracking table and the read-model tables; tables of an older layout are dropped first (the caller
+        then replays the stream into the new ones)."""
+        self.create_table()
         blob = "BLOB" if self.sqlite else "BYTEA"
         big = "INTEGER" if self.sqlite else "BIGINT"
         statements = [
@@ -168,6 +159,13 @@ class ReadModelStore:
                 self.execute(cursor, f"DROP TABLE IF EXISTS {table}")
         self._cache.clear()
 
+    def forget_position(self, application_name: str) -> None:
+        """Remove the recorded position of ``application_name`` (a replay then records positions from 1 again)."""
+        with self.transaction(commit=True) as cursor:
+            self.execute(
+                cursor, f"DELETE FROM {self.tracking_table_name} WHERE application_name = %s", (application_name,)
+            )
+
     def schema_version(self) -> str | None:
         """The tables' schema version; None when they do not exist yet."""
         try:
@@ -218,6 +216,11 @@ class ReadModelStore:
             self._cache.clear()
         else:
             self._cache.pop(incident_id, None)
+
+    def incident_events(self, incident_id: UUID) -> list[RecordedEvent]:
+        """The incident's events in stream order, as stored (not through the writer's cache)."""
+        with self.transaction(commit=False) as cursor:
+            return self._load_events(cursor, incident_id)
 
     def _load_events(self, cursor: Any, incident_id: UUID) -> list[RecordedEvent]:
         rows = self.rows(
@@ -339,120 +342,20 @@ class ReadModelStore:
         )
         self.execute(cursor, statement, [columns[n] for n in names])
 
-    # -- the read side ------------------------------------------------------------------------------------------
 
-    def incident_events(self, incident_id: UUID) -> list[RecordedEvent]:
-        with self.transaction(commit=False) as cursor:
-            return self._load_events(cursor, incident_id)
+class SQLiteReadModelStore(ReadModelStore, SQLiteTrackingRecorder):
+    tracking_table_name = "tracking"  # eventsourcing's SQLite tracking table has this name, always
 
-    def incident(self, incident_id: UUID) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM {incidents} WHERE incident_id = %s", (str(incident_id),))
-        return self._opened(rows[0]) if rows else None
 
-    def incidents(
-        self, *, status: str | None = None, responder_id: UUID | None = None, limit: int = 500
-    ) -> list[dict[str, Any]]:
-        """Newest first; only those ``responder_id`` was involved in, when given."""
-        where, params = [], []
-        if status is not None:
-            where.append("i.status = %s")
-            params.append(status)
-        if responder_id is not None:
-            where.append("i.incident_id IN (SELECT incident_id FROM {people} WHERE responder_id = %s)")
-            params.append(str(responder_id))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self.query(
-            f"SELECT i.* FROM {{incidents}} i {clause} ORDER BY i.reported_at DESC, i.incident_id LIMIT %s",
-            [*params, limit],
-        )
-        return [self._opened(row) for row in rows]
+class PostgresReadModelStore(ReadModelStore, PostgresTrackingRecorder):
+    pass
 
-    def involved(self, incident_id: UUID) -> dict[UUID, str]:
-        rows = self.query("SELECT responder_id, involvement FROM {people} WHERE incident_id = %s", (str(incident_id),))
-        return {UUID(r["responder_id"]): r["involvement"] for r in rows}
 
-    def tasks(
-        self, *, assignee_id: UUID | None = None, incident_id: UUID | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        where, params = [], []
-        if assignee_id is not None:
-            where.append("assignee_id = %s")
-            params.append(str(assignee_id))
-        if incident_id is not None:
-            where.append("incident_id = %s")
-            params.append(str(incident_id))
-        if status is not None:
-            where.append("status = %s")
-            params.append(status)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self.query(f"SELECT * FROM {{tasks}} {clause} ORDER BY due_at, task_id", params)
-        return [self._opened(r) for r in rows]
-
-    def task(self, task_id: UUID) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM {tasks} WHERE task_id = %s", (str(task_id),))
-        return self._opened(rows[0]) if rows else None
-
-    def _opened(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with its sealed ``body`` opened into fields of its own."""
-        body = self.sealer.unseal(row.pop("body"))
-        return row | body
-
-    def overdue_by_priority(self, now: datetime) -> dict[str, int]:
-        """Open follow-up tasks past their due time at ``now``, counted per priority."""
-        rows = self.query(
-            "SELECT priority, COUNT(*) AS n FROM {tasks} WHERE status = %s AND due_at < %s GROUP BY priority",
-            ("open", iso(now)),
-        )
-        return {str(row["priority"]): int(row["n"]) for row in rows}
-
-    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
-        """The newest dead letters first, sealed columns opened."""
-        rows = self.query("SELECT * FROM {dead_letters} ORDER BY seq DESC LIMIT %s", (limit,))
-        return [self._opened(row) for row in rows]
-
-    def responders(self) -> list[dict[str, Any]]:
-        """By name (sealed: sorted here, not by the database)."""
-        rows = [self._opened(row) for row in self.query("SELECT * FROM {responders}")]
-        return sorted(rows, key=lambda row: (row["name"], row["responder_id"]))
-
-    def metric_rows(self, since: datetime | None, until: datetime | None) -> tuple[list[dict], list[dict]]:
-        where, params = ["reported_at IS NOT NULL"], []
-        if since is not None:
-            where.append("reported_at >= %s")
-            params.append(iso(since))
-        if until is not None:
-            where.append("reported_at < %s")
-            params.append(iso(until))
-        incidents = [
-            self._opened(r) for r in self.query(f"SELECT * FROM {{incidents}} WHERE {' AND '.join(where)}", params)
-        ]
-        task_where, task_params = [], []
-        if since is not None:
-            task_where.append("due_at >= %s")
-            task_params.append(iso(since))
-        if until is not None:
-            task_where.append("due_at < %s")
-            task_params.append(iso(until))
-        clause = f"WHERE {' AND '.join(task_where)}" if task_where else ""
-        tasks = self.query(f"SELECT due_at, status, completed_at FROM {{tasks}} {clause}", task_params)
-        return incidents, tasks
-
-    def dump(self) -> dict[str, list[dict[str, Any]]]:
-        """Every row of every read-model table, sealed columns opened: two stores with equal dumps are equal."""
-        result: dict[str, list[dict[str, Any]]] = {}
-        orders = {
-            "timeline": "seq",
-            "incidents": "incident_id",
-            "people": "incident_id, responder_id",
-            "tasks": "task_id",
-            "responders": "responder_id",
-            "dead_letters": "seq",
-            "meta": "key",
-        }
-        for name, order in orders.items():
-            rows = self.query(f"SELECT * FROM {{{name}}} ORDER BY {order}")
-            for row in rows:
-                if "body" in row:
-                    row["body"] = self.sealer.unseal(row["body"])
-            result[name] = rows
-        return result
+def read_model_store(beside: Recorder, sealer: Sealer, prefix: str) -> ReadModelStore:
+    """The read models' store on the database of ``beside`` (the application's own recorder), sharing its tracking
+    table: the position is where the application has always kept it, so an upgraded store carries on from it."""
+    datastore = beside.datastore  # type: ignore[attr-defined]
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteReadModelStore(datastore, sealer=sealer, prefix=prefix)
+    tracking_table_name = beside.tracking_table_name  # type: ignore[attr-defined]
+    return PostgresReadModelStore(datastore, sealer=sealer, prefix=prefix, tracking_table_name=tracking_table_name)

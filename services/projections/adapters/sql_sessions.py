@@ -15,8 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from services.projections.adapters.session_cookies import Session
-from services.projections.adapters.sql_read_models import iso
 from services.projections.adapters.sql_table import DatastoreTable
+from services.projections.adapters.sql_values import iso
 from services.runtime.credentials import AccessRole, Principal
 
 

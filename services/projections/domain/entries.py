@@ -1,4 +1,5 @@
-"""What each contract event says on a timeline. Pure: one function per event type, and a generic entry for the rest.
+"""What each contract event says on a timeline. Pure: one function per event type (``timeline_entry.register``:
+one list, after the functions), and a generic entry for the rest.
 
 Entries never carry phone numbers (the reporter's callback, SMS recipients). A type this module does not know
 yet (a new event added to the contract after this was written) still gets an entry, built from its envelope.
@@ -88,8 +89,7 @@ def _responder(responder_id: Any) -> str:
     return f"responder {responder_id}"
 
 
-@timeline_entry.register
-def _(event: IncidentReported) -> Entry:
+def report_entry(event: IncidentReported) -> Entry:
     data = event.data
     return Entry(
         actor=f"reporter ({data.reporter.relation or 'unknown relation'})",
@@ -99,8 +99,7 @@ def _(event: IncidentReported) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: DispatchOffered) -> Entry:
+def page_offered_entry(event: DispatchOffered) -> Entry:
     data = event.data
     reason = data.reason
     return Entry(
@@ -114,8 +113,7 @@ def _(event: DispatchOffered) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: DispatchUnfilled) -> Entry:
+def unfilled_entry(event: DispatchUnfilled) -> Entry:
     data = event.data
     shortfalls = f" ({', '.join(data.shortfalls)})" if data.shortfalls else ""
     return Entry(
@@ -123,8 +121,7 @@ def _(event: DispatchUnfilled) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: NotificationRequested) -> Entry:
+def notification_requested_entry(event: NotificationRequested) -> Entry:
     data = event.data
     return Entry(
         event.producer,
@@ -134,64 +131,54 @@ def _(event: NotificationRequested) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: SmsSent) -> Entry:
+def sms_sent_entry(event: SmsSent) -> Entry:
     data = event.data
     return Entry("notifier", "sms", f"SMS sent ({data.status}, {data.segments} segment(s))", _data(event))
 
 
-@timeline_entry.register
-def _(event: SmsFailed) -> Entry:
+def sms_failed_entry(event: SmsFailed) -> Entry:
     data = event.data
     return Entry("notifier", "sms", f"SMS failed: {data.error_code} {data.error_message}", _data(event))
 
 
-@timeline_entry.register
-def _(event: SmsStatusUpdated) -> Entry:
+def sms_status_entry(event: SmsStatusUpdated) -> Entry:
     return Entry("twilio", "sms", f"SMS {event.data.status}", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchAcknowledged) -> Entry:
+def page_accepted_entry(event: DispatchAcknowledged) -> Entry:
     data = event.data
     return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchDeclined) -> Entry:
+def page_declined_entry(event: DispatchDeclined) -> Entry:
     data = event.data
     return Entry(_responder(data.responder_id), "sms", f"page {data.code} declined", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchTimedOut) -> Entry:
+def page_timed_out_entry(event: DispatchTimedOut) -> Entry:
     data = event.data
     return Entry(
         "dispatcher", "system", f"page {data.code} not acknowledged by {data.deadline.isoformat()}", _data(event)
     )
 
 
-@timeline_entry.register
-def _(event: DispatchUnreachable) -> Entry:
+def page_unreachable_entry(event: DispatchUnreachable) -> Entry:
     data = event.data
     return Entry("dispatcher", "system", f"page {data.code} could not reach the responder: {data.reason}", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchWithdrawn) -> Entry:
+def page_withdrawn_entry(event: DispatchWithdrawn) -> Entry:
     data = event.data
     return Entry("dispatcher", "system", f"page {data.code} withdrawn ({data.reason})", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchExtraAcceptance) -> Entry:
+def late_acceptance_entry(event: DispatchExtraAcceptance) -> Entry:
     data = event.data
     outcome = "kept as backup" if data.outcome == "backup" else "stood down"
     return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted late, {outcome}", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchEscalated) -> Entry:
+def escalation_entry(event: DispatchEscalated) -> Entry:
     data = event.data
     return Entry(
         "dispatcher",
@@ -201,23 +188,19 @@ def _(event: DispatchEscalated) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: ResponderEnRoute) -> Entry:
+def en_route_entry(event: ResponderEnRoute) -> Entry:
     return Entry(_responder(event.data.responder_id), "sms", "en route", _data(event))
 
 
-@timeline_entry.register
-def _(event: ResponderArrived) -> Entry:
+def on_scene_entry(event: ResponderArrived) -> Entry:
     return Entry(_responder(event.data.responder_id), "sms", "on scene", _data(event))
 
 
-@timeline_entry.register
-def _(event: DispatchCompleted) -> Entry:
+def response_completed_entry(event: DispatchCompleted) -> Entry:
     return Entry(_responder(event.data.responder_id), "sms", "response completed (DONE)", _data(event))
 
 
-@timeline_entry.register
-def _(event: DocumentationFieldsCompleted) -> Entry:
+def documentation_completed_entry(event: DocumentationFieldsCompleted) -> Entry:
     data = event.data
     names = sorted(data.fields.model_dump(exclude_defaults=True))
     return Entry(
@@ -225,21 +208,18 @@ def _(event: DocumentationFieldsCompleted) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: DocumentationAttested) -> Entry:
+def documentation_attested_entry(event: DocumentationAttested) -> Entry:
     data = event.data
     return Entry(data.attested_by, "workspace", f"documentation attested ({data.attester_role})", _data(event))
 
 
-@timeline_entry.register
-def _(event: DocumentationSignedOff) -> Entry:
+def documentation_signed_off_entry(event: DocumentationSignedOff) -> Entry:
     data = event.data
     verb = "signed off" if data.decision == "approved" else "returned for changes"
     return Entry(data.signed_off_by, "workspace", f"documentation {verb} by the director", _data(event))
 
 
-@timeline_entry.register
-def _(event: FollowUpCreated) -> Entry:
+def followup_created_entry(event: FollowUpCreated) -> Entry:
     data = event.data
     return Entry(
         "follow-up rules",
@@ -250,8 +230,7 @@ def _(event: FollowUpCreated) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: FollowUpAssigned) -> Entry:
+def followup_assigned_entry(event: FollowUpAssigned) -> Entry:
     data = event.data
     by_rules = data.assigned_by == "rules"
     return Entry(
@@ -262,20 +241,17 @@ def _(event: FollowUpAssigned) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: FollowUpCompleted) -> Entry:
+def followup_completed_entry(event: FollowUpCompleted) -> Entry:
     data = event.data
     return Entry(data.completed_by, "workspace", f"follow-up completed: {data.outcome.replace('_', ' ')}", _data(event))
 
 
-@timeline_entry.register
-def _(event: FollowUpRescheduled) -> Entry:
+def followup_rescheduled_entry(event: FollowUpRescheduled) -> Entry:
     data = event.data
     return Entry(data.rescheduled_by, "workspace", f"follow-up rescheduled to {data.due_at.isoformat()}", _data(event))
 
 
-@timeline_entry.register
-def _(event: FollowUpOverdue) -> Entry:
+def followup_overdue_entry(event: FollowUpOverdue) -> Entry:
     data = event.data
     return Entry(
         "follow-up rules",
@@ -285,8 +261,7 @@ def _(event: FollowUpOverdue) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: FollowUpCancelled) -> Entry:
+def followup_cancelled_entry(event: FollowUpCancelled) -> Entry:
     data = event.data
     return Entry(data.cancelled_by, "system", f"follow-up cancelled ({data.reason.replace('_', ' ')})", _data(event))
 
@@ -295,8 +270,7 @@ def _recorder(recorded_by: str | None) -> str:
     return recorded_by or "intake"
 
 
-@timeline_entry.register
-def _(event: NaloxoneAdministered) -> Entry:
+def naloxone_entry(event: NaloxoneAdministered) -> Entry:
     data = event.data
     response = f", response {data.response}" if data.response else ", response not yet known"
     return Entry(
@@ -308,8 +282,7 @@ def _(event: NaloxoneAdministered) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: EmsArrived) -> Entry:
+def ems_arrived_entry(event: EmsArrived) -> Entry:
     data = event.data
     return Entry(
         _recorder(data.recorded_by),
@@ -319,8 +292,7 @@ def _(event: EmsArrived) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: IncidentRelocated) -> Entry:
+def relocated_entry(event: IncidentRelocated) -> Entry:
     data = event.data
     where = "outside the service area" if data.outside_service_area else f"zone {data.zone or 'unknown'}"
     return Entry(
@@ -331,10 +303,47 @@ def _(event: IncidentRelocated) -> Entry:
     )
 
 
-@timeline_entry.register
-def _(event: IncidentCancelled) -> Entry:
+def cancelled_entry(event: IncidentCancelled) -> Entry:
     data = event.data
     return Entry(_recorder(data.recorded_by), "api", f"incident cancelled: {data.reason}", _data(event))
+
+
+# -- what each event type says on a timeline: one list (any other type gets the generic entry) ---------------
+
+timeline_entry.register(IncidentReported, report_entry)
+timeline_entry.register(NaloxoneAdministered, naloxone_entry)
+timeline_entry.register(EmsArrived, ems_arrived_entry)
+timeline_entry.register(IncidentRelocated, relocated_entry)
+timeline_entry.register(IncidentCancelled, cancelled_entry)
+
+timeline_entry.register(DispatchOffered, page_offered_entry)
+timeline_entry.register(DispatchUnfilled, unfilled_entry)
+timeline_entry.register(DispatchAcknowledged, page_accepted_entry)
+timeline_entry.register(DispatchDeclined, page_declined_entry)
+timeline_entry.register(DispatchTimedOut, page_timed_out_entry)
+timeline_entry.register(DispatchUnreachable, page_unreachable_entry)
+timeline_entry.register(DispatchWithdrawn, page_withdrawn_entry)
+timeline_entry.register(DispatchExtraAcceptance, late_acceptance_entry)
+timeline_entry.register(DispatchEscalated, escalation_entry)
+timeline_entry.register(ResponderEnRoute, en_route_entry)
+timeline_entry.register(ResponderArrived, on_scene_entry)
+timeline_entry.register(DispatchCompleted, response_completed_entry)
+
+timeline_entry.register(NotificationRequested, notification_requested_entry)
+timeline_entry.register(SmsSent, sms_sent_entry)
+timeline_entry.register(SmsFailed, sms_failed_entry)
+timeline_entry.register(SmsStatusUpdated, sms_status_entry)
+
+timeline_entry.register(DocumentationFieldsCompleted, documentation_completed_entry)
+timeline_entry.register(DocumentationAttested, documentation_attested_entry)
+timeline_entry.register(DocumentationSignedOff, documentation_signed_off_entry)
+
+timeline_entry.register(FollowUpCreated, followup_created_entry)
+timeline_entry.register(FollowUpAssigned, followup_assigned_entry)
+timeline_entry.register(FollowUpCompleted, followup_completed_entry)
+timeline_entry.register(FollowUpRescheduled, followup_rescheduled_entry)
+timeline_entry.register(FollowUpOverdue, followup_overdue_entry)
+timeline_entry.register(FollowUpCancelled, followup_cancelled_entry)
 
 
 # -- follow-up commands the task refused -----------------------------------------------------------------------

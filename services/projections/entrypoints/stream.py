@@ -1,21 +1,18 @@
-"""The read models' stream consumer: the runtime's durable consumer (confirmed acks, dead letters), plus the
-time the stream stored each message, so the read models can answer "as known at time T" by the stream's clock."""
+"""The read models' stream consumer: the runtime's durable consumer (confirmed acks, dead letters) that hands the
+read models each event with the time the stream stored it, so they answer "as known at time T" by the stream's
+clock."""
 
 from __future__ import annotations
 
-from nats.aio.msg import Msg
+from datetime import datetime
 
-from services.projections.application import ReadModels
+from services.contract.events import Envelope
+from services.projections.read_models import ReadModels
 from services.runtime.consumer import ProcessorConsumer
 
 
 class StreamTimedConsumer(ProcessorConsumer):
     processor: ReadModels
 
-    async def deliver_message(self, raw: Msg) -> float | None:
-        sequence = raw.metadata.sequence.stream
-        self.processor.stream_times[sequence] = raw.metadata.timestamp
-        try:
-            return await self.deliver(raw.data, raw.subject, sequence, raw.metadata.num_delivered)
-        finally:
-            self.processor.stream_times.pop(sequence, None)
+    def apply(self, event: Envelope, sequence: int, stored_at: datetime | None) -> bool:
+        return self.processor.handle(event, sequence, stored_at)

@@ -1,0 +1,345 @@
+"""The dispatcher's outbox: each stored domain event -> the contract events and notification requests to publish.
+
+Event ids are derived from the stored event, so a publish repeated after a crash is de-duplicated by the
+stream. ``OUTBOX_HANDLERS`` at the bottom is the list of what is published for which stored event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Repository
+
+from services.contract.events import (
+    DispatchAcknowledged,
+    DispatchAcknowledgedData,
+    DispatchCompleted,
+    DispatchCompletedData,
+    DispatchDeclined,
+    DispatchDeclinedData,
+    DispatchEscalated,
+    DispatchEscalatedData,
+    DispatchExtraAcceptance,
+    DispatchExtraAcceptanceData,
+    DispatchOffered,
+    DispatchOfferedData,
+    DispatchTimedOut,
+    DispatchTimedOutData,
+    DispatchUnfilled,
+    DispatchUnfilledData,
+    DispatchUnreachable,
+    DispatchUnreachableData,
+    DispatchWithdrawn,
+    DispatchWithdrawnData,
+    Envelope,
+    NotificationRequested,
+    NotificationRequestedData,
+    PageReason,
+    ResponderArrived,
+    ResponderEnRoute,
+    ResponderProgressData,
+    derived_id,
+    new_event,
+)
+from services.contract.templates import place_ref
+from services.dispatcher.domain.incident import IncidentDispatch, Page
+from services.dispatcher.domain.roster import ResponderRecord
+
+PRODUCER = "dispatcher"
+
+PAGE_PURPOSES = ("offer", "reminder", "voice")
+
+
+def page_notification_id(page_id: UUID, purpose: str) -> UUID:
+    """Notification ids of a page are derived from it, so a failure report finds its page."""
+    return derived_id("page", page_id, purpose)
+
+
+def contract_event(event_class: type[Envelope], data: Any, stored: Any, incident_id: UUID | None) -> Envelope:
+    """The contract event for one stored domain event (its id derived from the stored event's)."""
+    return new_event(
+        event_class,
+        data,
+        event_id=derived_id(stored.originator_id, stored.originator_version, event_class.TYPE),
+        occurred_at=stored.at,
+        producer=PRODUCER,
+        incident_id=incident_id,
+        causation_id=stored.caused_by,
+    )
+
+
+def notification_requested(
+    stored: Any,
+    *,
+    notification_id: UUID,
+    to: str,
+    language: str,
+    template: str,
+    params: dict[str, Any],
+    priority: str,
+    page_id: UUID | None,
+    incident_id: UUID | None,
+    channel: str = "sms",
+) -> Envelope:
+    """A request to the notifier to send one message, caused by one stored domain event."""
+    data = NotificationRequestedData(
+        notification_id=notification_id,
+        incident_id=incident_id,
+        page_id=page_id,
+        to=to,
+        channel=channel,
+        template=template,
+        params=params,
+        language=language if language in ("en", "es") else "en",
+        priority=priority,
+    )
+    return new_event(
+        NotificationRequested,
+        data,
+        event_id=notification_id,
+        occurred_at=stored.at,
+        producer=PRODUCER,
+        incident_id=incident_id,
+        causation_id=stored.caused_by,
+    )
+
+
+class ContractOutbox:
+    """Reads the incident as it was when each stored event happened, and says what to publish for it."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    def translate(self, stored: Any) -> Sequence[Envelope]:
+        handler = OUTBOX_HANDLERS.get(type(stored))
+        return handler(self, stored) if handler is not None else ()
+
+    # ---- pages --------------------------------------------------------------------------------------
+
+    def publish_page_offered(self, offered: IncidentDispatch.PageOffered) -> Sequence[Envelope]:
+        incident = offered.originator_id
+        opened = self._opened(offered)
+        priority = opened.priority
+        data = DispatchOfferedData(
+            incident_id=incident,
+            page_id=offered.page_id,
+            responder_id=offered.responder_id,
+            responder_role=offered.responder_role,
+            code=offered.code,
+            priority=priority,
+            ack_deadline=offered.ack_deadline,
+            step=offered.step,
+            reason=PageReason(**offered.reason),
+        )
+        params = {
+            "priority": priority,
+            "code": offered.code,
+            **_where(opened),
+            "distance_km": round(offered.distance_km, 1),
+            "call_911": opened.call_911,
+        }
+        page_message = notification_requested(
+            offered,
+            notification_id=page_notification_id(offered.page_id, "offer"),
+            to=offered.phone,
+            language=offered.language,
+            template="page_offer",
+            params=params,
+            priority=priority,
+            page_id=offered.page_id,
+            incident_id=incident,
+        )
+        return (contract_event(DispatchOffered, data, offered, incident), page_message)
+
+    def publish_page_reminded(self, reminded: IncidentDispatch.PageReminded) -> Sequence[Envelope]:
+        page = self._page_at(reminded)
+        priority = self._opened(reminded).priority
+        by_sms = reminded.channel == "sms"
+        reminder = notification_requested(
+            reminded,
+            notification_id=page_notification_id(reminded.page_id, "reminder" if by_sms else "voice"),
+            to=page.phone,
+            language=page.language,
+            template="page_reminder" if by_sms else "voice_page",
+            params={"priority": priority, "code": page.code},
+            priority=priority,
+            page_id=reminded.page_id,
+            incident_id=reminded.originator_id,
+            channel="sms" if by_sms else "voice",
+        )
+        return (reminder,)
+
+    def publish_page_accepted(self, accepted: IncidentDispatch.PageAccepted) -> Sequence[Envelope]:
+        return self._answered(accepted, DispatchAcknowledged, DispatchAcknowledgedData, "ack_confirmed")
+
+    def publish_page_declined(self, declined: IncidentDispatch.PageDeclined) -> Sequence[Envelope]:
+        return self._answered(declined, DispatchDeclined, DispatchDeclinedData, "decline_confirmed")
+
+    def _answered(
+        self, answer: Any, event_class: type[Envelope], data_class: type[Any], template: str
+    ) -> Sequence[Envelope]:
+        """A responder's yes or no: the contract event, and the text confirming it."""
+        page = self._page_at(answer)
+        data = data_class(**_answer(answer, page), message_sid=answer.message_sid)
+        return (
+            contract_event(event_class, data, answer, answer.originator_id),
+            self._reply(answer, page, template, {"code": page.code}),
+        )
+
+    def publish_page_timed_out(self, timed_out: IncidentDispatch.PageTimedOut) -> Sequence[Envelope]:
+        page = self._page_at(timed_out)
+        data = DispatchTimedOutData(**_answer(timed_out, page), deadline=page.deadline)
+        return (contract_event(DispatchTimedOut, data, timed_out, timed_out.originator_id),)
+
+    def publish_page_unreachable(self, unreachable: IncidentDispatch.PageUnreachable) -> Sequence[Envelope]:
+        page = self._page_at(unreachable)
+        data = DispatchUnreachableData(
+            **_answer(unreachable, page),
+            notification_id=unreachable.notification_id,
+            error_code=unreachable.error_code,
+            reason=unreachable.reason,
+        )
+        return (contract_event(DispatchUnreachable, data, unreachable, unreachable.originator_id),)
+
+    def publish_page_withdrawn(self, withdrawn: IncidentDispatch.PageWithdrawn) -> Sequence[Envelope]:
+        page = self._page_at(withdrawn)
+        data = DispatchWithdrawnData(**_answer(withdrawn, page), reason=withdrawn.reason)
+        template = "page_covered" if withdrawn.reason == "covered" else "page_withdrawn"
+        return (
+            contract_event(DispatchWithdrawn, data, withdrawn, withdrawn.originator_id),
+            self._reply(withdrawn, page, template, {"code": page.code}),
+        )
+
+    def publish_extra_acceptance(self, extra: IncidentDispatch.ExtraAcceptance) -> Sequence[Envelope]:
+        page = self._page_at(extra)
+        data = DispatchExtraAcceptanceData(**_answer(extra, page), message_sid=extra.message_sid, outcome=extra.outcome)
+        return (
+            contract_event(DispatchExtraAcceptance, data, extra, extra.originator_id),
+            self._reply(extra, page, "already_taken", {"code": page.code, "outcome": extra.outcome}),
+        )
+
+    # ---- the ladder and the scene -------------------------------------------------------------------
+
+    def publish_unfilled(self, unfilled: IncidentDispatch.Unfilled) -> Sequence[Envelope]:
+        data = DispatchUnfilledData(
+            incident_id=unfilled.originator_id,
+            reason=unfilled.reason,
+            shortfalls=unfilled.shortfalls,
+            step=unfilled.step,
+            rung=unfilled.rung,
+        )
+        return (contract_event(DispatchUnfilled, data, unfilled, unfilled.originator_id),)
+
+    def publish_escalated(self, escalated: IncidentDispatch.Escalated) -> Sequence[Envelope]:
+        incident = self._incident_at(escalated)
+        data = DispatchEscalatedData(
+            incident_id=escalated.originator_id,
+            from_step=incident.slot(escalated.slot).from_step,
+            to_step=escalated.to_step,
+            rung=escalated.to_rung,
+            reason=escalated.reason,
+        )
+        return (contract_event(DispatchEscalated, data, escalated, escalated.originator_id),)
+
+    def publish_progress(self, progressed: IncidentDispatch.Progressed) -> Sequence[Envelope]:
+        """En route, arrived or done; done says whether it closed the incident (nobody else still on it)."""
+        incident = self._incident_at(progressed)
+        before: IncidentDispatch = self.repository.get(
+            progressed.originator_id, version=progressed.originator_version - 1
+        )
+        code = before.on_it.get(str(progressed.responder_id), "0000")
+        page_id = before.page_by_code(progressed.responder_id, code) or derived_id("no-page", code)
+        common = {
+            "incident_id": progressed.originator_id,
+            "page_id": page_id,
+            "responder_id": progressed.responder_id,
+            "code": code,
+            "message_sid": progressed.message_sid,
+        }
+        if progressed.stage == "done":
+            data = DispatchCompletedData(**common, closes_incident=incident.is_closed)
+            event = contract_event(DispatchCompleted, data, progressed, progressed.originator_id)
+        else:
+            event_class = ResponderEnRoute if progressed.stage == "en_route" else ResponderArrived
+            event = contract_event(event_class, ResponderProgressData(**common), progressed, progressed.originator_id)
+        page = before.find_page(page_id)
+        if page is None:
+            return (event,)
+        return (event, self._reply(progressed, page, f"{progressed.stage}_confirmed", {"code": code}))
+
+    def publish_notice(self, notice: ResponderRecord.NoticeRequested) -> Sequence[Envelope]:
+        request = notification_requested(
+            notice,
+            notification_id=derived_id(notice.originator_id, notice.originator_version, "notice"),
+            to=notice.to,
+            language=notice.language,
+            template=notice.template,
+            params=notice.params,
+            priority=notice.priority,
+            page_id=None,
+            incident_id=notice.incident_id,
+        )
+        return (request,)
+
+    # ---- reading the incident as it was -------------------------------------------------------------
+
+    def _incident_at(self, stored: Any) -> IncidentDispatch:
+        return self.repository.get(stored.originator_id, version=stored.originator_version)
+
+    def _page_at(self, stored: Any) -> Page:
+        return self._incident_at(stored).page(stored.page_id)
+
+    def _opened(self, stored: Any) -> IncidentDispatch:
+        """The incident as it was opened: priority, area and the 911 advice never change after that."""
+        return self.repository.get(stored.originator_id, version=1)
+
+    def _reply(self, stored: Any, page: Page, template: str, params: dict[str, Any]) -> Envelope:
+        """The text confirming a responder's answer, sent to the phone the page went to."""
+        return notification_requested(
+            stored,
+            notification_id=derived_id(stored.originator_id, stored.originator_version, "sms"),
+            to=page.phone,
+            language=page.language,
+            template=template,
+            params=params,
+            priority=self._opened(stored).priority,
+            page_id=getattr(stored, "page_id", None),
+            incident_id=stored.originator_id,
+        )
+
+
+def _answer(stored: Any, page: Page) -> dict[str, Any]:
+    return {
+        "incident_id": stored.originator_id,
+        "page_id": stored.page_id,
+        "responder_id": page.responder_id,
+        "code": page.code,
+    }
+
+
+def _where(opened: IncidentDispatch) -> dict[str, str | None]:
+    """A page's place parameters: references to the gazetteer entry and the zone of the scene, no text.
+
+    An incident opened before pages named places this way has no gazetteer entry: its zone only.
+    """
+    place, zone = getattr(opened, "place", None), opened.zone
+    return {"place": place_ref(place) if place else None, "zone": place_ref(zone) if zone else None}
+
+
+OUTBOX_HANDLERS: dict[type, Callable[[ContractOutbox, Any], Sequence[Envelope]]] = {
+    IncidentDispatch.PageOffered: ContractOutbox.publish_page_offered,
+    IncidentDispatch.PageReminded: ContractOutbox.publish_page_reminded,
+    IncidentDispatch.PageAccepted: ContractOutbox.publish_page_accepted,
+    IncidentDispatch.PageDeclined: ContractOutbox.publish_page_declined,
+    IncidentDispatch.PageTimedOut: ContractOutbox.publish_page_timed_out,
+    IncidentDispatch.PageUnreachable: ContractOutbox.publish_page_unreachable,
+    IncidentDispatch.PageWithdrawn: ContractOutbox.publish_page_withdrawn,
+    IncidentDispatch.ExtraAcceptance: ContractOutbox.publish_extra_acceptance,
+    IncidentDispatch.Unfilled: ContractOutbox.publish_unfilled,
+    IncidentDispatch.Escalated: ContractOutbox.publish_escalated,
+    IncidentDispatch.Progressed: ContractOutbox.publish_progress,
+    ResponderRecord.NoticeRequested: ContractOutbox.publish_notice,
+}
+"""What the dispatcher publishes, by the stored domain event it publishes it for."""

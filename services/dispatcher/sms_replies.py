@@ -1,0 +1,177 @@
+"""Responders' SMS replies: accept, decline, en route, arrived, done, status, help, and "AT <place>"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from services.contract.events import SmsReceived
+from services.dispatcher.domain.incident import PageNotOpen, PageStatus
+from services.dispatcher.domain.policy import PagingPolicy
+from services.dispatcher.domain.replies import Reply, parse_reply
+from services.dispatcher.domain.roster import ResponderRecord
+from services.dispatcher.paging import Pager, ReplyLimits
+from services.dispatcher.roster_cache import RosterCache
+from services.dispatcher.unit_of_work import UnitOfWork
+from services.runtime.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Locate = Callable[[str], "tuple[float, float] | None"]
+"""Geocode a place or address a responder texted ("AT 5th and Main"); None when it can't be resolved."""
+
+PROGRESS_COMMANDS = ("en_route", "arrived", "done")
+
+
+class SmsReplies:
+    """Turns one responder's reply into page answers, progress on scene, or a short answer back."""
+
+    def __init__(
+        self,
+        cache: RosterCache,
+        pager: Pager,
+        clock: Clock,
+        policy: PagingPolicy,
+        limits: ReplyLimits,
+        locate: Locate | None,
+    ) -> None:
+        self.cache = cache
+        self.pager = pager
+        self.clock = clock
+        self.policy = policy
+        self.limits = limits
+        self.locate = locate
+
+    def on_reply(self, work: UnitOfWork, received: SmsReceived) -> None:
+        responder_id = self.cache.by_phone.get(received.data.from_number)
+        if responder_id is None:
+            return  # an unknown number: the sms.received event on the stream is the record
+        record = work.record(responder_id)
+        reply = parse_reply(received.data.body)
+        now = self.clock.now()
+        if reply.command in ("accept", "decline"):
+            self._answer_page(work, record, reply, received, now)
+        elif reply.command in PROGRESS_COMMANDS:
+            self._progress(work, record, reply, received, now)
+        elif reply.command == "status":
+            codes = sorted(set(record.open_codes) | set(record.assignments.values()))
+            self._quiet(record, "status_summary", {"codes": codes}, received, now)
+        elif reply.command == "help":
+            self._quiet(record, "reply_help", {}, received, now)
+        elif reply.command == "at":
+            self._located(record, reply.place or "", received, now)
+        else:
+            self._unknown(record, received, now)
+
+    def _answer_page(
+        self, work: UnitOfWork, record: ResponderRecord, reply: Reply, received: SmsReceived, now: datetime
+    ) -> None:
+        code = self._resolve(record, reply, sorted(record.open_codes), received, now)
+        if code is None:
+            return
+        held = record.held_code(code)
+        if held is None:
+            self._unknown(record, received, now)
+            return
+        incident = work.incident(held.incident_id)
+        page = incident.page(held.page_id)
+        sid = received.data.message_sid
+        if reply.command == "decline":
+            if page.status != PageStatus.OPEN:
+                self._unknown(record, received, now)
+                return
+            incident.decline(page_id=page.page_id, message_sid=sid, caused_by=received.id, at=now)
+            record.close_code(code=code, at=now)
+            self.pager.replace_or_climb(work, incident, page.slot, "declined", received.id)
+            return
+        try:
+            incident.accept(page_id=page.page_id, message_sid=sid, caused_by=received.id, at=now)
+        except PageNotOpen:
+            if page.status == PageStatus.ACCEPTED or incident.is_closed:
+                self._unknown(record, received, now)
+                return
+            outcome = self.policy.second_acceptance
+            incident.accept_extra(page_id=page.page_id, message_sid=sid, outcome=outcome, caused_by=received.id, at=now)
+            if code in record.open_codes:
+                record.close_code(code=code, at=now)
+            if outcome == "backup":
+                record.assign(incident_id=incident.id, code=code)
+            return
+        if code in record.open_codes:
+            record.close_code(code=code, at=now)
+        record.assign(incident_id=incident.id, code=code)
+        self.pager.withdraw_open(work, incident, page.slot, "covered", received.id, now)
+
+    def _progress(
+        self, work: UnitOfWork, record: ResponderRecord, reply: Reply, received: SmsReceived, now: datetime
+    ) -> None:
+        by_code = {code: incident_id for incident_id, code in record.assignments.items()}
+        code = self._resolve(record, reply, sorted(by_code), received, now)
+        if code is None:
+            return
+        if code not in by_code:
+            self._unknown(record, received, now)
+            return
+        incident = work.incident(UUID(by_code[code]))
+        stage = reply.command
+        incident.progress(
+            responder_id=record.responder_id,
+            stage=stage,
+            message_sid=received.data.message_sid,
+            caused_by=received.id,
+            at=now,
+        )
+        if stage == "done":
+            record.release(incident_id=incident.id)
+            if incident.is_closed:
+                self.pager.withdraw_open(work, incident, None, "completed", received.id, now)
+
+    def _resolve(
+        self, record: ResponderRecord, reply: Reply, candidates: list[str], received: SmsReceived, now: datetime
+    ) -> str | None:
+        """The code a reply means: the one named, or the only one it can be; None after answering why not."""
+        if reply.code is not None:
+            return reply.code
+        if len(candidates) == 1:
+            return candidates[0]
+        template = "reply_ambiguous" if candidates else "reply_unknown"
+        self._quiet(record, template, {"codes": candidates}, received, now)
+        return None
+
+    def _located(self, record: ResponderRecord, place: str, received: SmsReceived, now: datetime) -> None:
+        point = self.locate(place) if self.locate is not None and place else None
+        if point is None:
+            self._quiet(record, "location_unknown", {}, received, now)
+            return
+        record.report_location(lat=point[0], lon=point[1], at=now, label=place[:200], source="sms")
+        self._answer(record, "location_noted", {}, received, now)
+
+    def _unknown(self, record: ResponderRecord, received: SmsReceived, now: datetime) -> None:
+        self._quiet(record, "reply_unknown", {"codes": sorted(record.open_codes)}, received, now)
+
+    def _quiet(
+        self, record: ResponderRecord, template: str, params: dict, received: SmsReceived, now: datetime
+    ) -> None:
+        """Answer a reply that changed nothing, unless this number already had its share of those."""
+        limits = self.limits
+        if not record.may_answer_quiet_reply(now, limits.window, limits.limit):
+            log.info("reply left unanswered: the per-number cap for no-op replies was reached")
+            return
+        record.count_quiet_reply(at=now, window_seconds=int(limits.window.total_seconds()))
+        self._answer(record, template, params, received, now)
+
+    @staticmethod
+    def _answer(record: ResponderRecord, template: str, params: dict, received: SmsReceived, now: datetime) -> None:
+        view = record.view()
+        record.notify(
+            to=view.phone,
+            language=view.language,
+            template=template,
+            params=params,
+            priority="P3",
+            incident_id=None,
+            caused_by=received.id,
+            at=now,
+        )

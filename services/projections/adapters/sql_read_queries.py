@@ -1,0 +1,128 @@
+"""The read side of the read-model tables: what the use cases ask of them.
+
+Rows come back with their sealed ``body`` opened into fields of their own (an incident's ``kind``, a task's
+``rule``, ``note``..., a responder's ``name``), so callers never see sealed bytes. Mixed into
+``ReadModelStore`` (sql_read_models.py), which provides the tables, the transactions and the sealer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.projections.adapters.sql_values import Sealer, iso
+
+
+def uuid_text(value: UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def where_clause(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``WHERE c1 AND c2 ...`` (or nothing) and its parameters, from (condition, value) pairs: a condition with a
+    ``%s`` counts when its value is not None; one without counts always."""
+    chosen = [(condition, value) for condition, value in conditions if "%s" not in condition or value is not None]
+    clause = f"WHERE {' AND '.join(condition for condition, _ in chosen)}" if chosen else ""
+    return clause, [value for condition, value in chosen if "%s" in condition]
+
+
+class ReadModelQueries(ABC):
+    """Queries over the tables ``{timeline}``, ``{incidents}``, ``{people}``, ``{tasks}``, ``{responders}``,
+    ``{dead_letters}`` and ``{meta}``. Each raises PersistenceError when the database fails."""
+
+    sealer: Sealer
+
+    @abstractmethod
+    def query(self, statement: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        """The rows one statement selects, in a read-only transaction of its own."""
+
+    def incident(self, incident_id: UUID) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM {incidents} WHERE incident_id = %s", (str(incident_id),))
+        return self._opened(rows[0]) if rows else None
+
+    def incidents(
+        self, *, status: str | None = None, responder_id: UUID | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Newest first; only those ``responder_id`` was involved in, when given."""
+        clause, params = where_clause(
+            ("i.status = %s", status),
+            ("i.incident_id IN (SELECT incident_id FROM {people} WHERE responder_id = %s)", uuid_text(responder_id)),
+        )
+        rows = self.query(
+            f"SELECT i.* FROM {{incidents}} i {clause} ORDER BY i.reported_at DESC, i.incident_id LIMIT %s",
+            [*params, limit],
+        )
+        return [self._opened(row) for row in rows]
+
+    def involved(self, incident_id: UUID) -> dict[UUID, str]:
+        rows = self.query("SELECT responder_id, involvement FROM {people} WHERE incident_id = %s", (str(incident_id),))
+        return {UUID(r["responder_id"]): r["involvement"] for r in rows}
+
+    def tasks(
+        self, *, assignee_id: UUID | None = None, incident_id: UUID | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        clause, params = where_clause(
+            ("assignee_id = %s", uuid_text(assignee_id)),
+            ("incident_id = %s", uuid_text(incident_id)),
+            ("status = %s", status),
+        )
+        rows = self.query(f"SELECT * FROM {{tasks}} {clause} ORDER BY due_at, task_id", params)
+        return [self._opened(r) for r in rows]
+
+    def task(self, task_id: UUID) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM {tasks} WHERE task_id = %s", (str(task_id),))
+        return self._opened(rows[0]) if rows else None
+
+    def _opened(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its sealed ``body`` opened into fields of its own."""
+        body = self.sealer.unseal(row.pop("body"))
+        return row | body
+
+    def overdue_by_priority(self, now: datetime) -> dict[str, int]:
+        """Open follow-up tasks past their due time at ``now``, counted per priority."""
+        rows = self.query(
+            "SELECT priority, COUNT(*) AS n FROM {tasks} WHERE status = %s AND due_at < %s GROUP BY priority",
+            ("open", iso(now)),
+        )
+        return {str(row["priority"]): int(row["n"]) for row in rows}
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest dead letters first, sealed columns opened."""
+        rows = self.query("SELECT * FROM {dead_letters} ORDER BY seq DESC LIMIT %s", (limit,))
+        return [self._opened(row) for row in rows]
+
+    def responders(self) -> list[dict[str, Any]]:
+        """By name (sealed: sorted here, not by the database)."""
+        rows = [self._opened(row) for row in self.query("SELECT * FROM {responders}")]
+        return sorted(rows, key=lambda row: (row["name"], row["responder_id"]))
+
+    def metric_rows(self, since: datetime | None, until: datetime | None) -> tuple[list[dict], list[dict]]:
+        """Incidents reported, and tasks due, in [since, until) (either end open when None)."""
+        clause, params = where_clause(
+            ("reported_at IS NOT NULL", None), ("reported_at >= %s", iso(since)), ("reported_at < %s", iso(until))
+        )
+        incidents = [self._opened(r) for r in self.query(f"SELECT * FROM {{incidents}} {clause}", params)]
+        clause, params = where_clause(("due_at >= %s", iso(since)), ("due_at < %s", iso(until)))
+        tasks = self.query(f"SELECT due_at, status, completed_at FROM {{tasks}} {clause}", params)
+        return incidents, tasks
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every read-model table, sealed columns opened: two stores with equal dumps are equal."""
+        result: dict[str, list[dict[str, Any]]] = {}
+        orders = {
+            "timeline": "seq",
+            "incidents": "incident_id",
+            "people": "incident_id, responder_id",
+            "tasks": "task_id",
+            "responders": "responder_id",
+            "dead_letters": "seq",
+            "meta": "key",
+        }
+        for name, order in orders.items():
+            rows = self.query(f"SELECT * FROM {{{name}}} ORDER BY {order}")
+            for row in rows:
+                if "body" in row:
+                    row["body"] = self.sealer.unseal(row["body"])
+            result[name] = rows
+        return result

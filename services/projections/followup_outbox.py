@@ -1,0 +1,154 @@
+"""The follow-up desk's outbox: each stored desk event -> the contract events and the notification requests to
+publish. ``FollowUpOutbox.translate`` ends with the list of what is published for which stored event.
+
+Event ids are derived from the stored event, so a publish repeated after a crash is de-duplicated by the stream.
+A notice says only a task's opaque code and the hours until it is due: nothing about the client.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Repository
+from eventsourcing.dispatch import singledispatchmethod
+
+from services.contract.events import (
+    Envelope,
+    FollowUpAssigned,
+    FollowUpAssignedData,
+    FollowUpCancelled,
+    FollowUpCancelledData,
+    FollowUpCreated,
+    FollowUpCreatedData,
+    FollowUpOverdue,
+    FollowUpOverdueData,
+    NotificationRequested,
+    NotificationRequestedData,
+    Priority,
+    Role,
+    derived_id,
+    new_event,
+)
+from services.projections.domain.desk import IncidentCase
+
+PRODUCER = "projections"
+RULES = "rules"
+"""Who changed a task when no person did: the follow-up rules."""
+
+
+class FollowUpOutbox:
+    """Reads a case as it was when each stored event happened, and says what to publish for it."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    @singledispatchmethod
+    def translate(self, stored: Any) -> Sequence[Envelope]:
+        """The contract events for one stored desk event; other stored events publish nothing."""
+        return ()
+
+    def publish_task_created(self, created: IncidentCase.TaskCreated) -> Sequence[Envelope]:
+        data = FollowUpCreatedData(
+            task_id=created.task_id,
+            incident_id=created.originator_id,
+            rule=created.rule,
+            owner_role=Role(created.owner_role),
+            assignee_id=created.assignee_id,
+            due_at=created.due_at,
+            deadline_at=created.deadline_at,
+            priority=Priority(created.priority),
+            task_code=created.code,
+            basis=created.basis,
+        )
+        notices = [
+            task_notice(created, person, "task_due", created.due_at, created.code, created.priority)
+            for person in created.notify
+        ]
+        return (contract_event(FollowUpCreated, data, created), *notices)
+
+    def publish_task_assigned(self, assigned: IncidentCase.TaskAssigned) -> Sequence[Envelope]:
+        case = self.repository.get(assigned.originator_id, version=assigned.originator_version)
+        task = case.task(assigned.task_id)
+        events: list[Envelope] = []
+        if assigned.announce:
+            data = FollowUpAssignedData(
+                task_id=assigned.task_id,
+                incident_id=assigned.originator_id,
+                assignee_id=assigned.assignee_id,
+                assigned_by=assigned.by,
+            )
+            events.append(contract_event(FollowUpAssigned, data, assigned))
+        for person in assigned.notify:
+            events.append(task_notice(assigned, person, "task_due", task["due_at"], task["code"], task["priority"]))
+        return events
+
+    def publish_task_cancelled(self, cancelled: IncidentCase.TaskCancelled) -> Sequence[Envelope]:
+        data = FollowUpCancelledData(
+            task_id=cancelled.task_id, incident_id=cancelled.originator_id, reason=cancelled.reason, cancelled_by=RULES
+        )
+        return (contract_event(FollowUpCancelled, data, cancelled),)
+
+    def publish_task_overdue(self, overdue: IncidentCase.TaskOverdue) -> Sequence[Envelope]:
+        case = self.repository.get(overdue.originator_id, version=overdue.originator_version)
+        task = case.task(overdue.task_id)
+        data = FollowUpOverdueData(
+            task_id=overdue.task_id,
+            incident_id=overdue.originator_id,
+            due_at=overdue.due_at,
+            assignee_id=overdue.assignee_id,
+            notified=[UUID(p["responder_id"]) for p in overdue.notify],
+        )
+        notices = [
+            task_notice(overdue, person, "task_overdue", overdue.due_at, task["code"], task["priority"])
+            for person in overdue.notify
+        ]
+        return (contract_event(FollowUpOverdue, data, overdue), *notices)
+
+    translate.register(IncidentCase.TaskCreated, publish_task_created)
+    translate.register(IncidentCase.TaskAssigned, publish_task_assigned)
+    translate.register(IncidentCase.TaskCancelled, publish_task_cancelled)
+    translate.register(IncidentCase.TaskOverdue, publish_task_overdue)
+
+
+def contract_event(event_class: type[Envelope], data: Any, stored: Any) -> Envelope:
+    """The contract event for one stored desk event, its id derived from the stored event's (so a publish
+    repeated after a crash is de-duplicated by the stream)."""
+    return new_event(
+        event_class,
+        data,
+        event_id=derived_id("followups", stored.originator_id, stored.originator_version),
+        occurred_at=stored.at,
+        producer=PRODUCER,
+        incident_id=stored.originator_id,
+    )
+
+
+def task_notice(
+    stored: Any, person: dict[str, Any], template: str, due_at: datetime, code: str, priority: str
+) -> Envelope:
+    """A PHI-free message about a task: its opaque code and hours until due, nothing about the client."""
+    hours = max(0, math.ceil((due_at - stored.at) / timedelta(hours=1)))
+    notification_id = derived_id("followups", stored.originator_id, stored.originator_version, person["responder_id"])
+    data = NotificationRequestedData(
+        notification_id=notification_id,
+        incident_id=stored.originator_id,
+        page_id=None,
+        to=person["phone"],
+        channel="sms",
+        template=template,
+        params={"task_code": code, "due_in_hours": hours},
+        language=person["language"] if person["language"] in ("en", "es") else "en",
+        priority=Priority(priority),
+    )
+    return new_event(
+        NotificationRequested,
+        data,
+        event_id=notification_id,
+        occurred_at=stored.at,
+        producer=PRODUCER,
+        incident_id=stored.originator_id,
+    )

@@ -1,0 +1,273 @@
+"""Reads of the clinical record on behalf of a signed-in person: the incident board, timelines, documentation and
+its FHIR export, follow-up tasks, metrics, dead letters and the audit log.
+
+Every read of a clinical record is entered in the audit log (read, denied or not_found) before it is answered;
+a caller who may not read a record gets the same answer whether it exists or not. The changes are the
+``Records`` subclass in application.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, NoReturn
+from uuid import UUID
+
+from services.contract.events import IncidentReported
+from services.projections.adapters.fhir_bundle import fhir_bundle
+from services.projections.adapters.sql_audit_log import AuditLog
+from services.projections.adapters.sql_values import parse_time
+from services.projections.answers import board_row, entry_dicts, name_actor, sla_breach_entry, task_row, task_summary
+from services.projections.domain.access import may_read_incident, may_see_task
+from services.projections.domain.documentation import Documentation, StaffInfo, assemble_documentation
+from services.projections.domain.followups import fold_tasks
+from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, response_metrics
+from services.projections.domain.progress import (
+    Progress,
+    RecordedEvent,
+    SlaTargets,
+    incident_progress,
+    known_at,
+    sla_marks,
+)
+from services.projections.errors import NotPermitted, UnknownIncident, UnknownTask, record_refused
+from services.projections.read_models import ReadModels
+from services.runtime.clock import Clock
+from services.runtime.credentials import AccessRole, Principal
+
+
+class RecordReads:
+    """Audited reads of the read models (``read_models.store``), answered at ``clock``'s now."""
+
+    def __init__(self, read_models: ReadModels, audit: AuditLog, clock: Clock, targets: SlaTargets) -> None:
+        self.read_models = read_models
+        self.store = read_models.store
+        self.audit = audit
+        self.clock = clock
+        self.targets = targets
+
+    async def _audited(
+        self,
+        who: Principal,
+        action: str,
+        record_type: str,
+        record_id: str,
+        allowed: bool,
+        refusal: str | None = None,
+    ) -> None:
+        """Enter the read in the audit log (read or denied); when not ``allowed``, then raise NotPermitted with
+        ``refusal`` (default: the answer every refused record read gets)."""
+        await self._audit(who, action, record_type, record_id, "read" if allowed else "denied")
+        if not allowed:
+            raise NotPermitted(refusal) if refusal else record_refused(who)
+
+    async def _audit(self, who: Principal, action: str, record_type: str, record_id: str, outcome: str) -> None:
+        await asyncio.to_thread(
+            self.audit.record,
+            at=self.clock.now(),
+            subject=who.subject,
+            role=who.role.value,
+            responder_id=who.responder_id,
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            outcome=outcome,
+        )
+
+    async def _refuse_unknown(
+        self, who: Principal, action: str, record_type: str, record_id: str, unknown: LookupError
+    ) -> NoReturn:
+        """A read of a record that does not exist. A director is told so (``unknown``: 404), audited as
+        not_found; anyone else gets exactly the answer of a record they may not read (403), audited as denied,
+        so that nobody can probe which ids exist."""
+        director = who.role is AccessRole.DIRECTOR
+        await self._audit(who, action, record_type, record_id, "not_found" if director else "denied")
+        raise unknown if director else record_refused(who)
+
+    async def _incident_events(self, who: Principal, incident_id: UUID, action: str) -> list[RecordedEvent]:
+        events = await asyncio.to_thread(self.store.incident_events, incident_id)
+        if not events:
+            await self._refuse_unknown(who, action, "incident", str(incident_id), UnknownIncident(incident_id))
+        involved = await asyncio.to_thread(self.store.involved, incident_id)
+        await self._audited(
+            who, action, "incident", str(incident_id), may_read_incident(who.role.value, who.responder_id, involved)
+        )
+        if who.role is AccessRole.DIRECTOR:
+            return events
+        return [await self._only_readable_duplicates(who, recorded) for recorded in events]
+
+    async def _only_readable_duplicates(self, who: Principal, recorded: RecordedEvent) -> RecordedEvent:
+        """A report's links to possible duplicates, cut to the incidents ``who`` may read: an id is not handed
+        out to someone who could not open it (directors see every link)."""
+        event = recorded.event
+        linked = getattr(event.data, "possible_duplicate_of", None)
+        if not isinstance(event, IncidentReported) or not linked:
+            return recorded
+        readable = []
+        for other in linked:
+            involved = await asyncio.to_thread(self.store.involved, other)
+            if may_read_incident(who.role.value, who.responder_id, involved):
+                readable.append(other)
+        data = event.data.model_copy(update={"possible_duplicate_of": readable})
+        return replace(recorded, event=event.model_copy(update={"data": data}))
+
+    def staff(self) -> dict[UUID, StaffInfo]:
+        return {UUID(r["responder_id"]): StaffInfo(r["name"], r["role"]) for r in self.store.responders()}
+
+    async def board(self, who: Principal, status: str | None = "open") -> list[dict[str, Any]]:
+        """Incidents (newest first) the caller may see, each with its SLA state now. Not a clinical record."""
+        if who.role is AccessRole.DIRECTOR:
+            rows = await asyncio.to_thread(self.store.incidents, status=status)
+        elif who.role is AccessRole.RESPONDER and who.responder_id is not None:
+            rows = await asyncio.to_thread(self.store.incidents, status=status, responder_id=who.responder_id)
+        else:
+            await self._audited(who, "board", "incidents", "all", False, "only directors and responders see incidents")
+        now = self.clock.now()
+        return [board_row(row, self.targets, now) for row in rows]
+
+    async def timeline(self, who: Principal, incident_id: UUID, as_of: datetime | None = None) -> dict[str, Any]:
+        """Every event of the incident in order with actor, channel and time, its durations and SLA state,
+        as known at ``as_of`` (now when None). Audited."""
+        events = await self._incident_events(who, incident_id, "timeline")
+        known = known_at(events, as_of)
+        now = as_of or self.clock.now()
+        progress = incident_progress(known) or Progress(incident_id=incident_id)
+        entries = entry_dicts(known)
+        entries.extend(sla_breach_entry(mark.at, mark.summary) for mark in sla_marks(progress, self.targets, now))
+        entries.sort(key=lambda e: (e["occurred_at"], e["stream_sequence"] or 0))
+        staff = await asyncio.to_thread(self.staff)
+        for entry in entries:
+            entry["actor"] = name_actor(entry["actor"], staff)
+            entry["summary"] = name_actor(entry["summary"], staff)
+        sla = progress.sla(self.targets, now)
+        return {
+            "incident_id": incident_id,
+            "as_of": as_of,
+            "status": progress.status,
+            "short_code": progress.short_code,
+            "kind": progress.kind,
+            "priority": progress.priority,
+            "zone": progress.zone,
+            "milestones": {
+                "reported_at": progress.reported_at,
+                "first_page_at": progress.first_page_at,
+                "acknowledged_at": progress.acknowledged_at,
+                "en_route_at": progress.en_route_at,
+                "on_scene_at": progress.on_scene_at,
+                "closed_at": progress.closed_at,
+            },
+            "durations_seconds": progress.durations(),
+            "escalations": progress.escalations,
+            "sla": None
+            if sla is None
+            else {
+                "target_minutes": sla.target_minutes,
+                "due_at": sla.due_at,
+                "state": sla.state,
+                "minutes_late": sla.minutes_late,
+            },
+            "entries": entries,
+        }
+
+    async def documentation(
+        self, who: Principal, incident_id: UUID, as_of: datetime | None = None, action: str = "documentation"
+    ) -> tuple[Documentation, Progress]:
+        """The crisis documentation with its gaps, as known at ``as_of``. Audited under ``action``."""
+        events = await self._incident_events(who, incident_id, action)
+        return await asyncio.to_thread(self._document, incident_id, known_at(events, as_of))
+
+    def _document(self, incident_id: UUID, events: list[RecordedEvent]) -> tuple[Documentation, Progress]:
+        progress = incident_progress(events) or Progress(incident_id=incident_id)
+        tasks = fold_tasks([r.event for r in events])
+        staff = self.staff()
+        summaries = []
+        for task in tasks.values():
+            summary = task_summary(task)
+            assignee = staff.get(task.assignee_id) if task.assignee_id else None
+            summary["assignee_name"] = assignee.name if assignee else None
+            summaries.append(summary)
+        return assemble_documentation(events, progress, staff, summaries), progress
+
+    async def fhir_bundle(self, who: Principal, incident_id: UUID) -> dict[str, Any]:
+        """The documentation as a FHIR R4 Bundle. Audited as an export."""
+        events = await self._incident_events(who, incident_id, "export:fhir")
+        return await asyncio.to_thread(self._fhir, incident_id, events)
+
+    def _fhir(self, incident_id: UUID, events: list[RecordedEvent]) -> dict[str, Any]:
+        doc, progress = self._document(incident_id, events)
+        tasks = list(fold_tasks([r.event for r in events]).values())
+        names = {rid: info.name for rid, info in self.staff().items()}
+        return fhir_bundle(doc, progress, events, tasks, names)
+
+    async def tasks(self, who: Principal, *, mine: bool = False, status: str | None = None) -> list[dict[str, Any]]:
+        """Directors: every task (or only theirs, never); responders: the tasks assigned to them."""
+        if who.role not in (AccessRole.DIRECTOR, AccessRole.RESPONDER):
+            await self._audited(who, "tasks", "followups", "all", False, "only directors and responders have tasks")
+        await self._audited(
+            who, "tasks", "followups", "all" if who.role is AccessRole.DIRECTOR and not mine else "mine", True
+        )
+        if who.role is AccessRole.DIRECTOR and not mine:
+            rows = await asyncio.to_thread(self.store.tasks, status=status)
+        elif who.responder_id is not None:
+            rows = await asyncio.to_thread(self.store.tasks, assignee_id=who.responder_id, status=status)
+        else:
+            rows = []
+        now = self.clock.now()
+        staff = await asyncio.to_thread(self.staff)
+        return [task_row(row, now, staff) for row in rows]
+
+    async def task(self, who: Principal, task_id: UUID) -> dict[str, Any]:
+        row = await asyncio.to_thread(self.store.task, task_id)
+        if row is None:
+            await self._refuse_unknown(who, "task", "followup", str(task_id), UnknownTask(task_id))
+        assignee = UUID(row["assignee_id"]) if row["assignee_id"] else None
+        await self._audited(
+            who, "task", "followup", str(task_id), may_see_task(who.role.value, who.responder_id, assignee)
+        )
+        return task_row(row, self.clock.now(), await asyncio.to_thread(self.staff))
+
+    async def metrics(self, who: Principal, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        if who.role is not AccessRole.DIRECTOR:
+            await self._audited(who, "metrics", "metrics", "all", False, "metrics are for directors")
+        incidents, tasks = await asyncio.to_thread(self.store.metric_rows, since, until)
+        now = self.clock.now()
+        rows = [
+            IncidentRow(
+                incident_id=r["incident_id"],
+                priority=r["priority"] or "?",
+                zone=r["zone"],
+                status=r["status"],
+                reported_at=parse_time(r["reported_at"]),  # type: ignore[arg-type]
+                acknowledged_at=parse_time(r["acknowledged_at"]),
+                on_scene_at=parse_time(r["on_scene_at"]),
+                closed_at=parse_time(r["closed_at"]),
+                escalations=int(r["escalations"]),
+            )
+            for r in incidents
+        ]
+        task_rows = [
+            TaskRow(parse_time(t["due_at"]), t["status"], parse_time(t["completed_at"]))  # type: ignore[arg-type]
+            for t in tasks
+        ]
+        return {
+            "since": since,
+            "until": until,
+            "computed_at": now,
+            "sla_on_scene_minutes": dict(self.targets.on_scene_minutes),
+            "by_priority": response_metrics(rows, self.targets, now, "priority"),
+            "by_zone": response_metrics(rows, self.targets, now, "zone"),
+            "by_week": response_metrics(rows, self.targets, now, "week"),
+            "follow_ups": follow_up_metrics(task_rows, now),
+        }
+
+    async def dead_letters(self, who: Principal, limit: int = 200) -> list[dict[str, Any]]:
+        """Messages a consumer gave up on, newest first, with the reason and the original message. Directors
+        only; the read is audited (a payload can quote a report)."""
+        await self._audited(who, "dead_letters", "dead_letters", "all", who.role is AccessRole.DIRECTOR)
+        return await asyncio.to_thread(self.store.dead_letters, limit)
+
+    async def audit_trail(self, who: Principal, **filters: Any) -> list[dict[str, Any]]:
+        if who.role is not AccessRole.DIRECTOR:
+            await self._audited(who, "audit", "audit_log", "all", False, "the audit log is for directors")
+        return await asyncio.to_thread(self.audit.query, **filters)
