@@ -22,6 +22,7 @@ import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 
 from services.contract.events import SUBJECT_PREFIX, UnreadableMessage, decode_event
 from services.projections.domain.progress import RecordedEvent
@@ -29,6 +30,7 @@ from services.projections.read_models import ReadModels
 from services.runtime.stream import STREAM_NAME
 
 BATCH_SIZE = 500
+UNANSWERED_FETCHES = 60  # about 30 s of "JetStream unavailable" before a rebuild gives up
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ async def read_stream(js: JetStreamContext, first: int = 1, batch: int = BATCH_S
             max_waiting=1,
         ),
     )
+    unanswered = 0
     try:
         while True:
             try:
@@ -66,6 +69,14 @@ async def read_stream(js: JetStreamContext, first: int = 1, batch: int = BATCH_S
                 if info.state.last_seq < last:  # the stream was purged under us
                     return
                 continue
+            except ServiceUnavailableError:
+                # a cluster still moving its leaders after a node died: wait for it, a while, as services do
+                unanswered += 1
+                if unanswered > UNANSWERED_FETCHES:
+                    raise
+                await asyncio.sleep(0.5)
+                continue
+            unanswered = 0
             chunk = [RawMessage(m.metadata.sequence.stream, m.metadata.timestamp, m.data) for m in messages]
             chunk = [m for m in chunk if m.sequence <= last]
             if chunk:
