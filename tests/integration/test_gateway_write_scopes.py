@@ -143,12 +143,14 @@ async def page(nats_url: str, incident_id: str, responder_id: UUID, clock: Manua
         js = connection.jetstream()
         await publish_event(js, event)
         kv = await js.key_value(INCIDENTS_BUCKET)
-        for _ in range(200):  # the gateway's follower records the page; wait for its write, not for a time
-            entry = await kv.get(incident_id)
-            if str(responder_id) in json.loads(entry.value)["paged"]:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("the gateway never recorded the page")
+        watcher = await kv.watch(incident_id)  # the current entry first, then each write the follower makes
+        try:
+            async with asyncio.timeout(20):
+                async for entry in watcher:
+                    if entry is not None and entry.value and str(responder_id) in json.loads(entry.value)["paged"]:
+                        return
+        finally:
+            await watcher.stop()
     finally:
         await connection.close()
 
