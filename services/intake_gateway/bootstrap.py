@@ -18,7 +18,8 @@ from twilio.request_validator import RequestValidator
 
 from services.intake_gateway.adapters.geocoding_gazetteer import load_gazetteer
 from services.intake_gateway.adapters.geocoding_geopy import GeopyLocator, gazetteer_locator, nominatim_locator
-from services.intake_gateway.adapters.idempotency_kv import KvIdempotencyStore
+from services.intake_gateway.adapters.ics_calendar import parse_calendar
+from services.runtime.idempotency_kv import KvIdempotencyStore
 from services.intake_gateway.adapters.incident_state_follower import FOLLOWER_DURABLE, IncidentStateFollower
 from services.intake_gateway.adapters.incident_states_kv import KvIncidentStates
 from services.intake_gateway.adapters.recent_reports_kv import KvRecentReports
@@ -136,6 +137,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         app.state.roster_commands = RosterCommands(
             publish,
             clock,
+            read_calendar=parse_calendar,
             phone_region=settings.phone_default_region,
             calendar_horizon_days=settings.calendar_horizon_days,
         )

@@ -64,7 +64,7 @@ from services.intake_gateway.domain.triage import (
 )
 from services.intake_gateway.locator import LocationGiven, Locator
 from services.intake_gateway.refusals import IncidentClosed, IncidentNotFound, IncidentStatus, InvalidInput, NotYours
-from services.intake_gateway.request_ids import FRESH, RequestIds
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.clock import Clock
 from services.runtime.stream import ANSWER_BY
 

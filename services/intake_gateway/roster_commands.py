@@ -52,9 +52,9 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
-from services.intake_gateway.adapters.ics_calendar import CalendarEntry, CalendarError, parse_calendar
+from services.intake_gateway.domain.calendar_feed import CalendarEntry, CalendarError, CalendarReader
 from services.intake_gateway.refusals import InvalidInput
-from services.intake_gateway.request_ids import FRESH, RequestIds
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.clock import Clock
 from services.runtime.input_times import InputDate, InputDatetime
 
@@ -186,8 +186,17 @@ def normalise_phone(raw: str, region: str) -> str:
 
 
 class RosterCommands:
-    def __init__(self, publish: Publish, clock: Clock, *, phone_region: str, calendar_horizon_days: int) -> None:
+    def __init__(
+        self,
+        publish: Publish,
+        clock: Clock,
+        *,
+        read_calendar: CalendarReader,
+        phone_region: str,
+        calendar_horizon_days: int,
+    ) -> None:
         self.publish = publish
+        self.read_calendar = read_calendar
         self.clock = clock
         self.phone_region = phone_region
         self.calendar_horizon = timedelta(days=calendar_horizon_days)
@@ -265,7 +274,7 @@ class RosterCommands:
         try:
             # in a worker thread: a long feed takes a second or more to expand, and reports must not wait for it
             entries = await asyncio.to_thread(
-                parse_calendar,
+                self.read_calendar,
                 command.ics,
                 window_start=now,
                 window_end=now + self.calendar_horizon,

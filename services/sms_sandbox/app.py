@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.contract.events import E164
-from services.notifier.domain.gsm import count_segments
+from services.contract.gsm7 import count_segments
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.problems import problem_response

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from twilio.request_validator import RequestValidator
 
 from services.contract.events import E164
-from services.notifier.domain.gsm import count_segments
+from services.contract.gsm7 import count_segments
 from services.runtime.clock import Clock
 from services.sms_sandbox.faults import FaultInjector
 from services.sms_sandbox.settings import SandboxSettings

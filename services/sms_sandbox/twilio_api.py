@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
-from services.notifier.domain.gsm import count_segments
+from services.contract.gsm7 import count_segments
 from services.sms_sandbox.faults import HTTP_FAULTS, FaultRequest, Resource
 from services.sms_sandbox.settings import SandboxSettings
 from services.sms_sandbox.state import Sandbox, SandboxDep, is_e164, new_sid

@@ -23,7 +23,7 @@ from services.contract.events import (
     decode_event,
     new_event,
 )
-from services.intake_gateway.adapters.idempotency_kv import (
+from services.runtime.idempotency_kv import (
     BUCKET,
     Claim,
     KeyInFlight,

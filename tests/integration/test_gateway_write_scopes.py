@@ -27,7 +27,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
-from services.intake_gateway.adapters.idempotency_kv import BUCKET, KvIdempotencyStore
+from services.runtime.idempotency_kv import BUCKET, KvIdempotencyStore
 from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.intake_gateway.adapters.ics_calendar import CalendarError, parse_calendar
+from services.intake_gateway.adapters.ics_calendar import parse_calendar
+from services.intake_gateway.domain.calendar_feed import CalendarError
 
 # US daylight saving time ends on Sunday 2026-11-01 (Denver: UTC-6 before, UTC-7 after).
 WINDOW = {"window_start": datetime(2026, 10, 19, tzinfo=UTC), "window_end": datetime(2026, 11, 30, tzinfo=UTC)}

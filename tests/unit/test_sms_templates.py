@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from services.contract.events import NotificationRequested, NotificationRequestedData, decode_event, new_event
 from services.contract.templates import TEMPLATES, place_ref, without_retired_free_text
-from services.notifier.domain.gsm import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
+from services.contract.gsm7 import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
 from services.notifier.domain.place_names import PlaceBook, printable_name
 from services.notifier.domain.templates import (
     LANGUAGES,

@@ -26,7 +26,6 @@ anything is expanded, because the file is uploaded by a person and one line of i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import islice, takewhile
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +35,8 @@ from icalendar import Calendar, Event
 from icalendar.prop import vRecur
 from recurring_ical_events import CalendarQuery
 
+from services.intake_gateway.domain.calendar_feed import CalendarEntry, CalendarError
+
 MAX_SHIFTS = 5000  # one calendar, one horizon: more than this is a feed mistake, not a roster
 # occurrences generated per rule, counting those before the window: bounds the work an uploaded file can cause
 MAX_STEPS = 100_000
@@ -43,21 +44,6 @@ MAX_STEPS = 100_000
 _FREQUENCIES = {"HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 # floating and all-day times are only placed in a zone here, after expansion: ask the library for a day more
 _ZONE_MARGIN = timedelta(days=1)
-
-
-class CalendarError(ValueError):
-    """The feed cannot be turned into shifts; the message says which event and why (no personal data)."""
-
-
-@dataclass(frozen=True)
-class CalendarEntry:
-    """One concrete occurrence of a calendar event."""
-
-    uid: str
-    summary: str
-    attendees: tuple[str, ...]  # cal-addresses as written: mailto:..., tel:..., urn:uuid:...
-    starts_at: datetime  # UTC
-    ends_at: datetime  # UTC
 
 
 def parse_calendar(

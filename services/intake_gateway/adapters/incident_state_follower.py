@@ -26,6 +26,7 @@ from services.contract.events import (
     decode_event,
 )
 from services.intake_gateway.adapters.incident_states_kv import KvIncidentStates
+from services.runtime.background import run_forever
 from services.runtime.stream import STREAM_NAME
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ class IncidentStateFollower:
         self.durable = durable
         self._subscription = None
         self._task: asyncio.Task | None = None
-        self._stopping = False
 
     async def start(self) -> None:
         config = ConsumerConfig(
@@ -71,26 +71,25 @@ class IncidentStateFollower:
             await self.js.delete_consumer(STREAM_NAME, self.durable)
         await self.js.add_consumer(STREAM_NAME, config)
         self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=STREAM_NAME)
-        self._task = asyncio.create_task(self._run(), name="intake-incident-state")
+        self._task = asyncio.create_task(
+            run_forever(self._read_batch, None, name="incident-state follower"), name="intake-incident-state"
+        )
 
-    async def _run(self) -> None:
-        # a flag as well as cancellation: nats-py's fetch can turn a cancellation into a TimeoutError
-        while not self._stopping:
+    async def _read_batch(self) -> float:
+        """One turn of the follower (run by ``run_forever``): settle what arrived within a second, go again.
+
+        A fetch that fails for another reason than "nothing new" (a lost connection: nats-py reconnects) is
+        raised, and ``run_forever`` tries again after a backoff."""
+        try:
+            messages = await self._subscription.fetch(batch=64, timeout=1)
+        except (NatsTimeout, TimeoutError):
+            return 0
+        for message in messages:
             try:
-                messages = await self._subscription.fetch(batch=64, timeout=1)
-            except (NatsTimeout, TimeoutError):
-                continue
-            except Exception as exc:  # noqa: BLE001 - a lost connection: nats-py reconnects, we wait and retry
-                if self._stopping:
-                    return
-                log.warning("incident-state follower: fetch failed (%s)", type(exc).__name__)
-                await asyncio.sleep(1)
-                continue
-            for message in messages:
-                try:
-                    await self._handle(message)
-                except Exception as exc:  # noqa: BLE001 - an ack lost with the connection: redelivered later
-                    log.warning("incident-state follower: could not settle a message (%s)", type(exc).__name__)
+                await self._handle(message)
+            except Exception as exc:  # noqa: BLE001 - an ack lost with the connection: redelivered later
+                log.warning("incident-state follower: could not settle a message (%s)", type(exc).__name__)
+        return 0
 
     async def _handle(self, message) -> None:  # noqa: ANN001 - a nats-py JetStream message
         try:
@@ -117,7 +116,6 @@ class IncidentStateFollower:
         await message.ack()
 
     async def close(self) -> None:
-        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=5)

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.intake_gateway.adapters.kv_buckets import ensure_bucket
+from services.runtime.kv_buckets import ensure_bucket
 from services.intake_gateway.domain.access import IncidentRelations
 from services.intake_gateway.refusals import IncidentStatus
 

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.intake_gateway.adapters.kv_buckets import ensure_bucket
+from services.runtime.kv_buckets import ensure_bucket
 from services.intake_gateway.sms_webhooks import WebhookLedgerUnavailable
 
 BUCKET = "twilio_webhooks_recorded"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, NotAllowed, require_role
 from services.intake_gateway.entrypoints.idempotency import Answer, Requester, requester
-from services.intake_gateway.request_ids import RequestIds
+from services.runtime.request_ids import RequestIds
 from services.intake_gateway.roster_commands import (
     AddOverride,
     Appended,

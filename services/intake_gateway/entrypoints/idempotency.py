@@ -1,204 +1,49 @@
-"""One way a route that records something is answered: who asks, with which Idempotency-Key, once per key.
-
-Every route of the gateway that appends an event for a caller with a bearer token (reports, incident updates,
-the admin API) takes a ``Requester`` (the dependency ``requester(role)``: the caller its role admits, and the
-Idempotency-Key it sent) and answers through ``Requester.answer_once(request body, use case)``:
-
-- Without a key the use case runs and its answer is sent; every id it records is new.
-- With a key (scoped to the caller, the method and the path) the key is claimed in the ``intake_idempotency``
-  KV bucket with a random seed (``adapters/idempotency_kv.py``), the use case records under ids derived from
-  that seed (``RequestIds``) and its answer is stored. A retry with the key gets the first answer again, with
-  its status and body and the header ``Idempotent-Replayed: true``, however much later (up to
-  ``idempotency_retention_days``, long after the stream's 300 s de-duplication window) and without running the
-  use case, so nothing is appended twice. The same key with a different request is a 422; while the first
-  request with it is still within its answer deadline, a 409.
-- A use case's refusal becomes a problem document (422 naming the fields, 403, 404, 409, 503). The stream's
-  ``NotRecorded`` (503) and ``OutcomeUnknown`` (504) pass through to the handlers of
-  ``install_problem_handlers``. A request that failed frees its key at once and keeps its seed, so a retry
-  records under the same ids and the stream stores a re-publish once.
+"""The gateway's ``Requester``: the runtime's one idempotency scheme (``services/runtime/idempotency.py``) with
+the gateway's refusals as problem documents and the caller as the access rules see it.
 
 The Twilio webhooks are not answered here: Twilio sends no Idempotency-Key, and each webhook is keyed by its
 MessageSid instead (``sms_webhooks.py``).
 """
 
-# no "from __future__ import annotations": FastAPI must see the dependency's annotations as objects, and the
-# one in requester() names a closure variable, which a string annotation could not be resolved to
-import asyncio
-import hashlib
-import json
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, NamedTuple
-from uuid import uuid4
+# no "from __future__ import annotations": FastAPI must see the dependency's annotations as objects
+from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-
-from services.intake_gateway.adapters.idempotency_kv import Claim, KeyInFlight, KeyReused, StoredAnswer
 from services.intake_gateway.domain.access import Caller
 from services.intake_gateway.domain.places import GeocoderUnavailable
 from services.intake_gateway.entrypoints.auth import RoleDependency
 from services.intake_gateway.refusals import IncidentClosed, IncidentNotFound, InvalidInput, NotYours
-from services.intake_gateway.request_ids import FRESH, RequestIds
-from services.runtime.credentials import Principal
+from services.runtime import idempotency
+from services.runtime.idempotency import Answer
 from services.runtime.problems import Problem
-from services.runtime.stream import ANSWER_BY, NEVER_HANDED_OVER, NotRecorded
 
-log = logging.getLogger(__name__)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="send the same key when retrying: the first answer is returned again, nothing is recorded twice",
-    ),
-]
+__all__ = ["Answer", "Requester", "requester"]
 
 
-class Answer(NamedTuple):
-    status: int
-    body: Any  # JSON-ready
-    headers: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
-
-
-UseCase = Callable[[RequestIds], Awaitable[Answer]]
-"""Runs a use case with the ids it is to record under and says what to answer."""
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who sent a request that records something, and the Idempotency-Key they sent (None: none)."""
-
-    principal: Principal
-    idempotency_key: str | None
-    request: Request
-
+class Requester(idempotency.Requester):
     @property
     def caller(self) -> Caller:
         return Caller(self.principal.subject, self.principal.role.value, self.principal.responder_id)
 
-    async def answer_once(self, body: BaseModel | Mapping[str, Any], use_case: UseCase) -> JSONResponse:
-        """Run ``use_case`` once per Idempotency-Key (see the module's docstring); ``body`` is what the request
-        asked for (its JSON body, or its query for a DELETE), which a retry with the same key must repeat."""
-        if self.idempotency_key is None:
-            answer_by = ANSWER_BY.set(
-                asyncio.get_running_loop().time() + self.request.app.state.answer_deadline_seconds
+    def refusal(self, exc: Exception) -> Problem | None:
+        if isinstance(exc, InvalidInput):
+            errors = [{"field": f"body.{name}", "message": message} for name, message in exc.errors]
+            fields = ", ".join(e["field"] for e in errors)
+            return Problem(422, f"invalid request: {fields}", errors=errors, **exc.extensions)
+        if isinstance(exc, IncidentNotFound):
+            return Problem(404, "no such incident")
+        if isinstance(exc, NotYours):
+            return Problem(
+                403,
+                "you may change only incidents you reported (intake), were paged for (responders), or any (directors)",
             )
-            try:
-                return _response(await _refusals_as_problems(use_case(FRESH)))
-            finally:
-                ANSWER_BY.reset(answer_by)
-        state = self.request.app.state
-        store = state.idempotency
-        scope = f"{self.principal.subject}\n{self.request.method} {self.request.url.path}\n{self.idempotency_key}"
-        fingerprint = _fingerprint(body)
-        deadline = asyncio.get_running_loop().time() + state.answer_deadline_seconds
-        claim = await _claim(store, scope, fingerprint, deadline)
-        if isinstance(claim, StoredAnswer):
-            return JSONResponse(
-                claim.body, status_code=claim.status, headers={**claim.headers, "Idempotent-Replayed": "true"}
-            )
-        # the claim lasts as long as this request may take to answer (and a margin): then a retry may take it over
-        answer_by = ANSWER_BY.set(deadline)
-        try:
-            answer = await _refusals_as_problems(use_case(RequestIds(claim.seed)))
-        except BaseException as failure:
-            await _free(store, scope, fingerprint, claim, failure)
-            raise
-        finally:
-            ANSWER_BY.reset(answer_by)
-        try:  # bounded like the rest of the request: the answer is due now, whether or not it could be kept
-            remaining = max(0.2, deadline + ANSWER_MARGIN_SECONDS - asyncio.get_running_loop().time())
-            await asyncio.wait_for(store.complete(scope, fingerprint, StoredAnswer(*answer), claim), remaining)
-        except Exception as exc:  # noqa: BLE001 - recorded anyway; a retry after the claim ends re-runs, same ids
-            log.warning("could not store an idempotent answer: %s", type(exc).__name__)
-        return _response(answer)
-
-
-ANSWER_MARGIN_SECONDS = 1.0
-"""Beyond the answer deadline, at most this long for keeping the answer with its key."""
+        if isinstance(exc, IncidentClosed):
+            return Problem(409, f"the incident is {exc.status}: it takes no more updates", incident_status=exc.status)
+        if isinstance(exc, GeocoderUnavailable):
+            return Problem(503, "the geocoder is not answering: retry, or give coordinates (lat, lon)")
+        return None
 
 
 def requester(role: RoleDependency) -> Callable[..., Awaitable[Requester]]:
-    """The dependency that gives a route its ``Requester``: the caller ``role`` admits (401/403 otherwise) and
-    the Idempotency-Key header."""
-
-    async def requester_with_key(
-        request: Request,
-        principal: Annotated[Principal, Depends(role)],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Requester:
-        return Requester(principal, idempotency_key, request)
-
-    return requester_with_key
-
-
-def _fingerprint(body: BaseModel | Mapping[str, Any]) -> str:
-    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else dict(body)
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
-
-
-async def _claim(store: Any, scope: str, fingerprint: str, deadline: float) -> Claim | StoredAnswer:  # noqa: ANN401
-    """The key for this request, or the answer already given with it. While NATS is unreachable it waits for it
-    until the answer deadline, as publishing does; then nothing of the request was sent: 503."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return await store.begin(scope, fingerprint)
-        except KeyReused:
-            raise Problem(422, "this Idempotency-Key was used with a different request; use a new key") from None
-        except KeyInFlight:
-            raise Problem(409, "a request with this Idempotency-Key is still being handled; retry shortly") from None
-        except NEVER_HANDED_OVER as exc:
-            if loop.time() >= deadline:
-                raise NotRecorded(uuid4()) from exc
-            await asyncio.sleep(0.05)
-        except Exception as exc:
-            log.error("idempotency store unavailable: %s", type(exc).__name__)
-            raise NotRecorded(uuid4()) from exc  # nothing of this request reached the stream
-
-
-async def _free(store: Any, scope: str, fingerprint: str, claim: Claim, failure: BaseException) -> None:  # noqa: ANN401
-    """Let a retry run at once: a fresh claim refused before anything was sent is deleted (the key may then
-    come with a corrected request); otherwise the claim is kept as retryable, with its seed."""
-    refused = isinstance(failure, Problem) and failure.status < 500
-    try:
-        if refused and claim.fresh:
-            await store.release(scope)
-        else:
-            await store.give_up(scope, fingerprint, claim)
-    except Exception as exc:  # noqa: BLE001 - the claim then ends at its deadline
-        log.warning("could not free an idempotency key: %s", type(exc).__name__)
-
-
-async def _refusals_as_problems(outcome: Awaitable[Answer]) -> Answer:
-    """The use case's answer, or its refusal as a problem document. ``NotRecorded`` (503) and
-    ``OutcomeUnknown`` (504) pass through to the handlers installed by ``install_problem_handlers``."""
-    try:
-        return await outcome
-    except InvalidInput as exc:
-        errors = [{"field": f"body.{name}", "message": message} for name, message in exc.errors]
-        raise Problem(
-            422, f"invalid request: {', '.join(e['field'] for e in errors)}", errors=errors, **exc.extensions
-        ) from None
-    except IncidentNotFound:
-        raise Problem(404, "no such incident") from None
-    except NotYours:
-        raise Problem(
-            403,
-            "you may change only incidents you reported (intake), were paged for (responders), or any (directors)",
-        ) from None
-    except IncidentClosed as exc:
-        raise Problem(
-            409, f"the incident is {exc.status}: it takes no more updates", incident_status=exc.status
-        ) from None
-    except GeocoderUnavailable:
-        raise Problem(503, "the geocoder is not answering: retry, or give coordinates (lat, lon)") from None
-
-
-def _response(answer: Answer) -> JSONResponse:
-    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+    """The dependency that gives a gateway route its ``Requester``: the caller ``role`` admits (401/403
+    otherwise) and the Idempotency-Key header."""
+    return idempotency.requester(role, Requester)

@@ -32,7 +32,7 @@ from services.intake_gateway.entrypoints.incident_bodies import (
     UpdateRecorded,
 )
 from services.intake_gateway.intake import IncidentIntake, ReportIncident
-from services.intake_gateway.request_ids import RequestIds
+from services.runtime.request_ids import RequestIds
 from services.runtime.credentials import AccessRole
 from services.runtime.json_logs import bind_log_fields, log_fields
 from services.runtime.problems import PROBLEM_RESPONSES

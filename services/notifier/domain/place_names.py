@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from services.contract.events import place_ref
-from services.notifier.domain.gsm import to_gsm7
+from services.contract.gsm7 import to_gsm7
 
 MAX_NAME = 80
 """Longer names are left out: a page must stay one segment, and a name that long is not a landmark."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.contract.events import TEMPLATES
-from services.notifier.domain.gsm import SINGLE_SEGMENT_SEPTETS, count_segments, septets, to_gsm7
+from services.contract.gsm7 import SINGLE_SEGMENT_SEPTETS, count_segments, septets, to_gsm7
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 
 DEFAULT_LANGUAGE = "en"

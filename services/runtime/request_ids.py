@@ -1,6 +1,6 @@
 """The ids of what one request records: derived from its Idempotency-Key's seed, or fresh.
 
-With a key, the seed is random and kept with the key (``adapters/idempotency_kv.py``), so a retry records under
+With a key, the seed is random and kept with the key (``idempotency_kv.py``), so a retry records under
 the same ids (and the stream de-duplicates a re-publish) while nobody who knows only the key can compute them.
 """
 

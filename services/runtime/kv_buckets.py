@@ -1,5 +1,5 @@
-"""The gateway's JetStream KV buckets (idempotency keys, incident states, recent reports, recorded webhooks)
-are opened one way: created on first start, brought to the wanted TTL on every later one."""
+"""Every JetStream KV bucket (idempotency keys, the gateway's incident states, recent reports, recorded webhooks)
+is opened one way: created on first start, brought to the wanted TTL on every later one."""
 
 from __future__ import annotations
 

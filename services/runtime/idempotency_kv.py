@@ -8,9 +8,10 @@ both claim it) that carries a random ``seed``: the ids of what the request recor
 they are the same on a retry but cannot be computed by anyone who knows only the key. The request runs;
 ``complete`` stores the answer; ``give_up`` marks a failed request "retryable", keeping the seed, so that a
 retry records the same event (de-duplicated by the stream if the failed attempt did land after all). Every
-gateway route that records something for a caller goes through this store (``entrypoints/idempotency.py``). A pending
-claim lasts until the time by which its request must have answered (``claim_seconds``, the gateway's answer
-deadline plus a margin); after that, a retry takes it over, with the same seed.
+route that records something for a caller goes through this store (``idempotency.py``); each service has its
+own bucket (the gateway ``intake_idempotency``, the workspace ``workspace_idempotency``). A pending claim lasts
+until the time by which its request must have answered (``claim_seconds``, the answer deadline plus a margin);
+after that, a retry takes it over, with the same seed.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.contract.events import derived_id
-from services.intake_gateway.adapters.kv_buckets import ensure_bucket
 from services.runtime.clock import Clock
+from services.runtime.kv_buckets import ensure_bucket
 
-BUCKET = "intake_idempotency"
+BUCKET = "intake_idempotency"  # the gateway's; other services name theirs
 LEGACY_PENDING_TIMEOUT = timedelta(seconds=60)  # claims written before claims carried their own end
 
 
@@ -66,9 +67,16 @@ class KvIdempotencyStore:
 
     @classmethod
     async def open(
-        cls, js: JetStreamContext, clock: Clock, *, retention_days: float, replicas: int, claim_seconds: float = 15.0
+        cls,
+        js: JetStreamContext,
+        clock: Clock,
+        *,
+        retention_days: float,
+        replicas: int,
+        claim_seconds: float = 15.0,
+        bucket: str = BUCKET,
     ) -> KvIdempotencyStore:
-        kv = await ensure_bucket(js, BUCKET, ttl=retention_days * 86400, replicas=replicas)
+        kv = await ensure_bucket(js, bucket, ttl=retention_days * 86400, replicas=replicas)
         return cls(kv, clock, claim_seconds=claim_seconds)
 
     @staticmethod
