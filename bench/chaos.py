@@ -511,11 +511,9 @@ async def check(stack: ChaosStack, report: Report) -> None:
     from services.notifier.bootstrap import build as build_notifier
     from services.notifier.settings import NotifierSettings
     from services.projections.bootstrap import build_projections
-    from services.projections.read_models import ReadModels
     from services.projections.rebuild import replay_into
     from services.projections.settings import ProjectionsSettings
     from services.runtime.clock import SystemClock
-    from services.runtime.settings import store_env
 
     problems, facts = report.problems, report.facts
     if len(report.accepted) != report.plan.incidents:
@@ -600,7 +598,7 @@ async def check(stack: ChaosStack, report: Report) -> None:
         with build_projections(projections) as live_models:
             live = await asyncio.to_thread(live_models.store.dump)
             live_position = live_models.processed_position()
-        with ReadModels(store_env(projections, "rebuilt"), clock=SystemClock(), prefix="rebuilt") as rebuilt:
+        with build_projections(projections, SystemClock(), name="rebuilt") as rebuilt:
             result = await replay_into(js, rebuilt, reset=True)
             same = await asyncio.to_thread(rebuilt.store.dump) == live
         facts["projections == rebuild"] = same

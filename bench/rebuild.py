@@ -20,12 +20,11 @@ from pathlib import Path
 
 import nats
 
-from services.projections.read_models import ReadModels
+from services.projections.bootstrap import build_projections
 from services.projections.rebuild import read_stream, replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import SystemClock
 from services.runtime.nats_server import EmbeddedNatsServer
-from services.runtime.settings import store_env
 from services.runtime.stream import ensure_stream, publish_event
 from tests.integration.test_projections import T0, Story, team
 
@@ -73,7 +72,7 @@ async def main(count: int, database_url: str) -> None:
             print(f"published {len(events):,} events in {seconds:.1f} s")
             read, read_seconds = await raw_read(js)
             settings = ProjectionsSettings(var_dir=Path(scratch) / "var", database_url=database_url)
-            with ReadModels(store_env(settings, "bench"), clock=SystemClock(), prefix="bench") as read_models:
+            with build_projections(settings, SystemClock(), name="bench") as read_models:
                 result = await replay_into(js, read_models, reset=True)
                 incidents = len(read_models.store.incidents(status=None, limit=10**9))
             await connection.close()

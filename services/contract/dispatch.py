@@ -20,8 +20,15 @@ Shortfall = Literal[
     "nobody_with_skill",
     "all_unreachable",
     "ladder_exhausted",
+    "everyone_qualified_already_paged",
+    "peer_steps_exhausted",
 ]
-"""Why nobody (more) could be paged. Shown to the director on the timeline."""
+"""Why nobody (more) could be paged. Shown to the director on the timeline.
+
+``everyone_qualified_already_paged``: people who could take it are on call, but each was already paged for this
+incident (dispatch.unfilled v3). ``peer_steps_exhausted``: a two-person team's peer coach was sought at every
+candidate step without an acceptance; the team goes on without one (v3). ``ladder_exhausted`` is the primary
+response only: every step, up to the clinical director, was tried."""
 
 
 class PageReason(Strict):
@@ -51,7 +58,11 @@ class DispatchOfferedData(Strict):
 
 
 class DispatchUnfilledData(Strict):
-    """Nobody could be paged at this step; the reasons are shown to the supervisor and on the timeline."""
+    """Nobody could be paged at this step; the reasons are shown to the supervisor and on the timeline.
+
+    v3 adds two shortfalls (``everyone_qualified_already_paged``, ``peer_steps_exhausted``); a v2 event reads
+    unchanged as v3.
+    """
 
     incident_id: UUID
     reason: str = Field(description="a sentence for people")
@@ -108,6 +119,34 @@ class DispatchEscalatedData(Strict):
     reason: Literal["timed_out", "declined", "unreachable", "nobody_to_page", "nobody_qualified"]
 
 
+class AlarmRecipient(Strict):
+    responder_id: UUID
+    role: Literal["supervisor", "director"]
+
+
+class DispatchAlarmRaisedData(Strict):
+    """Nobody accepted a P1 or P2 incident (the ladder was exhausted): the on-call supervisor(s) and the clinical
+    director(s) were texted a PHI-free NOBODY ACCEPTED alert, and called too for P1. It sounds again at
+    ``next_at`` until someone accepts, the incident is cancelled, or a disposition is recorded."""
+
+    incident_id: UUID
+    priority: Priority
+    repeat: int = Field(ge=1, description="1 when the ladder ran out, then 2, 3, ... at each repeat")
+    minutes_since_report: int = Field(ge=0)
+    notified: list[AlarmRecipient] = Field(description="who was texted (empty: nobody to tell was on the roster)")
+    voice: bool = Field(description="each of them was also called (P1)")
+    next_at: UtcDatetime = Field(description="when it sounds again unless it is stopped first")
+
+
+class DispatchAlarmStoppedData(Strict):
+    """The NOBODY ACCEPTED alarm stopped: someone accepted, the incident was cancelled, or a disposition was
+    recorded in its documentation."""
+
+    incident_id: UUID
+    reason: Literal["accepted", "cancelled", "disposition_recorded"]
+    repeats: int = Field(ge=1, description="how many times it sounded")
+
+
 class ResponderProgressData(Strict):
     """A responder said where they are in the response: en route, on scene, done."""
 
@@ -123,11 +162,16 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "schema_version": 2}
 
 
+def _unfilled_v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """v3 only adds shortfall values: every v2 event means the same in v3."""
+    return {**raw, "schema_version": 3}
+
+
 class DispatchOffered(event_type("dispatch.offered", DispatchOfferedData, version=2)):
     pass
 
 
-class DispatchUnfilled(event_type("dispatch.unfilled", DispatchUnfilledData, version=2)):
+class DispatchUnfilled(event_type("dispatch.unfilled", DispatchUnfilledData, version=3)):
     pass
 
 
@@ -159,6 +203,14 @@ class DispatchEscalated(event_type("dispatch.escalated", DispatchEscalatedData))
     pass
 
 
+class DispatchAlarmRaised(event_type("dispatch.alarm_raised", DispatchAlarmRaisedData)):
+    """NOBODY ACCEPTED: the supervisors and clinical directors were alerted (again, from ``repeat`` 2 on)."""
+
+
+class DispatchAlarmStopped(event_type("dispatch.alarm_stopped", DispatchAlarmStoppedData)):
+    pass
+
+
 class ResponderEnRoute(event_type("dispatch.en_route", ResponderProgressData)):
     pass
 
@@ -185,8 +237,14 @@ EVENTS = (
     DispatchWithdrawn,
     DispatchExtraAcceptance,
     DispatchEscalated,
+    DispatchAlarmRaised,
+    DispatchAlarmStopped,
     ResponderEnRoute,
     ResponderArrived,
     DispatchCompleted,
 )
-UPCASTERS = {("dispatch.offered", 1): _v1_to_v2, ("dispatch.unfilled", 1): _v1_to_v2}
+UPCASTERS = {
+    ("dispatch.offered", 1): _v1_to_v2,
+    ("dispatch.unfilled", 1): _v1_to_v2,
+    ("dispatch.unfilled", 2): _unfilled_v2_to_v3,
+}

@@ -21,8 +21,8 @@ from uuid import UUID
 
 from pydantic import Field, StrictBool, StrictInt
 
+from services.contract.clinical_record import DoseResponse, NaloxoneRoute
 from services.contract.envelope import E164, CrisisKind, Priority, ShortCode, Strict, UtcDatetime, event_type
-from services.contract.records import DoseResponse, NaloxoneRoute
 
 LocationSource = Literal["coordinates", "address", "place"]
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from services.contract.envelope import E164, MessageSid, Priority, Strict, UtcDatetime, event_type
+from services.contract.envelope import E164, MessageSid, Priority, Strict, UtcDatetime, event_type, new_event
 from services.contract.templates import TEMPLATES, Language, without_retired_free_text
 
 
@@ -138,6 +139,51 @@ class SmsReceived(event_type("sms.received", SmsReceivedData)):
 
 class CallPlaced(event_type("call.placed", CallPlacedData)):
     pass
+
+
+def notification_request(
+    *,
+    notification_id: UUID,
+    to: str,
+    language: str,
+    template: str,
+    params: dict[str, Any],
+    priority: str,
+    occurred_at: datetime,
+    producer: str,
+    incident_id: UUID | None,
+    page_id: UUID | None = None,
+    channel: Literal["sms", "voice"] = "sms",
+    causation_id: UUID | None = None,
+) -> NotificationRequested:
+    """The one way a service asks the notifier to send a message.
+
+    The event's id is the notification id, so a request repeated after a crash is de-duplicated by the stream;
+    a language the notifier has no wording in becomes English. Raises pydantic's ``ValidationError`` for an
+    unknown template or parameters the template does not take: a request that could never be sent is never
+    published.
+    """
+    data = NotificationRequestedData(
+        notification_id=notification_id,
+        incident_id=incident_id,
+        page_id=page_id,
+        to=to,
+        channel=channel,
+        template=template,
+        params=params,
+        language=language if language in get_args(Language) else "en",  # type: ignore[arg-type]
+        priority=Priority(priority),
+    )
+    event = new_event(
+        NotificationRequested,
+        data,
+        event_id=notification_id,
+        occurred_at=occurred_at,
+        producer=producer,
+        incident_id=incident_id,
+        causation_id=causation_id,
+    )
+    return event  # type: ignore[return-value]
 
 
 def _notification_requested_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from services.contract.envelope import Priority, ShortCode, Strict
+from services.contract.envelope import CrisisKind, Priority, ShortCode, Strict
 
 Language = Literal["en", "es"]
 
@@ -112,6 +112,23 @@ class ResponderUnreachable(Strict):
 class TaskDue(Strict):
     task_code: ShortCode
     due_in_hours: int = Field(ge=0)
+    incident_code: ShortCode | None = Field(
+        default=None, description="the short code of the incident the task is about (None: asked for before it was)"
+    )
+
+
+class NobodyAccepted(Strict):
+    """Every step of the ladder was tried and nobody accepted: to the supervisors and clinical directors.
+
+    The kind is printed as a neutral label naming the response, never the condition (no overdose or withdrawal
+    wording tied to a person); nothing else but the priority, the incident's code and counts.
+    """
+
+    priority: Priority
+    code: ShortCode = Field(description="the incident's short code")
+    kind: CrisisKind
+    minutes_since_report: int = Field(ge=0, le=99_999)
+    repeat: int = Field(ge=1, le=99_999, description="1 when the ladder ran out, then 2, 3, ...")
 
 
 class SystemAlert(Strict):
@@ -149,6 +166,8 @@ TEMPLATES: dict[str, type[Strict]] = {
     "task_due": TaskDue,
     "task_overdue": TaskDue,
     "system_alert": SystemAlert,
+    "nobody_accepted": NobodyAccepted,
+    "nobody_accepted_call": NobodyAccepted,
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""

@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from services.contract.events import (
     SUBJECT_PREFIX,
     CalendarImported,
+    DocumentationFieldsCompleted,
     Envelope,
     IncidentCancelled,
     IncidentReported,
@@ -42,13 +43,14 @@ from services.contract.events import (
     SmsOptOutChanged,
     SmsReceived,
 )
-from services.dispatcher.contract_outbox import PAGE_PURPOSES, PRODUCER, ContractOutbox, page_notification_id
+from services.dispatcher.contract_outbox import PAGE_PURPOSES, ContractOutbox, page_notification_id
 from services.dispatcher.domain.alerts import MessageAlert
 from services.dispatcher.domain.incident import IncidentDispatch
 from services.dispatcher.domain.policy import PagingPolicy
 from services.dispatcher.domain.roster import ResponderRecord
 from services.dispatcher.domain.routing import DistanceKm, RoutingRules, haversine_km
 from services.dispatcher.domain.schedule import OnCallSchedule
+from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
 from services.dispatcher.roster_cache import RosterCache
 from services.dispatcher.sms_replies import Locate, SmsReplies
@@ -182,10 +184,10 @@ class Dispatcher(StreamProcessor):
                 team=kind in self.paging.team_kinds,
                 caused_by=reported.id,
                 at=now,
+                reported_at=reported.occurred_at,
             )
         )
-        for slot in incident.slot_names():
-            self.pager.page_or_escalate(work, incident, slot, reported.id, now)
+        self.pager.page_first_step(work, incident, reported.id, now)
 
     def on_incident_cancelled(self, work: UnitOfWork, cancelled: IncidentCancelled) -> None:
         incident = work.incident_or_none(cancelled.data.incident_id)
@@ -197,6 +199,18 @@ class Dispatcher(StreamProcessor):
         incident.cancel(reason=cancelled.data.reason, caused_by=cancelled.id, at=now)
         for responder_id in on_it:
             work.record(UUID(responder_id)).release(incident_id=incident.id)
+
+    def on_documentation_completed(self, work: UnitOfWork, completed: DocumentationFieldsCompleted) -> None:
+        """A disposition recorded for the incident (the first one) answers a NOBODY ACCEPTED alarm.
+
+        Who may write documentation is the projections' rule; after an exhausted ladder nobody was assigned, so
+        in practice that is a clinical director.
+        """
+        disposition = completed.data.fields.disposition
+        incident = work.incident_or_none(completed.data.incident_id)
+        if disposition is None or incident is None or incident.recorded_disposition() is not None:
+            return
+        incident.note_disposition(disposition=disposition, caused_by=completed.id, at=self.clock.now())
 
     # ---- messaging ------------------------------------------------------------------------------------
 
@@ -274,7 +288,8 @@ class Dispatcher(StreamProcessor):
         return self.known.next_deadline()
 
     def fire_due(self) -> int:
-        """Fire every reminder, voice call and acknowledgement deadline that has passed. Returns how many.
+        """Fire every reminder, voice call, acknowledgement deadline and NOBODY ACCEPTED repeat that has passed.
+        Returns how many.
 
         Safe to run on several instances at once: saving is optimistic, so when two fire the same
         deadline one save conflicts and is dropped, and the other's events reach it via ``catch_up``.
@@ -343,6 +358,7 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     CalendarImported: Dispatcher.on_calendar_imported,
     IncidentReported: Dispatcher.on_incident_reported,
     IncidentCancelled: Dispatcher.on_incident_cancelled,
+    DocumentationFieldsCompleted: Dispatcher.on_documentation_completed,
     SmsReceived: Dispatcher.on_sms_received,
     SmsFailed: Dispatcher.on_sms_failed,
     SmsOptOutChanged: Dispatcher.on_opt_out_changed,

@@ -34,20 +34,17 @@ from services.contract.events import (
     DispatchWithdrawn,
     DispatchWithdrawnData,
     Envelope,
-    NotificationRequested,
-    NotificationRequestedData,
     PageReason,
     ResponderArrived,
     ResponderEnRoute,
     ResponderProgressData,
     derived_id,
-    new_event,
 )
 from services.contract.templates import place_ref
+from services.dispatcher.alarm_outbox import AlarmOutbox
 from services.dispatcher.domain.incident import IncidentDispatch, Page
 from services.dispatcher.domain.roster import ResponderRecord
-
-PRODUCER = "dispatcher"
+from services.dispatcher.outbox_events import contract_event, notification_requested
 
 PAGE_PURPOSES = ("offer", "reminder", "voice")
 
@@ -57,60 +54,12 @@ def page_notification_id(page_id: UUID, purpose: str) -> UUID:
     return derived_id("page", page_id, purpose)
 
 
-def contract_event(event_class: type[Envelope], data: Any, stored: Any, incident_id: UUID | None) -> Envelope:
-    """The contract event for one stored domain event (its id derived from the stored event's)."""
-    return new_event(
-        event_class,
-        data,
-        event_id=derived_id(stored.originator_id, stored.originator_version, event_class.TYPE),
-        occurred_at=stored.at,
-        producer=PRODUCER,
-        incident_id=incident_id,
-        causation_id=stored.caused_by,
-    )
-
-
-def notification_requested(
-    stored: Any,
-    *,
-    notification_id: UUID,
-    to: str,
-    language: str,
-    template: str,
-    params: dict[str, Any],
-    priority: str,
-    page_id: UUID | None,
-    incident_id: UUID | None,
-    channel: str = "sms",
-) -> Envelope:
-    """A request to the notifier to send one message, caused by one stored domain event."""
-    data = NotificationRequestedData(
-        notification_id=notification_id,
-        incident_id=incident_id,
-        page_id=page_id,
-        to=to,
-        channel=channel,
-        template=template,
-        params=params,
-        language=language if language in ("en", "es") else "en",
-        priority=priority,
-    )
-    return new_event(
-        NotificationRequested,
-        data,
-        event_id=notification_id,
-        occurred_at=stored.at,
-        producer=PRODUCER,
-        incident_id=incident_id,
-        causation_id=stored.caused_by,
-    )
-
-
 class ContractOutbox:
     """Reads the incident as it was when each stored event happened, and says what to publish for it."""
 
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
+        self.alarms = AlarmOutbox(repository)
 
     def translate(self, stored: Any) -> Sequence[Envelope]:
         handler = OUTBOX_HANDLERS.get(type(stored))
@@ -172,7 +121,8 @@ class ContractOutbox:
         return (reminder,)
 
     def publish_page_accepted(self, accepted: IncidentDispatch.PageAccepted) -> Sequence[Envelope]:
-        return self._answered(accepted, DispatchAcknowledged, DispatchAcknowledgedData, "ack_confirmed")
+        answered = self._answered(accepted, DispatchAcknowledged, DispatchAcknowledgedData, "ack_confirmed")
+        return (*answered, *self.alarms.stopped(accepted, "accepted"))
 
     def publish_page_declined(self, declined: IncidentDispatch.PageDeclined) -> Sequence[Envelope]:
         return self._answered(declined, DispatchDeclined, DispatchDeclinedData, "decline_confirmed")
@@ -269,6 +219,17 @@ class ContractOutbox:
             return (event,)
         return (event, self._reply(progressed, page, f"{progressed.stage}_confirmed", {"code": code}))
 
+    # ---- nobody accepted (alarm_outbox.py) -----------------------------------------------------------
+
+    def publish_alarm_raised(self, raised: IncidentDispatch.AlarmRaised) -> Sequence[Envelope]:
+        return self.alarms.raised(raised)
+
+    def publish_cancelled(self, cancelled: IncidentDispatch.Cancelled) -> Sequence[Envelope]:
+        return self.alarms.stopped(cancelled, "cancelled")
+
+    def publish_disposition_noted(self, noted: IncidentDispatch.DispositionNoted) -> Sequence[Envelope]:
+        return self.alarms.stopped(noted, "disposition_recorded")
+
     def publish_notice(self, notice: ResponderRecord.NoticeRequested) -> Sequence[Envelope]:
         request = notification_requested(
             notice,
@@ -340,6 +301,9 @@ OUTBOX_HANDLERS: dict[type, Callable[[ContractOutbox, Any], Sequence[Envelope]]]
     IncidentDispatch.Unfilled: ContractOutbox.publish_unfilled,
     IncidentDispatch.Escalated: ContractOutbox.publish_escalated,
     IncidentDispatch.Progressed: ContractOutbox.publish_progress,
+    IncidentDispatch.AlarmRaised: ContractOutbox.publish_alarm_raised,
+    IncidentDispatch.Cancelled: ContractOutbox.publish_cancelled,
+    IncidentDispatch.DispositionNoted: ContractOutbox.publish_disposition_noted,
     ResponderRecord.NoticeRequested: ContractOutbox.publish_notice,
 }
 """What the dispatcher publishes, by the stored domain event it publishes it for."""

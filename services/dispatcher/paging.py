@@ -12,8 +12,11 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from services.contract.events import derived_id
+from services.dispatcher.alarms import NobodyAcceptedAlarm
 from services.dispatcher.domain.incident import IncidentDispatch
 from services.dispatcher.domain.ladder import (
+    LadderDecision,
+    Move,
     StepPlan,
     decide_escalation,
     page_reason,
@@ -21,7 +24,7 @@ from services.dispatcher.domain.ladder import (
     reason_nobody_was_paged,
     shortfall_sentence,
 )
-from services.dispatcher.domain.policy import PagingPolicy
+from services.dispatcher.domain.policy import PagingPolicy, Rung
 from services.dispatcher.domain.replies import free_code
 from services.dispatcher.domain.roster import ResponderRecord
 from services.dispatcher.domain.routing import DistanceKm, RoutingRules, Selection, select_candidates
@@ -59,14 +62,14 @@ class Pager:
         self.rules = rules
         self.distance_km = distance_km
         self.reply_limits = reply_limits
+        self.alarm = NobodyAcceptedAlarm(cache, policy.alarm)
 
-    def page_or_escalate(
-        self, work: UnitOfWork, incident: IncidentDispatch, slot: str, cause: UUID, now: datetime
-    ) -> None:
-        """Page the slot's current step; when nobody can be paged, climb the ladder at once."""
-        selection = self.page_step(work, incident, slot, cause, now)
-        if not selection.candidates:
-            self.climb(work, incident, slot, reason_nobody_was_paged(selection.shortfalls), cause)
+    def page_first_step(self, work: UnitOfWork, incident: IncidentDispatch, cause: UUID, now: datetime) -> None:
+        """Page the first step of every slot; then each slot nobody could be paged for climbs the ladder."""
+        selections = {slot: self.page_step(work, incident, slot, cause, now) for slot in incident.slot_names()}
+        for slot, selection in selections.items():
+            if not selection.candidates:
+                self.climb(work, incident, slot, reason_nobody_was_paged(selection.shortfalls), cause)
 
     def replace_or_climb(
         self, work: UnitOfWork, incident: IncidentDispatch, slot: str, reason: str, cause: UUID | None
@@ -81,34 +84,47 @@ class Pager:
             self.climb(work, incident, slot, reason, cause)
 
     def climb(self, work: UnitOfWork, incident: IncidentDispatch, slot: str, reason: str, cause: UUID | None) -> None:
-        """Nobody holds this slot and nobody is left waiting for: go up the ladder until someone is paged."""
+        """Nobody holds this slot and nobody is left waiting for: move it up the incident's one ladder until
+        someone is paged, the slot ends (a team's peer) or the ladder is exhausted (then the alarm sounds)."""
         now = self.clock.now()
         while incident.needs_escalation(slot):
-            state = incident.slot(slot)
-            decision = decide_escalation(state, self.policy, reason)
-            if decision.climb_to is None:
-                incident.record_unfilled(
+            decision = decide_escalation(incident.position(), incident.slot(slot), self.policy, reason)
+            if decision.move in (Move.EXHAUSTED, Move.SLOT_ENDS):
+                self._give_up(incident, slot, decision, cause, now)
+                return
+            if decision.move == Move.CLIMB and decision.to is not None:
+                incident.escalate(
                     slot=slot,
-                    step=state.step,
-                    rung=state.rung,
-                    shortfalls=["ladder_exhausted"],
+                    to_step=decision.to.step,
+                    to_rung=decision.to.rung,
                     reason=decision.reason,
                     caused_by=cause,
                     at=now,
                 )
-                incident.exhaust(slot=slot, caused_by=cause, at=now)
+            selection = self.page_step(work, incident, slot, cause, now, at=decision.to)
+            if selection.candidates:
                 return
-            incident.escalate(
-                slot=slot,
-                to_step=decision.climb_to.step,
-                to_rung=decision.climb_to.rung,
-                reason=decision.reason,
-                caused_by=cause,
-                at=now,
-            )
-            if self.page_step(work, incident, slot, cause, now).candidates:
-                return
-            reason = "nobody_to_page"
+            reason = reason_nobody_was_paged(selection.shortfalls)
+
+    def _give_up(
+        self, incident: IncidentDispatch, slot: str, decision: LadderDecision, cause: UUID | None, now: datetime
+    ) -> None:
+        """The slot has no step left: ``ladder_exhausted`` (the primary response; NOBODY ACCEPTED sounds) or
+        ``peer_steps_exhausted`` (a team's peer)."""
+        state = incident.slot(slot)
+        exhausted = decision.move == Move.EXHAUSTED
+        incident.record_unfilled(
+            slot=slot,
+            step=state.step,
+            rung=state.rung,
+            shortfalls=["ladder_exhausted" if exhausted else "peer_steps_exhausted"],
+            reason=decision.reason,
+            caused_by=cause,
+            at=now,
+        )
+        incident.exhaust(slot=slot, caused_by=cause, at=now)
+        if exhausted:
+            self.alarm.sound(incident, cause, now)
 
     def page_step(
         self,
@@ -118,12 +134,15 @@ class Pager:
         cause: UUID | None,
         now: datetime,
         *,
+        at: Rung | None = None,
         count: int | None = None,
         record_shortfall: bool = True,
     ) -> Selection:
-        """Page the slot's current step (or ``count`` replacements in it); record why when nobody can be."""
+        """Page the slot's step at ladder position ``at`` (default: where the slot was last asked), or ``count``
+        replacements in it; record why when nobody can be."""
         state = incident.slot(slot)
-        plan = plan_step(incident, state, self.policy, self.rules, now, count=count)
+        at = at or Rung(state.step, state.rung)  # type: ignore[arg-type]
+        plan = plan_step(incident, slot, at, self.policy, self.rules, now, count=count)
         cache = self.cache
         selection = select_candidates(
             cache.roster, self._pool(incident, plan, now), plan.request, plan.rules, self.distance_km, cache.index
@@ -132,10 +151,10 @@ class Pager:
             if record_shortfall:
                 incident.record_unfilled(
                     slot=slot,
-                    step=state.step,
-                    rung=state.rung,
+                    step=at.step,
+                    rung=at.rung,
                     shortfalls=list(selection.shortfalls),
-                    reason=shortfall_sentence(selection.shortfalls, state.rung),
+                    reason=shortfall_sentence(selection.shortfalls, at.rung),
                     caused_by=cause,
                     at=now,
                 )
@@ -145,7 +164,7 @@ class Pager:
             responder = candidate.responder
             record = work.record(responder.responder_id)
             code = free_code(incident.short_code, record.codes_in_use(now, self.reply_limits.code_reuse_after))
-            page_id = derived_id("page", incident.id, slot, state.step, responder.responder_id)
+            page_id = derived_id("page", incident.id, slot, at.step, responder.responder_id)
             incident.offer(
                 page_id=page_id,
                 slot=slot,
@@ -154,13 +173,13 @@ class Pager:
                 phone=responder.phone,
                 language=responder.language,
                 code=code,
-                step=state.step,
-                rung=state.rung,
+                step=at.step,
+                rung=at.rung,
                 ack_deadline=now + step_policy.ack_timeout,
                 reminder_at=now + step_policy.reminder_after if step_policy.reminder_after else None,
                 voice_at=now + step_policy.voice_after if step_policy.voice_after else None,
                 distance_km=candidate.distance_km,
-                reason=page_reason(candidate, plan, state),
+                reason=page_reason(candidate, plan, slot, at),
                 caused_by=cause,
                 at=now,
             )
@@ -202,7 +221,8 @@ class Pager:
             self.close_code(work, incident, other, now)
 
     def fire_due(self, work: UnitOfWork, incident: IncidentDispatch, now: datetime) -> int:
-        """Send the reminders and voice calls that are due, time out passed pages, and climb where they ran out."""
+        """Send the reminders and voice calls that are due, time out passed pages, climb where they ran out, and
+        sound NOBODY ACCEPTED again when its interval passed."""
         actions = incident.due(now)
         timed_out_slots: dict[str, None] = {}
         for due in actions:
@@ -215,6 +235,8 @@ class Pager:
                 incident.remind(page_id=due.page_id, channel=channel, caused_by=None, at=now)
         for slot in timed_out_slots:
             self.climb(work, incident, slot, "timed_out", None)
+        if incident.alarm_due(now) and self.alarm.sound(incident, None, now):
+            return len(actions) + 1
         return len(actions)
 
     def tell_supervisor(self, record: ResponderRecord, why: str, cause: UUID, now: datetime) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from services.dispatcher.application import ReplyLimits
-from services.dispatcher.domain.policy import PagingPolicy, StepPolicy
+from services.dispatcher.domain.policy import AlarmPolicy, PagingPolicy, StepPolicy
 from services.dispatcher.domain.routing import RoutingRules
 from services.runtime.settings import RuntimeSettings
 
@@ -31,6 +31,13 @@ class DispatcherSettings(RuntimeSettings):
     candidate_steps: int = Field(default=2, ge=1, description="steps of next-best candidates before the supervisor")
     team_kinds: list[str] = Field(default=["self_harm_risk"], description="crisis kinds paged as clinician + peer")
     second_acceptance: Literal["backup", "stand_down"] = "backup"
+    nobody_accepted_repeat_seconds: int = Field(
+        default=120,
+        ge=10,
+        description="NOBODY ACCEPTED (a P1/P2 ladder ran out) is texted again to the supervisors and directors, "
+        "and P1 called again, this often until someone accepts, the incident is cancelled or a disposition is "
+        "recorded; 120 s suits the demo, production might choose 300",
+    )
     stale_location_minutes: int = Field(default=30, ge=1, description="older reported locations fall back to home")
     max_radius_km: float = Field(default=80.0, gt=0)
     busy_at_load: int = Field(default=1, ge=1, description="open incidents that make a responder busy")
@@ -72,6 +79,7 @@ class DispatcherSettings(RuntimeSettings):
             candidate_steps=self.candidate_steps,
             team_kinds=frozenset(self.team_kinds),
             second_acceptance=self.second_acceptance,
+            alarm=AlarmPolicy(repeat_every=timedelta(seconds=self.nobody_accepted_repeat_seconds)),
         )
 
     def routing_rules(self) -> RoutingRules:

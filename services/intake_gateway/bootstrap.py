@@ -1,6 +1,7 @@
 """Wiring for the gateway: build(settings) returns the ASGI app; nothing runs at import.
 
-The app's state, set when it starts: ``intake`` (``IncidentIntake``: reports and updates), ``roster_commands``
+The app's state, set when it starts: ``intake`` (``IncidentIntake``: reports and updates), ``incident_reads``
+(``IncidentReads``: an incident's state read back), ``workspace_url`` (where timelines are), ``roster_commands``
 (the admin API's use cases), ``sms_webhooks`` (Twilio's webhooks), ``idempotency`` (the Idempotency-Key store
 every recording route answers through), ``publish`` (the answered publisher they all append with).
 """
@@ -19,7 +20,6 @@ from twilio.request_validator import RequestValidator
 from services.intake_gateway.adapters.geocoding_gazetteer import load_gazetteer
 from services.intake_gateway.adapters.geocoding_geopy import GeopyLocator, gazetteer_locator, nominatim_locator
 from services.intake_gateway.adapters.ics_calendar import parse_calendar
-from services.runtime.idempotency_kv import KvIdempotencyStore
 from services.intake_gateway.adapters.incident_state_follower import FOLLOWER_DURABLE, IncidentStateFollower
 from services.intake_gateway.adapters.incident_states_kv import KvIncidentStates
 from services.intake_gateway.adapters.recent_reports_kv import KvRecentReports
@@ -27,6 +27,7 @@ from services.intake_gateway.adapters.recorded_webhooks_kv import KvRecordedWebh
 from services.intake_gateway.domain.places import Zone
 from services.intake_gateway.entrypoints import admin, health, incidents, twilio_webhooks
 from services.intake_gateway.entrypoints.auth import bearer_before_body, install_auth
+from services.intake_gateway.incident_reads import IncidentReads
 from services.intake_gateway.intake import IncidentIntake, Publish
 from services.intake_gateway.locator import Locator
 from services.intake_gateway.roster_commands import RosterCommands
@@ -36,8 +37,10 @@ from services.runtime import observability
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.credentials import CredentialStore
+from services.runtime.idempotency_kv import KvIdempotencyStore
 from services.runtime.nats_connection import answered_publisher, connect_stream, make_broker
 from services.runtime.observability import OpsProbes, broker_connected, consumer_lag, counting, jetstream_answers
+from services.runtime.offline_docs import serve_offline_docs
 from services.runtime.problems import install_problem_handlers
 from services.runtime.security_headers import SecurityHeaders
 from services.runtime.stream import until_jetstream_answers
@@ -53,6 +56,7 @@ class OpenIntake:
     """Crisis intake and what it holds open while the gateway runs."""
 
     use_cases: IncidentIntake
+    reads: IncidentReads
     idempotency: KvIdempotencyStore
     recent: KvRecentReports
     follower: IncidentStateFollower
@@ -113,7 +117,7 @@ async def open_intake(settings: GatewaySettings, js: JetStreamContext, publish: 
         recent=recent,
     )
     log.info("intake ready: geocoder %s, %d service zones", geocoder.name, len(zones))
-    return OpenIntake(use_cases, idempotency, recent, follower)
+    return OpenIntake(use_cases, IncidentReads(states), idempotency, recent, follower)
 
 
 def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
@@ -133,6 +137,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         # intake: geocoder, KV buckets (incident state, recent reports, idempotency keys), state follower
         intake = await until_jetstream_answers(lambda: open_intake(settings, js, publish, clock), "intake setup")
         app.state.intake = intake.use_cases
+        app.state.incident_reads = intake.reads
         app.state.idempotency = intake.idempotency
         app.state.roster_commands = RosterCommands(
             publish,
@@ -150,6 +155,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
         app.state.twilio_validators = [RequestValidator(token) for token in tokens]
         app.state.public_url = settings.gateway_public_url.rstrip("/")
+        app.state.workspace_url = settings.workspace_public_url.rstrip("/")
         # ready when NATS is connected and JetStream (the stream and the KV buckets: its database) answers
         app.state.ops = OpsProbes(
             SERVICE_NAME,
@@ -172,6 +178,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    serve_offline_docs(app)
     install_problem_handlers(app)
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age_seconds)
     install_auth(app, CredentialStore.from_file(settings.credentials_file))

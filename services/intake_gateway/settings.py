@@ -47,6 +47,12 @@ class GatewaySettings(RuntimeSettings):
         default="http://127.0.0.1:8080",
         description="the gateway's URL as Twilio calls it; X-Twilio-Signature is checked against it",
     )
+    workspace_public_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="the projections service's URL as clients reach it (its JSON API and the director workspace); "
+        "a report's answer names the incident's timeline there (timeline_url)",
+    )
     twilio_auth_token: str = Field(default=SANDBOX_AUTH_TOKEN, description="Twilio auth token (secret)")
     twilio_auth_token_secondary: str = Field(
         default="",

@@ -9,26 +9,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.projections.adapters.sql_values import parse_time
 from services.projections.domain.documentation import StaffInfo
 from services.projections.domain.entries import timeline_entries
 from services.projections.domain.followups import RULE_TITLES, TaskState
 from services.projections.domain.progress import RecordedEvent, SlaTargets
+from services.projections.stores import parse_time
 
 RESPONDER_MENTION = re.compile(r"responder ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
+TASK_SUMMARY_FIELDS = ("task_id", "rule", "title", "owner_role", "assignee_id", "due_at", "status", "outcome")
+"""What the documentation says of each follow-up task (``TaskState`` attributes, in this order)."""
+
+
 def task_summary(task: TaskState) -> dict[str, Any]:
-    return {
-        "task_id": task.task_id,
-        "rule": task.rule,
-        "title": task.title,
-        "owner_role": task.owner_role,
-        "assignee_id": task.assignee_id,
-        "due_at": task.due_at,
-        "status": task.status,
-        "outcome": task.outcome,
-    }
+    return {name: getattr(task, name) for name in TASK_SUMMARY_FIELDS}
 
 
 def entry_dicts(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""The projections' use cases: ``Records``, what people ask of the clinical record through the JSON API or the
-workspace.
+"""The projections' use cases: ``ClinicalRecordAccess``, what people ask of the clinical record through the JSON
+API or the workspace.
 
 - Reads (``RecordReads``, record_reads.py): each read of a clinical record is written to the audit log before
   it is answered.
@@ -15,8 +15,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 from uuid import UUID, uuid4
+
+from pydantic import BaseModel
 
 from services.contract.events import (
     DocumentationAttested,
@@ -36,7 +39,6 @@ from services.contract.events import (
     FollowUpRescheduledData,
     new_event,
 )
-from services.projections.adapters.sql_audit_log import AuditLog
 from services.projections.domain.access import may_read_incident
 from services.projections.domain.documentation import (
     ATTESTATION_STATEMENT,
@@ -62,8 +64,9 @@ from services.projections.errors import (
     UnknownIncident,
     UnknownTask,
 )
-from services.projections.read_models import PRODUCER, ReadModels
+from services.projections.read_models import PRODUCER
 from services.projections.record_reads import RecordReads
+from services.projections.stores import AuditLog, FhirExport, ReadModelQueries
 from services.runtime.clock import Clock
 from services.runtime.credentials import AccessRole, Principal
 from services.runtime.stream import STREAM_NAME, NotRecorded, OutcomeUnknown
@@ -72,14 +75,20 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Envelope], Awaitable[int]]
 
 
-class Records(RecordReads):
+class ClinicalRecordAccess(RecordReads):
     """Reads (audited, from ``RecordReads``) and changes (events) of the clinical record, on behalf of a signed-in
-    person."""
+    person, each checked against what that person may do."""
 
     def __init__(
-        self, read_models: ReadModels, audit: AuditLog, publish: Publish, clock: Clock, targets: SlaTargets
+        self,
+        store: ReadModelQueries,
+        audit: AuditLog,
+        publish: Publish,
+        clock: Clock,
+        targets: SlaTargets,
+        export_fhir: FhirExport,
     ) -> None:
-        super().__init__(read_models, audit, clock, targets)
+        super().__init__(store, audit, clock, targets, export_fhir)
         self.publish = publish
 
     async def _append(self, event: Envelope) -> int:
@@ -202,30 +211,31 @@ class Records(RecordReads):
         note: str | None,
         incident_id: UUID | None = None,
     ) -> int:
-        task = await self._task_for_command(who, task_id, "complete", incident_id)
-        data = FollowUpCompletedData(
-            task_id=task_id,
-            incident_id=task.incident_id,
-            outcome=outcome,
-            note=note,
-            completed_by=who.subject,
-            responder_id=None if who.role is AccessRole.DIRECTOR else who.responder_id,
-        )
-        return await self._append(self._event(FollowUpCompleted, data, task.incident_id))
+        data = partial(FollowUpCompletedData, outcome=outcome, note=note, completed_by=who.subject)
+        return await self._task_command(who, task_id, "complete", incident_id, FollowUpCompleted, data)
 
     async def reschedule_task(
         self, who: Principal, task_id: UUID, due_at: datetime, reason: str, incident_id: UUID | None = None
     ) -> int:
-        task = await self._task_for_command(who, task_id, "reschedule", incident_id)
-        data = FollowUpRescheduledData(
-            task_id=task_id,
-            incident_id=task.incident_id,
-            due_at=due_at,
-            reason=reason,
-            rescheduled_by=who.subject,
-            responder_id=None if who.role is AccessRole.DIRECTOR else who.responder_id,
-        )
-        return await self._append(self._event(FollowUpRescheduled, data, task.incident_id))
+        data = partial(FollowUpRescheduledData, due_at=due_at, reason=reason, rescheduled_by=who.subject)
+        return await self._task_command(who, task_id, "reschedule", incident_id, FollowUpRescheduled, data)
+
+    async def _task_command(
+        self,
+        who: Principal,
+        task_id: UUID,
+        kind: str,
+        incident_id: UUID | None,
+        event_class: type[Envelope],
+        data: Callable[..., BaseModel],
+    ) -> int:
+        """A change to a task by ``who``, once they may give it (``_task_for_command``), appended as
+        ``event_class`` with ``data`` completed by the task's own fields: its id, its incident, and the responder
+        acting (None for a director)."""
+        task = await self._task_for_command(who, task_id, kind, incident_id)
+        acting = None if who.role is AccessRole.DIRECTOR else who.responder_id
+        event_data = data(task_id=task_id, incident_id=task.incident_id, responder_id=acting)
+        return await self._append(self._event(event_class, event_data, task.incident_id))
 
     def _event(self, event_class: type[Envelope], data: Any, incident_id: UUID) -> Envelope:
         return new_event(

@@ -1,5 +1,6 @@
 """Wiring for projections: two stream consumers (read models, follow-up desk), the overdue watch, the JSON API
-and the director workspace, in one process. Nothing runs at import."""
+and the director workspace, in one process; the SQL tables, the audit log and the FHIR export behind the use cases'
+ports (stores.py). Nothing runs at import."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
+from services.projections.adapters.fhir_bundle import fhir_bundle
 from services.projections.adapters.session_cookies import SessionCodec, WorkspaceSessions, session_key
-from services.projections.adapters.sql_audit_log import AuditLog
+from services.projections.adapters.sql_read_models import open_sql_stores
 from services.projections.adapters.sql_sessions import SqlSessionStore
-from services.projections.application import Records
-from services.projections.desk import FollowUpDesk, OverdueWatch
+from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.stream import StreamTimedConsumer
@@ -34,6 +35,7 @@ from services.projections.errors import (
     UnknownIncident,
     UnknownTask,
 )
+from services.projections.followup_desk import FollowUpDesk, OverdueWatch
 from services.projections.read_models import ReadModels, RoleOf, no_known_roles
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
@@ -51,6 +53,7 @@ from services.runtime.observability import (
     store_answers,
 )
 from services.runtime.observability import router as ops_router
+from services.runtime.offline_docs import serve_offline_docs
 from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.processor import outbox_relay
 from services.runtime.security_headers import SecurityHeaders
@@ -64,11 +67,22 @@ DESK_NAME = "followups"
 
 
 def build_projections(
-    settings: ProjectionsSettings, clock: Clock | None = None, role_of: RoleOf = no_known_roles
+    settings: ProjectionsSettings,
+    clock: Clock | None = None,
+    role_of: RoleOf = no_known_roles,
+    *,
+    name: str = APPLICATION_NAME,
 ) -> ReadModels:
-    """The read models on the configured store (SQLite file or PostgreSQL tables); ``role_of`` names the role of
-    whoever made a change, for the write audit."""
-    return ReadModels(store_env(settings, APPLICATION_NAME), clock=clock or SystemClock(), role_of=role_of)
+    """The read models on the configured store (SQLite file or PostgreSQL tables), their tables and audit log in
+    SQL; ``role_of`` names the role of whoever made a change, for the write audit. ``name``: another store (and
+    table prefix) than the live one, e.g. a side store to rebuild into and compare."""
+    return ReadModels(
+        store_env(settings, name),
+        clock=clock or SystemClock(),
+        open_stores=open_sql_stores,
+        prefix=name,
+        role_of=role_of,
+    )
 
 
 def build_desk(settings: ProjectionsSettings, clock: Clock | None = None) -> FollowUpDesk:
@@ -82,8 +96,6 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         role_of = app.state.credentials.role_of
         with build_projections(settings, clock, role_of) as read_models, build_desk(settings, clock) as desk:
-            audit = AuditLog(read_models.recorder.datastore, prefix=APPLICATION_NAME)
-            audit.create_table()
             session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             session_store.create_table()
             app.state.sessions = WorkspaceSessions(session_codec, session_store, app.state.credentials)
@@ -120,12 +132,13 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             commands_broker = make_broker(settings, buffered=False)
             commands_js = await connect_stream(commands_broker, settings)
             answered = answered_publisher(commands_broker, commands_js, settings)
-            app.state.records = Records(
-                read_models,
-                audit,
+            app.state.record_access = ClinicalRecordAccess(
+                read_models.store,
+                read_models.audit,
                 counting(APPLICATION_NAME, answered.publish),
                 clock,
                 settings.sla_targets(),
+                fhir_bundle,
             )
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
@@ -147,6 +160,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    serve_offline_docs(app)
     app.state.clock = clock
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)  # type: ignore[arg-type]
     # the cookie's key; the sessions themselves are kept in the projections database (opened by the lifespan)

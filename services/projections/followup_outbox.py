@@ -2,7 +2,8 @@
 publish. ``FollowUpOutbox.translate`` ends with the list of what is published for which stored event.
 
 Event ids are derived from the stored event, so a publish repeated after a crash is de-duplicated by the stream.
-A notice says only a task's opaque code and the hours until it is due: nothing about the client.
+A notice says only a task's opaque code, the incident's short code and the hours until it is due: nothing about
+the client.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from services.contract.events import (
     FollowUpCreatedData,
     FollowUpOverdue,
     FollowUpOverdueData,
-    NotificationRequested,
-    NotificationRequestedData,
     Priority,
     Role,
     derived_id,
     new_event,
+    notification_request,
 )
-from services.projections.domain.desk import IncidentCase
+from services.projections.domain.followup_aggregates import IncidentCase
 
 PRODUCER = "projections"
 RULES = "rules"
@@ -64,8 +64,9 @@ class FollowUpOutbox:
             task_code=created.code,
             basis=created.basis,
         )
+        case = self.repository.get(created.originator_id, version=created.originator_version)
         notices = [
-            task_notice(created, person, "task_due", created.due_at, created.code, created.priority)
+            task_notice(created, person, "task_due", created.due_at, created.code, created.priority, _code_of(case))
             for person in created.notify
         ]
         return (contract_event(FollowUpCreated, data, created), *notices)
@@ -83,7 +84,11 @@ class FollowUpOutbox:
             )
             events.append(contract_event(FollowUpAssigned, data, assigned))
         for person in assigned.notify:
-            events.append(task_notice(assigned, person, "task_due", task["due_at"], task["code"], task["priority"]))
+            events.append(
+                task_notice(
+                    assigned, person, "task_due", task["due_at"], task["code"], task["priority"], _code_of(case)
+                )
+            )
         return events
 
     def publish_task_cancelled(self, cancelled: IncidentCase.TaskCancelled) -> Sequence[Envelope]:
@@ -103,7 +108,7 @@ class FollowUpOutbox:
             notified=[UUID(p["responder_id"]) for p in overdue.notify],
         )
         notices = [
-            task_notice(overdue, person, "task_overdue", overdue.due_at, task["code"], task["priority"])
+            task_notice(overdue, person, "task_overdue", overdue.due_at, task["code"], task["priority"], _code_of(case))
             for person in overdue.notify
         ]
         return (contract_event(FollowUpOverdue, data, overdue), *notices)
@@ -128,27 +133,32 @@ def contract_event(event_class: type[Envelope], data: Any, stored: Any) -> Envel
 
 
 def task_notice(
-    stored: Any, person: dict[str, Any], template: str, due_at: datetime, code: str, priority: str
+    stored: Any,
+    person: dict[str, Any],
+    template: str,
+    due_at: datetime,
+    code: str,
+    priority: str,
+    incident_code: str | None = None,
 ) -> Envelope:
-    """A PHI-free message about a task: its opaque code and hours until due, nothing about the client."""
+    """A PHI-free message about a task: its opaque code, the incident's short code and the hours until due,
+    nothing about the client."""
     hours = max(0, math.ceil((due_at - stored.at) / timedelta(hours=1)))
-    notification_id = derived_id("followups", stored.originator_id, stored.originator_version, person["responder_id"])
-    data = NotificationRequestedData(
-        notification_id=notification_id,
-        incident_id=stored.originator_id,
-        page_id=None,
+    return notification_request(
+        notification_id=derived_id(
+            "followups", stored.originator_id, stored.originator_version, person["responder_id"]
+        ),
         to=person["phone"],
-        channel="sms",
+        language=person["language"],
         template=template,
-        params={"task_code": code, "due_in_hours": hours},
-        language=person["language"] if person["language"] in ("en", "es") else "en",
-        priority=Priority(priority),
-    )
-    return new_event(
-        NotificationRequested,
-        data,
-        event_id=notification_id,
+        params={"task_code": code, "due_in_hours": hours} | ({"incident_code": incident_code} if incident_code else {}),
+        priority=priority,
         occurred_at=stored.at,
         producer=PRODUCER,
         incident_id=stored.originator_id,
     )
+
+
+def _code_of(case: Any) -> str | None:
+    """The incident's short code, as the case noted it from the report (None for a case opened before it did)."""
+    return getattr(case, "short_code", None)

@@ -1,9 +1,10 @@
 """The read models: a stream processor whose every event updates the read-model tables and the stream position
 in one transaction (exactly once in effect, like the other services' processors).
 
-The tables and the position are one eventsourcing ``TrackingRecorder``, the ``ReadModelStore``
-(adapters/sql_read_models.py), as in eventsourcing's projection examples: a batch of events is applied inside
-``store.recording(tracking)``, which records the position first, so a batch applied before changes nothing.
+The tables and the position are one eventsourcing ``TrackingRecorder``, the ``ReadModelStore`` port (stores.py;
+in SQL: adapters/sql_read_models.py, opened by the ``OpenStores`` that bootstrap.py passes in), as in
+eventsourcing's projection examples: a batch of events is applied inside ``store.recording(tracking)``, which
+records the position first, so a batch applied before changes nothing.
 The time the stream stored each event comes with it (``handle(..., stored_at)``), so "as known at time T" is
 answered by the stream's clock.
 """
@@ -27,15 +28,13 @@ from services.contract.events import (
     ResponderRetired,
     ResponderUpdated,
 )
-from services.projections.adapters.sql_audit_log import AuditLog
-from services.projections.adapters.sql_read_models import SCHEMA_VERSION, read_model_store
-from services.projections.adapters.sql_values import Sealer
 from services.projections.answers import entry_dicts, task_summary
-from services.projections.domain.audit import record_written
+from services.projections.domain.audit import AuditEntry, record_written
 from services.projections.domain.documentation import assemble_documentation
 from services.projections.domain.followups import fold_tasks, refused_commands
 from services.projections.domain.progress import RecordedEvent, incident_progress
 from services.projections.errors import UnknownIncident
+from services.projections.stores import OpenStores
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 from services.runtime.stream import STREAM_NAME
@@ -54,7 +53,8 @@ def no_known_roles(subject: str) -> str | None:
 class ReadModels(StreamProcessor):
     """Read models kept from the stream: timelines, incidents, people involved, tasks, responders, dead letters.
 
-    What it keeps is in ``store`` (tables and position together); its own event store stays empty. It is a
+    What it keeps is in ``store`` (tables and position together) and, for people's changes, in the audit log
+    ``audit``: both opened by ``open_stores`` in its own database. Its own event store stays empty. It is a
     ``StreamProcessor`` so that the runtime's consumer, probes and tools take it like every other processor.
     """
 
@@ -65,15 +65,14 @@ class ReadModels(StreamProcessor):
         env: dict[str, str] | None = None,
         *,
         clock: Clock,
+        open_stores: OpenStores,
         prefix: str = "projections",
         role_of: RoleOf = no_known_roles,
     ) -> None:
         super().__init__(env, clock=clock)
-        self.store = read_model_store(self.recorder, Sealer(self.mapper.compressor, self.mapper.cipher), prefix)
-        self.audit = AuditLog(self.store.datastore, prefix=prefix)
-        self.audit.create_table()
+        self.store, self.audit = open_stores(self, prefix)
         self.role_of = role_of
-        current = self.store.schema_version() == SCHEMA_VERSION
+        current = self.store.has_current_layout()
         self.store.create_tables()
         self.needs_replay = not current and self.processed_position() > 0
         """True when the tables are new or of an older schema but the position is not (an upgrade): the stream
@@ -158,10 +157,7 @@ class ReadModels(StreamProcessor):
     def audit_refusal(self, event: AccessRefused, recorded: RecordedEvent, cursor: Any) -> None:
         """A refusal by another service (the gateway's write scopes) enters the audit log as denied."""
         data = event.data
-        self.audit.record_write(
-            cursor,
-            outcome="denied",
-            event_id=event.id,
+        entry = AuditEntry(
             at=event.occurred_at,
             subject=data.subject,
             role=data.role,
@@ -169,7 +165,10 @@ class ReadModels(StreamProcessor):
             action=data.action,
             record_type=data.record_type,
             record_id=data.record_id,
+            outcome="denied",
+            event_id=event.id,
         )
+        self.audit.record_write(cursor, entry)
 
     record_beside_timeline.register(ResponderRegistered, save_responder)
     record_beside_timeline.register(ResponderUpdated, save_responder)
@@ -192,9 +191,7 @@ class ReadModels(StreamProcessor):
         if written.record_type == "followup":
             events = [r.event for r in self.store.events_for_update(cursor, event.incident_id)]
             refused = event.id in refused_commands(events)
-        self.audit.record_write(
-            cursor,
-            event_id=event.id,
+        entry = AuditEntry(
             at=event.occurred_at,
             subject=written.subject,
             role=self.role_of(written.subject) or "unknown",
@@ -203,7 +200,9 @@ class ReadModels(StreamProcessor):
             record_type=written.record_type,
             record_id=written.record_id,
             outcome="refused" if refused else "recorded",
+            event_id=event.id,
         )
+        self.audit.record_write(cursor, entry)
 
     def _save_incident(self, cursor: Any, incident_id: UUID, latest: RecordedEvent) -> None:
         events = self.store.events_for_update(cursor, incident_id)

@@ -136,18 +136,13 @@ async def rebuild(nats_url: str, read_models: ReadModels, batch: int = BATCH_SIZ
 def main(argv: list[str] | None = None) -> None:
     from services.projections.bootstrap import build_projections
     from services.projections.settings import ProjectionsSettings
-    from services.runtime.clock import SystemClock
-    from services.runtime.settings import store_env
 
     parser = argparse.ArgumentParser(prog="python -m services.projections.rebuild", description=__doc__.split("\n")[0])
     parser.add_argument("--into", metavar="NAME", help="rebuild into a side store with this name instead of in place")
     parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="events per transaction (default %(default)s)")
     args = parser.parse_args(argv)
     settings = ProjectionsSettings()
-    if args.into:
-        read_models = ReadModels(store_env(settings, args.into), clock=SystemClock(), prefix=args.into)
-    else:
-        read_models = build_projections(settings)
+    read_models = build_projections(settings, name=args.into) if args.into else build_projections(settings)
     with read_models:
         result = asyncio.run(rebuild(settings.nats_url, read_models, args.batch))
     print(

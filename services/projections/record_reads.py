@@ -3,7 +3,8 @@ its FHIR export, follow-up tasks, metrics, dead letters and the audit log.
 
 Every read of a clinical record is entered in the audit log (read, denied or not_found) before it is answered;
 a caller who may not read a record gets the same answer whether it exists or not. The changes are the
-``Records`` subclass in application.py.
+``ClinicalRecordAccess`` subclass in application.py. The tables, the audit log and the FHIR export are ports
+(stores.py), wired by bootstrap.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from typing import Any, NoReturn
 from uuid import UUID
 
 from services.contract.events import IncidentReported
-from services.projections.adapters.fhir_bundle import fhir_bundle
-from services.projections.adapters.sql_audit_log import AuditLog
-from services.projections.adapters.sql_values import parse_time
 from services.projections.answers import board_row, entry_dicts, name_actor, sla_breach_entry, task_row, task_summary
 from services.projections.domain.access import may_read_incident, may_see_task
+from services.projections.domain.audit import AuditEntry
 from services.projections.domain.documentation import Documentation, StaffInfo, assemble_documentation
 from services.projections.domain.followups import fold_tasks
 from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, response_metrics
@@ -32,20 +31,22 @@ from services.projections.domain.progress import (
     sla_marks,
 )
 from services.projections.errors import NotPermitted, UnknownIncident, UnknownTask, record_refused
-from services.projections.read_models import ReadModels
+from services.projections.stores import AuditLog, FhirExport, ReadModelQueries, parse_time
 from services.runtime.clock import Clock
 from services.runtime.credentials import AccessRole, Principal
 
 
 class RecordReads:
-    """Audited reads of the read models (``read_models.store``), answered at ``clock``'s now."""
+    """Audited reads of the read models' tables (``store``), answered at ``clock``'s now."""
 
-    def __init__(self, read_models: ReadModels, audit: AuditLog, clock: Clock, targets: SlaTargets) -> None:
-        self.read_models = read_models
-        self.store = read_models.store
+    def __init__(
+        self, store: ReadModelQueries, audit: AuditLog, clock: Clock, targets: SlaTargets, export_fhir: FhirExport
+    ) -> None:
+        self.store = store
         self.audit = audit
         self.clock = clock
         self.targets = targets
+        self.export_fhir = export_fhir
 
     async def _audited(
         self,
@@ -63,8 +64,7 @@ class RecordReads:
             raise NotPermitted(refusal) if refusal else record_refused(who)
 
     async def _audit(self, who: Principal, action: str, record_type: str, record_id: str, outcome: str) -> None:
-        await asyncio.to_thread(
-            self.audit.record,
+        entry = AuditEntry(
             at=self.clock.now(),
             subject=who.subject,
             role=who.role.value,
@@ -74,6 +74,7 @@ class RecordReads:
             record_id=record_id,
             outcome=outcome,
         )
+        await asyncio.to_thread(self.audit.record, entry)
 
     async def _refuse_unknown(
         self, who: Principal, action: str, record_type: str, record_id: str, unknown: LookupError
@@ -198,7 +199,7 @@ class RecordReads:
         doc, progress = self._document(incident_id, events)
         tasks = list(fold_tasks([r.event for r in events]).values())
         names = {rid: info.name for rid, info in self.staff().items()}
-        return fhir_bundle(doc, progress, events, tasks, names)
+        return self.export_fhir(doc, progress, events, tasks, names)
 
     async def tasks(self, who: Principal, *, mine: bool = False, status: str | None = None) -> list[dict[str, Any]]:
         """Directors: every task (or only theirs, never); responders: the tasks assigned to them."""

@@ -144,6 +144,7 @@ def main() -> None:
         "CRISIS_GATEWAY_PORT": str(settings.gateway_port),
         "CRISIS_GATEWAY_PUBLIC_URL": os.environ.get("CRISIS_GATEWAY_PUBLIC_URL", gateway),
         "CRISIS_PROJECTIONS_PORT": str(settings.projections_port),
+        "CRISIS_WORKSPACE_PUBLIC_URL": os.environ.get("CRISIS_WORKSPACE_PUBLIC_URL", projections),
         "CRISIS_SANDBOX_PORT": str(settings.sandbox_port),
         "CRISIS_DISPATCHER_OPS_PORT": str(dispatcher_ops_port),
         "CRISIS_NOTIFIER_OPS_PORT": str(notifier_ops_port),

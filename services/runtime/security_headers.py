@@ -5,9 +5,8 @@ lifetime) keeps it. What every response gets:
 
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``;
 - ``Content-Security-Policy``: HTML may load only this service's own files (no inline script, no framing);
-  anything else (JSON, problem documents) may load nothing. The interactive API docs (/docs, /redoc) load
-  FastAPI's Swagger/ReDoc bundle from its CDN with an inline bootstrap script, so they get a policy that
-  allows exactly that;
+  anything else (JSON, problem documents) may load nothing. The API docs (/docs) are such a page too: Swagger UI
+  is served by the service itself (``offline_docs.py``);
 - ``Cache-Control: no-store``: responses carry PHI unless a route says otherwise;
 - ``Strict-Transport-Security`` on requests that arrived over TLS (the ASGI scheme, or ``X-Forwarded-Proto:
   https`` from the proxy that terminated it), when ``hsts_max_age`` is above zero. Over plain HTTP browsers
@@ -15,8 +14,6 @@ lifetime) keeps it. What every response gets:
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,22 +23,14 @@ HTML_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {DOCS_CDN}; style-src 'self' 'unsafe-inline' "
-    f"{DOCS_CDN}; img-src 'self' data: https://fastapi.tiangolo.com; worker-src blob:; frame-ancestors 'none'; "
-    "base-uri 'none'; object-src 'none'"
-)
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 class SecurityHeaders:
     """Adds the headers above to every HTTP response that does not set them itself."""
 
-    def __init__(self, app: ASGIApp, *, hsts_max_age: int = 0, docs_paths: Iterable[str] = DOCS_PATHS) -> None:
+    def __init__(self, app: ASGIApp, *, hsts_max_age: int = 0) -> None:
         self.app = app
         self.hsts = f"max-age={hsts_max_age}; includeSubDomains" if hsts_max_age > 0 else None
-        self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +39,6 @@ class SecurityHeaders:
         over_tls = scope.get("scheme") == "https" or (
             Headers(scope=scope).get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https"
         )
-        docs = scope.get("path", "") in self.docs_paths
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -59,8 +47,7 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                policy = DOCS_POLICY if docs else HTML_POLICY if html else DATA_POLICY
-                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("Content-Security-Policy", HTML_POLICY if html else DATA_POLICY)
                 headers.setdefault("Cache-Control", "no-store")
                 if self.hsts and over_tls:
                     headers.setdefault("Strict-Transport-Security", self.hsts)

@@ -39,6 +39,7 @@ from services.contract.events import E164
 from services.contract.gsm7 import count_segments
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
+from services.runtime.offline_docs import serve_offline_docs
 from services.runtime.problems import problem_response
 from services.sms_sandbox.faults import FaultInjector, FaultRequest
 from services.sms_sandbox.inbox_page import add_inbox_routes, phone_param
@@ -100,6 +101,7 @@ def build_sandbox_app(
             yield
 
     app = FastAPI(title="SMS sandbox", lifespan=lifespan)
+    serve_offline_docs(app)
     app.add_middleware(RequestBodyLimit, limit=MAX_REQUEST_BYTES)  # counted as they stream in; 413 past it
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

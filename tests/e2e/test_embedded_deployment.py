@@ -4,7 +4,6 @@ SIGKILLed the launcher starts it again on the same port and store, and the servi
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import stat
@@ -17,6 +16,7 @@ import nats
 import pytest
 
 from tests.e2e.test_walking_skeleton import CLINICIAN, Ports, Stack, free_port, start_stack, stop_process
+from tests.support.stream import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -101,11 +101,12 @@ async def test_a_killed_nats_server_is_restarted_and_the_services_reconnect(stac
     # the path reconnected (the gateway answers 503 until it has; the client retries with its Idempotency-Key)
     headers = {"Authorization": f"Bearer {tokens['intake']}", "Idempotency-Key": f"after-restart-{uuid4()}"}
     async with httpx.AsyncClient(timeout=30) as client:
-        for _ in range(300):
-            accepted = await client.post(f"{stack.gateway}/v1/incidents", json=REPORT, headers=headers)
-            if accepted.status_code not in (503, 504):
-                break
-            await asyncio.sleep(0.2)  # the gateway's NATS client reconnects on its own schedule
+
+        async def answered() -> httpx.Response | None:  # the gateway's NATS client reconnects on its own schedule
+            response = await client.post(f"{stack.gateway}/v1/incidents", json=REPORT, headers=headers)
+            return None if response.status_code in (503, 504) else response
+
+        accepted = await eventually(answered, "the gateway to answer other than 503/504", timeout=60, interval=0.2)
         assert accepted.status_code == 201, accepted.text
         code = accepted.json()["short_code"]
         page = await client.get(

@@ -8,7 +8,6 @@ stream is validated against its JSON Schema. Then Ctrl-C stops everything, and a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import nats
 import pytest
 
 from services.contract.schemagen import schema_path
+from tests.support.stream import SubjectWatch, eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,41 +192,33 @@ def schema_validator(event_type: str, version: int) -> jsonschema.Draft202012Val
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-class StreamWatcher:
-    """Every event on the stream, validated against its schema as it arrives; awaitable by type."""
+def validated_event(msg) -> dict:
+    """The event a stream message carries, as JSON, once it passed its JSON Schema and names its id as the
+    Nats-Msg-Id."""
+    event = json.loads(msg.data)
+    schema_validator(event["type"], event["schema_version"]).validate(event)
+    assert msg.headers["Nats-Msg-Id"] == event["id"]
+    return event
 
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        self.headers: list[dict] = []
-        self._arrived = asyncio.Condition()
 
-    async def on_message(self, msg) -> None:
-        event = json.loads(msg.data)
-        schema_validator(event["type"], event["schema_version"]).validate(event)
-        assert msg.headers["Nats-Msg-Id"] == event["id"]
-        async with self._arrived:
-            self.events.append(event)
-            self._arrived.notify_all()
-
-    async def wait_for(self, event_type: str, count: int = 1, timeout: float = 30) -> list[dict]:
-        def matching() -> list[dict]:
-            return [e for e in self.events if e["type"] == event_type]
-
-        async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(matching()) >= count), timeout)
-        return matching()
+async def seen_of_type(watcher: SubjectWatch[dict], event_type: str) -> list[dict]:
+    """The events of ``event_type`` seen on the stream, once there is one."""
+    seen = await watcher.until(lambda events: any(e["type"] == event_type for e in events), event_type, timeout=30)
+    return [e for e in seen if e["type"] == event_type]
 
 
 async def timeline_with(client: httpx.AsyncClient, url: str, event_type: str, token: str) -> list[dict]:
-    """The projections are another process: look until the entry is there (bounded)."""
-    for _ in range(200):
-        response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
-        if response.status_code == 200:
-            entries = response.json()["entries"]
-            if any(e["type"] == event_type for e in entries):
-                return entries
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timeline never showed {event_type}: {response.text}")
+    """The projections are another process with nothing to await: look until the entry is there (bounded)."""
+    answers: list[httpx.Response] = []
+
+    async def entries_with_it() -> list[dict] | None:
+        answers.append(response := await client.get(url, headers={"Authorization": f"Bearer {token}"}))
+        entries = response.json()["entries"] if response.status_code == 200 else []
+        return entries if any(e["type"] == event_type for e in entries) else None
+
+    return await eventually(
+        entries_with_it, lambda: f"the timeline to show {event_type}: {answers[-1].text}", timeout=20, interval=0.1
+    )
 
 
 async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: Path, ports: Ports) -> None:
@@ -235,7 +227,7 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
     tokens = dict(re.findall(r"^  (intake|responder|director|admin) +(\S+)$", stack.banner, re.M))
     assert set(tokens) == {"intake", "responder", "director", "admin"}, stack.banner
     connection = await nats.connect(stack.nats_url)
-    watcher = StreamWatcher()
+    watcher = SubjectWatch(validated_event)
     await connection.jetstream().subscribe("crisis.>", cb=watcher.on_message, ordered_consumer=True)
     async with httpx.AsyncClient(timeout=30) as client:
         report = {
@@ -277,11 +269,11 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
         assert forged.status_code == 403
         assert forged.headers["content-type"].startswith("application/problem+json")
 
-        await watcher.wait_for("sms.sent")  # a person reads the page before answering it
+        await seen_of_type(watcher, "sms.sent")  # a person reads the page before answering it
         reply = await client.post(f"{stack.sandbox}/sandbox/api/inbound", json={"from": CLINICIAN, "body": f"Y {code}"})
         assert reply.status_code == 201 and reply.json()["webhook_status"] == 200
 
-        acknowledged = await watcher.wait_for("dispatch.acknowledged")
+        acknowledged = await seen_of_type(watcher, "dispatch.acknowledged")
         assert acknowledged[0]["incident_id"] == incident["incident_id"]
         confirmation = (
             await client.get(
@@ -311,8 +303,8 @@ async def test_overdose_report_to_acknowledged_timeline(stack: Stack, tmp_path: 
         "sms.sent",
         "sms.received",
         "dispatch.acknowledged",
-    } <= {e["type"] for e in watcher.events}
-    assert len({e["id"] for e in watcher.events}) == len(watcher.events)
+    } <= {e["type"] for e in watcher.seen}
+    assert len({e["id"] for e in watcher.seen}) == len(watcher.seen)
     await connection.close()
 
     output = stop_stack(stack)

@@ -3,108 +3,24 @@
 Time is a ManualClock: deadlines are reached by moving it, never by waiting.
 """
 
+# ruff: noqa: F811 - the fixtures (settings, harness, team) are imported from tests/support/dispatch_harness.py
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from services.contract.events import Envelope, IncidentCancelled, IncidentCancelledData, new_event
-from services.dispatcher.application import Dispatcher, page_notification_id
+from services.dispatcher.application import page_notification_id
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
 from services.notifier.domain.templates import render
 from services.runtime.clock import ManualClock
 from services.runtime.consumer import dead_letter_event
 from tests import dispatch_factories as f
-from tests.factories import T0, sms_received
-
-
-class Harness:
-    """A dispatcher fed by hand: each event gets the next stream sequence; ``new()`` is what it published since."""
-
-    def __init__(self, app: Dispatcher, clock: ManualClock) -> None:
-        self.app, self.clock = app, clock
-        self.sequence = 0
-        self.seen = 0
-
-    def feed(self, *events: Envelope) -> list[Envelope]:
-        for event in events:
-            self.sequence += 1
-            self.app.handle(event, self.sequence)
-        return self.new()
-
-    def tick(self, seconds: float) -> list[Envelope]:
-        self.clock.advance(f.later(seconds))
-        self.app.fire_due()
-        return self.new()
-
-    def published(self) -> list[Envelope]:
-        notifications = self.app.recorder.select_notifications(start=1, limit=10_000)
-        return [e for n in notifications for e in self.app.outbox(self.app.mapper.to_domain_event(n))]
-
-    def new(self) -> list[Envelope]:
-        everything = self.published()
-        fresh, self.seen = everything[self.seen :], len(everything)
-        return fresh
-
-    def reply(self, phone: str, body: str) -> list[Envelope]:
-        return self.feed(sms_received(phone, body))
-
-
-def of(events: list[Envelope], type_: str) -> list[Envelope]:
-    return [e for e in events if e.type == type_]
-
-
-def messages(events: list[Envelope]) -> list[tuple[str, str]]:
-    return [(e.data.to, e.data.template) for e in of(events, "notification.requested")]
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> DispatcherSettings:
-    return DispatcherSettings(var_dir=tmp_path, roster_seed_file=None)
-
-
-@pytest.fixture
-def harness(settings: DispatcherSettings) -> Iterator[Harness]:
-    clock = ManualClock(T0)
-    with build(settings, clock) as app:
-        yield Harness(app, clock)
-
-
-@pytest.fixture
-def team(harness: Harness):
-    """Two clinicians, a peer, a supervisor and a director, all on call in zone central."""
-    director = f.responder("director", skills=("licensed_clinician",), home=(39.70, -104.95))
-    supervisor = f.responder("supervisor", skills=("licensed_clinician",), home=(39.74, -104.99))
-    near = f.responder(
-        "clinician",
-        skills=("naloxone_carrier", "licensed_clinician"),
-        home=(39.744, -104.988),
-        supervisor_id=supervisor.responder_id,
-    )
-    second = f.responder(
-        "clinician",
-        skills=("naloxone_carrier", "licensed_clinician"),
-        home=(39.75, -104.99),
-        supervisor_id=supervisor.responder_id,
-    )
-    far = f.responder(
-        "nurse", skills=("naloxone_carrier", "nurse"), home=(39.80, -104.90), supervisor_id=supervisor.responder_id
-    )
-    peer = f.responder(
-        "peer_coach",
-        skills=("naloxone_carrier",),
-        home=(39.746, -104.989),
-        languages=("es", "en"),
-        supervisor_id=supervisor.responder_id,
-    )
-    people = [director, supervisor, near, second, far, peer]
-    harness.feed(*(f.registered(p) for p in people), *(f.rotation([p.responder_id]) for p in people))
-    harness.new()
-    return {"director": director, "supervisor": supervisor, "near": near, "second": second, "far": far, "peer": peer}
+from tests.factories import T0
+from tests.support.dispatch_harness import Harness, harness, messages, of, settings, team  # noqa: F401
 
 
 def test_p1_pages_the_best_two_at_once_with_a_90_second_deadline_and_says_why(harness, team) -> None:
@@ -209,7 +125,10 @@ def test_p1_reminds_then_calls_then_escalates_up_the_ladder(harness, team) -> No
     assert [o.data.responder_id for o in of(step4, "dispatch.offered")] == [team["director"].responder_id]
     top = harness.tick(90)
     assert of(top, "dispatch.unfilled")[0].data.shortfalls == ["ladder_exhausted"]
-    assert harness.tick(900) == []
+    assert [a.data.repeat for a in of(top, "dispatch.alarm_raised")] == [1]
+    later = harness.tick(900)  # nothing is paged any more: only NOBODY ACCEPTED goes on
+    assert {e.type for e in later} == {"dispatch.alarm_raised", "notification.requested"}
+    assert {m.data.template for m in of(later, "notification.requested")} == {"nobody_accepted", "nobody_accepted_call"}
 
 
 def test_nobody_qualified_on_call_pages_the_supervisor_at_once(harness, team) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from nats.js.api import DeliverPolicy
 
-from services.contract.events import decode_event
 from services.dispatcher.adapters.roster_seed import seed_events
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
@@ -19,23 +18,15 @@ from services.runtime.processor import LogFollower
 from services.runtime.processor_service import running_processor
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests import factories
+from tests.support.stream import (
+    publish_all,
+    stream_events,
+    stream_types,
+    tracked,
+    wait_for_consumer_to_drain,
+)
 
 ROSTER = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "roster.json"
-
-
-async def stream_types(js, first: int = 1) -> list[str]:
-    info = await js.stream_info(STREAM_NAME)
-    return [
-        decode_event((await js.get_msg(STREAM_NAME, seq)).data).type for seq in range(first, info.state.last_seq + 1)
-    ]
-
-
-async def wait_processed(processor, sequence: int) -> None:
-    await asyncio.to_thread(processor.recorder.wait, STREAM_NAME, sequence, timeout=15)
-
-
-async def publish_all(js, events) -> int:
-    return max([await publish_event(js, e) for e in events])
 
 
 async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_url: str, tmp_path: Path) -> None:
@@ -48,9 +39,9 @@ async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_u
         async with running_processor(settings, dispatcher, durable="dispatcher") as service:
             await publish_all(js, seed_events(ROSTER, factories.T0))
             first = await publish_event(js, reported)
-            await wait_processed(dispatcher, first)
+            await tracked(dispatcher.recorder, first)
             second = await publish_event(js, reply)
-            await wait_processed(dispatcher, second)
+            await tracked(dispatcher.recorder, second)
             for follower in service.followers:
                 await follower.follow_once()
             stored_before = dispatcher.recorder.max_notification_id()
@@ -67,7 +58,7 @@ async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_u
             last = (await js.stream_info(STREAM_NAME)).state.last_seq
             consumer = await js.consumer_info(STREAM_NAME, "dispatcher")
             assert consumer.config.deliver_policy in (DeliverPolicy.ALL, None)
-            await wait_for_consumer_to_drain(js, last)
+            await wait_for_consumer_to_drain(js, last, "dispatcher")
             for follower in service.followers:
                 await follower.follow_once()
             assert dispatcher.recorder.max_notification_id() == stored_before
@@ -88,7 +79,7 @@ async def test_two_dispatcher_instances_never_double_page(js, nats_server, postg
         ):
             await publish_all(js, seed_events(ROSTER, factories.T0))
             last = await publish_all(js, incidents)
-            await wait_for_consumer_to_drain(js, last)
+            await wait_for_consumer_to_drain(js, last, "dispatcher")
             for _ in range(3):  # step 1 times out, then the supervisor's page, then the director's
                 clock.advance(timedelta(seconds=91))
                 fired = await asyncio.gather(asyncio.to_thread(one.fire_due), asyncio.to_thread(two.fire_due))
@@ -97,12 +88,7 @@ async def test_two_dispatcher_instances_never_double_page(js, nats_server, postg
                 if isinstance(follower, LogFollower):
                     while await follower.follow_once():
                         pass
-    info = await js.stream_info(STREAM_NAME)
-    offered = [
-        event
-        for seq in range(1, info.state.last_seq + 1)
-        if (event := decode_event((await js.get_msg(STREAM_NAME, seq)).data)).type == "dispatch.offered"
-    ]
+    offered = [event for event in await stream_events(js) if event.type == "dispatch.offered"]
     per_incident = {
         i.data.incident_id: [o for o in offered if o.data.incident_id == i.data.incident_id] for i in incidents
     }
@@ -112,16 +98,6 @@ async def test_two_dispatcher_instances_never_double_page(js, nats_server, postg
         assert len({o.data.page_id for o in pages}) == len(pages)
 
 
-async def wait_for_consumer_to_drain(js, last: int, durable: str = "dispatcher") -> None:
-    """Await the durable consumer's ack floor reaching the stream's last sequence (server-side state)."""
-    for _ in range(300):
-        info = await js.consumer_info(STREAM_NAME, durable)
-        if info.ack_floor.stream_seq >= last and info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"consumer did not drain: {info}")
-
-
 async def test_projection_redelivery_adds_no_timeline_entries(js, nats_server, database_url, tmp_path) -> None:
     settings = ProjectionsSettings(nats_url=nats_server.url, var_dir=tmp_path, database_url=database_url)
     reported = factories.incident_reported()
@@ -129,7 +105,7 @@ async def test_projection_redelivery_adds_no_timeline_entries(js, nats_server, d
     with build_projections(settings, ManualClock(factories.T0)) as projections:
         for _ in range(3):  # three deliveries of the same stream message
             async with running_processor(settings, projections, durable="projections"):
-                await wait_processed(projections, sequence)
+                await tracked(projections.recorder, sequence)
                 await wait_for_consumer_to_drain(js, sequence, durable="projections")
             await js.delete_consumer(STREAM_NAME, "projections")
         entries = projections.timeline(reported.data.incident_id)
@@ -143,9 +119,8 @@ async def test_unreadable_message_is_dead_lettered_with_its_reason(js, nats_serv
     after = await publish_event(js, factories.incident_reported())
     with build_projections(settings, ManualClock(factories.T0)) as projections:
         async with running_processor(settings, projections, durable="projections"):
-            await wait_processed(projections, after)
-    info = await js.stream_info(STREAM_NAME)
-    dead = [decode_event((await js.get_msg(STREAM_NAME, s)).data) for s in range(after + 1, info.state.last_seq + 1)]
+            await tracked(projections.recorder, after)
+    dead = await stream_events(js, after + 1)
     assert [d.type for d in dead] == ["message.dead_lettered"]
     assert dead[0].data.stream_sequence == ack.seq
     assert dead[0].data.consumer == "projections"

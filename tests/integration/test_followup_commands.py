@@ -24,10 +24,9 @@ from services.contract.events import (
 )
 from services.intake_gateway.bootstrap import build as build_gateway
 from services.intake_gateway.settings import GatewaySettings
-from services.projections.read_models import ReadModels
+from services.projections.bootstrap import build_projections
 from services.projections.rebuild import replay_into
 from services.runtime.clock import ManualClock
-from services.runtime.settings import store_env
 from tests.integration.test_projections import T0, Person, Story, Workspace, workspace
 from tests.support.asgi_server import serving
 from tests.support.stream import publish_all, stream_events
@@ -183,7 +182,7 @@ async def test_a_completion_refused_when_applied_shows_as_refused_live_and_after
         assert writes == {str(done.id): "recorded", str(twice.id): "refused", str(elsewhere.id): "refused"}
 
         # the stream replayed from sequence 1 tells the same
-        with ReadModels(store_env(space.settings, "rebuilt"), clock=space.clock, prefix="rebuilt") as rebuilt:
+        with build_projections(space.settings, space.clock, name="rebuilt") as rebuilt:
             await replay_into(js, rebuilt, reset=True, batch=4)
             replayed = {
                 str(e["event_id"]): e["summary"]

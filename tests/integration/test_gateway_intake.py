@@ -23,6 +23,11 @@ from services.contract.events import (
     decode_event,
     new_event,
 )
+from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET
+from services.intake_gateway.bootstrap import build
+from services.intake_gateway.settings import GatewaySettings
+from services.runtime.clock import ManualClock
+from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.idempotency_kv import (
     BUCKET,
     Claim,
@@ -31,14 +36,10 @@ from services.runtime.idempotency_kv import (
     KvIdempotencyStore,
     StoredAnswer,
 )
-from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET
-from services.intake_gateway.bootstrap import build
-from services.intake_gateway.settings import GatewaySettings
-from services.runtime.clock import ManualClock
-from services.runtime.credentials import AccessRole, issue_credential
 from services.runtime.nats_server import EmbeddedNatsServer
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.support.asgi_server import serving
+from tests.support.stream import kv_value
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TOKENS = {role: f"intake-test-{role.value}" for role in AccessRole}
@@ -463,18 +464,6 @@ async def test_a_cancelled_incident_takes_no_more_updates(gateway, clock, stream
     assert await stream.last() == before
 
 
-async def wait_for_status(nats_url: str, incident_id: str, status: str) -> None:
-    connection = await nats.connect(nats_url)
-    try:
-        watcher = await (await connection.jetstream().key_value(INCIDENTS_BUCKET)).watch(incident_id)
-        while True:
-            entry = await watcher.updates(timeout=10)
-            if entry is not None and json.loads(entry.value)["status"] == status:
-                return
-    finally:
-        await connection.close()
-
-
 async def test_a_completed_dispatch_closes_the_incident(gateway, clock, nats_url) -> None:
     incident = new_incident(gateway)
     completed = new_event(
@@ -493,9 +482,17 @@ async def test_a_completed_dispatch_closes_the_incident(gateway, clock, nats_url
         incident_id=UUID(incident),
     )
     connection = await nats.connect(nats_url)
-    await publish_event(connection.jetstream(), completed)
-    await connection.close()
-    await wait_for_status(nats_url, incident, "completed")
+    try:
+        await publish_event(connection.jetstream(), completed)
+        await kv_value(
+            connection.jetstream(),
+            INCIDENTS_BUCKET,
+            incident,
+            lambda state: state["status"] == "completed",
+            "the gateway to record the incident as completed",
+        )
+    finally:
+        await connection.close()
     response = post(gateway, f"/v1/incidents/{incident}/ems-arrived", {})
     assert response.status_code == 409 and response.json()["incident_status"] == "completed"
 

@@ -8,8 +8,6 @@ from what a client sends; possible duplicates name only incidents the caller may
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -27,15 +25,16 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
-from services.runtime.idempotency_kv import BUCKET, KvIdempotencyStore
 from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET
 from services.intake_gateway.bootstrap import build
 from services.intake_gateway.settings import GatewaySettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
+from services.runtime.idempotency_kv import BUCKET, KvIdempotencyStore
 from services.runtime.nats_server import EmbeddedNatsServer
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.support.asgi_server import serving
+from tests.support.stream import kv_value
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CENTRAL = (39.7431, -104.9876)
@@ -142,15 +141,14 @@ async def page(nats_url: str, incident_id: str, responder_id: UUID, clock: Manua
     try:
         js = connection.jetstream()
         await publish_event(js, event)
-        kv = await js.key_value(INCIDENTS_BUCKET)
-        watcher = await kv.watch(incident_id)  # the current entry first, then each write the follower makes
-        try:
-            async with asyncio.timeout(20):
-                async for entry in watcher:
-                    if entry is not None and entry.value and str(responder_id) in json.loads(entry.value)["paged"]:
-                        return
-        finally:
-            await watcher.stop()
+        await kv_value(  # the gateway's follower records the page: wait for its write, not for a time
+            js,
+            INCIDENTS_BUCKET,
+            incident_id,
+            lambda state: str(responder_id) in state["paged"],
+            "the gateway to record the page",
+            timeout=20,
+        )
     finally:
         await connection.close()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,13 @@ from services.runtime.settings import RuntimeSettings, store_env
 from services.runtime.stream import STREAM_NAME, ensure_stream, publish_event
 from tests import factories
 from tests.support.nats_cluster import ClusterNode, NatsCluster
+from tests.support.stream import eventually, tracked
 
 INCIDENTS_PER_BATCH = 20  # each reported twice (a second caller), interleaved with the other incidents
 HOLD_AT = 25  # the consumer holds this event of the first batch in flight while the leader is killed
 KILL_AFTER = 10  # second-batch events acknowledged before the kill
 WAIT = 30.0  # bound of every wait in this test
+POLL = 0.1  # server state nothing announces (leaders, replicas, acks) is polled this often
 DURABLE = "cluster-tally"
 
 
@@ -146,22 +147,23 @@ async def move_stream_leader(nc: Any, js: Any, preferred: str) -> None:
         except (NatsError, TimeoutError):  # no leader during the hand-over
             return False
 
-    await wait_for(moved, f"the stream leader to move to {preferred}")
+    await eventually(moved, f"the stream leader to move to {preferred}", WAIT, interval=POLL)
 
 
-async def publish_until_stored(js: Any, envelope: Envelope, deadline: float) -> int:
+async def publish_until_stored(js: Any, envelope: Envelope) -> int:
     """Publish with the same Nats-Msg-Id until the stream acknowledges it, as a producer must across a failover.
 
     While the stream has no leader nothing answers (no responders / timeout), and nothing announces the new
     leader, so a short pause between attempts is the only way to wait.
     """
-    while True:
+
+    async def stored() -> int | None:
         try:
             return await publish_event(js, envelope)
         except (NatsError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+            return None
+
+    return await eventually(stored, f"the stream to store event {envelope.id}", WAIT, interval=POLL)
 
 
 async def stream_events(js: Any) -> list[tuple[int, Envelope]]:
@@ -170,15 +172,6 @@ async def stream_events(js: Any) -> list[tuple[int, Envelope]]:
         (seq, decode_event((await js.get_msg(STREAM_NAME, seq)).data))
         for seq in range(info.state.first_seq, info.state.last_seq + 1)
     ]
-
-
-async def wait_for(condition, what: str, timeout: float = WAIT) -> None:
-    """Poll server state (nothing announces it) with a short interval, bounded."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def batch() -> list[Envelope]:
@@ -192,7 +185,6 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
 ) -> None:
     settings = RuntimeSettings(nats_url=cluster.url, stream_replicas=3, var_dir=tmp_path / "var")
     first, second = batch(), batch()
-    deadline = time.monotonic() + WAIT
     info = await js.stream_info(STREAM_NAME)
     assert info.config.num_replicas == 3
     assert len(info.cluster.replicas) == 2 and all(peer.current for peer in info.cluster.replicas)
@@ -206,7 +198,7 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
             running_processor(settings, two, durable=DURABLE),
         ):
             for envelope in first:
-                await publish_until_stored(js, envelope, deadline)
+                await publish_until_stored(js, envelope)
             assert await asyncio.to_thread(hold.reached.wait, WAIT), "no instance reached the held event"
 
             # mid-flow: one message in flight at the consumer, the second batch being published
@@ -215,7 +207,7 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
             async def publish_second_batch() -> list[int]:
                 sequences = []
                 for n, envelope in enumerate(second, 1):
-                    sequences.append(await publish_until_stored(js, envelope, deadline))
+                    sequences.append(await publish_until_stored(js, envelope))
                     if n == KILL_AFTER:
                         killed_enough.set()
                 return sequences
@@ -233,7 +225,7 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
             second_sequences = await asyncio.wait_for(publishing, WAIT)
 
             last = max(second_sequences)
-            assert await asyncio.to_thread(one.recorder.wait, STREAM_NAME, last, timeout=WAIT) is None
+            await tracked(one.recorder, last, timeout=WAIT)
 
             async def consumer_drained() -> bool:
                 try:
@@ -242,7 +234,7 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
                     return False
                 return consumer.num_pending == 0 and consumer.num_ack_pending == 0
 
-            await wait_for(consumer_drained, "the durable consumer to acknowledge everything")
+            await eventually(consumer_drained, "the durable consumer to acknowledge everything", WAIT, interval=POLL)
 
         # the stream holds every event exactly once, in publish order
         on_stream = await stream_events(js)
@@ -278,7 +270,7 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
         names = {state.cluster.leader, *(p.name for p in peers)}
         return leader.name in names and len(peers) == 2 and all(p.current and not p.offline for p in peers)
 
-    await wait_for(all_replicas_current, f"{leader.name} to catch up")
+    await eventually(all_replicas_current, f"{leader.name} to catch up", WAIT, interval=POLL)
     assert (await js.stream_info(STREAM_NAME)).state.messages == len(first) + len(second)
 
 
@@ -299,9 +291,8 @@ async def test_a_node_changes_its_jetstream_key_by_resyncing_from_the_others(
 ) -> None:
     """The runbook's JetStream key rotation: one node at a time, stopped, store wiped, started with its new key."""
     reports = [factories.incident_reported() for _ in range(20)]
-    deadline = time.monotonic() + WAIT
     for report in reports:
-        await publish_until_stored(js, report, deadline)
+        await publish_until_stored(js, report)
     node = cluster.nodes[0]
 
     node.stop()
@@ -311,7 +302,7 @@ async def test_a_node_changes_its_jetstream_key_by_resyncing_from_the_others(
     async def resynced() -> bool:
         return await node_stream_messages(node) == len(reports)
 
-    await wait_for(resynced, f"{node.name} to re-sync the stream under its new key")
+    await eventually(resynced, f"{node.name} to re-sync the stream under its new key", WAIT, interval=POLL)
     # its copy is encrypted with the new key: nothing readable in its files
     address = reports[0].data.location.address.encode()
     assert not [path for path in node.store_dir.rglob("*") if path.is_file() and address in path.read_bytes()]

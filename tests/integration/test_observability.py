@@ -3,9 +3,7 @@ that follows the NATS connection, the overdue follow-up gauge, on every service'
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +15,6 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.contract.events import decode_event
 from services.dispatcher.bootstrap import APPLICATION_NAME as DISPATCHER
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
@@ -35,10 +32,17 @@ from services.runtime.stream import STREAM_NAME, publish_event
 from tests import dispatch_factories as f
 from tests import factories
 from tests.factories import T0
-from tests.integration.test_exactly_once import wait_for_consumer_to_drain
 from tests.integration.test_notifier import Sandbox, opt_out_changed, requested, running_sandbox, settings_for
-from tests.integration.test_projections import Story, publish_all, wait_for_stream, workspace
+from tests.integration.test_projections import Story, workspace
 from tests.support.asgi_server import serving
+from tests.support.stream import (
+    eventually,
+    last_sequence,
+    publish_all,
+    wait_for_consumer_to_drain,
+    wait_for_stream,
+    watching,
+)
 
 Labels = dict[str, str]
 
@@ -71,13 +75,6 @@ async def scrape(base_url: str) -> str:
     return response.text
 
 
-async def eventually(probe: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
-    """Await ``probe()`` becoming true: NATS connection state has no event a test can await."""
-    async with asyncio.timeout(timeout):
-        while not await probe():
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with running_sandbox(tmp_path / "sandbox") as running:
@@ -106,18 +103,10 @@ async def test_the_dispatcher_counts_escalations_and_unfilled_steps_and_its_lag_
         var_dir=tmp_path, roster_seed_file=None, nats_url=nats_server.url, database_url=database_url
     )
     director = f.responder("director", skills=())
-    seen: list[dict] = []
-    offered = asyncio.Event()
-
-    async def collect(msg) -> None:
-        seen.append(json.loads(msg.data))
-        if seen[-1]["type"] == "dispatch.offered":
-            offered.set()
-
     watcher = await nats.connect(nats_server.url)
-    await watcher.subscribe("crisis.dispatch.>", cb=collect)
     with build_dispatcher(settings, ManualClock(T0)) as dispatcher:
         async with (
+            watching(watcher, "crisis.dispatch.>") as dispatch_events,
             running_processor(settings, dispatcher, durable=DISPATCHER) as service,
             serving_ops(service.probes, "127.0.0.1", 0) as ops,
         ):
@@ -125,18 +114,18 @@ async def test_the_dispatcher_counts_escalations_and_unfilled_steps_and_its_lag_
             # only a director on call: every candidate step is empty, so the ladder climbs at once
             for event in (f.registered(director), f.rotation([director.responder_id]), f.incident()):
                 await publish_event(js, event)
-            await asyncio.wait_for(offered.wait(), 15)
-            await wait_for_consumer_to_drain(js, (await js.stream_info(STREAM_NAME)).state.last_seq, DISPATCHER)
+            seen = await dispatch_events.until(
+                lambda events: any(e.type == "dispatch.offered" for e in events), "the director's page"
+            )
+            await wait_for_consumer_to_drain(js, await last_sequence(js), DISPATCHER)
             after = await scrape(ops)
     await watcher.close()
-    escalated = [e for e in seen if e["type"] == "dispatch.escalated"]
-    unfilled = [e for e in seen if e["type"] == "dispatch.unfilled"]
+    escalated = [e for e in seen if e.type == "dispatch.escalated"]
+    unfilled = [e for e in seen if e.type == "dispatch.unfilled"]
     assert escalated and unfilled
     for event in escalated:
-        labels = {"rung": event["data"]["rung"], "reason": event["data"]["reason"]}
-        expected = sum(
-            e["data"]["rung"] == labels["rung"] and e["data"]["reason"] == labels["reason"] for e in escalated
-        )
+        labels = {"rung": str(event.data.rung), "reason": str(event.data.reason)}
+        expected = sum(e.data.rung == event.data.rung and e.data.reason == event.data.reason for e in escalated)
         counted = sample(after, "crisis_dispatch_escalations_total", labels)
         assert counted - sample(before, "crisis_dispatch_escalations_total", labels) == expected
     grew = total(after, "crisis_dispatch_unfilled_total") - total(before, "crisis_dispatch_unfilled_total")
@@ -160,21 +149,21 @@ async def test_the_notifier_counts_sms_failures_by_code_and_page_latency(js, nat
     settings = settings_for(tmp_path, sandbox.url, nats_url=nats_server.url, sms_rate_per_second=50)
     reachable, opted_out = factories.fake_phone(), factories.fake_phone()
     watcher = await nats.connect(nats_server.url)
-    outcomes = await watcher.subscribe("crisis.sms.*")
     failed = {"channel": "sms", "error_code": "21610", "permanent": "true"}
     latency = {"channel": "sms", "priority": "P1"}
     with build_notifier(settings, SystemClock()) as notifier:
         queue = build_send_queue(notifier, settings)
         async with (
+            watching(watcher, "crisis.sms.*") as outcomes,
             running_processor(settings, notifier, durable=NOTIFIER, followers=[queue]) as service,
             serving_ops(service.probes, "127.0.0.1", 0) as ops,
         ):
             before = await scrape(ops)
             for event in (requested(reachable), opt_out_changed(opted_out, True), requested(opted_out)):
                 await publish_event(js, event)
-            types: list[str] = []
-            while not {"sms.sent", "sms.failed"} <= set(types):
-                types.append(decode_event((await outcomes.next_msg(timeout=15)).data).type)
+            await outcomes.until(
+                lambda events: {"sms.sent", "sms.failed"} <= {e.type for e in events}, "one SMS sent and one failed"
+            )
             after = await scrape(ops)
     await watcher.close()
     assert sample(after, "crisis_sms_failures_total", failed) - sample(before, "crisis_sms_failures_total", failed) == 1
@@ -209,7 +198,7 @@ async def test_readiness_follows_the_nats_connection(tmp_path) -> None:
                 async def not_ready() -> bool:
                     return (await client.get("/readyz")).status_code == 503
 
-                await eventually(not_ready)
+                await eventually(not_ready, "/readyz to answer 503 once NATS is down", timeout=20)
                 down = await client.get("/readyz")
                 assert down.headers["content-type"] == "application/problem+json"
                 assert down.json()["detail"] == "not ready: nats down"
@@ -221,7 +210,7 @@ async def test_readiness_follows_the_nats_connection(tmp_path) -> None:
                 async def ready_again() -> bool:
                     return (await client.get("/readyz")).status_code == 200
 
-                await eventually(ready_again)
+                await eventually(ready_again, "/readyz to answer 200 once NATS is back", timeout=20)
     finally:
         own.stop()
 

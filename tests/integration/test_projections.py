@@ -68,13 +68,12 @@ from services.contract.events import (
     new_event,
 )
 from services.projections.adapters.sql_read_models import SCHEMA_VERSION
-from services.projections.bootstrap import build
+from services.projections.bootstrap import build, build_projections
 from services.projections.read_models import ReadModels
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
 from services.runtime.credentials import AccessRole, issue_credential
-from services.runtime.settings import store_env
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.support.asgi_server import serving
 from tests.support.stream import (
@@ -535,7 +534,7 @@ async def test_follow_ups_are_created_assigned_completed_and_rescheduled(
         assert assigned.data.assignee_id == coach.responder_id and assigned.data.assigned_by == "rules"
         told = [e for e in events if e.type == "notification.requested" and e.data.template == "task_due"]
         assert [e.data.to for e in told] == [coach.phone]
-        assert told[0].data.params == {"task_code": created.data.task_code, "due_in_hours": 72}
+        assert told[0].data.params == {"task_code": created.data.task_code, "due_in_hours": 72, "incident_code": "4821"}
 
         crisis = Story(kind=CrisisKind.SELF_HARM_RISK, priority=Priority.P1, overdose=None)
         await publish_all(js, [crisis.reported()])
@@ -614,7 +613,7 @@ async def test_overdue_follow_up_pages_the_assignee_and_tells_the_supervisor_eve
         )
         pages = [e for e in events if e.type == "notification.requested" and e.data.template == "task_overdue"]
         assert {p.data.to for p in pages} == {coach.phone, supervisor.phone}
-        assert all(set(p.data.params) == {"task_code", "due_in_hours"} for p in pages)
+        assert all(set(p.data.params) == {"task_code", "due_in_hours", "incident_code"} for p in pages)
         assert await space.app.state.overdue_watch.check_once() == 0  # once per due time
         await space.settled(js)
         async with space.client("coach") as pat:
@@ -706,7 +705,7 @@ async def test_rebuild_from_sequence_one_equals_the_live_read_models(js, nats_se
             assert saved.status_code == 202
         await space.settled(js)
         live = await asyncio.to_thread(space.read_models.store.dump)
-        with ReadModels(store_env(space.settings, "rebuilt"), clock=space.clock, prefix="rebuilt") as rebuilt:
+        with build_projections(space.settings, space.clock, name="rebuilt") as rebuilt:
             result = await replay_into(js, rebuilt, reset=True, batch=7)
             assert result.skipped == 1 and result.position == space.read_models.processed_position()
             assert await asyncio.to_thread(rebuilt.store.dump) == live
@@ -733,7 +732,7 @@ def test_stored_rows_are_sealed_when_a_cipher_key_is_set(tmp_path) -> None:
     key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, test only
     settings = ProjectionsSettings(var_dir=tmp_path, cipher_key=key)
     story = Story()
-    with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as read_models:
+    with build_projections(settings, ManualClock(T0)) as read_models:
         assert read_models.handle(story.reported(address="17 Secret Lane"), 1)
         assert read_models.timeline(story.incident_id)[0]["details"]["location"]["address"] == "17 Secret Lane"
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("projections.sqlite*"))
@@ -821,7 +820,7 @@ async def test_a_store_from_before_the_read_models_is_replayed_at_start(js, nats
     story = Story()
     await publish_all(js, [story.reported(), *story.offered(team()["clinician"], 0.2)])
     settings = make_settings(nats_server.url, tmp_path / "var", "")
-    with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as old:
+    with build_projections(settings, ManualClock(T0)) as old:
         old.store.insert_tracking(Tracking(STREAM_NAME, 4))  # an older version had processed everything
         old.store.drop_tables()
     async with workspace(js, nats_server, tmp_path) as space:
@@ -835,7 +834,7 @@ async def test_read_models_of_an_older_schema_are_replayed_at_start(js, nats_ser
     story = Story()
     await publish_all(js, [story.reported(), *story.offered(team()["clinician"], 0.2)])
     settings = make_settings(nats_server.url, tmp_path / "var", "")
-    with ReadModels(store_env(settings, "projections"), clock=ManualClock(T0)) as old:
+    with build_projections(settings, ManualClock(T0)) as old:
         old.store.insert_tracking(Tracking(STREAM_NAME, 4))  # processed by schema 1, which kept no dead letters
         with old.store.transaction(commit=True) as cursor:
             old.store.execute(cursor, "UPDATE {meta} SET value = %s WHERE key = %s", ("1", "schema_version"))

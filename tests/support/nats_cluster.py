@@ -9,7 +9,6 @@ run and stop nats-server. A test harness, not part of the services: tests and be
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import shutil
@@ -25,6 +24,7 @@ import nats
 from nats.errors import Error as NatsError
 
 from services.runtime.nats_server import end_process, spawn_nats_server
+from tests.support.stream import eventually
 
 CLUSTER_NAME = "crisis"
 
@@ -229,18 +229,21 @@ class NatsCluster:
         connection = await nats.connect(
             self.urls, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2
         )
+        js = connection.jetstream(timeout=1.0)
+        refusals: list[Exception] = []
+
+        async def answers() -> bool:
+            try:
+                await js.account_info()
+            except (NatsError, TimeoutError) as exc:  # no meta leader yet: 503 / timeouts
+                refusals.append(exc)
+                return False
+            return True
+
         try:
-            js = connection.jetstream(timeout=1.0)
-            deadline = time.monotonic() + timeout
-            last: Exception | None = None
-            while time.monotonic() < deadline:
-                try:
-                    await js.account_info()
-                    return
-                except (NatsError, TimeoutError) as exc:  # no meta leader yet: 503 / timeouts
-                    last = exc
-                await asyncio.sleep(interval)
-            raise TimeoutError(f"JetStream did not get a meta leader within {timeout} s: {last!r}")
+            await eventually(
+                answers, lambda: f"JetStream to elect a meta leader (last answer: {refusals[-1:]!r})", timeout, interval
+            )
         finally:
             with contextlib.suppress(Exception):
                 await connection.close()

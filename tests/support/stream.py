@@ -1,17 +1,21 @@
 """The one place for tests' stream and waiting helpers: publish events, read the stream back, and wait.
 
-Wait on tracking wherever something records how far it got, as eventsourcing's own tests do
-(``TrackingRecorder.wait``): a processor's stream position (``tracked``), its outbox relay's position in its own
-log (``relayed``). Poll (``eventually``: bounded, with a short interval) only for what records nothing a test can
-wait on: what another process or a timer put on the stream, a consumer's ack floor on the server.
+Wait on what records or announces progress, as eventsourcing's own tests do (``TrackingRecorder.wait``):
+a processor's stream position (``tracked``), its outbox relay's position in its own log (``relayed``), the
+messages arriving on a subject (``SubjectWatch``, ``watching``), the writes to a key-value entry (``kv_value``,
+a KV watch). Poll (``eventually``: bounded, with a short interval, failing with what it waited for) only for what
+announces nothing a test can await: another process's HTTP answers, a consumer's ack floor on the server, a
+cluster electing a leader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import TrackingRecorder
 
@@ -41,6 +45,11 @@ async def stream_events(js: Any, first: int = 1) -> list[Envelope]:
     return [decode_event((await js.get_msg(STREAM_NAME, s)).data) for s in range(first, last + 1)]
 
 
+async def stream_types(js: Any, first: int = 1) -> list[str]:
+    """The type of every event on the stream from sequence ``first`` on, in stream order."""
+    return [event.type for event in await stream_events(js, first)]
+
+
 async def tracked(
     recorder: TrackingRecorder, position: int | None, name: str = STREAM_NAME, timeout: float = WAIT_SECONDS
 ) -> None:
@@ -56,14 +65,19 @@ async def relayed(processor: StreamProcessor, timeout: float = WAIT_SECONDS) -> 
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], what: str, timeout: float = WAIT_SECONDS, interval: float = 0.05
+    probe: Callable[[], Awaitable[T]],
+    what: str | Callable[[], str],
+    timeout: float = WAIT_SECONDS,
+    interval: float = 0.05,
 ) -> T:
-    """Poll ``probe()`` until it returns something true, and return that; AssertionError naming ``what`` after
-    ``timeout`` seconds. Only for what nothing records (see the module's docstring)."""
+    """Poll ``probe()`` until it returns something true, and return that. After ``timeout`` seconds, raise
+    AssertionError naming ``what`` (a callable is asked only then, so it can show the last answer seen).
+    Only for what announces nothing a test can await (see the module's docstring)."""
     deadline = time.monotonic() + timeout
     while not (found := await probe()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            described = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {described}")
         await asyncio.sleep(interval)
     return found
 
@@ -89,3 +103,64 @@ async def wait_for_consumer_to_drain(js: Any, last: int, durable: str, timeout: 
         return info.ack_floor.stream_seq >= last and info.num_pending == 0 and info.num_ack_pending == 0
 
     await eventually(drained, f"consumer {durable} to drain to {last}", timeout)
+
+
+async def kv_value(
+    js: Any, bucket: str, key: str, accept: Callable[[Any], bool], what: str, timeout: float = WAIT_SECONDS
+) -> Any:
+    """The JSON value of ``key`` in ``bucket`` once ``accept`` takes it: the current entry first, then each write,
+    through a KV watch (nothing polled). AssertionError naming ``what`` after ``timeout`` seconds."""
+    watcher = await (await js.key_value(bucket)).watch(key)
+    try:
+        async with asyncio.timeout(timeout):
+            async for entry in watcher:  # None marks the end of the current entries; deletes carry no value
+                if entry is not None and entry.value and accept(value := json.loads(entry.value)):
+                    return value
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
+    finally:
+        await watcher.stop()
+    raise AssertionError(f"the watch of {bucket}/{key} stopped before {what}")
+
+
+def envelope_of(msg: Any) -> Envelope:
+    return decode_event(msg.data)
+
+
+class SubjectWatch(Generic[T]):
+    """Every message on a subscription as it arrives, each turned into a ``T`` by ``decode`` (by default the
+    event it carries), and a wait on what they show: awaited on their arrival, not polled."""
+
+    def __init__(self, decode: Callable[[Any], T] = envelope_of) -> None:
+        self.seen: list[T] = []
+        self._decode = decode
+        self._arrived = asyncio.Condition()
+
+    async def on_message(self, msg: Any) -> None:
+        """The subscription's callback (``cb=watch.on_message``)."""
+        item = self._decode(msg)
+        async with self._arrived:
+            self.seen.append(item)
+            self._arrived.notify_all()
+
+    async def until(self, predicate: Callable[[list[T]], bool], what: str, timeout: float = WAIT_SECONDS) -> list[T]:
+        """Everything seen so far, once ``predicate(seen)`` holds; AssertionError naming ``what`` after ``timeout``."""
+        async with self._arrived:
+            try:
+                await asyncio.wait_for(self._arrived.wait_for(lambda: predicate(self.seen)), timeout)
+            except TimeoutError:
+                raise AssertionError(
+                    f"timed out after {timeout:g} s waiting for {what} ({len(self.seen)} messages seen)"
+                ) from None
+            return list(self.seen)
+
+
+@contextlib.asynccontextmanager
+async def watching(nc: Any, subject: str, decode: Callable[[Any], T] = envelope_of) -> AsyncIterator[SubjectWatch[T]]:
+    """A ``SubjectWatch`` of the core NATS messages on ``subject`` (wildcards allowed) from now on."""
+    watch: SubjectWatch[T] = SubjectWatch(decode)
+    subscription = await nc.subscribe(subject, cb=watch.on_message)
+    try:
+        yield watch
+    finally:
+        await subscription.unsubscribe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -102,7 +103,19 @@ def test_roles_and_exclusions_narrow_the_pool() -> None:
     clinician = person(39.744, -104.988)
     assert select([supervisor, clinician], (), roles=frozenset({"supervisor"})).candidates[0].responder == supervisor
     excluded = select([clinician], (), exclude=frozenset({clinician.responder_id}))
-    assert excluded.shortfalls == ("nobody_on_call",)
+    assert excluded.shortfalls == ("everyone_qualified_already_paged",)  # on call, but already paged: not "nobody"
+
+
+def test_already_paged_is_the_reason_only_when_the_people_left_out_could_have_taken_it() -> None:
+    clinician = person(39.744, -104.988)
+    nurse = person(39.75, -104.99, "nurse", skills=("nurse",))
+    paged_before = frozenset({clinician.responder_id})
+    assert select([clinician, nurse], ("naloxone_carrier",), exclude=paged_before).shortfalls == (
+        "everyone_qualified_already_paged",
+    )
+    busy = replace(clinician, load=1)
+    assert select([busy], ("naloxone_carrier",), exclude=paged_before).shortfalls == ("all_busy",)
+    assert select([nurse], ("naloxone_carrier",), exclude=paged_before).shortfalls == ("nobody_with_skill",)
 
 
 def test_the_grid_index_finds_the_same_people_as_measuring_everyone() -> None:

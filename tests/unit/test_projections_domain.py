@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from eventsourcing.utils import resolve_topic
 
 from services.contract.events import (
     CrisisKind,
@@ -35,7 +36,6 @@ from services.contract.events import (
 )
 from services.projections.adapters.session_cookies import Session, SessionCodec, WorkspaceSessions
 from services.projections.adapters.svg_charts import grouped_bars, minutes_label
-from services.projections.domain.desk import DueIndex
 from services.projections.domain.documentation import (
     DocumentationRefused,
     assemble_documentation,
@@ -43,6 +43,7 @@ from services.projections.domain.documentation import (
     check_sign_off,
 )
 from services.projections.domain.entries import timeline_entry
+from services.projections.domain.followup_aggregates import DueIndex, IncidentCase
 from services.projections.domain.followups import (
     FollowUpPolicy,
     TaskRefused,
@@ -379,6 +380,13 @@ def test_due_index_finds_only_tasks_past_due() -> None:
     assert [t for t, _, _ in index.due_by(T0 + timedelta(hours=2))] == [first, second]
     index.settle(task_id=first)
     assert [t for t, _, _ in index.due_by(T0 + timedelta(hours=2))] == [second]
+
+
+def test_the_desk_reads_events_stored_under_its_aggregates_old_module_name() -> None:
+    import services.projections.followup_desk  # noqa: F401 - registers the old topic
+
+    assert resolve_topic("services.projections.domain.desk:IncidentCase.TaskCreated") is IncidentCase.TaskCreated
+    assert resolve_topic("services.projections.domain.desk:DueIndex") is DueIndex
 
 
 # ---- metrics ---------------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from services.contract.events import NotificationRequested, NotificationRequestedData, decode_event, new_event
-from services.contract.templates import TEMPLATES, place_ref, without_retired_free_text
 from services.contract.gsm7 import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
+from services.contract.templates import TEMPLATES, place_ref, without_retired_free_text
 from services.notifier.domain.place_names import PlaceBook, printable_name
 from services.notifier.domain.templates import (
     LANGUAGES,
@@ -83,8 +83,19 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     ],
     "responder_unreachable": [{"responder_name": LONG_NAME[:100], "reason": r} for r in ("opted_out", "undeliverable")],
     "open_pages_bundle": [{"codes": ["1234"]}, {"codes": ALL_CODES[:3]}, {"codes": ALL_CODES}],
-    "task_due": [{"task_code": "9999", "due_in_hours": h} for h in (0, 1, 10**9)],
-    "task_overdue": [{"task_code": "9999", "due_in_hours": 10**9}],
+    "task_due": [
+        {"task_code": "9999", "due_in_hours": h, "incident_code": c} for h in (0, 1, 10**9) for c in ("9999", None)
+    ],
+    "task_overdue": [{"task_code": "9999", "due_in_hours": 10**9, "incident_code": c} for c in ("9999", None)],
+    "nobody_accepted": [
+        {"priority": p, "code": "9999", "kind": k, "minutes_since_report": 99_999, "repeat": 99_999}
+        for p in ("P1", "P2")
+        for k in ("overdose", "withdrawal", "self_harm_risk")
+    ],
+    "nobody_accepted_call": [
+        {"priority": "P1", "code": "4821", "kind": k, "minutes_since_report": 99_999, "repeat": 1}
+        for k in ("overdose", "withdrawal", "self_harm_risk")
+    ],
     "system_alert": [{"reference": "DL-999999999999", "service": "intake_gateway_incident_state"}],
     "legacy_v1": [{}],
 }
@@ -352,6 +363,29 @@ def test_the_place_book_leaves_out_names_that_say_what_a_page_is_about() -> None
     assert book.left_out == 4
     assert book.place(place_ref("Sunrise Methadone Clinic")) is None and book.place(None) is None
     assert place_ref("  Union   STATION ") == place_ref("Union Station")  # spacing and case aside
+
+
+@pytest.mark.parametrize("template", ["nobody_accepted", "nobody_accepted_call"])
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", ["overdose", "withdrawal", "self_harm_risk"])
+def test_nobody_accepted_names_the_response_never_the_condition(template: str, language: str, kind: str) -> None:
+    params = {"priority": "P1", "code": "4821", "kind": kind, "minutes_since_report": 7, "repeat": 2}
+    text = render(template, params, language).text
+    assert not FORBIDDEN.search(text), text
+    assert ("4, 8, 2, 1" if template in VOICE_TEMPLATES else "P1 4821") in text
+    assert "7 min" in text
+
+
+def test_a_task_text_names_its_incident_when_the_request_does() -> None:
+    assert render("task_due", {"task_code": "7400", "due_in_hours": 3, "incident_code": "4821"}).text == (
+        "Follow-up task 7400 for incident 4821 is due in 3 h. Details in the app."
+    )
+    assert render("task_overdue", {"task_code": "7400", "due_in_hours": 0, "incident_code": "4821"}, "es").text == (
+        "La tarea de seguimiento 7400 del incidente 4821 esta vencida. Detalles en la app."
+    )
+    assert render("task_due", {"task_code": "7400", "due_in_hours": 0}).text == (  # requested before it was named
+        "Follow-up task 7400 is due now. Details in the app."
+    )
 
 
 def test_voice_page_spells_the_code_digit_by_digit() -> None:

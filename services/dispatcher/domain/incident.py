@@ -15,6 +15,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.dispatcher.domain.policy import Rung
+
 OPEN = "open"
 
 
@@ -116,8 +118,12 @@ class IncidentDispatch(Aggregate):
         caused_by: UUID,
         at: datetime,
         place: str | None = None,  # the gazetteer's name for the scene, if an entry is that close
+        reported_at: datetime | None = None,  # when the report was made (None: opened before this was kept)
     ) -> None:
         self.short_code, self.kind, self.priority = short_code, kind, priority
+        self.reported_at = reported_at or at
+        self.alarm: dict[str, Any] | None = None  # {"repeat", "next_at"} once NOBODY ACCEPTED sounded
+        self.disposition: str | None = None  # the outcome a clinician or director recorded, if any
         self.lat, self.lon, self.zone, self.place = lat, lon, zone, place
         self.needs = needs
         self.call_911 = call_911
@@ -163,6 +169,7 @@ class IncidentDispatch(Aggregate):
             "voice_at": voice_at,
         }
         self.slots[slot]["tried"].append(str(responder_id))
+        self.slots[slot]["step"], self.slots[slot]["rung"] = step, rung  # where the ladder is when it was asked
 
     @event("PageReminded")
     def remind(self, page_id: UUID, channel: str, caused_by: UUID | None, at: datetime) -> None:
@@ -219,12 +226,13 @@ class IncidentDispatch(Aggregate):
     def record_unfilled(
         self, slot: str, step: int, rung: str, shortfalls: list[str], reason: str, caused_by: UUID | None, at: datetime
     ) -> None:
-        pass
+        self.slots[slot]["step"], self.slots[slot]["rung"] = step, rung  # this step was asked, and nobody could be
 
     @event("Escalated")
     def escalate(
         self, slot: str, to_step: int, to_rung: str, reason: str, caused_by: UUID | None, at: datetime
     ) -> None:
+        """The incident climbs one step (``slot`` is the one whose step ran out): one event per step."""
         state = self.slots[slot]
         state["from_step"] = state["step"]
         state["step"], state["rung"] = to_step, to_rung
@@ -234,6 +242,26 @@ class IncidentDispatch(Aggregate):
         self.slots[slot]["active"] = False
         if slot == "primary" and self.status == OPEN:
             self.status = "exhausted"
+
+    # ---- nobody accepted --------------------------------------------------------------------------
+
+    @event("AlarmRaised")
+    def raise_alarm(
+        self,
+        repeat: int,
+        minutes_since_report: int,
+        voice: bool,
+        notified: list[dict[str, Any]],  # responder_id, role, phone, language of each person alerted
+        next_at: datetime,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        self.alarm = {"repeat": repeat, "next_at": next_at}
+
+    @event("DispositionNoted")
+    def note_disposition(self, disposition: str, caused_by: UUID, at: datetime) -> None:
+        """Someone recorded how the incident ended: that answers a NOBODY ACCEPTED alarm."""
+        self.disposition = disposition
 
     # ---- on scene ---------------------------------------------------------------------------------
 
@@ -275,6 +303,15 @@ class IncidentDispatch(Aggregate):
     def slot_names(self) -> list[str]:
         return list(self.slots)
 
+    def position(self) -> Rung:
+        """The incident's one position on the ladder: the highest step any of its slots was asked at.
+
+        A slot that waited while the ladder climbed (its pages were still open) is asked where the ladder is,
+        without another escalation.
+        """
+        top = max((Rung(state["step"], state["rung"]) for state in self.slots.values()), key=Rung.key, default=None)
+        return top or Rung(1, "candidates")
+
     def tried(self) -> frozenset[UUID]:
         """Everyone paged for any slot of this incident: nobody is paged twice for one incident."""
         return frozenset(UUID(r) for state in self.slots.values() for r in state["tried"])
@@ -312,7 +349,32 @@ class IncidentDispatch(Aggregate):
             for t in (page["reminder_at"], page["voice_at"] if page["reminder_at"] is None else None, page["deadline"])
             if t is not None
         ]
+        if self.alarm_sounding():
+            times.append(self._alarm()["next_at"])
         return min(times, default=None)
+
+    def alarm_sounding(self) -> bool:
+        """NOBODY ACCEPTED sounded and nothing answered it yet: no acceptance, cancellation or disposition."""
+        return self._alarm() is not None and self.status == "exhausted" and self.recorded_disposition() is None
+
+    def alarm_due(self, now: datetime) -> bool:
+        alarm = self._alarm()
+        return alarm is not None and self.alarm_sounding() and alarm["next_at"] <= now
+
+    def alarm_repeats(self) -> int:
+        """How many times NOBODY ACCEPTED sounded for this incident (0: never)."""
+        alarm = self._alarm()
+        return alarm["repeat"] if alarm is not None else 0
+
+    def recorded_disposition(self) -> str | None:
+        return getattr(self, "disposition", None)  # a snapshot stored before dispositions were noted has none
+
+    def report_time(self) -> datetime:
+        """When the report was made (for a snapshot stored before this was kept: when the incident was opened)."""
+        return getattr(self, "reported_at", None) or self.created_on
+
+    def _alarm(self) -> dict[str, Any] | None:
+        return getattr(self, "alarm", None)
 
     def _open_page(self, page_id: UUID) -> dict[str, Any]:
         page = self.pages[str(page_id)]

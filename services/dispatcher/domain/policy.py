@@ -25,6 +25,16 @@ class StepPolicy:
 
 
 @dataclass(frozen=True)
+class AlarmPolicy:
+    """The NOBODY ACCEPTED alarm, once the ladder ran out: which priorities sound it, which of those also call,
+    and how often it repeats until someone accepts, the incident is cancelled or a disposition is recorded."""
+
+    repeat_every: timedelta = timedelta(seconds=120)
+    priorities: frozenset[str] = frozenset({"P1", "P2"})
+    voice_priorities: frozenset[str] = frozenset({"P1"})
+
+
+@dataclass(frozen=True)
 class PagingPolicy:
     by_priority: dict[str, StepPolicy] = field(
         default_factory=lambda: {
@@ -36,15 +46,25 @@ class PagingPolicy:
     candidate_steps: int = 2  # steps of "next best candidates" before the supervisor
     team_kinds: frozenset[str] = frozenset({"self_harm_risk"})  # clinician + peer coach
     second_acceptance: Literal["backup", "stand_down"] = "backup"
+    alarm: AlarmPolicy = field(default_factory=AlarmPolicy)
 
     def step(self, priority: str) -> StepPolicy:
         return self.by_priority[priority]
 
 
+RUNG_ORDER = {"candidates": 0, "supervisor": 1, "director": 2}
+
+
 @dataclass(frozen=True)
 class Rung:
+    """A position on the escalation ladder: the step number and who that step pages."""
+
     step: int
     rung: Literal["candidates", "supervisor", "director"]
+
+    def key(self) -> tuple[int, int]:
+        """Sorts positions from the bottom of the ladder to the top."""
+        return (self.step, RUNG_ORDER[self.rung])
 
 
 def next_rung(current: Rung, slot: Slot, policy: PagingPolicy, *, nobody_qualified: bool = False) -> Rung | None:
@@ -52,7 +72,8 @@ def next_rung(current: Rung, slot: Slot, policy: PagingPolicy, *, nobody_qualifi
 
     Candidates for ``candidate_steps`` steps, then the on-call supervisor, then the clinical director.
     Nobody qualified on call skips straight to the supervisor. A team's peer slot has no rungs above
-    its candidates: the primary response carries the escalation.
+    its candidates: the primary response carries the escalation, and from the supervisor on, finding a
+    peer is the supervisor's call.
     """
     if current.rung == "candidates" and not nobody_qualified and current.step < policy.candidate_steps:
         return Rung(current.step + 1, "candidates")

@@ -214,12 +214,20 @@ def _nearest_by_rings(
 def diagnose(
     roster: Mapping[UUID, ResponderView], on_call: frozenset[UUID], request: Request, rules: RoutingRules
 ) -> tuple[str, ...]:
-    """Why nobody is eligible: the filter at which the pool ran dry."""
-    pool = [roster[r] for r in on_call if r in roster and r not in request.exclude and roster[r].active]
+    """Why nobody is eligible: the filter at which the pool ran dry.
+
+    People already paged for this incident are never paged again; when they are the only ones on call who
+    could take it, that is the reason, not "nobody on call".
+    """
+    pool = [roster[r] for r in on_call if r in roster and roster[r].active]
     if request.roles is not None:
         pool = [r for r in pool if r.role in request.roles]
     if not pool:
         return ("nobody_on_call",)
+    anyone = Request(request.location, request.at, request.count, request.needs, request.roles)
+    if any(_eligible(r, anyone, rules) is not None for r in pool):  # all of them are excluded, or we'd not be here
+        return ("everyone_qualified_already_paged",)
+    pool = [r for r in pool if r.responder_id not in request.exclude] or pool
     reachable = [r for r in pool if r.available and not r.opted_out]
     if not reachable:
         return ("all_unreachable",) if any(r.opted_out for r in pool) else ("nobody_on_call",)

@@ -19,9 +19,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.runtime.kv_buckets import ensure_bucket
 from services.intake_gateway.domain.access import IncidentRelations
+from services.intake_gateway.incident_reads import IncidentState
 from services.intake_gateway.refusals import IncidentStatus
+from services.runtime.kv_buckets import ensure_bucket
 
 INCIDENTS_BUCKET = "intake_incidents"
 
@@ -55,8 +56,22 @@ class KvIncidentStates:
         entry = await self._get(incident_id)
         if entry is None or entry.get("kind") is None:
             return None
-        paged = frozenset(UUID(p) for p in entry.get("paged", []))
-        return entry["status"], IncidentRelations(reported_by=entry.get("reported_by"), paged=paged)
+        return entry["status"], _relations(entry)
+
+    async def state(self, incident_id: UUID) -> IncidentState | None:
+        """The entry as ``IncidentReads`` shows it; None when the gateway never saw the incident's report."""
+        entry = await self._get(incident_id)
+        if entry is None or entry.get("kind") is None:
+            return None
+        closed_at = entry.get("closed_at")
+        return IncidentState(
+            incident_id=incident_id,
+            kind=entry["kind"],
+            status=entry["status"],
+            reported_at=datetime.fromisoformat(entry["at"]),
+            closed_at=datetime.fromisoformat(closed_at) if closed_at else None,
+            relations=_relations(entry),
+        )
 
     async def paged(self, incident_id: UUID, responder_id: UUID) -> None:
         """Record that ``responder_id`` was paged for the incident (they may then change it)."""
@@ -109,3 +124,8 @@ class KvIncidentStates:
             except KeyWrongLastSequenceError:
                 continue
         raise RuntimeError(f"could not change incident {incident_id}: too many concurrent writes")
+
+
+def _relations(entry: dict) -> IncidentRelations:
+    paged = frozenset(UUID(p) for p in entry.get("paged", []))
+    return IncidentRelations(reported_by=entry.get("reported_by"), paged=paged)

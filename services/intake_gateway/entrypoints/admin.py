@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, NotAllowed, require_role
 from services.intake_gateway.entrypoints.idempotency import Answer, Requester, requester
-from services.runtime.request_ids import RequestIds
 from services.intake_gateway.roster_commands import (
     AddOverride,
     Appended,
@@ -31,6 +30,7 @@ from services.intake_gateway.roster_commands import (
 )
 from services.runtime.credentials import AccessRole
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
+from services.runtime.request_ids import RequestIds
 
 UNSUPPORTED_MEDIA_TYPE = {415: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}}}
 router = APIRouter(responses=PROBLEM_RESPONSES | AUTH_RESPONSES | UNSUPPORTED_MEDIA_TYPE)

@@ -21,8 +21,9 @@ from services.contract.events import (
     SelfHarmRiskDetails,
     WithdrawalDetails,
 )
+from services.intake_gateway.incident_reads import IncidentState
 from services.intake_gateway.locator import LocationGiven
-from services.intake_gateway.refusals import InvalidInput
+from services.intake_gateway.refusals import IncidentStatus, InvalidInput
 from services.runtime.input_times import InputDatetime
 
 
@@ -65,6 +66,12 @@ class SelfHarmRiskReport(_Report):
 IncidentReport = Annotated[OverdoseReport | WithdrawalReport | SelfHarmRiskReport, Field(discriminator="kind")]
 
 
+TIMELINE_URL = (
+    "the incident's timeline on the projections service (GET, bearer token of a director or a paged responder; "
+    "CRISIS_WORKSPACE_PUBLIC_URL)"
+)
+
+
 class PossibleDuplicateOut(BaseModel):
     incident_id: UUID
     short_code: str
@@ -86,7 +93,31 @@ class IncidentAccepted(BaseModel):
     possible_duplicates: list[PossibleDuplicateOut] = Field(
         description="reports of the same kind close by and shortly before; linked, never merged"
     )
-    timeline_url: str
+    timeline_url: str = Field(description=TIMELINE_URL)
+
+
+class IncidentStateOut(BaseModel):
+    """An incident as the gateway knows it; its full record is on the projections service (``timeline_url``)."""
+
+    incident_id: UUID
+    kind: CrisisKind
+    status: IncidentStatus
+    reported_at: datetime
+    closed_at: datetime | None = Field(description="when it was cancelled or completed; None while open")
+    responders_paged: int = Field(description="how many responders have been paged for it so far")
+    timeline_url: str = Field(description=TIMELINE_URL)
+
+    @classmethod
+    def of(cls, state: IncidentState, timeline_url: str) -> IncidentStateOut:
+        return cls(
+            incident_id=state.incident_id,
+            kind=CrisisKind(state.kind),
+            status=state.status,
+            reported_at=state.reported_at,
+            closed_at=state.closed_at,
+            responders_paged=len(state.relations.paged),
+            timeline_url=timeline_url,
+        )
 
 
 class NaloxoneDoseIn(BaseModel):

@@ -1,6 +1,7 @@
 """Crisis intake routes: ``POST /v1/incidents`` (a report) and, for an open incident, ``/naloxone``,
 ``/ems-arrived``, ``/relocated`` and ``/cancel``. Each parses, calls the use case through
 ``Requester.answer_once`` (``idempotency.py``: once per Idempotency-Key) and shapes the answer.
+``GET /v1/incidents/{incident_id}`` (where a report's ``Location`` points) reads the incident's state back.
 
 Every error is an RFC 9457 problem document; a 422 lists each offending field as ``errors[].field`` (e.g.
 ``body.details.cows_score``). The bodies are in ``incident_bodies.py``.
@@ -17,13 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from services.contract.events import CrisisKind, Envelope
-from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, require_role
+from services.intake_gateway.domain.access import Caller
+from services.intake_gateway.entrypoints.auth import AUTH_RESPONSES, NotAllowed, require_role
 from services.intake_gateway.entrypoints.idempotency import Answer, Requester, requester
 from services.intake_gateway.entrypoints.incident_bodies import (
     CancellationIn,
     EmsArrivalIn,
     IncidentAccepted,
     IncidentReport,
+    IncidentStateOut,
     NaloxoneDoseIn,
     PossibleDuplicateOut,
     RelocationIn,
@@ -31,11 +34,13 @@ from services.intake_gateway.entrypoints.incident_bodies import (
     UpdateBody,
     UpdateRecorded,
 )
+from services.intake_gateway.incident_reads import IncidentReads
 from services.intake_gateway.intake import IncidentIntake, ReportIncident
-from services.runtime.request_ids import RequestIds
-from services.runtime.credentials import AccessRole
+from services.intake_gateway.refusals import IncidentNotFound, NotYours
+from services.runtime.credentials import AccessRole, Principal
 from services.runtime.json_logs import bind_log_fields, log_fields
-from services.runtime.problems import PROBLEM_RESPONSES
+from services.runtime.problems import PROBLEM_RESPONSES, Problem
+from services.runtime.request_ids import RequestIds
 
 _KINDS = tuple(kind.value for kind in CrisisKind)
 
@@ -73,16 +78,27 @@ Reporter = Annotated[
     Requester, Depends(requester(require_role(AccessRole.INTAKE, AccessRole.RESPONDER, AccessRole.ADMIN)))
 ]
 # clinical facts come from people on the incident: intake, responders, directors (not roster admins)
-Updater = Annotated[
-    Requester, Depends(requester(require_role(AccessRole.INTAKE, AccessRole.RESPONDER, AccessRole.DIRECTOR)))
-]
+RELATED_ROLES = (AccessRole.INTAKE, AccessRole.RESPONDER, AccessRole.DIRECTOR)
+Updater = Annotated[Requester, Depends(requester(require_role(*RELATED_ROLES)))]
+Reader = Annotated[Principal, Depends(require_role(*RELATED_ROLES))]
+READ_REFUSED = "you may read only incidents you reported (intake), were paged for (responders), or any (directors)"
 
 
 def incident_intake(request: Request) -> IncidentIntake:
     return request.app.state.intake
 
 
+def incident_reads(request: Request) -> IncidentReads:
+    return request.app.state.incident_reads
+
+
 Intake = Annotated[IncidentIntake, Depends(incident_intake)]
+Reads = Annotated[IncidentReads, Depends(incident_reads)]
+
+
+def timeline_url(request: Request, incident_id: UUID) -> str:
+    """The incident's timeline on the projections service (absolute: another service's route)."""
+    return f"{request.app.state.workspace_url}/v1/incidents/{incident_id}/timeline"
 
 
 @router.post("/v1/incidents", status_code=201, response_model=IncidentAccepted)
@@ -117,11 +133,26 @@ async def report_incident(report: IncidentReport, app: Intake, requester: Report
             zone=data.zone,
             outside_service_area=data.outside_service_area,
             possible_duplicates=[PossibleDuplicateOut(**d.__dict__) for d in accepted.duplicates],
-            timeline_url=f"/v1/incidents/{data.incident_id}/timeline",
+            timeline_url=timeline_url(requester.request, data.incident_id),
         )
         return Answer(201, body.model_dump(mode="json"), {"Location": f"/v1/incidents/{data.incident_id}"})
 
     return await requester.answer_once(report, report_it)
+
+
+@router.get("/v1/incidents/{incident_id}", response_model=IncidentStateOut)
+async def incident_state(incident_id: UUID, request: Request, reads: Reads, principal: Reader) -> IncidentStateOut:
+    """The incident as the gateway knows it: open, cancelled or completed, since when, how many responders were
+    paged; and where its timeline is. For those who may change it: the caller who reported it (intake), the
+    responders paged for it, directors. Anyone else gets 403, entered in the audit log, whether the id exists or not."""
+    caller = Caller(principal.subject, principal.role.value, principal.responder_id)
+    try:
+        state = await reads.state(incident_id, caller)
+    except NotYours:
+        raise NotAllowed(READ_REFUSED, principal) from None
+    except IncidentNotFound:
+        raise Problem(404, "no such incident") from None
+    return IncidentStateOut.of(state, timeline_url(request, incident_id))
 
 
 async def update_recorded(

@@ -13,8 +13,9 @@ turns them into words. The rules the wording keeps (DOMAIN.md, "What an SMS may 
 - One segment: every SMS template fits 160 septets for its worst-case parameters. When it would not, a
   page switches to its compact wording, then a name is shortened ("..") and long code lists end in
   "+N more". A P1 page is therefore never split or reordered by a carrier.
-- ``voice_page`` is speech, not SMS: digits are spelled out one by one so text-to-speech reads "4, 8, 2,
-  1" rather than "four thousand eight hundred twenty-one".
+- ``voice_page`` and ``nobody_accepted_call`` are speech, not SMS: digits are spelled out one by one so
+  text-to-speech reads "4, 8, 2, 1" rather than "four thousand eight hundred twenty-one".
+- NOBODY ACCEPTED names the response an incident's kind needs ("urgent medical response"), never the kind.
 
 A language without wording for a template falls back to English.
 """
@@ -31,7 +32,7 @@ from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "es")
-VOICE_TEMPLATES = frozenset({"voice_page"})
+VOICE_TEMPLATES = frozenset({"voice_page", "nobody_accepted_call"})
 
 
 class TemplateError(ValueError):
@@ -313,19 +314,72 @@ def _open_pages_bundle(p: dict[str, Any], lang: str) -> str:
     return _fit_codes(lambda c: f"{count} ({c}). Reply STATUS for details, or Y/N and the code.", codes, _MORE[lang])
 
 
+_FOR_INCIDENT = {"en": " for incident {code}", "es": " del incidente {code}"}
+
+
+def _task(p: dict[str, Any], lang: str) -> str:
+    """The task's code, and the incident's when the request names it (requests made before they did do not)."""
+    incident = _FOR_INCIDENT[lang].format(code=p["incident_code"]) if p["incident_code"] else ""
+    return f"{p['task_code']}{incident}"
+
+
 def _task_due(p: dict[str, Any], lang: str) -> str:
     hours = p["due_in_hours"]
     if lang == "es":
         when = "vence ahora" if hours == 0 else f"vence en {hours} h"
-        return f"La tarea de seguimiento {p['task_code']} {when}. Detalles en la app."
+        return f"La tarea de seguimiento {_task(p, lang)} {when}. Detalles en la app."
     when = "is due now" if hours == 0 else f"is due in {hours} h"
-    return f"Follow-up task {p['task_code']} {when}. Details in the app."
+    return f"Follow-up task {_task(p, lang)} {when}. Details in the app."
 
 
 def _task_overdue(p: dict[str, Any], lang: str) -> str:
     if lang == "es":
-        return f"La tarea de seguimiento {p['task_code']} esta vencida. Detalles en la app."
-    return f"Follow-up task {p['task_code']} is overdue. Details in the app."
+        return f"La tarea de seguimiento {_task(p, lang)} esta vencida. Detalles en la app."
+    return f"Follow-up task {_task(p, lang)} is overdue. Details in the app."
+
+
+# the response a kind needs, never the condition: no overdose or withdrawal wording tied to a person (DOMAIN.md)
+_RESPONSE_LABEL = {
+    "en": {
+        "overdose": "urgent medical response",
+        "withdrawal": "medical response",
+        "self_harm_risk": "crisis team response",
+    },
+    "es": {
+        "overdose": "respuesta medica urgente",
+        "withdrawal": "respuesta medica",
+        "self_harm_risk": "respuesta de equipo de crisis",
+    },
+}
+
+
+def _nobody_accepted(p: dict[str, Any], lang: str) -> str:
+    label, minutes, alert = _RESPONSE_LABEL[lang][p["kind"]], p["minutes_since_report"], p["repeat"]
+    if lang == "es":
+        return (
+            f"NADIE ACEPTO {p['priority']} {p['code']} ({label}), reportado hace {minutes} min. Alerta {alert}. "
+            "Asigne a alguien ya en el tablero de despacho."
+        )
+    return (
+        f"NOBODY ACCEPTED {p['priority']} {p['code']} ({label}), reported {minutes} min ago. Alert {alert}. "
+        "Assign someone now on the dispatch board."
+    )
+
+
+def _nobody_accepted_call(p: dict[str, Any], lang: str) -> str:
+    label, minutes, digits = _RESPONSE_LABEL[lang][p["kind"]], p["minutes_since_report"], spoken_digits(p["code"])
+    priority = _SPOKEN_PRIORITY[lang].format(n=str(p["priority"])[1:])
+    if lang == "es":
+        return (
+            f"Esta es una alerta urgente del despacho. Nadie acepto el incidente de {priority}, codigo {digits}, "
+            f"una {label}, reportado hace {minutes} minutos. Revise el tablero de despacho y asigne a alguien ya. "
+            f"Repito: nadie acepto el incidente {digits}."
+        )
+    return (
+        f"This is an urgent alert from dispatch. Nobody accepted the {priority} incident, code {digits}, "
+        f"a {label}, reported {minutes} minutes ago. Check the dispatch board and assign someone now. "
+        f"Again: nobody accepted incident {digits}."
+    )
 
 
 def _system_alert(p: dict[str, Any], lang: str) -> str:
@@ -395,6 +449,8 @@ _WORDING: dict[str, dict[str, _Wording]] = {
         "task_due": _task_due,
         "task_overdue": _task_overdue,
         "system_alert": _system_alert,
+        "nobody_accepted": _nobody_accepted,
+        "nobody_accepted_call": _nobody_accepted_call,
         "legacy_v1": _both(
             "You have a message from dispatch. Reply STATUS for your open pages.",
             "Tiene un mensaje del despacho. Responda STATUS para ver sus avisos abiertos.",

@@ -10,16 +10,17 @@ decision, not the code's).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
-from uuid import UUID
+from typing import Any
 
-from services.projections.adapters.sql_table import DatastoreTable
-from services.projections.adapters.sql_values import iso, parse_time
+from services.projections.adapters.sql_table import DatastoreTable, where_clause
+from services.projections.domain.audit import AuditEntry
+from services.projections.stores import iso, parse_time
 
 
-class AuditLog(DatastoreTable):
-    """Append and query audit entries. Raises PersistenceError when the database fails: the caller must then
-    refuse the read (no record leaves without its audit entry)."""
+class SqlAuditLog(DatastoreTable):
+    """The ``AuditLog`` port (services/projections/stores.py): append and query audit entries. Raises
+    PersistenceError when the database fails: the caller must then refuse the read (no record leaves without its
+    audit entry)."""
 
     def __init__(self, datastore: Any, prefix: str = "projections") -> None:
         super().__init__(datastore, f"{prefix}_audit_log", "{audit}")
@@ -45,54 +46,18 @@ class AuditLog(DatastoreTable):
             cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_record ON {audit} (record_id, at)"))
             cursor.execute(self._sql("CREATE INDEX IF NOT EXISTS {audit}_by_subject ON {audit} (subject, at)"))
 
-    def record(
-        self,
-        *,
-        at: datetime,
-        subject: str,
-        role: str,
-        responder_id: UUID | None,
-        action: str,
-        record_type: str,
-        record_id: str,
-        outcome: str,
-    ) -> None:
+    def record(self, entry: AuditEntry) -> None:
         """Enter a read (or a refused read), in a transaction of its own."""
         with self._transaction(commit=True) as cursor:
-            self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, outcome, None)
+            self._insert(cursor, entry)
 
-    def record_write(
-        self,
-        cursor: Any,
-        *,
-        event_id: UUID,
-        at: datetime,
-        subject: str,
-        role: str,
-        responder_id: UUID | None,
-        action: str,
-        record_type: str,
-        record_id: str,
-        outcome: Literal["recorded", "refused", "denied"] = "recorded",
-    ) -> None:
+    def record_write(self, cursor: Any, entry: AuditEntry) -> None:
         """Enter a change (``refused``: an attempted change the record's state refused when it was applied;
         ``denied``: a caller another service refused, recorded as an ``access.refused`` event), inside the
         caller's transaction; nothing when this event is already entered."""
-        self._insert(cursor, at, subject, role, responder_id, action, record_type, record_id, outcome, event_id)
+        self._insert(cursor, entry)
 
-    def _insert(
-        self,
-        cursor: Any,
-        at: datetime,
-        subject: str,
-        role: str,
-        responder_id: UUID | None,
-        action: str,
-        record_type: str,
-        record_id: str,
-        outcome: str,
-        event_id: UUID | None,
-    ) -> None:
+    def _insert(self, cursor: Any, entry: AuditEntry) -> None:
         # a read has no event id (NULLs never conflict); a write's event id is unique, so a repeat adds nothing
         cursor.execute(
             self._sql(
@@ -100,15 +65,15 @@ class AuditLog(DatastoreTable):
                 "event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
             ),
             (
-                iso(at),
-                subject,
-                role,
-                str(responder_id) if responder_id else None,
-                action,
-                record_type,
-                record_id,
-                outcome,
-                str(event_id) if event_id else None,
+                iso(entry.at),
+                entry.subject,
+                entry.role,
+                str(entry.responder_id) if entry.responder_id else None,
+                entry.action,
+                entry.record_type,
+                entry.record_id,
+                entry.outcome,
+                str(entry.event_id) if entry.event_id else None,
             ),
         )
 
@@ -122,18 +87,9 @@ class AuditLog(DatastoreTable):
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Newest first, filtered by any of the given values."""
-        where, params = [], []
-        for column, value in (("subject", subject), ("record_id", record_id)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if since is not None:
-            where.append("at >= %s")
-            params.append(iso(since))
-        if until is not None:
-            where.append("at < %s")
-            params.append(iso(until))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = where_clause(
+            ("subject = %s", subject), ("record_id = %s", record_id), ("at >= %s", iso(since)), ("at < %s", iso(until))
+        )
         with self._transaction(commit=False) as cursor:
             cursor.execute(
                 self._sql(f"SELECT * FROM {{audit}} {clause} ORDER BY at DESC, id DESC LIMIT %s"), (*params, limit)

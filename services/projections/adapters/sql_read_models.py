@@ -5,7 +5,8 @@ Like the views in eventsourcing's projection examples, it records each change to
 came from in one transaction (``recording``): the position first, so a batch applied before stops there with
 IntegrityError. ``SQLiteReadModelStore`` and ``PostgresReadModelStore`` add eventsourcing's tracking table for
 each backend; the SQL of the tables is written once, with ``%s`` placeholders that become ``?`` on SQLite. The
-read side (what the use cases query) is ``ReadModelQueries`` in sql_read_queries.py.
+read side (what the use cases query) is ``SqlReadModelQueries`` in sql_read_queries.py. Together they are the
+``ReadModelStore`` port of services/projections/stores.py.
 
 What says something about a person is sealed (in each table's ``body`` column) with the application's compressor
 and AES cipher when a key is set, so PHI is encrypted at rest here exactly as in the event stores: event bodies
@@ -26,21 +27,24 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, PersistenceError, Recorder, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from services.contract.events import Envelope, decode_event
-from services.projections.adapters.sql_read_queries import ReadModelQueries
-from services.projections.adapters.sql_values import Sealer, iso, parse_time
+from services.projections.adapters.sql_audit_log import SqlAuditLog
+from services.projections.adapters.sql_read_queries import SqlReadModelQueries
+from services.projections.adapters.sql_values import Sealer
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
+from services.projections.stores import iso, parse_time
 
 SCHEMA_VERSION = "3"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed
 CACHE_INCIDENTS = 4096
 
 
-class ReadModelStore(ReadModelQueries, TrackingRecorder):
+class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
     """Tables: timeline (every incident event, sealed), incidents, people, tasks, responders, dead letters, meta;
     and the tracking table (the stream position they were built to).
 
@@ -165,6 +169,10 @@ class ReadModelStore(ReadModelQueries, TrackingRecorder):
             self.execute(
                 cursor, f"DELETE FROM {self.tracking_table_name} WHERE application_name = %s", (application_name,)
             )
+
+    def has_current_layout(self) -> bool:
+        """True when the tables exist in this code's layout (False: none yet, or an older layout)."""
+        return self.schema_version() == SCHEMA_VERSION
 
     def schema_version(self) -> str | None:
         """The tables' schema version; None when they do not exist yet."""
@@ -343,15 +351,15 @@ class ReadModelStore(ReadModelQueries, TrackingRecorder):
         self.execute(cursor, statement, [columns[n] for n in names])
 
 
-class SQLiteReadModelStore(ReadModelStore, SQLiteTrackingRecorder):
+class SQLiteReadModelStore(SqlReadModelStore, SQLiteTrackingRecorder):
     tracking_table_name = "tracking"  # eventsourcing's SQLite tracking table has this name, always
 
 
-class PostgresReadModelStore(ReadModelStore, PostgresTrackingRecorder):
+class PostgresReadModelStore(SqlReadModelStore, PostgresTrackingRecorder):
     pass
 
 
-def read_model_store(beside: Recorder, sealer: Sealer, prefix: str) -> ReadModelStore:
+def read_model_store(beside: Recorder, sealer: Sealer, prefix: str) -> SqlReadModelStore:
     """The read models' store on the database of ``beside`` (the application's own recorder), sharing its tracking
     table: the position is where the application has always kept it, so an upgraded store carries on from it."""
     datastore = beside.datastore  # type: ignore[attr-defined]
@@ -359,3 +367,12 @@ def read_model_store(beside: Recorder, sealer: Sealer, prefix: str) -> ReadModel
         return SQLiteReadModelStore(datastore, sealer=sealer, prefix=prefix)
     tracking_table_name = beside.tracking_table_name  # type: ignore[attr-defined]
     return PostgresReadModelStore(datastore, sealer=sealer, prefix=prefix, tracking_table_name=tracking_table_name)
+
+
+def open_sql_stores(beside: Application, prefix: str) -> tuple[SqlReadModelStore, SqlAuditLog]:
+    """The ``OpenStores`` port: the read models' tables and the audit log in the database of ``beside`` (the read
+    models' own application), sealed with its compressor and cipher."""
+    store = read_model_store(beside.recorder, Sealer(beside.mapper.compressor, beside.mapper.cipher), prefix)
+    audit = SqlAuditLog(store.datastore, prefix=prefix)
+    audit.create_table()
+    return store, audit

@@ -2,7 +2,7 @@
 
 Rows come back with their sealed ``body`` opened into fields of their own (an incident's ``kind``, a task's
 ``rule``, ``note``..., a responder's ``name``), so callers never see sealed bytes. Mixed into
-``ReadModelStore`` (sql_read_models.py), which provides the tables, the transactions and the sealer.
+``SqlReadModelStore`` (sql_read_models.py), which provides the tables, the transactions and the sealer.
 """
 
 from __future__ import annotations
@@ -12,22 +12,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.projections.adapters.sql_values import Sealer, iso
+from services.projections.adapters.sql_table import where_clause
+from services.projections.adapters.sql_values import Sealer
+from services.projections.stores import iso
 
 
 def uuid_text(value: UUID | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def where_clause(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
-    """``WHERE c1 AND c2 ...`` (or nothing) and its parameters, from (condition, value) pairs: a condition with a
-    ``%s`` counts when its value is not None; one without counts always."""
-    chosen = [(condition, value) for condition, value in conditions if "%s" not in condition or value is not None]
-    clause = f"WHERE {' AND '.join(condition for condition, _ in chosen)}" if chosen else ""
-    return clause, [value for condition, value in chosen if "%s" in condition]
-
-
-class ReadModelQueries(ABC):
+class SqlReadModelQueries(ABC):
     """Queries over the tables ``{timeline}``, ``{incidents}``, ``{people}``, ``{tasks}``, ``{responders}``,
     ``{dead_letters}`` and ``{meta}``. Each raises PersistenceError when the database fails."""
 

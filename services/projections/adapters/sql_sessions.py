@@ -16,7 +16,7 @@ from uuid import UUID
 
 from services.projections.adapters.session_cookies import Session
 from services.projections.adapters.sql_table import DatastoreTable
-from services.projections.adapters.sql_values import iso
+from services.projections.stores import iso
 from services.runtime.credentials import AccessRole, Principal
 
 

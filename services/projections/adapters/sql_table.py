@@ -1,4 +1,5 @@
-"""One table of the projections' own beside eventsourcing's, on the same datastore (SQLite or PostgreSQL)."""
+"""One table of the projections' own beside eventsourcing's, on the same datastore (SQLite or PostgreSQL), and the
+WHERE clauses every projections query builds (``where_clause``)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,11 @@ class DatastoreTable:
                 yield cursor
         except sqlite3.Error as exc:
             raise PersistenceError(str(exc)) from exc
+
+
+def where_clause(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``WHERE c1 AND c2 ...`` (or nothing) and its parameters, from (condition, value) pairs: a condition with a
+    ``%s`` counts when its value is not None; one without counts always."""
+    chosen = [(condition, value) for condition, value in conditions if "%s" not in condition or value is not None]
+    clause = f"WHERE {' AND '.join(condition for condition, _ in chosen)}" if chosen else ""
+    return clause, [value for condition, value in chosen if "%s" in condition]

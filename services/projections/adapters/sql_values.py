@@ -1,21 +1,12 @@
-"""How the projections' tables hold values: times as fixed-width UTC ISO text (text order is time order, on
-SQLite and PostgreSQL alike), and what says something about a person as a sealed blob (``Sealer``)."""
+"""How the projections' tables hold what says something about a person: a sealed blob (``Sealer``). Times are
+fixed-width UTC ISO text (``iso`` and ``parse_time`` in services/projections/stores.py, where the use cases read
+them too)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-
-def iso(at: datetime | None) -> str | None:
-    """A UTC timestamp as fixed-width ISO text, so text order is time order."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds") if at is not None else None
-
-
-def parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ was applied (``followups.refused_commands``, the fold the timeline uses too) is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 # event type -> the data field naming the subject who wrote it
@@ -29,6 +30,24 @@ WRITERS = {
 }
 SYSTEM_WRITERS = frozenset({"rules", "system"})
 """Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log: who (``subject`` in ``role``, and which responder if one) did ``action`` to
+    which record, when, with what ``outcome``: a read ``read``, ``denied`` or ``not_found``; a change ``recorded``,
+    ``refused`` (its record's state refused it when it was applied) or ``denied`` (another service refused the
+    caller). ``event_id``: the event that records a change (None for a read)."""
+
+    at: datetime
+    subject: str
+    role: str
+    responder_id: UUID | None
+    action: str
+    record_type: str
+    record_id: str
+    outcome: str
+    event_id: UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""What each contract event says on a timeline. Pure: one function per event type (``timeline_entry.register``:
-one list, after the functions), and a generic entry for the rest.
+"""What each contract event says on a timeline. Pure: one table (``WORDING``: event type -> who, channel, what)
+read by one function (``timeline_entry``), and a generic entry for the rest.
 
 Entries never carry phone numbers (the reporter's callback, SMS recipients). A type this module does not know
 yet (a new event added to the contract after this was written) still gets an entry, built from its envelope.
@@ -8,9 +8,8 @@ A follow-up command its task refused when it was applied says so (``timeline_ent
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import singledispatch
 from typing import Any
 
 from services.contract.events import (
@@ -74,9 +73,8 @@ def _data(event: Envelope) -> dict[str, Any]:
     return without_phones(dumped) if isinstance(dumped, dict) else {"value": dumped}
 
 
-@singledispatch
-def timeline_entry(event: Envelope) -> Entry:
-    """The entry an event adds to its incident's timeline (a generic one for types not listed here)."""
+def _generic(event: Envelope) -> Entry:
+    """The entry of a type without its own wording: who produced it, and its type in words."""
     return Entry(
         actor=event.producer,
         channel="system",
@@ -85,265 +83,203 @@ def timeline_entry(event: Envelope) -> Entry:
     )
 
 
+Text = Callable[[Any], str]
+"""A part of an entry, from the event (its ``e.data`` holds the event's own fields)."""
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How one event type reads on a timeline: who (a name, or from the event), through which channel, what."""
+
+    who: str | Text
+    channel: str | Text
+    what: Text
+    details: Callable[[Any], dict[str, Any]] = _data
+
+
+def _part(part: str | Text, event: Envelope) -> str:
+    return part(event) if callable(part) else part
+
+
+def timeline_entry(event: Envelope) -> Entry:
+    """The entry an event adds to its incident's timeline (``WORDING``; a generic one for types not listed)."""
+    wording = WORDING.get(type(event))
+    if wording is None:
+        return _generic(event)
+    return Entry(_part(wording.who, event), _part(wording.channel, event), wording.what(event), wording.details(event))
+
+
+# -- who did it ---------------------------------------------------------------------------------------------------
+
+
+def responder(e: Any) -> str:
+    return _responder(e.data.responder_id)
+
+
 def _responder(responder_id: Any) -> str:
     return f"responder {responder_id}"
 
 
-def report_entry(event: IncidentReported) -> Entry:
-    data = event.data
-    return Entry(
-        actor=f"reporter ({data.reporter.relation or 'unknown relation'})",
-        channel=data.reporter.channel,
-        summary=f"{data.kind.value.replace('_', ' ')} reported, {data.priority.value}; needs {', '.join(data.needs)}",
-        details=_data(event),
+def recorder(e: Any) -> str:
+    return e.data.recorded_by or "intake"
+
+
+def producer(e: Any) -> str:
+    return e.producer
+
+
+def by(field: str) -> Text:
+    """The person the event names in ``field`` (``completed_by``, ``attested_by``, ...)."""
+    return lambda e: getattr(e.data, field)
+
+
+def reporter(e: Any) -> str:
+    return f"reporter ({e.data.reporter.relation or 'unknown relation'})"
+
+
+def assigner(e: Any) -> str:
+    return "follow-up rules" if e.data.assigned_by == "rules" else e.data.assigned_by
+
+
+def assigned_through(e: Any) -> str:
+    return "system" if e.data.assigned_by == "rules" else "workspace"
+
+
+# -- what happened: the longer sentences ----------------------------------------------------------------------
+
+
+def reported(e: Any) -> str:
+    d = e.data
+    return f"{d.kind.value.replace('_', ' ')} reported, {d.priority.value}; needs {', '.join(d.needs)}"
+
+
+def paged(e: Any) -> str:
+    d, reason = e.data, e.data.reason
+    return (
+        f"paged {d.responder_role} as {reason.team_role} (step {d.step}, {reason.rung}, "
+        f"{reason.distance_km:.1f} km, {reason.rule}); acknowledge by {d.ack_deadline.isoformat()}"
     )
 
 
-def page_offered_entry(event: DispatchOffered) -> Entry:
-    data = event.data
-    reason = data.reason
-    return Entry(
-        actor="dispatcher",
-        channel="system",
-        summary=(
-            f"paged {data.responder_role} as {reason.team_role} (step {data.step}, {reason.rung}, "
-            f"{reason.distance_km:.1f} km, {reason.rule}); acknowledge by {data.ack_deadline.isoformat()}"
-        ),
-        details=_data(event),
+def unfilled(e: Any) -> str:
+    d = e.data
+    shortfalls = f" ({', '.join(d.shortfalls)})" if d.shortfalls else ""
+    return f"nobody could be paged at step {d.step}: {d.reason}{shortfalls}"
+
+
+def notification_requested(e: Any) -> str:
+    d = e.data
+    return f"{d.channel.upper() if d.channel == 'sms' else 'voice call'} requested ({d.template})"
+
+
+def notification_details(e: Any) -> dict[str, Any]:
+    d = e.data
+    return {"notification_id": str(d.notification_id), "template": d.template, "channel": d.channel}
+
+
+def accepted_late(e: Any) -> str:
+    outcome = "kept as backup" if e.data.outcome == "backup" else "stood down"
+    return f"page {e.data.code} accepted late, {outcome}"
+
+
+def escalated(e: Any) -> str:
+    d = e.data
+    return f"escalated from step {d.from_step} to {d.to_step} ({d.rung}) because {d.reason.replace('_', ' ')}"
+
+
+def documentation_completed(e: Any) -> str:
+    names = sorted(e.data.fields.model_dump(exclude_defaults=True))
+    return f"documentation completed: {', '.join(names) or 'nothing'}"
+
+
+def signed_off(e: Any) -> str:
+    verb = "signed off" if e.data.decision == "approved" else "returned for changes"
+    return f"documentation {verb} by the director"
+
+
+def followup_created(e: Any) -> str:
+    d = e.data
+    return (
+        f"follow-up {d.rule.replace('_', ' ')} for a {d.owner_role.value.replace('_', ' ')}, due {d.due_at.isoformat()}"
     )
 
 
-def unfilled_entry(event: DispatchUnfilled) -> Entry:
-    data = event.data
-    shortfalls = f" ({', '.join(data.shortfalls)})" if data.shortfalls else ""
-    return Entry(
-        "dispatcher", "system", f"nobody could be paged at step {data.step}: {data.reason}{shortfalls}", _data(event)
+def naloxone_given(e: Any) -> str:
+    d = e.data
+    response = f", response {d.response}" if d.response else ", response not yet known"
+    return (
+        f"naloxone given at {d.given_at.isoformat()} ({d.product}, {d.route}) by "
+        f"{(d.given_by_role or 'someone').replace('_', ' ')}{response}"
     )
 
 
-def notification_requested_entry(event: NotificationRequested) -> Entry:
-    data = event.data
-    return Entry(
-        event.producer,
-        "system",
-        f"{data.channel.upper() if data.channel == 'sms' else 'voice call'} requested ({data.template})",
-        {"notification_id": str(data.notification_id), "template": data.template, "channel": data.channel},
-    )
+def relocated(e: Any) -> str:
+    d = e.data
+    where = "outside the service area" if d.outside_service_area else f"zone {d.zone or 'unknown'}"
+    return f"person relocated ({where}): {d.reason or 'no reason given'}"
 
 
-def sms_sent_entry(event: SmsSent) -> Entry:
-    data = event.data
-    return Entry("notifier", "sms", f"SMS sent ({data.status}, {data.segments} segment(s))", _data(event))
+# -- what each event type says on a timeline: one table (any other type gets the generic entry) ----------------
 
-
-def sms_failed_entry(event: SmsFailed) -> Entry:
-    data = event.data
-    return Entry("notifier", "sms", f"SMS failed: {data.error_code} {data.error_message}", _data(event))
-
-
-def sms_status_entry(event: SmsStatusUpdated) -> Entry:
-    return Entry("twilio", "sms", f"SMS {event.data.status}", _data(event))
-
-
-def page_accepted_entry(event: DispatchAcknowledged) -> Entry:
-    data = event.data
-    return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted", _data(event))
-
-
-def page_declined_entry(event: DispatchDeclined) -> Entry:
-    data = event.data
-    return Entry(_responder(data.responder_id), "sms", f"page {data.code} declined", _data(event))
-
-
-def page_timed_out_entry(event: DispatchTimedOut) -> Entry:
-    data = event.data
-    return Entry(
-        "dispatcher", "system", f"page {data.code} not acknowledged by {data.deadline.isoformat()}", _data(event)
-    )
-
-
-def page_unreachable_entry(event: DispatchUnreachable) -> Entry:
-    data = event.data
-    return Entry("dispatcher", "system", f"page {data.code} could not reach the responder: {data.reason}", _data(event))
-
-
-def page_withdrawn_entry(event: DispatchWithdrawn) -> Entry:
-    data = event.data
-    return Entry("dispatcher", "system", f"page {data.code} withdrawn ({data.reason})", _data(event))
-
-
-def late_acceptance_entry(event: DispatchExtraAcceptance) -> Entry:
-    data = event.data
-    outcome = "kept as backup" if data.outcome == "backup" else "stood down"
-    return Entry(_responder(data.responder_id), "sms", f"page {data.code} accepted late, {outcome}", _data(event))
-
-
-def escalation_entry(event: DispatchEscalated) -> Entry:
-    data = event.data
-    return Entry(
-        "dispatcher",
-        "system",
-        f"escalated from step {data.from_step} to {data.to_step} ({data.rung}) because {data.reason.replace('_', ' ')}",
-        _data(event),
-    )
-
-
-def en_route_entry(event: ResponderEnRoute) -> Entry:
-    return Entry(_responder(event.data.responder_id), "sms", "en route", _data(event))
-
-
-def on_scene_entry(event: ResponderArrived) -> Entry:
-    return Entry(_responder(event.data.responder_id), "sms", "on scene", _data(event))
-
-
-def response_completed_entry(event: DispatchCompleted) -> Entry:
-    return Entry(_responder(event.data.responder_id), "sms", "response completed (DONE)", _data(event))
-
-
-def documentation_completed_entry(event: DocumentationFieldsCompleted) -> Entry:
-    data = event.data
-    names = sorted(data.fields.model_dump(exclude_defaults=True))
-    return Entry(
-        data.completed_by, "workspace", f"documentation completed: {', '.join(names) or 'nothing'}", _data(event)
-    )
-
-
-def documentation_attested_entry(event: DocumentationAttested) -> Entry:
-    data = event.data
-    return Entry(data.attested_by, "workspace", f"documentation attested ({data.attester_role})", _data(event))
-
-
-def documentation_signed_off_entry(event: DocumentationSignedOff) -> Entry:
-    data = event.data
-    verb = "signed off" if data.decision == "approved" else "returned for changes"
-    return Entry(data.signed_off_by, "workspace", f"documentation {verb} by the director", _data(event))
-
-
-def followup_created_entry(event: FollowUpCreated) -> Entry:
-    data = event.data
-    return Entry(
+WORDING: dict[type[Envelope], Wording] = {
+    # reports, and what is added to them
+    IncidentReported: Wording(reporter, lambda e: e.data.reporter.channel, reported),
+    NaloxoneAdministered: Wording(recorder, "api", naloxone_given),
+    EmsArrived: Wording(
+        recorder,
+        "api",
+        lambda e: f"EMS arrived at {e.data.arrived_at.isoformat()} ({e.data.agency or 'agency not given'})",
+    ),
+    IncidentRelocated: Wording(recorder, "api", relocated),
+    IncidentCancelled: Wording(recorder, "api", lambda e: f"incident cancelled: {e.data.reason}"),
+    # paging and the response
+    DispatchOffered: Wording("dispatcher", "system", paged),
+    DispatchUnfilled: Wording("dispatcher", "system", unfilled),
+    DispatchAcknowledged: Wording(responder, "sms", lambda e: f"page {e.data.code} accepted"),
+    DispatchDeclined: Wording(responder, "sms", lambda e: f"page {e.data.code} declined"),
+    DispatchTimedOut: Wording(
+        "dispatcher", "system", lambda e: f"page {e.data.code} not acknowledged by {e.data.deadline.isoformat()}"
+    ),
+    DispatchUnreachable: Wording(
+        "dispatcher", "system", lambda e: f"page {e.data.code} could not reach the responder: {e.data.reason}"
+    ),
+    DispatchWithdrawn: Wording("dispatcher", "system", lambda e: f"page {e.data.code} withdrawn ({e.data.reason})"),
+    DispatchExtraAcceptance: Wording(responder, "sms", accepted_late),
+    DispatchEscalated: Wording("dispatcher", "system", escalated),
+    ResponderEnRoute: Wording(responder, "sms", lambda e: "en route"),
+    ResponderArrived: Wording(responder, "sms", lambda e: "on scene"),
+    DispatchCompleted: Wording(responder, "sms", lambda e: "response completed (DONE)"),
+    # messages
+    NotificationRequested: Wording(producer, "system", notification_requested, notification_details),
+    SmsSent: Wording("notifier", "sms", lambda e: f"SMS sent ({e.data.status}, {e.data.segments} segment(s))"),
+    SmsFailed: Wording("notifier", "sms", lambda e: f"SMS failed: {e.data.error_code} {e.data.error_message}"),
+    SmsStatusUpdated: Wording("twilio", "sms", lambda e: f"SMS {e.data.status}"),
+    # documentation
+    DocumentationFieldsCompleted: Wording(by("completed_by"), "workspace", documentation_completed),
+    DocumentationAttested: Wording(
+        by("attested_by"), "workspace", lambda e: f"documentation attested ({e.data.attester_role})"
+    ),
+    DocumentationSignedOff: Wording(by("signed_off_by"), "workspace", signed_off),
+    # follow-up tasks
+    FollowUpCreated: Wording("follow-up rules", "system", followup_created),
+    FollowUpAssigned: Wording(
+        assigner, assigned_through, lambda e: f"follow-up assigned to {_responder(e.data.assignee_id)}"
+    ),
+    FollowUpCompleted: Wording(
+        by("completed_by"), "workspace", lambda e: f"follow-up completed: {e.data.outcome.replace('_', ' ')}"
+    ),
+    FollowUpRescheduled: Wording(
+        by("rescheduled_by"), "workspace", lambda e: f"follow-up rescheduled to {e.data.due_at.isoformat()}"
+    ),
+    FollowUpOverdue: Wording(
         "follow-up rules",
         "system",
-        f"follow-up {data.rule.replace('_', ' ')} for a {data.owner_role.value.replace('_', ' ')}, "
-        f"due {data.due_at.isoformat()}",
-        _data(event),
-    )
-
-
-def followup_assigned_entry(event: FollowUpAssigned) -> Entry:
-    data = event.data
-    by_rules = data.assigned_by == "rules"
-    return Entry(
-        "follow-up rules" if by_rules else data.assigned_by,
-        "system" if by_rules else "workspace",
-        f"follow-up assigned to {_responder(data.assignee_id)}",
-        _data(event),
-    )
-
-
-def followup_completed_entry(event: FollowUpCompleted) -> Entry:
-    data = event.data
-    return Entry(data.completed_by, "workspace", f"follow-up completed: {data.outcome.replace('_', ' ')}", _data(event))
-
-
-def followup_rescheduled_entry(event: FollowUpRescheduled) -> Entry:
-    data = event.data
-    return Entry(data.rescheduled_by, "workspace", f"follow-up rescheduled to {data.due_at.isoformat()}", _data(event))
-
-
-def followup_overdue_entry(event: FollowUpOverdue) -> Entry:
-    data = event.data
-    return Entry(
-        "follow-up rules",
-        "system",
-        f"follow-up overdue since {data.due_at.isoformat()}; {len(data.notified)} people told",
-        _data(event),
-    )
-
-
-def followup_cancelled_entry(event: FollowUpCancelled) -> Entry:
-    data = event.data
-    return Entry(data.cancelled_by, "system", f"follow-up cancelled ({data.reason.replace('_', ' ')})", _data(event))
-
-
-def _recorder(recorded_by: str | None) -> str:
-    return recorded_by or "intake"
-
-
-def naloxone_entry(event: NaloxoneAdministered) -> Entry:
-    data = event.data
-    response = f", response {data.response}" if data.response else ", response not yet known"
-    return Entry(
-        _recorder(data.recorded_by),
-        "api",
-        f"naloxone given at {data.given_at.isoformat()} ({data.product}, {data.route}) by "
-        f"{(data.given_by_role or 'someone').replace('_', ' ')}{response}",
-        _data(event),
-    )
-
-
-def ems_arrived_entry(event: EmsArrived) -> Entry:
-    data = event.data
-    return Entry(
-        _recorder(data.recorded_by),
-        "api",
-        f"EMS arrived at {data.arrived_at.isoformat()} ({data.agency or 'agency not given'})",
-        _data(event),
-    )
-
-
-def relocated_entry(event: IncidentRelocated) -> Entry:
-    data = event.data
-    where = "outside the service area" if data.outside_service_area else f"zone {data.zone or 'unknown'}"
-    return Entry(
-        _recorder(data.recorded_by),
-        "api",
-        f"person relocated ({where}): {data.reason or 'no reason given'}",
-        _data(event),
-    )
-
-
-def cancelled_entry(event: IncidentCancelled) -> Entry:
-    data = event.data
-    return Entry(_recorder(data.recorded_by), "api", f"incident cancelled: {data.reason}", _data(event))
-
-
-# -- what each event type says on a timeline: one list (any other type gets the generic entry) ---------------
-
-timeline_entry.register(IncidentReported, report_entry)
-timeline_entry.register(NaloxoneAdministered, naloxone_entry)
-timeline_entry.register(EmsArrived, ems_arrived_entry)
-timeline_entry.register(IncidentRelocated, relocated_entry)
-timeline_entry.register(IncidentCancelled, cancelled_entry)
-
-timeline_entry.register(DispatchOffered, page_offered_entry)
-timeline_entry.register(DispatchUnfilled, unfilled_entry)
-timeline_entry.register(DispatchAcknowledged, page_accepted_entry)
-timeline_entry.register(DispatchDeclined, page_declined_entry)
-timeline_entry.register(DispatchTimedOut, page_timed_out_entry)
-timeline_entry.register(DispatchUnreachable, page_unreachable_entry)
-timeline_entry.register(DispatchWithdrawn, page_withdrawn_entry)
-timeline_entry.register(DispatchExtraAcceptance, late_acceptance_entry)
-timeline_entry.register(DispatchEscalated, escalation_entry)
-timeline_entry.register(ResponderEnRoute, en_route_entry)
-timeline_entry.register(ResponderArrived, on_scene_entry)
-timeline_entry.register(DispatchCompleted, response_completed_entry)
-
-timeline_entry.register(NotificationRequested, notification_requested_entry)
-timeline_entry.register(SmsSent, sms_sent_entry)
-timeline_entry.register(SmsFailed, sms_failed_entry)
-timeline_entry.register(SmsStatusUpdated, sms_status_entry)
-
-timeline_entry.register(DocumentationFieldsCompleted, documentation_completed_entry)
-timeline_entry.register(DocumentationAttested, documentation_attested_entry)
-timeline_entry.register(DocumentationSignedOff, documentation_signed_off_entry)
-
-timeline_entry.register(FollowUpCreated, followup_created_entry)
-timeline_entry.register(FollowUpAssigned, followup_assigned_entry)
-timeline_entry.register(FollowUpCompleted, followup_completed_entry)
-timeline_entry.register(FollowUpRescheduled, followup_rescheduled_entry)
-timeline_entry.register(FollowUpOverdue, followup_overdue_entry)
-timeline_entry.register(FollowUpCancelled, followup_cancelled_entry)
+        lambda e: f"follow-up overdue since {e.data.due_at.isoformat()}; {len(e.data.notified)} people told",
+    ),
+    FollowUpCancelled: Wording(
+        by("cancelled_by"), "system", lambda e: f"follow-up cancelled ({e.data.reason.replace('_', ' ')})"
+    ),
+}
 
 
 # -- follow-up commands the task refused -----------------------------------------------------------------------

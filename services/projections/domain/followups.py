@@ -50,28 +50,40 @@ QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
 
 
 @dataclass(frozen=True)
-class FollowUpPolicy:
-    """Due times and thresholds; every value is configuration (DOMAIN.md marks them configurable)."""
-
-    outreach_hours: int = 72
-    caring_contact_hours: int = 24
-    appointment_hours: int = 48
-    medical_review_hours: int = 24
-    prescriber_review_hours: int = 24
-    ed_visit_days: int = 7
-    ed_deadline_days: int = 30
-    ciwa_severe_threshold: int = 19
-    cows_prescriber_threshold: int = 8
-
-
-@dataclass(frozen=True)
 class TaskSpec:
+    """A task one rule asks for: who owns it, when it is due (and its deadline), why."""
+
     rule: FollowUpRule
     owner_role: Role
     due_at: datetime
     priority: Priority
     basis: str
     deadline_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FollowUpPolicy:
+    """Due times and thresholds of the follow-up rules (DOMAIN.md, "Follow-up rules", numbered as there); every
+    value is configuration (DOMAIN.md marks them configurable)."""
+
+    outreach_hours: int = 72
+    """Rule 1: the peer outreach visit after an overdose is due this long after the report."""
+    caring_contact_hours: int = 24
+    """Rule 5: the first caring contact after a suicidal crisis."""
+    appointment_hours: int = 48
+    """Rule 5: the appointment after a suicidal crisis."""
+    medical_review_hours: int = 24
+    """Rule 6: the urgent medical review for severe (not complicated) alcohol withdrawal."""
+    prescriber_review_hours: int = 24
+    """Rule 7: the prescriber evaluation for buprenorphine induction."""
+    ed_visit_days: int = 7
+    """Rule 2: the follow-up visit after an emergency-department visit, target (HEDIS FUA)."""
+    ed_deadline_days: int = 30
+    """Rule 2: the same visit's deadline."""
+    ciwa_severe_threshold: int = 19
+    """Rule 6: the lowest CIWA-Ar score that counts as severe (ASAM 2020)."""
+    cows_prescriber_threshold: int = 8
+    """Rule 7: the lowest COWS score that calls for a prescriber evaluation."""
 
 
 def task_id_for(incident_id: UUID, rule: str) -> UUID:

@@ -2,14 +2,15 @@
 
 Every route but /healthz, /asyncapi.json and the ops routes (/livez, /readyz, /metrics: from
 ``services.runtime.observability``, included by bootstrap) needs a bearer token or a workspace session. Each
-handler parses, calls ``Records`` and maps the answer; errors become problem documents (see bootstrap).
+handler parses, calls ``ClinicalRecordAccess`` and maps the answer; errors become problem documents (see bootstrap).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
@@ -20,17 +21,19 @@ from services.contract.events import DocumentationFields, FollowUpOutcome, Nalox
 from services.contract.schemagen import asyncapi_document
 from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
 from services.projections.adapters.pdf_report import documentation_pdf
-from services.projections.application import Records
-from services.projections.entrypoints.auth import ApiCaller
+from services.projections.application import ClinicalRecordAccess
+from services.projections.entrypoints.auth import ApiCaller, Caller
+from services.runtime.credentials import Principal
 from services.runtime.input_times import InputDatetime, QueryDatetime
 from services.runtime.problems import PROBLEM_RESPONSES
 
 router = APIRouter()
 AUTH = {**PROBLEM_RESPONSES, 401: PROBLEM_RESPONSES[403]}
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def records(request: Request) -> Records:
-    return request.app.state.records
+def record_access(request: Request) -> ClinicalRecordAccess:
+    return request.app.state.record_access
 
 
 class TimelineEntry(BaseModel):
@@ -139,7 +142,7 @@ async def incidents(
     request: Request, caller: ApiCaller, status: Literal["open", "closed", "cancelled", "all"] = "open"
 ) -> list[dict[str, Any]]:
     """The incidents the caller may see (directors: all; responders: those they were paged for), newest first."""
-    return await records(request).board(caller.principal, None if status == "all" else status)
+    return await record_access(request).board(caller.principal, None if status == "all" else status)
 
 
 @router.get("/v1/incidents/{incident_id}/timeline", response_model=Timeline, responses=AUTH, tags=["incidents"])
@@ -148,7 +151,7 @@ async def incident_timeline(
 ) -> dict[str, Any]:
     """Every recorded event of one incident, in order, with actor, channel and time; durations from the report
     to each milestone; the on-scene SLA. With ``as_of``: as the system knew it then. The read is audited."""
-    return await records(request).timeline(caller.principal, incident_id, as_of)
+    return await record_access(request).timeline(caller.principal, incident_id, as_of)
 
 
 @router.get("/v1/incidents/{incident_id}/documentation", responses=AUTH, tags=["documentation"])
@@ -156,7 +159,7 @@ async def documentation(
     request: Request, incident_id: UUID, caller: ApiCaller, as_of: QueryDatetime | None = None
 ) -> dict[str, Any]:
     """The crisis documentation assembled from the events, with its gaps. Audited."""
-    doc, _ = await records(request).documentation(caller.principal, incident_id, as_of)
+    doc, _ = await record_access(request).documentation(caller.principal, incident_id, as_of)
     return doc.as_dict()
 
 
@@ -172,7 +175,7 @@ def _title(doc: Any, short_code: str | None) -> str:
 )
 async def documentation_html(request: Request, incident_id: UUID, caller: ApiCaller) -> HTMLResponse:
     """Print-ready HTML. Audited as an export."""
-    app = records(request)
+    app = record_access(request)
     doc, progress = await app.documentation(caller.principal, incident_id, action="export:html")
     page = print_documentation(doc, _title(doc, progress.short_code), app.clock.now())
     return HTMLResponse(page, headers=PRINT_SECURITY_HEADERS)
@@ -185,7 +188,7 @@ async def documentation_html(request: Request, incident_id: UUID, caller: ApiCal
 )
 async def documentation_pdf_export(request: Request, incident_id: UUID, caller: ApiCaller) -> Response:
     """The documentation as a PDF. Audited as an export."""
-    app = records(request)
+    app = record_access(request)
     doc, progress = await app.documentation(caller.principal, incident_id, action="export:pdf")
     pdf = await asyncio.to_thread(documentation_pdf, doc, _title(doc, progress.short_code), app.clock.now())
     return Response(
@@ -203,53 +206,45 @@ async def documentation_pdf_export(request: Request, incident_id: UUID, caller: 
 async def documentation_fhir(request: Request, incident_id: UUID, caller: ApiCaller) -> JSONResponse:
     """An HL7 FHIR R4 Bundle: Encounter, Observation, QuestionnaireResponse, MedicationAdministration, Task,
     Communication (and CarePlan). Audited as an export."""
-    bundle = await records(request).fhir_bundle(caller.principal, incident_id)
+    bundle = await record_access(request).fhir_bundle(caller.principal, incident_id)
     return JSONResponse(bundle, media_type="application/fhir+json", headers={"Cache-Control": "no-store"})
 
 
-@router.post(
-    "/v1/incidents/{incident_id}/documentation/fields",
-    status_code=202,
-    response_model=Accepted,
-    responses=AUTH,
-    tags=["documentation"],
-)
+def command_route(path: str, tag: str) -> Callable[[Handler], Handler]:
+    """A POST route that records a change: answered 202 with where the stream recorded it."""
+    return router.post(path, status_code=202, response_model=Accepted, responses=AUTH, tags=[tag])
+
+
+async def accepted(caller: Caller, csrf: str | None, change: Callable[[Principal], Awaitable[int]]) -> Accepted:
+    """The change made as the caller (a cookie session must send its CSRF token first), answered with its place on
+    the stream."""
+    caller.check_csrf(csrf)
+    return Accepted(stream_sequence=await change(caller.principal))
+
+
+@command_route("/v1/incidents/{incident_id}/documentation/fields", "documentation")
 async def complete_fields(
     request: Request, incident_id: UUID, fields: DocumentationFieldsIn, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
     """Fill in missing documentation (recorded as documentation.fields_completed)."""
-    caller.check_csrf(csrf)
-    sequence = await records(request).complete_fields(caller.principal, incident_id, fields.recorded())
-    return Accepted(stream_sequence=sequence)
+    access = record_access(request)
+    return await accepted(caller, csrf, lambda who: access.complete_fields(who, incident_id, fields.recorded()))
 
 
-@router.post(
-    "/v1/incidents/{incident_id}/documentation/attestation",
-    status_code=202,
-    response_model=Accepted,
-    responses=AUTH,
-    tags=["documentation"],
-)
+@command_route("/v1/incidents/{incident_id}/documentation/attestation", "documentation")
 async def attest(request: Request, incident_id: UUID, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
     """The responding clinician attests (documentation.attested); refused (409) while gaps remain."""
-    caller.check_csrf(csrf)
-    return Accepted(stream_sequence=await records(request).attest(caller.principal, incident_id))
+    access = record_access(request)
+    return await accepted(caller, csrf, lambda who: access.attest(who, incident_id))
 
 
-@router.post(
-    "/v1/incidents/{incident_id}/documentation/sign-off",
-    status_code=202,
-    response_model=Accepted,
-    responses=AUTH,
-    tags=["documentation"],
-)
+@command_route("/v1/incidents/{incident_id}/documentation/sign-off", "documentation")
 async def sign_off(
     request: Request, incident_id: UUID, body: SignOff, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
     """A director approves or returns attested documentation (documentation.signed_off)."""
-    caller.check_csrf(csrf)
-    sequence = await records(request).sign_off(caller.principal, incident_id, body.decision, body.comment)
-    return Accepted(stream_sequence=sequence)
+    access = record_access(request)
+    return await accepted(caller, csrf, lambda who: access.sign_off(who, incident_id, body.decision, body.comment))
 
 
 @router.get("/v1/followups", responses=AUTH, tags=["follow-ups"])
@@ -260,47 +255,40 @@ async def followups(
     status: Literal["open", "done", "cancelled"] | None = None,
 ) -> list[dict[str, Any]]:
     """Directors: every task (``mine=true``: theirs); responders: the tasks assigned to them."""
-    return await records(request).tasks(caller.principal, mine=mine, status=status)
+    return await record_access(request).tasks(caller.principal, mine=mine, status=status)
 
 
 @router.get("/v1/followups/{task_id}", responses=AUTH, tags=["follow-ups"])
 async def followup(request: Request, task_id: UUID, caller: ApiCaller) -> dict[str, Any]:
-    return await records(request).task(caller.principal, task_id)
+    return await record_access(request).task(caller.principal, task_id)
 
 
-@router.post(
-    "/v1/followups/{task_id}/assign", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
-)
+@command_route("/v1/followups/{task_id}/assign", "follow-ups")
 async def assign(request: Request, task_id: UUID, body: Assign, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
-    caller.check_csrf(csrf)
-    sequence = await records(request).assign_task(caller.principal, task_id, body.assignee_id, body.incident_id)
-    return Accepted(stream_sequence=sequence)
+    access = record_access(request)
+    return await accepted(
+        caller, csrf, lambda who: access.assign_task(who, task_id, body.assignee_id, body.incident_id)
+    )
 
 
-@router.post(
-    "/v1/followups/{task_id}/complete", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
-)
+@command_route("/v1/followups/{task_id}/complete", "follow-ups")
 async def complete(
     request: Request, task_id: UUID, body: Complete, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
-    caller.check_csrf(csrf)
-    sequence = await records(request).complete_task(
-        caller.principal, task_id, body.outcome, body.note, body.incident_id
+    access = record_access(request)
+    return await accepted(
+        caller, csrf, lambda who: access.complete_task(who, task_id, body.outcome, body.note, body.incident_id)
     )
-    return Accepted(stream_sequence=sequence)
 
 
-@router.post(
-    "/v1/followups/{task_id}/reschedule", status_code=202, response_model=Accepted, responses=AUTH, tags=["follow-ups"]
-)
+@command_route("/v1/followups/{task_id}/reschedule", "follow-ups")
 async def reschedule(
     request: Request, task_id: UUID, body: Reschedule, caller: ApiCaller, csrf: CsrfHeader = None
 ) -> Accepted:
-    caller.check_csrf(csrf)
-    sequence = await records(request).reschedule_task(
-        caller.principal, task_id, body.due_at, body.reason, body.incident_id
+    access = record_access(request)
+    return await accepted(
+        caller, csrf, lambda who: access.reschedule_task(who, task_id, body.due_at, body.reason, body.incident_id)
     )
-    return Accepted(stream_sequence=sequence)
 
 
 @router.get("/v1/metrics", responses=AUTH, tags=["metrics"])
@@ -309,7 +297,7 @@ async def metrics(
 ) -> dict[str, Any]:
     """Median and p90 time to acknowledge and to arrive by priority, zone and ISO week (UTC); escalation rate;
     on-scene SLA compliance; follow-ups done on time. Directors only."""
-    return await records(request).metrics(caller.principal, since, until)
+    return await record_access(request).metrics(caller.principal, since, until)
 
 
 @router.get("/v1/dead-letters", responses=AUTH, tags=["operations"])
@@ -319,7 +307,7 @@ async def dead_letters(
     """Messages a service gave up on, newest first: the service, the original message's stream sequence (the
     DL-<n> reference in the supervisor's SMS), its incident if readable, the reason and the message. Directors
     only; audited."""
-    return await records(request).dead_letters(caller.principal, limit)
+    return await record_access(request).dead_letters(caller.principal, limit)
 
 
 @router.get("/v1/audit", responses=AUTH, tags=["audit"])
@@ -333,6 +321,6 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     """Who read which clinical record, when, and whether it was allowed. Directors only."""
-    return await records(request).audit_trail(
+    return await record_access(request).audit_trail(
         caller.principal, subject=subject, record_id=record_id, since=since, until=until, limit=limit
     )

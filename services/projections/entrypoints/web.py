@@ -1,6 +1,6 @@
 """The director workspace: server-rendered pages under /workspace, signed in with a session cookie.
 
-Each handler reads the form or query, calls ``Records`` and renders a page, or redirects after a change
+Each handler reads the form or query, calls ``ClinicalRecordAccess`` and renders a page, or redirects after a change
 (post/redirect/get) with a short message. Nothing is loaded from outside this service.
 """
 
@@ -21,7 +21,7 @@ from services.contract.events import DocumentationFields
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.session_cookies import COOKIE_NAME, WorkspaceSessions
-from services.projections.application import Records, Refused, responders_able
+from services.projections.application import ClinicalRecordAccess, Refused, responders_able
 from services.projections.domain.access import READER_ROLES
 from services.projections.entrypoints.auth import Caller, PageCaller, session_of
 from services.runtime.credentials import CredentialStore, token_digest
@@ -34,8 +34,8 @@ SSE_LIFETIME_SECONDS = 300.0
 SSE_KEEPALIVE_SECONDS = 10.0
 
 
-def records(request: Request) -> Records:
-    return request.app.state.records
+def record_access(request: Request) -> ClinicalRecordAccess:
+    return request.app.state.record_access
 
 
 def page(html: str, status: int = 200) -> HTMLResponse:
@@ -155,14 +155,14 @@ def _status(value: str) -> str | None:
 @router.get("/")
 async def board(request: Request, caller: PageCaller, status: str = "open") -> HTMLResponse:
     position = request.app.state.changes.position  # read first: any later change is announced after it
-    rows = await records(request).board(caller.principal, _status(status))
+    rows = await record_access(request).board(caller.principal, _status(status))
     html = pages.board_page(rows, caller.principal, caller.session.csrf_token, status, position)  # type: ignore[union-attr]
     return page(html)
 
 
 @router.get("/board/rows")
 async def board_rows(request: Request, caller: PageCaller, status: str = "open") -> HTMLResponse:
-    rows = await records(request).board(caller.principal, _status(status))
+    rows = await record_access(request).board(caller.principal, _status(status))
     return page(pages.board_rows(rows))
 
 
@@ -202,7 +202,7 @@ async def events(request: Request, caller: PageCaller, after: int | None = None)
 @router.get("/incidents/{incident_id}")
 async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_of: str | None = None) -> HTMLResponse:
     moment = form_time(as_of, "as_of")
-    view = await records(request).timeline(caller.principal, incident_id, moment)
+    view = await record_access(request).timeline(caller.principal, incident_id, moment)
     as_of_text = moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
     return page(pages.timeline_page(view, caller.principal, caller.session.csrf_token, as_of_text))  # type: ignore[union-attr]
 
@@ -211,7 +211,7 @@ async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_o
 async def documentation(
     request: Request, incident_id: UUID, caller: PageCaller, done: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    doc, progress = await records(request).documentation(caller.principal, incident_id)
+    doc, progress = await record_access(request).documentation(caller.principal, incident_id)
     view = {"short_code": progress.short_code, "kind": progress.kind}
     html = pages.documentation_page(doc, view, caller.principal, caller.session.csrf_token, done, error)  # type: ignore[union-attr]
     return page(html)
@@ -271,7 +271,7 @@ async def complete_fields(request: Request, incident_id: UUID, caller: PageCalle
         return back(path, error=f"Not saved: {exc}"[:300])
     if not fields.model_fields_set:
         return back(path, error="Nothing to save: every field was empty.")
-    await records(request).complete_fields(caller.principal, incident_id, fields)
+    await record_access(request).complete_fields(caller.principal, incident_id, fields)
     return back(path, done="Saved.")
 
 
@@ -280,7 +280,7 @@ async def attest(request: Request, incident_id: UUID, caller: PageCaller) -> Res
     await form_of(request, caller)
     path = f"/workspace/incidents/{incident_id}/documentation"
     try:
-        await records(request).attest(caller.principal, incident_id)
+        await record_access(request).attest(caller.principal, incident_id)
     except Refused as exc:
         return back(path, error=f"Not attested: {exc}"[:300])
     return back(path, done="Attested.")
@@ -292,7 +292,7 @@ async def sign_off(request: Request, incident_id: UUID, caller: PageCaller) -> R
     path = f"/workspace/incidents/{incident_id}/documentation"
     decision = "returned" if values.get("decision") == "returned" else "approved"
     try:
-        await records(request).sign_off(caller.principal, incident_id, decision, values.get("comment") or None)
+        await record_access(request).sign_off(caller.principal, incident_id, decision, values.get("comment") or None)
     except Refused as exc:
         return back(path, error=f"Not signed off: {exc}"[:300])
     return back(path, done="Signed off." if decision == "approved" else "Returned for changes.")
@@ -307,7 +307,7 @@ async def tasks(
 ) -> HTMLResponse:
     director = caller.principal.role.value == "director"
     scope = show if show in ("mine", "all") else ("all" if director else "mine")
-    app = records(request)
+    app = record_access(request)
     rows = await app.tasks(caller.principal, mine=scope == "mine")
     candidates: dict[str, list[tuple[UUID, str]]] = {}
     if director:
@@ -321,7 +321,7 @@ async def tasks(
 @router.post("/tasks/{task_id}/{action}")
 async def change_task(request: Request, task_id: UUID, action: str, caller: PageCaller) -> Response:
     values = await form_of(request, caller)
-    app = records(request)
+    app = record_access(request)
     try:
         if action == "assign":
             await app.assign_task(caller.principal, task_id, UUID(values.get("assignee_id", "")))
@@ -355,13 +355,13 @@ def _day(text: str, name: str) -> datetime | None:
 
 @router.get("/metrics")
 async def metrics(request: Request, caller: PageCaller, since: str = "", until: str = "") -> HTMLResponse:
-    figures = await records(request).metrics(caller.principal, _day(since, "since"), _day(until, "until"))
+    figures = await record_access(request).metrics(caller.principal, _day(since, "since"), _day(until, "until"))
     return page(pages.metrics_page(figures, caller.principal, caller.session.csrf_token, since, until))  # type: ignore[union-attr]
 
 
 @router.get("/audit")
 async def audit(request: Request, caller: PageCaller, subject: str = "", record_id: str = "") -> HTMLResponse:
-    rows = await records(request).audit_trail(
+    rows = await record_access(request).audit_trail(
         caller.principal, subject=subject or None, record_id=record_id or None, limit=1000
     )
     return page(pages.audit_page(rows, caller.principal, caller.session.csrf_token, subject, record_id))  # type: ignore[union-attr]
@@ -369,7 +369,7 @@ async def audit(request: Request, caller: PageCaller, subject: str = "", record_
 
 @router.get("/dead-letters")
 async def dead_letters(request: Request, caller: PageCaller) -> HTMLResponse:
-    rows = await records(request).dead_letters(caller.principal)
+    rows = await record_access(request).dead_letters(caller.principal)
     return page(pages.dead_letters_page(rows, caller.principal, caller.session.csrf_token))  # type: ignore[union-attr]
 
 

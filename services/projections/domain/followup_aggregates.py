@@ -35,8 +35,9 @@ class IncidentCase(Aggregate):
         self.cancelled = False
 
     @event("Reported")
-    def note_report(self, kind: str, reported_at: datetime) -> None:
+    def note_report(self, kind: str, reported_at: datetime, short_code: str | None = None) -> None:
         self.kind, self.reported_at = kind, reported_at
+        self.short_code = short_code  # the incident's code, which a task's SMS names (None: noted before it was kept)
 
     @event("PageNoted")
     def note_page(self, page_id: UUID, responder_id: UUID, role: str) -> None:

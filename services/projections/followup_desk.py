@@ -25,6 +25,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.utils import register_topic
 
 from services.contract.events import (
     DispatchAcknowledged,
@@ -41,7 +42,8 @@ from services.contract.events import (
     ResponderUpdated,
     Role,
 )
-from services.projections.domain.desk import DueIndex, IncidentCase, StaffDirectory
+from services.projections.domain import followup_aggregates
+from services.projections.domain.followup_aggregates import DueIndex, IncidentCase, StaffDirectory
 from services.projections.domain.followups import (
     FollowUpPolicy,
     TaskSpec,
@@ -57,6 +59,9 @@ from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
 log = logging.getLogger(__name__)
+
+# stores written before the module was renamed (issue 15) name the aggregates' events by their old topic
+register_topic("services.projections.domain.desk", followup_aggregates)
 
 ED_DISPOSITIONS = frozenset({"transported_to_ed", "admitted"})
 ENDS_SUPPORT = {"deceased": "deceased", "false_alarm": "false_alarm"}
@@ -131,7 +136,7 @@ class FollowUpDesk(StreamProcessor):
         if self._case(data.incident_id) is not None:
             return  # re-published after the de-duplication window
         case = IncidentCase(id=data.incident_id)
-        case.note_report(kind=data.kind.value, reported_at=event.occurred_at)
+        case.note_report(kind=data.kind.value, reported_at=event.occurred_at, short_code=data.short_code)
         index = self._index()
         for spec in tasks_on_report(data, event.occurred_at, self.rules):
             self._create(case, index, spec, event.occurred_at)
