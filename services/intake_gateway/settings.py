@@ -98,9 +98,6 @@ class GatewaySettings(RuntimeSettings):
     duplicate_window_minutes: float = Field(
         default=10.0, gt=0, le=720, description="possible duplicates: how recent (at most 12 h)"
     )
-    idempotency_retention_days: float = Field(
-        default=30.0, gt=0, description="how long an Idempotency-Key answers with the same incident"
-    )
     twilio_webhook_retention_days: float = Field(
         default=30.0,
         gt=0,

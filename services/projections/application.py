@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -69,6 +69,7 @@ from services.projections.record_reads import RecordReads
 from services.projections.stores import AuditLog, FhirExport, ReadModelQueries
 from services.runtime.clock import Clock
 from services.runtime.credentials import AccessRole, Principal
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.stream import STREAM_NAME, NotRecorded, OutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -119,14 +120,16 @@ class ClinicalRecordAccess(RecordReads):
         if not involved and not await asyncio.to_thread(self.store.incident, incident_id):
             raise UnknownIncident(incident_id)
 
-    async def complete_fields(self, who: Principal, incident_id: UUID, fields: DocumentationFields) -> int:
+    async def complete_fields(
+        self, who: Principal, incident_id: UUID, fields: DocumentationFields, *, ids: RequestIds = FRESH
+    ) -> int:
         await self._involved_responder(who, incident_id)
         data = DocumentationFieldsCompletedData(
             incident_id=incident_id, fields=fields, completed_by=who.subject, responder_id=who.responder_id
         )
-        return await self._append(self._event(DocumentationFieldsCompleted, data, incident_id))
+        return await self._append(self._event(DocumentationFieldsCompleted, data, incident_id, ids))
 
-    async def attest(self, who: Principal, incident_id: UUID) -> int:
+    async def attest(self, who: Principal, incident_id: UUID, *, ids: RequestIds = FRESH) -> int:
         """A licensed responder who was on the incident attests documentation with no gaps left."""
         if who.role is not AccessRole.RESPONDER or who.responder_id is None:
             raise NotPermitted("documentation is attested by the clinician who responded")
@@ -145,10 +148,16 @@ class ClinicalRecordAccess(RecordReads):
             responder_id=who.responder_id,
             statement=ATTESTATION_STATEMENT,
         )
-        return await self._append(self._event(DocumentationAttested, data, incident_id))
+        return await self._append(self._event(DocumentationAttested, data, incident_id, ids))
 
     async def sign_off(
-        self, who: Principal, incident_id: UUID, decision: Literal["approved", "returned"], comment: str | None
+        self,
+        who: Principal,
+        incident_id: UUID,
+        decision: Literal["approved", "returned"],
+        comment: str | None,
+        *,
+        ids: RequestIds = FRESH,
     ) -> int:
         if who.role is not AccessRole.DIRECTOR:
             raise NotPermitted("documentation is signed off by a clinical director")
@@ -160,7 +169,7 @@ class ClinicalRecordAccess(RecordReads):
         data = DocumentationSignedOffData(
             incident_id=incident_id, signed_off_by=who.subject, decision=decision, comment=comment
         )
-        return await self._append(self._event(DocumentationSignedOff, data, incident_id))
+        return await self._append(self._event(DocumentationSignedOff, data, incident_id, ids))
 
     async def _task_for_command(
         self, who: Principal, task_id: UUID, kind: str, incident_id: UUID | None = None
@@ -187,7 +196,13 @@ class ClinicalRecordAccess(RecordReads):
         return state  # type: ignore[return-value]
 
     async def assign_task(
-        self, who: Principal, task_id: UUID, assignee_id: UUID, incident_id: UUID | None = None
+        self,
+        who: Principal,
+        task_id: UUID,
+        assignee_id: UUID,
+        incident_id: UUID | None = None,
+        *,
+        ids: RequestIds = FRESH,
     ) -> int:
         task = await self._task_for_command(who, task_id, "assign", incident_id)
         staff = await asyncio.to_thread(self.staff)
@@ -201,7 +216,7 @@ class ClinicalRecordAccess(RecordReads):
         data = FollowUpAssignedData(
             task_id=task_id, incident_id=task.incident_id, assignee_id=assignee_id, assigned_by=who.subject
         )
-        return await self._append(self._event(FollowUpAssigned, data, task.incident_id))
+        return await self._append(self._event(FollowUpAssigned, data, task.incident_id, ids))
 
     async def complete_task(
         self,
@@ -210,15 +225,24 @@ class ClinicalRecordAccess(RecordReads):
         outcome: FollowUpOutcome,
         note: str | None,
         incident_id: UUID | None = None,
+        *,
+        ids: RequestIds = FRESH,
     ) -> int:
         data = partial(FollowUpCompletedData, outcome=outcome, note=note, completed_by=who.subject)
-        return await self._task_command(who, task_id, "complete", incident_id, FollowUpCompleted, data)
+        return await self._task_command(who, task_id, "complete", incident_id, FollowUpCompleted, data, ids)
 
     async def reschedule_task(
-        self, who: Principal, task_id: UUID, due_at: datetime, reason: str, incident_id: UUID | None = None
+        self,
+        who: Principal,
+        task_id: UUID,
+        due_at: datetime,
+        reason: str,
+        incident_id: UUID | None = None,
+        *,
+        ids: RequestIds = FRESH,
     ) -> int:
         data = partial(FollowUpRescheduledData, due_at=due_at, reason=reason, rescheduled_by=who.subject)
-        return await self._task_command(who, task_id, "reschedule", incident_id, FollowUpRescheduled, data)
+        return await self._task_command(who, task_id, "reschedule", incident_id, FollowUpRescheduled, data, ids)
 
     async def _task_command(
         self,
@@ -228,6 +252,7 @@ class ClinicalRecordAccess(RecordReads):
         incident_id: UUID | None,
         event_class: type[Envelope],
         data: Callable[..., BaseModel],
+        ids: RequestIds,
     ) -> int:
         """A change to a task by ``who``, once they may give it (``_task_for_command``), appended as
         ``event_class`` with ``data`` completed by the task's own fields: its id, its incident, and the responder
@@ -235,13 +260,13 @@ class ClinicalRecordAccess(RecordReads):
         task = await self._task_for_command(who, task_id, kind, incident_id)
         acting = None if who.role is AccessRole.DIRECTOR else who.responder_id
         event_data = data(task_id=task_id, incident_id=task.incident_id, responder_id=acting)
-        return await self._append(self._event(event_class, event_data, task.incident_id))
+        return await self._append(self._event(event_class, event_data, task.incident_id, ids))
 
-    def _event(self, event_class: type[Envelope], data: Any, incident_id: UUID) -> Envelope:
+    def _event(self, event_class: type[Envelope], data: Any, incident_id: UUID, ids: RequestIds) -> Envelope:
         return new_event(
             event_class,
             data,
-            event_id=uuid4(),
+            event_id=ids.id_for(event_class.TYPE),  # from the Idempotency-Key's seed, or new
             occurred_at=self.clock.now(),
             producer=PRODUCER,
             incident_id=incident_id,

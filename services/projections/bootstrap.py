@@ -43,6 +43,7 @@ from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import ProcessorConsumer, refresh_durable
 from services.runtime.credentials import CredentialStore
+from services.runtime.idempotency_kv import KvIdempotencyStore
 from services.runtime.nats_connection import answered_publisher, connect_stream, make_broker
 from services.runtime.observability import (
     OVERDUE_FOLLOWUPS,
@@ -58,12 +59,13 @@ from services.runtime.problems import install_problem_handlers, problem_response
 from services.runtime.processor import outbox_relay
 from services.runtime.security_headers import SecurityHeaders
 from services.runtime.settings import store_env
-from services.runtime.stream import publish_event
+from services.runtime.stream import publish_event, until_jetstream_answers
 
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "projections"
 DESK_NAME = "followups"
+IDEMPOTENCY_BUCKET = "workspace_idempotency"  # Idempotency-Keys of the workspace API's commands
 
 
 def build_projections(
@@ -132,6 +134,19 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             commands_broker = make_broker(settings, buffered=False)
             commands_js = await connect_stream(commands_broker, settings)
             answered = answered_publisher(commands_broker, commands_js, settings)
+            # the one idempotency scheme (runtime/idempotency.py), in the workspace's own bucket
+            app.state.answer_deadline_seconds = settings.publish_deadline_seconds
+            app.state.idempotency = await until_jetstream_answers(
+                lambda: KvIdempotencyStore.open(
+                    commands_js,
+                    clock,
+                    retention_days=settings.idempotency_retention_days,
+                    replicas=settings.stream_replicas,
+                    claim_seconds=settings.publish_deadline_seconds + 2.0,
+                    bucket=IDEMPOTENCY_BUCKET,
+                ),
+                "workspace idempotency keys",
+            )
             app.state.record_access = ClinicalRecordAccess(
                 read_models.store,
                 read_models.audit,

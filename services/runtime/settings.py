@@ -39,6 +39,9 @@ class RuntimeSettings(BaseSettings):
         ge=0,
         description="Strict-Transport-Security max-age sent on requests that arrived over TLS; 0 sends none",
     )
+    idempotency_retention_days: float = Field(
+        default=30.0, gt=0, description="how long a request's Idempotency-Key answers with its first answer"
+    )
     publish_deadline_seconds: float = Field(
         default=10.0,
         gt=0,

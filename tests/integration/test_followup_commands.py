@@ -195,3 +195,30 @@ async def test_a_completion_refused_when_applied_shows_as_refused_live_and_after
         assert replayed[str(elsewhere.id)] == said[str(elsewhere.id)]["summary"]
         rebuilt_writes = {a["event_id"]: a["outcome"] for a in rebuilt_trail if a["action"].startswith("write:")}
         assert rebuilt_writes == writes
+
+
+async def test_a_follow_up_command_retried_with_its_idempotency_key_is_recorded_once(js, nats_server, tmp_path) -> None:
+    """The workspace's commands share the gateway's idempotency scheme (runtime/idempotency.py): the retry gets the
+    first answer with Idempotent-Replayed, the stream holds one completion, the key with another body is a 422, and
+    a refused request frees its key for a corrected one."""
+    clock = ManualClock(T0 + timedelta(hours=1))
+    async with workspace(js, nats_server, tmp_path, clock=clock) as space:
+        story, other, task, first = await two_incidents(js, space)
+        async with space.client("coach") as pat:
+            url = f"/v1/followups/{task.task_id}/complete"
+            wrong = {"incident_id": str(other.incident_id), "outcome": "contact_made"}
+            refused = await pat.post(url, json=wrong, headers={"Idempotency-Key": "call-1"})
+            assert refused.status_code == 409, refused.text
+            body = {"incident_id": str(story.incident_id), "outcome": "contact_made", "note": "kit replaced"}
+            done = await pat.post(url, json=body, headers={"Idempotency-Key": "call-1"})
+            assert done.status_code == 202, done.text
+            again = await pat.post(url, json=body, headers={"Idempotency-Key": "call-1"})
+            assert (again.status_code, again.json()) == (202, done.json())
+            assert again.headers["Idempotent-Replayed"] == "true"
+            other_body = await pat.post(url, json=body | {"note": "changed"}, headers={"Idempotency-Key": "call-1"})
+            assert other_body.status_code == 422, other_body.text
+            assert other_body.headers["content-type"].startswith("application/problem+json")
+        events = await stream_events(js, first)
+        completions = [e for e in events if e.type == "followup.completed" and e.data.task_id == task.task_id]
+        assert len(completions) == 1
+        assert completions[0].data.note == "kit replaced"

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from services.dispatcher.application import Dispatcher
-from services.runtime.background import stop_if_cancelled
+from services.runtime.background import Backoff, run_forever
 from services.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,15 @@ class DeadlineTicker:
     async def tick(self) -> int:
         return await asyncio.to_thread(self.dispatcher.fire_due)
 
+    async def step(self) -> float:
+        """Fire what is due; then wait until the next deadline, at most ``longest_nap_seconds``."""
+        await self.tick()
+        nap = self.longest_nap_seconds
+        if (upcoming := self.dispatcher.next_deadline()) is not None:
+            nap = min(nap, max(0.0, (upcoming - self.clock.now()).total_seconds()))
+        return nap
+
     async def run(self) -> None:
-        while True:
-            stop_if_cancelled()  # asyncio.wait_for below can swallow a cancellation on Python 3.11
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a store hiccup: the deadlines are still in the store; try again shortly
-                log.exception("firing deadlines failed; retrying")
-            nap = self.longest_nap_seconds
-            if (upcoming := self.dispatcher.next_deadline()) is not None:
-                nap = min(nap, max(0.0, (upcoming - self.clock.now()).total_seconds()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), nap)
-            except TimeoutError:
-                pass
+        # a store hiccup: the deadlines are still in the store; try again within the longest nap, never later
+        retry = Backoff(base_seconds=0.1, max_seconds=self.longest_nap_seconds)
+        await run_forever(self.step, self._wake, retry, name="firing deadlines")

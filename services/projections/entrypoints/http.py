@@ -8,7 +8,7 @@ handler parses, calls ``ClinicalRecordAccess`` and maps the answer; errors becom
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -23,8 +23,10 @@ from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, pri
 from services.projections.adapters.pdf_report import documentation_pdf
 from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import ApiCaller, Caller
-from services.runtime.credentials import Principal
+from services.projections.entrypoints.requester import Change, answer_command
+from services.runtime.idempotency import IdempotencyKey
 from services.runtime.input_times import InputDatetime, QueryDatetime
+from services.runtime.nats_connection import is_connected
 from services.runtime.problems import PROBLEM_RESPONSES
 
 router = APIRouter()
@@ -126,7 +128,7 @@ CsrfHeader = Annotated[str | None, Header(alias="X-CSRF-Token", include_in_schem
 
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> dict[str, Any]:
-    connected = request.app.state.broker.config.connection_state.connection.is_connected
+    connected = is_connected(request.app.state.broker)
     position = await asyncio.to_thread(request.app.state.read_models.processed_position)
     return {"status": "ok" if connected else "degraded", "stream_position": position}
 
@@ -215,36 +217,65 @@ def command_route(path: str, tag: str) -> Callable[[Handler], Handler]:
     return router.post(path, status_code=202, response_model=Accepted, responses=AUTH, tags=[tag])
 
 
-async def accepted(caller: Caller, csrf: str | None, change: Callable[[Principal], Awaitable[int]]) -> Accepted:
-    """The change made as the caller (a cookie session must send its CSRF token first), answered with its place on
-    the stream."""
+async def accepted(
+    request: Request,
+    caller: Caller,
+    csrf: str | None,
+    key: str | None,
+    body: BaseModel | dict[str, Any],
+    change: Change,
+) -> JSONResponse:
+    """The change made as the caller (a cookie session must send its CSRF token first), once per Idempotency-Key,
+    answered 202 with its place on the stream (``requester.py``)."""
     caller.check_csrf(csrf)
-    return Accepted(stream_sequence=await change(caller.principal))
+    return await answer_command(request, caller.principal, key, body, change)
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/fields", "documentation")
 async def complete_fields(
-    request: Request, incident_id: UUID, fields: DocumentationFieldsIn, caller: ApiCaller, csrf: CsrfHeader = None
-) -> Accepted:
+    request: Request,
+    incident_id: UUID,
+    fields: DocumentationFieldsIn,
+    caller: ApiCaller,
+    csrf: CsrfHeader = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
     """Fill in missing documentation (recorded as documentation.fields_completed)."""
     access = record_access(request)
-    return await accepted(caller, csrf, lambda who: access.complete_fields(who, incident_id, fields.recorded()))
+    recorded = fields.recorded()
+    return await accepted(
+        request, caller, csrf, key, fields, lambda who, ids: access.complete_fields(who, incident_id, recorded, ids=ids)
+    )
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/attestation", "documentation")
-async def attest(request: Request, incident_id: UUID, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
+async def attest(
+    request: Request, incident_id: UUID, caller: ApiCaller, csrf: CsrfHeader = None, key: IdempotencyKey = None
+) -> JSONResponse:
     """The responding clinician attests (documentation.attested); refused (409) while gaps remain."""
     access = record_access(request)
-    return await accepted(caller, csrf, lambda who: access.attest(who, incident_id))
+    return await accepted(request, caller, csrf, key, {}, lambda who, ids: access.attest(who, incident_id, ids=ids))
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/sign-off", "documentation")
 async def sign_off(
-    request: Request, incident_id: UUID, body: SignOff, caller: ApiCaller, csrf: CsrfHeader = None
-) -> Accepted:
+    request: Request,
+    incident_id: UUID,
+    body: SignOff,
+    caller: ApiCaller,
+    csrf: CsrfHeader = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
     """A director approves or returns attested documentation (documentation.signed_off)."""
     access = record_access(request)
-    return await accepted(caller, csrf, lambda who: access.sign_off(who, incident_id, body.decision, body.comment))
+    return await accepted(
+        request,
+        caller,
+        csrf,
+        key,
+        body,
+        lambda who, ids: access.sign_off(who, incident_id, body.decision, body.comment, ids=ids),
+    )
 
 
 @router.get("/v1/followups", responses=AUTH, tags=["follow-ups"])
@@ -264,30 +295,62 @@ async def followup(request: Request, task_id: UUID, caller: ApiCaller) -> dict[s
 
 
 @command_route("/v1/followups/{task_id}/assign", "follow-ups")
-async def assign(request: Request, task_id: UUID, body: Assign, caller: ApiCaller, csrf: CsrfHeader = None) -> Accepted:
+async def assign(
+    request: Request,
+    task_id: UUID,
+    body: Assign,
+    caller: ApiCaller,
+    csrf: CsrfHeader = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
     access = record_access(request)
     return await accepted(
-        caller, csrf, lambda who: access.assign_task(who, task_id, body.assignee_id, body.incident_id)
+        request,
+        caller,
+        csrf,
+        key,
+        body,
+        lambda who, ids: access.assign_task(who, task_id, body.assignee_id, body.incident_id, ids=ids),
     )
 
 
 @command_route("/v1/followups/{task_id}/complete", "follow-ups")
 async def complete(
-    request: Request, task_id: UUID, body: Complete, caller: ApiCaller, csrf: CsrfHeader = None
-) -> Accepted:
+    request: Request,
+    task_id: UUID,
+    body: Complete,
+    caller: ApiCaller,
+    csrf: CsrfHeader = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
     access = record_access(request)
     return await accepted(
-        caller, csrf, lambda who: access.complete_task(who, task_id, body.outcome, body.note, body.incident_id)
+        request,
+        caller,
+        csrf,
+        key,
+        body,
+        lambda who, ids: access.complete_task(who, task_id, body.outcome, body.note, body.incident_id, ids=ids),
     )
 
 
 @command_route("/v1/followups/{task_id}/reschedule", "follow-ups")
 async def reschedule(
-    request: Request, task_id: UUID, body: Reschedule, caller: ApiCaller, csrf: CsrfHeader = None
-) -> Accepted:
+    request: Request,
+    task_id: UUID,
+    body: Reschedule,
+    caller: ApiCaller,
+    csrf: CsrfHeader = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
     access = record_access(request)
     return await accepted(
-        caller, csrf, lambda who: access.reschedule_task(who, task_id, body.due_at, body.reason, body.incident_id)
+        request,
+        caller,
+        csrf,
+        key,
+        body,
+        lambda who, ids: access.reschedule_task(who, task_id, body.due_at, body.reason, body.incident_id, ids=ids),
     )
 
 
