@@ -7,7 +7,7 @@ roster cache and applies each decision to the incident and the responders' recor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -44,25 +44,20 @@ class ReplyLimits:
     code_reuse_after: timedelta = timedelta(hours=24)
 
 
+@dataclass
 class Pager:
     """Pages responders for an incident's slots and walks the escalation ladder."""
 
-    def __init__(
-        self,
-        cache: RosterCache,
-        clock: Clock,
-        policy: PagingPolicy,
-        rules: RoutingRules,
-        distance_km: DistanceKm,
-        reply_limits: ReplyLimits,
-    ) -> None:
-        self.cache = cache
-        self.clock = clock
-        self.policy = policy
-        self.rules = rules
-        self.distance_km = distance_km
-        self.reply_limits = reply_limits
-        self.alarm = NobodyAcceptedAlarm(cache, policy.alarm)
+    cache: RosterCache
+    clock: Clock
+    policy: PagingPolicy
+    rules: RoutingRules
+    distance_km: DistanceKm
+    reply_limits: ReplyLimits
+    alarm: NobodyAcceptedAlarm = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alarm = NobodyAcceptedAlarm(self.cache, self.policy.alarm)
 
     def page_first_step(self, work: UnitOfWork, incident: IncidentDispatch, cause: UUID, now: datetime) -> None:
         """Page the first step of every slot; then each slot nobody could be paged for climbs the ladder."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID, uuid4
@@ -64,8 +64,8 @@ from services.intake_gateway.domain.triage import (
 )
 from services.intake_gateway.locator import LocationGiven, Locator
 from services.intake_gateway.refusals import IncidentClosed, IncidentNotFound, IncidentStatus, InvalidInput, NotYours
-from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.clock import Clock
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.stream import ANSWER_BY
 
 PRODUCER = "intake_gateway"
@@ -124,25 +124,18 @@ class ReportAccepted:
     """The possible duplicates the caller may know of (the event links them all, for directors)."""
 
 
+@dataclass
 class IncidentIntake:
-    def __init__(
-        self,
-        publish: Publish,
-        clock: Clock,
-        *,
-        locator: Locator,
-        thresholds: Thresholds,
-        duplicate_rule: DuplicateRule,
-        incidents: IncidentStates,
-        recent: RecentReports,
-    ) -> None:
-        self.publish = publish
-        self.clock = clock
-        self.locator = locator
-        self.thresholds = thresholds
-        self.duplicate_rule = duplicate_rule
-        self.incidents = incidents
-        self.recent = recent
+    """Reports in (checked, located, triaged, linked to possible duplicates) and the four updates, appended."""
+
+    publish: Publish
+    clock: Clock
+    _: KW_ONLY
+    locator: Locator
+    thresholds: Thresholds
+    duplicate_rule: DuplicateRule
+    incidents: IncidentStates
+    recent: RecentReports
 
     # ---- reports ---------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -74,6 +75,18 @@ from services.runtime.stream import STREAM_NAME, NotRecorded, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Envelope], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class TaskScope:
+    """How a task command is given: the incident it names (None: whichever the task is on; another one is
+    refused, 409) and the ids it records under (from an Idempotency-Key's seed, or fresh)."""
+
+    incident_id: UUID | None = None
+    ids: RequestIds = FRESH
+
+
+ANY = TaskScope()
 
 
 class ClinicalRecordAccess(RecordReads):
@@ -195,16 +208,8 @@ class ClinicalRecordAccess(RecordReads):
             raise Refused(str(exc)) from exc
         return state  # type: ignore[return-value]
 
-    async def assign_task(
-        self,
-        who: Principal,
-        task_id: UUID,
-        assignee_id: UUID,
-        incident_id: UUID | None = None,
-        *,
-        ids: RequestIds = FRESH,
-    ) -> int:
-        task = await self._task_for_command(who, task_id, "assign", incident_id)
+    async def assign_task(self, who: Principal, task_id: UUID, assignee_id: UUID, scope: TaskScope = ANY) -> int:
+        task = await self._task_for_command(who, task_id, "assign", scope.incident_id)
         staff = await asyncio.to_thread(self.staff)
         person = staff.get(assignee_id)
         if person is None:
@@ -216,51 +221,36 @@ class ClinicalRecordAccess(RecordReads):
         data = FollowUpAssignedData(
             task_id=task_id, incident_id=task.incident_id, assignee_id=assignee_id, assigned_by=who.subject
         )
-        return await self._append(self._event(FollowUpAssigned, data, task.incident_id, ids))
+        return await self._append(self._event(FollowUpAssigned, data, task.incident_id, scope.ids))
 
     async def complete_task(
-        self,
-        who: Principal,
-        task_id: UUID,
-        outcome: FollowUpOutcome,
-        note: str | None,
-        incident_id: UUID | None = None,
-        *,
-        ids: RequestIds = FRESH,
+        self, who: Principal, task_id: UUID, outcome: FollowUpOutcome, note: str | None, scope: TaskScope = ANY
     ) -> int:
         data = partial(FollowUpCompletedData, outcome=outcome, note=note, completed_by=who.subject)
-        return await self._task_command(who, task_id, "complete", incident_id, FollowUpCompleted, data, ids)
+        return await self._task_command(who, task_id, "complete", scope, FollowUpCompleted, data)
 
     async def reschedule_task(
-        self,
-        who: Principal,
-        task_id: UUID,
-        due_at: datetime,
-        reason: str,
-        incident_id: UUID | None = None,
-        *,
-        ids: RequestIds = FRESH,
+        self, who: Principal, task_id: UUID, due_at: datetime, reason: str, scope: TaskScope = ANY
     ) -> int:
         data = partial(FollowUpRescheduledData, due_at=due_at, reason=reason, rescheduled_by=who.subject)
-        return await self._task_command(who, task_id, "reschedule", incident_id, FollowUpRescheduled, data, ids)
+        return await self._task_command(who, task_id, "reschedule", scope, FollowUpRescheduled, data)
 
     async def _task_command(
         self,
         who: Principal,
         task_id: UUID,
         kind: str,
-        incident_id: UUID | None,
+        scope: TaskScope,
         event_class: type[Envelope],
         data: Callable[..., BaseModel],
-        ids: RequestIds,
     ) -> int:
         """A change to a task by ``who``, once they may give it (``_task_for_command``), appended as
         ``event_class`` with ``data`` completed by the task's own fields: its id, its incident, and the responder
         acting (None for a director)."""
-        task = await self._task_for_command(who, task_id, kind, incident_id)
+        task = await self._task_for_command(who, task_id, kind, scope.incident_id)
         acting = None if who.role is AccessRole.DIRECTOR else who.responder_id
         event_data = data(task_id=task_id, incident_id=task.incident_id, responder_id=acting)
-        return await self._append(self._event(event_class, event_data, task.incident_id, ids))
+        return await self._append(self._event(event_class, event_data, task.incident_id, scope.ids))
 
     def _event(self, event_class: type[Envelope], data: Any, incident_id: UUID, ids: RequestIds) -> Envelope:
         return new_event(

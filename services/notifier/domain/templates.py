@@ -202,20 +202,23 @@ def _page_reminder(p: dict[str, Any], lang: str) -> str:
     )
 
 
+_VOICE_PAGE = {
+    "en": (
+        "This is an urgent {priority} page from dispatch. "
+        "To accept, reply to our text message with the letter Y and the code {digits}. "
+        "Again: Y, {digits}. To pass, reply N and the code."
+    ),
+    "es": (
+        "Este es un aviso urgente de {priority} del servicio de despacho. "
+        "Para aceptar, responda a nuestro mensaje de texto con la letra Y y el codigo {digits}. "
+        "Repito: Y, {digits}. Para pasar, responda N y el codigo."
+    ),
+}
+
+
 def _voice_page(p: dict[str, Any], lang: str) -> str:
-    digits = spoken_digits(p["code"])
     priority = _SPOKEN_PRIORITY[lang].format(n=str(p["priority"])[1:])
-    if lang == "es":
-        return (
-            f"Este es un aviso urgente de {priority} del servicio de despacho. "
-            f"Para aceptar, responda a nuestro mensaje de texto con la letra Y y el codigo {digits}. "
-            f"Repito: Y, {digits}. Para pasar, responda N y el codigo."
-        )
-    return (
-        f"This is an urgent {priority} page from dispatch. "
-        f"To accept, reply to our text message with the letter Y and the code {digits}. "
-        f"Again: Y, {digits}. To pass, reply N and the code."
-    )
+    return _VOICE_PAGE[lang].format(priority=priority, digits=spoken_digits(p["code"]))
 
 
 def _code_only(en: str, es: str) -> Callable[[dict[str, Any], str], str]:
@@ -366,19 +369,26 @@ def _nobody_accepted(p: dict[str, Any], lang: str) -> str:
     )
 
 
+_NOBODY_ACCEPTED_CALL = {
+    "en": (
+        "This is an urgent alert from dispatch. Nobody accepted the {priority} incident, code {digits}, "
+        "a {label}, reported {minutes} minutes ago. Check the dispatch board and assign someone now. "
+        "Again: nobody accepted incident {digits}."
+    ),
+    "es": (
+        "Esta es una alerta urgente del despacho. Nadie acepto el incidente de {priority}, codigo {digits}, "
+        "una {label}, reportado hace {minutes} minutos. Revise el tablero de despacho y asigne a alguien ya. "
+        "Repito: nadie acepto el incidente {digits}."
+    ),
+}
+
+
 def _nobody_accepted_call(p: dict[str, Any], lang: str) -> str:
-    label, minutes, digits = _RESPONSE_LABEL[lang][p["kind"]], p["minutes_since_report"], spoken_digits(p["code"])
-    priority = _SPOKEN_PRIORITY[lang].format(n=str(p["priority"])[1:])
-    if lang == "es":
-        return (
-            f"Esta es una alerta urgente del despacho. Nadie acepto el incidente de {priority}, codigo {digits}, "
-            f"una {label}, reportado hace {minutes} minutos. Revise el tablero de despacho y asigne a alguien ya. "
-            f"Repito: nadie acepto el incidente {digits}."
-        )
-    return (
-        f"This is an urgent alert from dispatch. Nobody accepted the {priority} incident, code {digits}, "
-        f"a {label}, reported {minutes} minutes ago. Check the dispatch board and assign someone now. "
-        f"Again: nobody accepted incident {digits}."
+    return _NOBODY_ACCEPTED_CALL[lang].format(
+        priority=_SPOKEN_PRIORITY[lang].format(n=str(p["priority"])[1:]),
+        digits=spoken_digits(p["code"]),
+        label=_RESPONSE_LABEL[lang][p["kind"]],
+        minutes=p["minutes_since_report"],
     )
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +23,7 @@ from services.contract.events import DocumentationFields, FollowUpOutcome, Nalox
 from services.contract.schemagen import asyncapi_document
 from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
 from services.projections.adapters.pdf_report import documentation_pdf
-from services.projections.application import ClinicalRecordAccess
+from services.projections.application import ClinicalRecordAccess, TaskScope
 from services.projections.entrypoints.auth import ApiCaller, Caller
 from services.projections.entrypoints.requester import Change, answer_command
 from services.runtime.idempotency import IdempotencyKey
@@ -217,64 +219,51 @@ def command_route(path: str, tag: str) -> Callable[[Handler], Handler]:
     return router.post(path, status_code=202, response_model=Accepted, responses=AUTH, tags=[tag])
 
 
-async def accepted(
-    request: Request,
-    caller: Caller,
-    csrf: str | None,
-    key: str | None,
-    body: BaseModel | dict[str, Any],
-    change: Change,
-) -> JSONResponse:
-    """The change made as the caller (a cookie session must send its CSRF token first), once per Idempotency-Key,
-    answered 202 with its place on the stream (``requester.py``)."""
-    caller.check_csrf(csrf)
-    return await answer_command(request, caller.principal, key, body, change)
+@dataclass(frozen=True)
+class Command:
+    """A command route's caller, CSRF header and Idempotency-Key, and the one way it is answered."""
+
+    request: Request
+    caller: Caller
+    csrf: str | None
+    key: str | None
+
+    @property
+    def access(self) -> ClinicalRecordAccess:
+        return record_access(self.request)
+
+    async def run(self, body: BaseModel | dict[str, Any], change: Change) -> JSONResponse:
+        """The change made as the caller (a cookie session must send its CSRF token first), once per
+        Idempotency-Key, answered 202 with its place on the stream (``requester.py``)."""
+        self.caller.check_csrf(self.csrf)
+        return await answer_command(self.request, self.caller.principal, self.key, body, change)
+
+
+async def command(request: Request, caller: ApiCaller, csrf: CsrfHeader = None, key: IdempotencyKey = None) -> Command:
+    return Command(request, caller, csrf, key)
+
+
+CommandCall = Annotated[Command, Depends(command)]
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/fields", "documentation")
-async def complete_fields(
-    request: Request,
-    incident_id: UUID,
-    fields: DocumentationFieldsIn,
-    caller: ApiCaller,
-    csrf: CsrfHeader = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+async def complete_fields(incident_id: UUID, fields: DocumentationFieldsIn, call: CommandCall) -> JSONResponse:
     """Fill in missing documentation (recorded as documentation.fields_completed)."""
-    access = record_access(request)
     recorded = fields.recorded()
-    return await accepted(
-        request, caller, csrf, key, fields, lambda who, ids: access.complete_fields(who, incident_id, recorded, ids=ids)
-    )
+    return await call.run(fields, lambda who, ids: call.access.complete_fields(who, incident_id, recorded, ids=ids))
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/attestation", "documentation")
-async def attest(
-    request: Request, incident_id: UUID, caller: ApiCaller, csrf: CsrfHeader = None, key: IdempotencyKey = None
-) -> JSONResponse:
+async def attest(incident_id: UUID, call: CommandCall) -> JSONResponse:
     """The responding clinician attests (documentation.attested); refused (409) while gaps remain."""
-    access = record_access(request)
-    return await accepted(request, caller, csrf, key, {}, lambda who, ids: access.attest(who, incident_id, ids=ids))
+    return await call.run({}, lambda who, ids: call.access.attest(who, incident_id, ids=ids))
 
 
 @command_route("/v1/incidents/{incident_id}/documentation/sign-off", "documentation")
-async def sign_off(
-    request: Request,
-    incident_id: UUID,
-    body: SignOff,
-    caller: ApiCaller,
-    csrf: CsrfHeader = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+async def sign_off(incident_id: UUID, body: SignOff, call: CommandCall) -> JSONResponse:
     """A director approves or returns attested documentation (documentation.signed_off)."""
-    access = record_access(request)
-    return await accepted(
-        request,
-        caller,
-        csrf,
-        key,
-        body,
-        lambda who, ids: access.sign_off(who, incident_id, body.decision, body.comment, ids=ids),
+    return await call.run(
+        body, lambda who, ids: call.access.sign_off(who, incident_id, body.decision, body.comment, ids=ids)
     )
 
 
@@ -295,62 +284,24 @@ async def followup(request: Request, task_id: UUID, caller: ApiCaller) -> dict[s
 
 
 @command_route("/v1/followups/{task_id}/assign", "follow-ups")
-async def assign(
-    request: Request,
-    task_id: UUID,
-    body: Assign,
-    caller: ApiCaller,
-    csrf: CsrfHeader = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    access = record_access(request)
-    return await accepted(
-        request,
-        caller,
-        csrf,
-        key,
-        body,
-        lambda who, ids: access.assign_task(who, task_id, body.assignee_id, body.incident_id, ids=ids),
-    )
+async def assign(task_id: UUID, body: Assign, call: CommandCall) -> JSONResponse:
+    scope = partial(TaskScope, body.incident_id)
+    return await call.run(body, lambda who, ids: call.access.assign_task(who, task_id, body.assignee_id, scope(ids)))
 
 
 @command_route("/v1/followups/{task_id}/complete", "follow-ups")
-async def complete(
-    request: Request,
-    task_id: UUID,
-    body: Complete,
-    caller: ApiCaller,
-    csrf: CsrfHeader = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    access = record_access(request)
-    return await accepted(
-        request,
-        caller,
-        csrf,
-        key,
-        body,
-        lambda who, ids: access.complete_task(who, task_id, body.outcome, body.note, body.incident_id, ids=ids),
+async def complete(task_id: UUID, body: Complete, call: CommandCall) -> JSONResponse:
+    scope = partial(TaskScope, body.incident_id)
+    return await call.run(
+        body, lambda who, ids: call.access.complete_task(who, task_id, body.outcome, body.note, scope(ids))
     )
 
 
 @command_route("/v1/followups/{task_id}/reschedule", "follow-ups")
-async def reschedule(
-    request: Request,
-    task_id: UUID,
-    body: Reschedule,
-    caller: ApiCaller,
-    csrf: CsrfHeader = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    access = record_access(request)
-    return await accepted(
-        request,
-        caller,
-        csrf,
-        key,
-        body,
-        lambda who, ids: access.reschedule_task(who, task_id, body.due_at, body.reason, body.incident_id, ids=ids),
+async def reschedule(task_id: UUID, body: Reschedule, call: CommandCall) -> JSONResponse:
+    scope = partial(TaskScope, body.incident_id)
+    return await call.run(
+        body, lambda who, ids: call.access.reschedule_task(who, task_id, body.due_at, body.reason, scope(ids))
     )
 
 
