@@ -148,13 +148,30 @@ class DispatchAlarmStoppedData(Strict):
 
 
 class ResponderProgressData(Strict):
-    """A responder said where they are in the response: en route, on scene, done."""
+    """A responder said where they are in the response: en route, on scene, done; by a text (``channel`` sms,
+    with its ``message_sid``) or with a button on their incident page (``channel`` app, ``reported_by`` the
+    person signed in). v2 added ``channel`` and ``reported_by``; every v1 event was a text."""
 
     incident_id: UUID
     page_id: UUID
     responder_id: UUID
     code: ShortCode
-    message_sid: MessageSid
+    channel: Literal["sms", "app"] = "sms"
+    message_sid: MessageSid | None = Field(default=None, description="the text that said so (channel sms)")
+    reported_by: str | None = Field(
+        default=None, max_length=100, description="channel app: the subject signed in on the incident page"
+    )
+
+
+class ProgressReportedData(Strict):
+    """A responder pressed en route, on scene or done on their incident page. The dispatcher records it as it
+    records the same words texted (dispatch.en_route, dispatch.arrived, dispatch.completed, channel app), or
+    not at all when that responder is not (or no longer) on the incident."""
+
+    incident_id: UUID
+    responder_id: UUID
+    stage: Literal["en_route", "arrived", "done"]
+    reported_by: str = Field(min_length=1, max_length=100, description="the subject signed in on the page")
 
 
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
@@ -211,11 +228,11 @@ class DispatchAlarmStopped(event_type("dispatch.alarm_stopped", DispatchAlarmSto
     pass
 
 
-class ResponderEnRoute(event_type("dispatch.en_route", ResponderProgressData)):
+class ResponderEnRoute(event_type("dispatch.en_route", ResponderProgressData, version=2)):
     pass
 
 
-class ResponderArrived(event_type("dispatch.arrived", ResponderProgressData)):
+class ResponderArrived(event_type("dispatch.arrived", ResponderProgressData, version=2)):
     pass
 
 
@@ -223,8 +240,13 @@ class DispatchCompletedData(ResponderProgressData):
     closes_incident: bool = Field(description="true when this was the last responder still on the incident")
 
 
-class DispatchCompleted(event_type("dispatch.completed", DispatchCompletedData)):
-    """A responder texted DONE. When nobody else is still on it, the incident is closed."""
+class DispatchCompleted(event_type("dispatch.completed", DispatchCompletedData, version=2)):
+    """A responder texted DONE (or pressed it on their incident page). When nobody else is still on it, the
+    incident is closed."""
+
+
+class ProgressReported(event_type("dispatch.progress_reported", ProgressReportedData)):
+    pass
 
 
 EVENTS = (
@@ -242,9 +264,14 @@ EVENTS = (
     ResponderEnRoute,
     ResponderArrived,
     DispatchCompleted,
+    ProgressReported,
 )
 UPCASTERS = {
     ("dispatch.offered", 1): _v1_to_v2,
     ("dispatch.unfilled", 1): _v1_to_v2,
     ("dispatch.unfilled", 2): _unfilled_v2_to_v3,
+    # v2 of the progress events only adds fields whose defaults say what v1 always was: a text
+    ("dispatch.en_route", 1): _v1_to_v2,
+    ("dispatch.arrived", 1): _v1_to_v2,
+    ("dispatch.completed", 1): _v1_to_v2,
 }

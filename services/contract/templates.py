@@ -13,6 +13,7 @@ it has no room for words.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -80,6 +81,34 @@ class CodeOnly(Strict):
     code: ShortCode
 
 
+ResponderLink = Annotated[
+    str,
+    Field(
+        max_length=100,
+        # GSM-7 characters only (no "~"), a host and path from the sender's settings, then an opaque token
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*/r/[A-Za-z0-9_-]{40}$",
+        description="the responder's incident page: CRISIS_WORKSPACE_PUBLIC_URL + /r/ + an opaque signed token "
+        "(services/runtime/signed_links.py), which names nobody and nothing of the incident",
+    ),
+]
+
+
+_LINK_TOKEN = re.compile(r"/r/[A-Za-z0-9_-]{40}(?![A-Za-z0-9_-])")
+
+
+def without_link_tokens(text: str | None) -> str | None:
+    """``text`` with the token of every responder link in it left out ("/r/..."): a text as the stream records it
+    (``sms.sent``) is read on timelines by others than its recipient, and a link opens its responder's page."""
+    return _LINK_TOKEN.sub("/r/...", text) if text else text
+
+
+class AcceptConfirmed(Strict):
+    """The accept confirmation; ``link`` (when the dispatcher signs links) opens the responder's incident page."""
+
+    code: ShortCode
+    link: ResponderLink | None = None
+
+
 class AlreadyTaken(Strict):
     code: ShortCode
     outcome: Literal["backup", "stand_down"]
@@ -87,6 +116,13 @@ class AlreadyTaken(Strict):
 
 class OpenCodes(Strict):
     codes: list[ShortCode] = Field(max_length=20)
+
+
+class StatusSummary(OpenCodes):
+    """STATUS: the pages waiting for the responder's answer (``codes``) and the incidents they accepted and are
+    still on (``accepted``), each with what they can reply next."""
+
+    accepted: list[ShortCode] = Field(default_factory=list, max_length=20)
 
 
 class SupervisorAlert(Strict):
@@ -148,13 +184,13 @@ TEMPLATES: dict[str, type[Strict]] = {
     "voice_page": VoicePage,
     "page_covered": CodeOnly,
     "page_withdrawn": CodeOnly,
-    "ack_confirmed": CodeOnly,
+    "ack_confirmed": AcceptConfirmed,
     "already_taken": AlreadyTaken,
     "decline_confirmed": CodeOnly,
     "en_route_confirmed": CodeOnly,
     "arrived_confirmed": CodeOnly,
     "done_confirmed": CodeOnly,
-    "status_summary": OpenCodes,
+    "status_summary": StatusSummary,
     "reply_help": NoParams,
     "reply_unknown": OpenCodes,
     "reply_ambiguous": OpenCodes,

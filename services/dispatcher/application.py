@@ -32,6 +32,7 @@ from services.contract.events import (
     MessageDeadLettered,
     OverrideAdded,
     OverrideRemoved,
+    ProgressReported,
     ResponderAvailabilityChanged,
     ResponderLocationReported,
     ResponderRegistered,
@@ -57,6 +58,7 @@ from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.unit_of_work import UnitOfWork
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
+from services.runtime.signed_links import ResponderLinks
 
 __all__ = ["Dispatcher", "Landmark", "Locate", "ReplyLimits", "page_notification_id"]
 
@@ -86,6 +88,7 @@ class Dispatcher(StreamProcessor):
         locate: Locate | None = None,
         landmark: Landmark | None = None,
         reply_limits: ReplyLimits | None = None,
+        links: ResponderLinks | None = None,
     ) -> None:
         super().__init__(env, clock=clock)
         self.paging = policy or PagingPolicy()
@@ -94,7 +97,7 @@ class Dispatcher(StreamProcessor):
         self.known = RosterCache()
         self.pager = Pager(self.known, clock, self.paging, rules or RoutingRules(), distance_km, limits)
         self.replies = SmsReplies(self.known, self.pager, clock, self.paging, limits, locate)
-        self.contract_outbox = ContractOutbox(self.repository)
+        self.contract_outbox = ContractOutbox(self.repository, links)
         self.catch_up()
 
     def catch_up(self) -> None:
@@ -216,6 +219,28 @@ class Dispatcher(StreamProcessor):
 
     def on_sms_received(self, work: UnitOfWork, received: SmsReceived) -> None:
         self.replies.on_reply(work, received)
+
+    def on_progress_reported(self, work: UnitOfWork, reported: ProgressReported) -> None:
+        """En route, on scene or done pressed on the responder's incident page: recorded as the same words
+        texted would be, while that responder is on the incident; otherwise nothing is recorded."""
+        data = reported.data
+        incident = work.incident_or_none(data.incident_id)
+        if incident is None or str(data.responder_id) not in incident.on_it:
+            log.info("progress reported on the incident page by a responder not on it: nothing recorded")
+            return
+        now = self.clock.now()
+        incident.progress(
+            responder_id=data.responder_id,
+            stage=data.stage,
+            message_sid=None,
+            caused_by=reported.id,
+            at=now,
+            reported_by=data.reported_by,
+        )
+        if data.stage == "done":
+            work.record(data.responder_id).release(incident_id=incident.id)
+            if incident.is_closed:
+                self.pager.withdraw_open(work, incident, None, "completed", reported.id, now)
 
     def on_sms_failed(self, work: UnitOfWork, failed: SmsFailed) -> None:
         """A page's text or call could not be delivered: that page is unreachable."""
@@ -360,6 +385,7 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     IncidentCancelled: Dispatcher.on_incident_cancelled,
     DocumentationFieldsCompleted: Dispatcher.on_documentation_completed,
     SmsReceived: Dispatcher.on_sms_received,
+    ProgressReported: Dispatcher.on_progress_reported,
     SmsFailed: Dispatcher.on_sms_failed,
     SmsOptOutChanged: Dispatcher.on_opt_out_changed,
     MessageDeadLettered: Dispatcher.on_message_dead_lettered,

@@ -22,4 +22,5 @@ def build(settings: DispatcherSettings, clock: Clock | None = None, locate: Loca
         locate=locate or (gazetteer_locate(settings.gazetteer_file) if settings.gazetteer_file else None),
         landmark=gazetteer_landmark(settings.gazetteer_file) if settings.gazetteer_file else None,
         reply_limits=settings.reply_limits(),
+        links=settings.responder_links(),
     )

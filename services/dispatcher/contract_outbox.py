@@ -45,6 +45,7 @@ from services.dispatcher.alarm_outbox import AlarmOutbox
 from services.dispatcher.domain.incident import IncidentDispatch, Page
 from services.dispatcher.domain.roster import ResponderRecord
 from services.dispatcher.outbox_events import contract_event, notification_requested
+from services.runtime.signed_links import ResponderLinks
 
 PAGE_PURPOSES = ("offer", "reminder", "voice")
 
@@ -57,9 +58,10 @@ def page_notification_id(page_id: UUID, purpose: str) -> UUID:
 class ContractOutbox:
     """Reads the incident as it was when each stored event happened, and says what to publish for it."""
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, links: ResponderLinks | None = None) -> None:
         self.repository = repository
         self.alarms = AlarmOutbox(repository)
+        self.links = links
 
     def translate(self, stored: Any) -> Sequence[Envelope]:
         handler = OUTBOX_HANDLERS.get(type(stored))
@@ -121,21 +123,33 @@ class ContractOutbox:
         return (reminder,)
 
     def publish_page_accepted(self, accepted: IncidentDispatch.PageAccepted) -> Sequence[Envelope]:
-        answered = self._answered(accepted, DispatchAcknowledged, DispatchAcknowledgedData, "ack_confirmed")
+        """The acknowledgement, and its confirmation with a link to the incident page signed for this responder
+        (valid for the links' lifetime from the moment they accepted)."""
+        link = None
+        if self.links is not None:
+            responder_id = self._page_at(accepted).responder_id
+            link = self.links.url(accepted.originator_id, responder_id, accepted.at)
+        extra = {"link": link} if link else {}
+        answered = self._answered(accepted, DispatchAcknowledged, DispatchAcknowledgedData, "ack_confirmed", extra)
         return (*answered, *self.alarms.stopped(accepted, "accepted"))
 
     def publish_page_declined(self, declined: IncidentDispatch.PageDeclined) -> Sequence[Envelope]:
         return self._answered(declined, DispatchDeclined, DispatchDeclinedData, "decline_confirmed")
 
     def _answered(
-        self, answer: Any, event_class: type[Envelope], data_class: type[Any], template: str
+        self,
+        answer: Any,
+        event_class: type[Envelope],
+        data_class: type[Any],
+        template: str,
+        extra: dict[str, Any] | None = None,
     ) -> Sequence[Envelope]:
-        """A responder's yes or no: the contract event, and the text confirming it."""
+        """A responder's yes or no: the contract event, and the text confirming it (with ``extra`` parameters)."""
         page = self._page_at(answer)
         data = data_class(**_answer(answer, page), message_sid=answer.message_sid)
         return (
             contract_event(event_class, data, answer, answer.originator_id),
-            self._reply(answer, page, template, {"code": page.code}),
+            self._reply(answer, page, template, {"code": page.code, **(extra or {})}),
         )
 
     def publish_page_timed_out(self, timed_out: IncidentDispatch.PageTimedOut) -> Sequence[Envelope]:
@@ -194,7 +208,8 @@ class ContractOutbox:
         return (contract_event(DispatchEscalated, data, escalated, escalated.originator_id),)
 
     def publish_progress(self, progressed: IncidentDispatch.Progressed) -> Sequence[Envelope]:
-        """En route, arrived or done; done says whether it closed the incident (nobody else still on it)."""
+        """En route, arrived or done; done says whether it closed the incident (nobody else still on it). A text
+        is confirmed by text; a button pressed on the incident page shows what was recorded there instead."""
         incident = self._incident_at(progressed)
         before: IncidentDispatch = self.repository.get(
             progressed.originator_id, version=progressed.originator_version - 1
@@ -207,6 +222,8 @@ class ContractOutbox:
             "responder_id": progressed.responder_id,
             "code": code,
             "message_sid": progressed.message_sid,
+            "channel": "sms" if progressed.message_sid else "app",
+            "reported_by": getattr(progressed, "reported_by", None),  # None: stored before the page existed
         }
         if progressed.stage == "done":
             data = DispatchCompletedData(**common, closes_incident=incident.is_closed)
@@ -215,7 +232,7 @@ class ContractOutbox:
             event_class = ResponderEnRoute if progressed.stage == "en_route" else ResponderArrived
             event = contract_event(event_class, ResponderProgressData(**common), progressed, progressed.originator_id)
         page = before.find_page(page_id)
-        if page is None:
+        if page is None or not progressed.message_sid:
             return (event,)
         return (event, self._reply(progressed, page, f"{progressed.stage}_confirmed", {"code": code}))
 

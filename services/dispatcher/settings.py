@@ -10,6 +10,7 @@ from services.dispatcher.application import ReplyLimits
 from services.dispatcher.domain.policy import AlarmPolicy, PagingPolicy, StepPolicy
 from services.dispatcher.domain.routing import RoutingRules
 from services.runtime.settings import RuntimeSettings
+from services.runtime.signed_links import ResponderLinks, link_key
 
 
 class DispatcherSettings(RuntimeSettings):
@@ -47,6 +48,16 @@ class DispatcherSettings(RuntimeSettings):
     gazetteer_file: Path | None = Field(
         default=Path("deploy/demo/gazetteer.json"),
         description="places a responder may text as AT <place>, and the only names a page may give the scene",
+    )
+    workspace_public_url: str = Field(
+        default="http://127.0.0.1:8081",
+        max_length=57,  # with /r/ and the 40-character token, the link fits the one-segment accept confirmation
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*/?$",
+        description="the projections service's URL as responders' phones reach it: the accept confirmation links "
+        "to <this>/r/<token>, the responder's incident page",
+    )
+    responder_link_hours: float = Field(
+        default=12.0, gt=0, le=7 * 24, description="how long the link in an accept confirmation opens the page"
     )
     dispatcher_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
     dispatcher_ops_port: int = Field(
@@ -87,6 +98,13 @@ class DispatcherSettings(RuntimeSettings):
             stale_after=timedelta(minutes=self.stale_location_minutes),
             max_radius_km=self.max_radius_km,
             busy_at_load=self.busy_at_load,
+        )
+
+    def responder_links(self) -> ResponderLinks:
+        return ResponderLinks(
+            link_key(self.responder_link_key, self.var_dir),
+            timedelta(hours=self.responder_link_hours),
+            self.workspace_public_url,
         )
 
     def reply_limits(self) -> ReplyLimits:

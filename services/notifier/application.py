@@ -35,6 +35,7 @@ from services.contract.events import (
     SmsStatusUpdated,
     derived_id,
     new_event,
+    without_link_tokens,
 )
 from services.notifier.domain.delivery import (
     OPTED_OUT_CODE,
@@ -326,7 +327,7 @@ class Notifier(StreamProcessor):
                 to=target.to,
                 status=sent.provider_status,
                 segments=sent.segments,
-                body=getattr(sent, "body", None),
+                body=without_link_tokens(getattr(sent, "body", None)),  # a link is its recipient's alone
             ),
         )
 

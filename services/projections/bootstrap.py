@@ -24,6 +24,7 @@ from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
+from services.projections.entrypoints.responder_page import install_responder_page
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
 from services.projections.entrypoints.web import router as web_router
@@ -38,6 +39,7 @@ from services.projections.errors import (
 from services.projections.followup_desk import FollowUpDesk, OverdueWatch
 from services.projections.read_models import ReadModels, RoleOf, no_known_roles
 from services.projections.rebuild import replay_into
+from services.projections.responder_desk import ResponderDesk
 from services.projections.settings import ProjectionsSettings
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
@@ -155,6 +157,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 settings.sla_targets(),
                 fhir_bundle,
             )
+            app.state.responder_desk = ResponderDesk(app.state.record_access, app.state.responder_links, changes)
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
             try:
@@ -191,6 +194,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     app.include_router(ops_router)  # /livez /readyz /metrics: open, for the internal network
     app.include_router(api_router)
     app.include_router(web_router)
+    install_responder_page(app, settings)  # /r/<token> and /workspace/respond/<incident>: the responder's page
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -33,6 +33,7 @@ from services.projections.domain.audit import AuditEntry, record_written
 from services.projections.domain.documentation import assemble_documentation
 from services.projections.domain.followups import fold_tasks, refused_commands
 from services.projections.domain.progress import RecordedEvent, incident_progress
+from services.projections.domain.responder_view import StaffContact
 from services.projections.errors import UnknownIncident
 from services.projections.stores import OpenStores
 from services.runtime.clock import Clock
@@ -144,9 +145,8 @@ class ReadModels(StreamProcessor):
         self, event: ResponderRegistered | ResponderUpdated, recorded: RecordedEvent, cursor: Any
     ) -> None:
         data = event.data
-        self.store.save_responder(
-            cursor, data.responder_id, data.name, data.role.value, data.supervisor_id, recorded.sequence
-        )
+        staff = StaffContact(data.name, data.role.value, data.phone, data.supervisor_id)
+        self.store.save_responder(cursor, data.responder_id, staff, recorded.sequence)
 
     def retire_responder(self, event: ResponderRetired, recorded: RecordedEvent, cursor: Any) -> None:
         self.store.retire_responder(cursor, event.data.responder_id, recorded.sequence)

@@ -27,6 +27,7 @@ from services.projections.domain.audit import AuditEntry
 from services.projections.domain.documentation import Documentation
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
+from services.projections.domain.responder_view import StaffContact
 
 
 def iso(at: datetime | None) -> str | None:
@@ -65,9 +66,8 @@ class ReadModelUpdates(Protocol):
 
     def save_task(self, cursor: Any, task: TaskState, sequence: int) -> None: ...
 
-    def save_responder(
-        self, cursor: Any, responder_id: UUID, name: str, role: str, supervisor_id: UUID | None, sequence: int
-    ) -> None: ...
+    def save_responder(self, cursor: Any, responder_id: UUID, staff: StaffContact, sequence: int) -> None:
+        """A responder as the roster names them (name and phone sealed); ``responders`` gives them back."""
 
     def retire_responder(self, cursor: Any, responder_id: UUID, sequence: int) -> None: ...
 

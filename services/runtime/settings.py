@@ -51,6 +51,11 @@ class RuntimeSettings(BaseSettings):
             "answering 503 (nothing recorded) or 504 (sent, outcome unknown); clients should wait longer than this"
         ),
     )
+    responder_link_key: str = Field(
+        default="",
+        description="key signing the links to a responder's incident page (the dispatcher signs, the projections "
+        "check: the same on both); empty: generated into <var_dir>/responder_link.key",
+    )
     credentials_file: Path | None = Field(
         default=None,
         description="JSON file of bearer credentials (hashed tokens and roles); default <var_dir>/credentials.json",

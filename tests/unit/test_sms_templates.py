@@ -36,6 +36,7 @@ LONG_PLACE = next(_LONG[:n] for n in range(len(_LONG), 0, -1) if printable_name(
 LONG_ZONE = "Zona Ñandú-Álvarez " * 4
 LONG_NAME = "Dr. Zoë Ångström-Łukasiewicz O’Brien [on call] " * 3
 ALL_CODES = [f"{n:04d}" for n in range(9980, 10000)]  # 20 codes, the most a list may hold
+LONGEST_LINK = "https://" + "w" * 49 + "/r/" + "Z_-9" * 10  # the longest base URL the dispatcher accepts (57)
 
 BOOK = PlaceBook.of(places=[LONG_PLACE, "5th St & Main", "Union Station"], zones=["central", LONG_ZONE])
 LONG_PLACE_REF, LONG_ZONE_REF = place_ref(LONG_PLACE), place_ref(LONG_ZONE)
@@ -57,7 +58,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "voice_page": [{"priority": "P1", "code": "4821"}],
     "page_covered": [{"code": "9999"}],
     "page_withdrawn": [{"code": "9999"}],
-    "ack_confirmed": [{"code": "9999"}],
+    "ack_confirmed": [{"code": "9999"}, {"code": "9999", "link": LONGEST_LINK}],
     "already_taken": [{"code": "9999", "outcome": o} for o in ("backup", "stand_down")],
     "decline_confirmed": [{"code": "9999"}],
     "en_route_confirmed": [{"code": "9999"}],
@@ -186,6 +187,21 @@ def test_the_language_is_chosen_by_the_request_and_falls_back_to_english() -> No
     assert english.text == "Accepted 4821. Thank you - details in the app."
     assert spanish.text.startswith("Aceptado 4821.") and spanish.language == "es"
     assert unknown.text == english.text and unknown.language == "en"
+
+
+def test_the_accept_confirmation_carries_the_link_to_the_incident_page_when_it_is_given() -> None:
+    link = "http://127.0.0.1:8081/r/" + "A" * 40
+
+    assert render("ack_confirmed", {"code": "4821", "link": link}, "en").text == (
+        f"Accepted 4821. Thank you - details: {link}"
+    )
+    assert (
+        render("ack_confirmed", {"code": "4821", "link": link}, "es").text
+        == f"Aceptado 4821. Gracias - detalles: {link}"
+    )
+    for not_a_link in ("http://127.0.0.1:8081/r/short", "http://host/r/" + "A" * 40 + "?x=1", "javascript:alert(1)"):
+        with pytest.raises(TemplateError):
+            render("ack_confirmed", {"code": "4821", "link": not_a_link}, "en")
 
 
 # --- nothing a reporter typed can be printed ----------------------------------------------------------------

@@ -266,7 +266,15 @@ class IncidentDispatch(Aggregate):
     # ---- on scene ---------------------------------------------------------------------------------
 
     @event("Progressed")
-    def progress(self, responder_id: UUID, stage: str, message_sid: str, caused_by: UUID, at: datetime) -> None:
+    def progress(
+        self,
+        responder_id: UUID,
+        stage: str,
+        message_sid: str | None,
+        caused_by: UUID,
+        at: datetime,
+        reported_by: str | None = None,  # pressed on the incident page (message_sid None) by this subject
+    ) -> None:
         if stage == "done":
             self.on_it.pop(str(responder_id), None)
             if not self.on_it:

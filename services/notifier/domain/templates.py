@@ -109,6 +109,20 @@ def _fit_codes(build: Callable[[str], str], codes: Sequence[str], more: str) -> 
     return text
 
 
+def _fit_two(build: Callable[[str, str], str], first: Sequence[str], second: Sequence[str], more: str) -> str:
+    """``build(first joined, second joined)``, listing fewer codes of the longer list until it fits one segment."""
+    shown = [len(first), len(second)]
+
+    def listed(codes: Sequence[str], n: int) -> str:
+        return ", ".join(codes[:n]) + (more.format(n=len(codes) - n) if n < len(codes) else "")
+
+    text = build(listed(first, shown[0]), listed(second, shown[1]))
+    while not _fits(text) and max(shown) > 1:
+        shown[0 if shown[0] >= shown[1] else 1] -= 1
+        text = build(listed(first, shown[0]), listed(second, shown[1]))
+    return text
+
+
 # --- shared pieces -----------------------------------------------------------------------------------------
 
 
@@ -225,6 +239,18 @@ def _code_only(en: str, es: str) -> Callable[[dict[str, Any], str], str]:
     return lambda p, lang: (es if lang == "es" else en).format(code=p["code"])
 
 
+def _accept_confirmed(p: dict[str, Any], lang: str) -> str:
+    """With a link (the responder's incident page, signed for them) when the dispatcher gave one."""
+    if p["link"] is None:
+        return _code_only(
+            "Accepted {code}. Thank you - details in the app.",
+            "Aceptado {code}. Gracias - los detalles estan en la app.",
+        )(p, lang)
+    if lang == "es":
+        return f"Aceptado {p['code']}. Gracias - detalles: {p['link']}"
+    return f"Accepted {p['code']}. Thank you - details: {p['link']}"
+
+
 def _already_taken(p: dict[str, Any], lang: str) -> str:
     if lang == "es":
         tail = "Quede disponible como apoyo." if p["outcome"] == "backup" else "Puede retirarse, gracias."
@@ -233,36 +259,53 @@ def _already_taken(p: dict[str, Any], lang: str) -> str:
     return f"Page {p['code']} was already accepted by someone else. {tail}"
 
 
+_STATUS = {
+    "en": {
+        "none": "You have no open pages and no incident in progress.",
+        "open": "Your open pages: {c}. Reply Y <code> to accept or N <code> to pass.",
+        "accepted": "Accepted, still on: {a}. Reply OTW (en route), ARRIVED (on scene) or DONE (finished), with the code.",
+        "both": "Open pages: {c} (reply Y or N and the code). Accepted: {a} (reply OTW, ARRIVED or DONE and the code).",
+    },
+    "es": {
+        "none": "No tiene avisos abiertos ni incidentes en curso.",
+        "open": "Sus avisos abiertos: {c}. Responda SI <codigo> para aceptar o NO <codigo> para pasar.",
+        "accepted": "Aceptados, en curso: {a}. Responda EN CAMINO, LLEGUE (en el lugar) o TERMINADO, con el codigo.",
+        "both": "Avisos abiertos: {c} (SI o NO y el codigo). Aceptados: {a} (EN CAMINO, LLEGUE o TERMINADO y el codigo).",
+    },
+}
+
+
 def _status_summary(p: dict[str, Any], lang: str) -> str:
-    codes = p["codes"]
-    if not codes:
-        return "No tiene avisos abiertos." if lang == "es" else "You have no open pages."
-    if lang == "es":
-        return _fit_codes(
-            lambda c: f"Sus avisos abiertos: {c}. Responda Y <codigo> para aceptar o N <codigo> para pasar.",
-            codes,
-            _MORE[lang],
-        )
-    return _fit_codes(
-        lambda c: f"Your open pages: {c}. Reply Y <code> to accept or N <code> to pass.", codes, _MORE[lang]
-    )
+    """The pages waiting for an answer (Y/N), apart from the incidents already accepted (OTW, ARRIVED, DONE)."""
+    wording, codes, accepted = _STATUS[lang], p["codes"], p["accepted"]
+    if codes and accepted:
+        return _fit_two(lambda c, a: wording["both"].format(c=c, a=a), codes, accepted, _MORE[lang])
+    if accepted:
+        return _fit_codes(lambda a: wording["accepted"].format(a=a), accepted, _MORE[lang])
+    if codes:
+        return _fit_codes(lambda c: wording["open"].format(c=c), codes, _MORE[lang])
+    return wording["none"]
 
 
 def _reply_help(p: dict[str, Any], lang: str) -> str:
+    """Every reply the dispatcher reads (services/dispatcher/domain/replies.py), in the responder's words."""
     if lang == "es":
         return (
-            "Despacho: responda Y <codigo> para aceptar, N <codigo> para pasar, "
-            "STATUS para ver avisos abiertos, STOP para no recibir mensajes."
+            "Despacho: SI/NO <codigo> acepta/pasa, EN CAMINO, LLEGUE, TERMINADO, ESTOY EN <lugar> su ubicacion, "
+            "ESTADO sus avisos, STOP/START sin/con mensajes."
         )
-    return "Dispatch: reply Y <code> to accept, N <code> to pass, STATUS for open pages, STOP to stop texts."
+    return (
+        "Dispatch: Y/N <code> accept/pass, OTW en route, ARRIVED on scene, DONE finished, AT <place> your location, "
+        "STATUS your pages, STOP/START texts off/on."
+    )
 
 
 def _reply_unknown(p: dict[str, Any], lang: str) -> str:
     codes = p["codes"]
     if lang == "es":
-        head = "Perdon, no entendimos. Responda Y <codigo> para aceptar o N <codigo> para pasar."
+        head = "Perdon, no entendimos. Responda SI o NO y el codigo, o AYUDA para ver todo."
         return head if not codes else _fit_codes(lambda c: f"{head} Abiertos: {c}.", codes, _MORE[lang])
-    head = "Sorry, we did not understand. Reply Y <code> to accept or N <code> to pass."
+    head = "Sorry, we did not understand. Reply Y or N and the code, or HELP for every reply."
     return head if not codes else _fit_codes(lambda c: f"{head} Open: {c}.", codes, _MORE[lang])
 
 
@@ -372,7 +415,7 @@ def _nobody_accepted(p: dict[str, Any], lang: str) -> str:
 _NOBODY_ACCEPTED_CALL = {
     "en": (
         "This is an urgent alert from dispatch. Nobody accepted the {priority} incident, code {digits}, "
-        "a {label}, reported {minutes} minutes ago. Check the dispatch board and assign someone now. "
+        "which needs {label}, reported {minutes} minutes ago. Check the dispatch board and assign someone now. "
         "Again: nobody accepted incident {digits}."
     ),
     "es": (
@@ -429,10 +472,7 @@ _WORDING: dict[str, dict[str, _Wording]] = {
             "Page {code} was cancelled. No action needed.",
             "El aviso {code} fue cancelado. No hace falta hacer nada.",
         ),
-        "ack_confirmed": _code_only(
-            "Accepted {code}. Thank you - details in the app.",
-            "Aceptado {code}. Gracias - los detalles estan en la app.",
-        ),
+        "ack_confirmed": _accept_confirmed,
         "already_taken": _already_taken,
         "decline_confirmed": _code_only(
             "Passed on {code}. Thank you, we will page someone else.",

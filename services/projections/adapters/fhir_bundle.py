@@ -335,7 +335,7 @@ def _communications(events: Sequence[RecordedEvent], subject: dict, encounter: d
             messages[event.data.notification_id] |= {"status": "not-done", "statusReason": {"text": "SMS failed"}}
         elif isinstance(
             event, DispatchAcknowledged | DispatchDeclined | ResponderEnRoute | ResponderArrived | DispatchCompleted
-        ):
+        ) and getattr(event.data, "message_sid", None):  # a button on the incident page was no message
             data = event.data
             reply: dict[str, Any] = {
                 "resourceType": "Communication",

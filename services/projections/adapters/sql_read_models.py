@@ -11,10 +11,10 @@ read side (what the use cases query) is ``SqlReadModelQueries`` in sql_read_quer
 What says something about a person is sealed (in each table's ``body`` column) with the application's compressor
 and AES cipher when a key is set, so PHI is encrypted at rest here exactly as in the event stores: event bodies
 and dead letters; an incident's kind (an overdose, a suicidal crisis) and service zone; a task's rule (which names
-the crisis it follows up), owner role (which hints at it), outcome, note, basis and history; staff names. What
-stays plain is what SQL filters, orders or groups on, or what says nothing about anyone: ids, the opaque short
-and task codes, priorities (the overdue gauge groups tasks by it), statuses, times (filtered and ordered on),
-counts, staff roles and supervisors, and how a responder was involved.
+the crisis it follows up), owner role (which hints at it), outcome, note, basis and history; staff names and
+phone numbers. What stays plain is what SQL filters, orders or groups on, or what says nothing about anyone: ids,
+the opaque short and task codes, priorities (the overdue gauge groups tasks by it), statuses, times (filtered and
+ordered on), counts, staff roles and supervisors, and how a responder was involved.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ from services.projections.adapters.sql_read_queries import SqlReadModelQueries
 from services.projections.adapters.sql_values import Sealer
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
+from services.projections.domain.responder_view import StaffContact
 from services.projections.stores import iso, parse_time
 
-SCHEMA_VERSION = "3"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed
+SCHEMA_VERSION = "4"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed;
+# 4: staff phone numbers (sealed), for the responder's incident page
 CACHE_INCIDENTS = 4096
 
 
@@ -321,16 +323,14 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
             ),
         )
 
-    def save_responder(
-        self, cursor: Any, responder_id: UUID, name: str, role: str, supervisor_id: UUID | None, sequence: int
-    ) -> None:
+    def save_responder(self, cursor: Any, responder_id: UUID, staff: StaffContact, sequence: int) -> None:
         columns = {
             "responder_id": str(responder_id),
-            "role": role,
-            "supervisor_id": str(supervisor_id) if supervisor_id else None,
+            "role": staff.role,
+            "supervisor_id": str(staff.supervisor_id) if staff.supervisor_id else None,
             "retired": 0,
             "last_seq": sequence,
-            "body": self.sealer.seal({"name": name}),
+            "body": self.sealer.seal({"name": staff.name, "phone": staff.phone}),
         }
         self._upsert(cursor, "responders", "responder_id", columns)
 

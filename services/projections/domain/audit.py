@@ -27,6 +27,7 @@ WRITERS = {
     "incident.ems_arrived": "recorded_by",
     "incident.relocated": "recorded_by",
     "incident.cancelled": "recorded_by",
+    "dispatch.progress_reported": "reported_by",
 }
 SYSTEM_WRITERS = frozenset({"rules", "system"})
 """Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""

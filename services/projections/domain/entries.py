@@ -39,6 +39,7 @@ from services.contract.events import (
     IncidentReported,
     NaloxoneAdministered,
     NotificationRequested,
+    ProgressReported,
     ResponderArrived,
     ResponderEnRoute,
     SmsFailed,
@@ -118,6 +119,11 @@ def responder(e: Any) -> str:
 
 def _responder(responder_id: Any) -> str:
     return f"responder {responder_id}"
+
+
+def progress_channel(e: Any) -> str:
+    """A text (sms), or a button on the responder's incident page (app)."""
+    return e.data.channel
 
 
 def recorder(e: Any) -> str:
@@ -246,9 +252,12 @@ WORDING: dict[type[Envelope], Wording] = {
     DispatchWithdrawn: Wording("dispatcher", "system", lambda e: f"page {e.data.code} withdrawn ({e.data.reason})"),
     DispatchExtraAcceptance: Wording(responder, "sms", accepted_late),
     DispatchEscalated: Wording("dispatcher", "system", escalated),
-    ResponderEnRoute: Wording(responder, "sms", lambda e: "en route"),
-    ResponderArrived: Wording(responder, "sms", lambda e: "on scene"),
-    DispatchCompleted: Wording(responder, "sms", lambda e: "response completed (DONE)"),
+    ResponderEnRoute: Wording(responder, progress_channel, lambda e: "en route"),
+    ResponderArrived: Wording(responder, progress_channel, lambda e: "on scene"),
+    DispatchCompleted: Wording(responder, progress_channel, lambda e: "response completed (DONE)"),
+    ProgressReported: Wording(
+        by("reported_by"), "app", lambda e: f"{e.data.stage.replace('_', ' ')} pressed on the incident page"
+    ),
     # messages
     NotificationRequested: Wording(producer, "system", notification_requested, notification_details),
     SmsSent: Wording("notifier", "sms", lambda e: f"SMS sent ({e.data.status}, {e.data.segments} segment(s))"),
