@@ -167,6 +167,13 @@ class NobodyAccepted(Strict):
     repeat: int = Field(ge=1, le=99_999, description="1 when the ladder ran out, then 2, 3, ...")
 
 
+class AlarmAnswered(Strict):
+    """A NOBODY ACCEPTED alarm ended: to everyone it was sounding for, so nobody acts on a covered incident."""
+
+    code: ShortCode = Field(description="the incident's short code")
+    reason: Literal["accepted", "cancelled", "disposition_recorded"]
+
+
 class SystemAlert(Strict):
     """The system could not do something by itself and a person must look: which service, and a reference."""
 
@@ -204,6 +211,7 @@ TEMPLATES: dict[str, type[Strict]] = {
     "system_alert": SystemAlert,
     "nobody_accepted": NobodyAccepted,
     "nobody_accepted_call": NobodyAccepted,
+    "alarm_answered": AlarmAnswered,
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""

@@ -79,4 +79,20 @@ class AlarmOutbox:
         if not before.alarm_sounding() or after.alarm_sounding():
             return ()
         data = DispatchAlarmStoppedData(incident_id=after.id, reason=reason, repeats=after.alarm_repeats())
-        return (contract_event(DispatchAlarmStopped, data, stored, after.id),)
+        told = (before._alarm() or {}).get("notified", [])  # the last sounding's people
+        answered = [
+            notification_requested(
+                stored,
+                notification_id=derived_id(after.id, stored.originator_version, "alarm_answered", p["responder_id"]),
+                to=p["phone"],
+                language=p["language"],
+                template="alarm_answered",
+                params={"code": after.short_code, "reason": reason},
+                priority=after.priority,
+                page_id=None,
+                incident_id=after.id,
+                channel="sms",
+            )
+            for p in told
+        ]
+        return (contract_event(DispatchAlarmStopped, data, stored, after.id), *answered)

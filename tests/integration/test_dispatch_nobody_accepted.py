@@ -55,6 +55,15 @@ def alerts(events: list[Envelope]) -> list[tuple[str, str, str]]:
     ]
 
 
+def answered(events: list[Envelope]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(to, channel, params) of each "the alarm ended" text."""
+    return [
+        (e.data.to, e.data.channel, e.data.params)
+        for e in of(events, "notification.requested")
+        if e.data.template == "alarm_answered"
+    ]
+
+
 def on_the_record(incident_id: UUID, event_class: type[Envelope], data: Any) -> Envelope:
     return new_event(event_class, data, event_id=uuid4(), occurred_at=T0, producer="tests", incident_id=incident_id)
 
@@ -153,6 +162,10 @@ def test_a_late_acceptance_stops_it(harness, team) -> None:
     assert len(of(accepted, "dispatch.acknowledged")) == 1
     [stopped] = of(accepted, "dispatch.alarm_stopped")
     assert (stopped.data.reason, stopped.data.repeats) == ("accepted", 2)
+    # everyone the alarm was sounding for is told it is covered, by text only
+    told = answered(accepted)
+    assert sorted(to for to, _, _ in told) == sorted({team["supervisor"].phone, team["director"].phone})
+    assert {(channel, params["reason"], params["code"]) for _, channel, params in told} == {("sms", "accepted", "4821")}
     assert harness.tick(600) == []
     assert harness.app.next_deadline() is None
 
@@ -162,6 +175,7 @@ def test_cancelling_the_incident_stops_it(harness, team) -> None:
     climb_to_the_top(harness, reported, P1_LADDER_SECONDS)
     out = harness.feed(cancelled(reported.data.incident_id))
     assert [(s.data.reason, s.data.repeats) for s in of(out, "dispatch.alarm_stopped")] == [("cancelled", 1)]
+    assert {params["reason"] for _, _, params in answered(out)} == {"cancelled"} and len(answered(out)) == 2
     assert harness.tick(600) == []
 
 

@@ -64,7 +64,13 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "en_route_confirmed": [{"code": "9999"}],
     "arrived_confirmed": [{"code": "9999"}],
     "done_confirmed": [{"code": "9999"}],
-    "status_summary": [{"codes": []}, {"codes": ["1234"]}, {"codes": ALL_CODES}],
+    "status_summary": [
+        {"codes": []},
+        {"codes": ["1234"]},
+        {"codes": ALL_CODES},
+        {"codes": [], "accepted": ALL_CODES},
+        {"codes": ALL_CODES, "accepted": ALL_CODES},
+    ],
     "reply_help": [{}],
     "reply_unknown": [{"codes": []}, {"codes": ALL_CODES}],
     "reply_ambiguous": [{"codes": []}, {"codes": ALL_CODES[:2]}, {"codes": ALL_CODES}],
@@ -88,6 +94,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
         {"task_code": "9999", "due_in_hours": h, "incident_code": c} for h in (0, 1, 10**9) for c in ("9999", None)
     ],
     "task_overdue": [{"task_code": "9999", "due_in_hours": 10**9, "incident_code": c} for c in ("9999", None)],
+    "alarm_answered": [{"code": "9999", "reason": r} for r in ("accepted", "cancelled", "disposition_recorded")],
     "nobody_accepted": [
         {"priority": p, "code": "9999", "kind": k, "minutes_since_report": 99_999, "repeat": 99_999}
         for p in ("P1", "P2")

@@ -256,7 +256,8 @@ class IncidentDispatch(Aggregate):
         caused_by: UUID | None,
         at: datetime,
     ) -> None:
-        self.alarm = {"repeat": repeat, "next_at": next_at}
+        # whom it sounded for: told when it ends (an older snapshot's alarm has no list: nobody is told)
+        self.alarm = {"repeat": repeat, "next_at": next_at, "notified": notified}
 
     @event("DispositionNoted")
     def note_disposition(self, disposition: str, caused_by: UUID, at: datetime) -> None:

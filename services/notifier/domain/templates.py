@@ -22,13 +22,15 @@ A language without wording for a template falls back to English.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.contract.events import TEMPLATES
-from services.contract.gsm7 import SINGLE_SEGMENT_SEPTETS, count_segments, septets, to_gsm7
+from services.contract.gsm7 import count_segments, to_gsm7
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
+from services.notifier.domain.reply_wording import reply_ambiguous, reply_help, reply_unknown, status_summary
+from services.notifier.domain.segment_fit import MORE, fit_codes, fit_name, fits
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "es")
@@ -82,47 +84,6 @@ def spoken_digits(code: str) -> str:
     return ", ".join(code)
 
 
-# --- fitting into one segment ---------------------------------------------------------------------------
-
-
-def _fits(text: str) -> bool:
-    return septets(text) <= SINGLE_SEGMENT_SEPTETS
-
-
-def _fit_name(build: Callable[[str], str], name: str) -> str:
-    """``build(name)``, shortening ``name`` with ".." until the result fits one segment."""
-    text = build(name)
-    cut = len(name)
-    while not _fits(text) and cut > 1:
-        cut -= 1
-        text = build(name[:cut].rstrip(" ,.;:-") + "..")
-    return text
-
-
-def _fit_codes(build: Callable[[str], str], codes: Sequence[str], more: str) -> str:
-    """``build(codes joined)``, listing fewer codes ("+N more") until the result fits one segment."""
-    shown = len(codes)
-    text = build(", ".join(codes))
-    while not _fits(text) and shown > 1:
-        shown -= 1
-        text = build(", ".join(codes[:shown]) + more.format(n=len(codes) - shown))
-    return text
-
-
-def _fit_two(build: Callable[[str, str], str], first: Sequence[str], second: Sequence[str], more: str) -> str:
-    """``build(first joined, second joined)``, listing fewer codes of the longer list until it fits one segment."""
-    shown = [len(first), len(second)]
-
-    def listed(codes: Sequence[str], n: int) -> str:
-        return ", ".join(codes[:n]) + (more.format(n=len(codes) - n) if n < len(codes) else "")
-
-    text = build(listed(first, shown[0]), listed(second, shown[1]))
-    while not _fits(text) and max(shown) > 1:
-        shown[0 if shown[0] >= shown[1] else 1] -= 1
-        text = build(listed(first, shown[0]), listed(second, shown[1]))
-    return text
-
-
 # --- shared pieces -----------------------------------------------------------------------------------------
 
 
@@ -141,7 +102,6 @@ def _distance(km: float | None, language: str) -> str:
 
 
 _CALL_911 = {"en": " Call 911 if not done.", "es": " Llame al 911 si nadie lo hizo."}
-_MORE = {"en": " +{n} more", "es": " +{n} mas"}
 _REASONS = {
     "en": {
         "nobody_on_call": "nobody is on call",
@@ -199,9 +159,9 @@ def _page_offer(p: dict[str, Any], lang: str) -> str:
         return wording.format(pr=priority, w=phrase.format(n=n), d=distance, c=call_911, code=code)
 
     text = build(full, name)
-    if _fits(text):
+    if fits(text):
         return text
-    return _fit_name(lambda n: build(compact, n), name)
+    return fit_name(lambda n: build(compact, n), name)
 
 
 def _page_reminder(p: dict[str, Any], lang: str) -> str:
@@ -259,72 +219,6 @@ def _already_taken(p: dict[str, Any], lang: str) -> str:
     return f"Page {p['code']} was already accepted by someone else. {tail}"
 
 
-_STATUS = {
-    "en": {
-        "none": "You have no open pages and no incident in progress.",
-        "open": "Your open pages: {c}. Reply Y <code> to accept or N <code> to pass.",
-        "accepted": "Accepted, still on: {a}. Reply OTW (en route), ARRIVED (on scene) or DONE (finished), with the code.",
-        "both": "Open pages: {c} (reply Y or N and the code). Accepted: {a} (reply OTW, ARRIVED or DONE and the code).",
-    },
-    "es": {
-        "none": "No tiene avisos abiertos ni incidentes en curso.",
-        "open": "Sus avisos abiertos: {c}. Responda SI <codigo> para aceptar o NO <codigo> para pasar.",
-        "accepted": "Aceptados, en curso: {a}. Responda EN CAMINO, LLEGUE (en el lugar) o TERMINADO, con el codigo.",
-        "both": "Avisos abiertos: {c} (SI o NO y el codigo). Aceptados: {a} (EN CAMINO, LLEGUE o TERMINADO y el codigo).",
-    },
-}
-
-
-def _status_summary(p: dict[str, Any], lang: str) -> str:
-    """The pages waiting for an answer (Y/N), apart from the incidents already accepted (OTW, ARRIVED, DONE)."""
-    wording, codes, accepted = _STATUS[lang], p["codes"], p["accepted"]
-    if codes and accepted:
-        return _fit_two(lambda c, a: wording["both"].format(c=c, a=a), codes, accepted, _MORE[lang])
-    if accepted:
-        return _fit_codes(lambda a: wording["accepted"].format(a=a), accepted, _MORE[lang])
-    if codes:
-        return _fit_codes(lambda c: wording["open"].format(c=c), codes, _MORE[lang])
-    return wording["none"]
-
-
-def _reply_help(p: dict[str, Any], lang: str) -> str:
-    """Every reply the dispatcher reads (services/dispatcher/domain/replies.py), in the responder's words."""
-    if lang == "es":
-        return (
-            "Despacho: SI/NO <codigo> acepta/pasa, EN CAMINO, LLEGUE, TERMINADO, ESTOY EN <lugar> su ubicacion, "
-            "ESTADO sus avisos, STOP/START sin/con mensajes."
-        )
-    return (
-        "Dispatch: Y/N <code> accept/pass, OTW en route, ARRIVED on scene, DONE finished, AT <place> your location, "
-        "STATUS your pages, STOP/START texts off/on."
-    )
-
-
-def _reply_unknown(p: dict[str, Any], lang: str) -> str:
-    codes = p["codes"]
-    if lang == "es":
-        head = "Perdon, no entendimos. Responda SI o NO y el codigo, o AYUDA para ver todo."
-        return head if not codes else _fit_codes(lambda c: f"{head} Abiertos: {c}.", codes, _MORE[lang])
-    head = "Sorry, we did not understand. Reply Y or N and the code, or HELP for every reply."
-    return head if not codes else _fit_codes(lambda c: f"{head} Open: {c}.", codes, _MORE[lang])
-
-
-def _reply_ambiguous(p: dict[str, Any], lang: str) -> str:
-    codes = p["codes"]
-    example = codes[0] if codes else ("<codigo>" if lang == "es" else "<code>")
-    if lang == "es":
-        return _fit_codes(
-            lambda c: f"Tiene varios avisos abiertos ({c}). Responda Y o N con el codigo, por ejemplo Y {example}.",
-            codes,
-            _MORE[lang],
-        )
-    return _fit_codes(
-        lambda c: f"You have several open pages ({c}). Reply Y or N with the code, for example Y {example}.",
-        codes,
-        _MORE[lang],
-    )
-
-
 def _supervisor_alert(p: dict[str, Any], lang: str) -> str:
     reason = _REASONS[lang][p["reason"]]
     if lang == "es":
@@ -334,9 +228,9 @@ def _supervisor_alert(p: dict[str, Any], lang: str) -> str:
         head, tail = f"{p['priority']} page {p['code']}: {reason}", ". Please check the dispatch board."
         near, in_zone = ". Near {a}", ". Zone {a}"
     if p["place"]:
-        return _fit_name(lambda a: head + near.format(a=a) + tail, p["place"])
+        return fit_name(lambda a: head + near.format(a=a) + tail, p["place"])
     if p["zone"]:
-        return _fit_name(lambda a: head + in_zone.format(a=a) + tail, p["zone"])
+        return fit_name(lambda a: head + in_zone.format(a=a) + tail, p["zone"])
     return head + tail
 
 
@@ -344,8 +238,8 @@ def _responder_unreachable(p: dict[str, Any], lang: str) -> str:
     reason = _UNREACHABLE[lang][p["reason"]]
     name = staff_name(p["responder_name"])
     if lang == "es":
-        return _fit_name(lambda n: f"No se puede contactar a {n} por SMS ({reason}). Haga seguimiento.", name)
-    return _fit_name(lambda n: f"{n} cannot be reached by SMS ({reason}). Please follow up.", name)
+        return fit_name(lambda n: f"No se puede contactar a {n} por SMS ({reason}). Haga seguimiento.", name)
+    return fit_name(lambda n: f"{n} cannot be reached by SMS ({reason}). Please follow up.", name)
 
 
 def _open_pages_bundle(p: dict[str, Any], lang: str) -> str:
@@ -353,11 +247,11 @@ def _open_pages_bundle(p: dict[str, Any], lang: str) -> str:
     n = len(codes)
     if lang == "es":
         count = "1 aviso abierto" if n == 1 else f"{n} avisos abiertos"
-        return _fit_codes(
-            lambda c: f"{count} ({c}). Responda STATUS para ver detalles, o Y/N y el codigo.", codes, _MORE[lang]
+        return fit_codes(
+            lambda c: f"{count} ({c}). Responda STATUS para ver detalles, o Y/N y el codigo.", codes, MORE[lang]
         )
     count = "1 open page" if n == 1 else f"{n} open pages"
-    return _fit_codes(lambda c: f"{count} ({c}). Reply STATUS for details, or Y/N and the code.", codes, _MORE[lang])
+    return fit_codes(lambda c: f"{count} ({c}). Reply STATUS for details, or Y/N and the code.", codes, MORE[lang])
 
 
 _FOR_INCIDENT = {"en": " for incident {code}", "es": " del incidente {code}"}
@@ -410,6 +304,24 @@ def _nobody_accepted(p: dict[str, Any], lang: str) -> str:
         f"NOBODY ACCEPTED {p['priority']} {p['code']} ({label}), reported {minutes} min ago. Alert {alert}. "
         "Assign someone now on the dispatch board."
     )
+
+
+_ALARM_ANSWERED = {
+    "en": {
+        "accepted": "Incident {code} is covered now: someone accepted. No action needed.",
+        "cancelled": "Incident {code} was cancelled. No action needed.",
+        "disposition_recorded": "Incident {code}: a disposition was recorded. No action needed.",
+    },
+    "es": {
+        "accepted": "El incidente {code} ya esta cubierto: alguien acepto. No hace falta hacer nada.",
+        "cancelled": "El incidente {code} fue cancelado. No hace falta hacer nada.",
+        "disposition_recorded": "Incidente {code}: se registro una disposicion. No hace falta hacer nada.",
+    },
+}
+
+
+def _alarm_answered(p: dict[str, Any], lang: str) -> str:
+    return _ALARM_ANSWERED[lang][p["reason"]].format(code=p["code"])
 
 
 _NOBODY_ACCEPTED_CALL = {
@@ -484,10 +396,10 @@ _WORDING: dict[str, dict[str, _Wording]] = {
             "Noted: {code} cleared. Thank you. Please finish the notes in the app.",
             "Anotado: {code} terminado. Gracias. Complete las notas en la app.",
         ),
-        "status_summary": _status_summary,
-        "reply_help": _reply_help,
-        "reply_unknown": _reply_unknown,
-        "reply_ambiguous": _reply_ambiguous,
+        "status_summary": status_summary,
+        "reply_help": reply_help,
+        "reply_unknown": reply_unknown,
+        "reply_ambiguous": reply_ambiguous,
         "location_noted": _both("Location noted, thank you.", "Ubicacion anotada, gracias."),
         "location_unknown": _both(
             "Sorry, we could not read that location. Please try again or use the app.",
@@ -501,6 +413,7 @@ _WORDING: dict[str, dict[str, _Wording]] = {
         "system_alert": _system_alert,
         "nobody_accepted": _nobody_accepted,
         "nobody_accepted_call": _nobody_accepted_call,
+        "alarm_answered": _alarm_answered,
         "legacy_v1": _both(
             "You have a message from dispatch. Reply STATUS for your open pages.",
             "Tiene un mensaje del despacho. Responda STATUS para ver sus avisos abiertos.",
