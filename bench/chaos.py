@@ -417,9 +417,10 @@ async def read_all_events(js, first: int = 1) -> tuple[list[tuple[int, Envelope]
 
 
 def unended_notifications(events: list[Envelope]) -> set[UUID]:
-    """Notification requests with neither an SMS sent nor a failure recorded."""
+    """Notification requests with neither an SMS sent nor a failure nor a drop (its page needed it no more) recorded."""
     requested = {e.id for e in events if e.type == "notification.requested"}
-    return requested - {e.data.notification_id for e in events if e.type in ("sms.sent", "sms.failed")}
+    ended = ("sms.sent", "sms.failed", "notification.dropped")
+    return requested - {e.data.notification_id for e in events if e.type in ended}
 
 
 def incident_outcomes(events: list[Envelope], incident_ids: set[UUID]) -> dict[UUID, str]:

@@ -706,9 +706,10 @@ class Phase:
 
 
 def sms_queue(sample: Sample) -> int:
-    """Notifications requested and not yet settled (sent, failed, or placed as a call)."""
+    """Notifications requested and not yet settled (sent, failed, placed as a call, or dropped as moot)."""
     s = sample.subjects
-    settled = s.get("crisis.sms.sent", 0) + s.get("crisis.sms.failed", 0) + s.get("crisis.call.placed", 0)
+    ended = ("crisis.sms.sent", "crisis.sms.failed", "crisis.call.placed", "crisis.notification.dropped")
+    settled = sum(s.get(subject, 0) for subject in ended)
     return s.get("crisis.notification.requested", 0) - settled
 
 

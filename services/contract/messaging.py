@@ -1,4 +1,4 @@
-"""Events of messaging: SMS requested, sent, failed and received."""
+"""Events of messaging: SMS requested, sent, failed, dropped and received."""
 
 from __future__ import annotations
 
@@ -87,6 +87,36 @@ class CallPlacedData(Strict):
     status: str = Field(max_length=32)
 
 
+DropReason = Literal[
+    "page_accepted",
+    "page_covered",
+    "page_declined",
+    "page_timed_out",
+    "page_unreachable",
+    "incident_cancelled",
+    "incident_closed",
+    "alarm_stopped",
+    "nothing_to_withdraw",
+]
+"""Why a requested message was dropped: its page was accepted, covered by another's accept or withdrawn as covered,
+declined, timed out or unreachable; its incident cancelled or closed; its NOBODY ACCEPTED alarm stopped; or it was a
+"page withdrawn" notice for a page none of whose messages reached the phone."""
+
+
+class NotificationDroppedData(Strict):
+    """A requested message was never sent and never will be: what it was for no longer needs it. Only page messages
+    (offer, reminder, voice call), the NOBODY ACCEPTED alarm's and "page withdrawn" notices are ever dropped, and only
+    while they wait in the send queue (behind a rate or flood limit); one whose provider call had begun goes. A
+    bundle's drop is reported for each page it stood for."""
+
+    notification_id: UUID
+    page_id: UUID | None
+    to: E164
+    channel: Literal["sms", "voice"] = "sms"
+    template: str = Field(max_length=40)
+    reason: DropReason
+
+
 class SmsReceivedData(Strict):
     message_sid: MessageSid
     from_number: E164
@@ -134,6 +164,10 @@ class SmsFailed(event_type("sms.failed", SmsFailedData)):
 
 
 class SmsReceived(event_type("sms.received", SmsReceivedData)):
+    pass
+
+
+class NotificationDropped(event_type("notification.dropped", NotificationDroppedData)):
     pass
 
 
@@ -218,6 +252,7 @@ EVENTS = (
     SmsStatusUpdated,
     SmsOptOutChanged,
     CallPlaced,
+    NotificationDropped,
 )
 UPCASTERS = {
     ("notification.requested", 1): _notification_requested_v1_to_v2,

@@ -1,4 +1,9 @@
-"""Responders' SMS replies: accept, decline, en route, arrived, done, status, help, and "AT <place>"."""
+"""Responders' SMS replies: accept, decline, en route, arrived, done, status, help, and "AT <place>".
+
+The keywords are read in English and Spanish from everyone (``domain/replies.py``); the answers are in the
+responder's language. A reply naming a page that no longer waits for an answer is told why (withdrawn, covered),
+never "not understood".
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.contract.events import SmsReceived
-from services.dispatcher.domain.incident import PageNotOpen, PageStatus
+from services.dispatcher.domain.incident import IncidentDispatch, Page, PageNotOpen, PageStatus
 from services.dispatcher.domain.policy import PagingPolicy
 from services.dispatcher.domain.replies import Reply, parse_reply
 from services.dispatcher.domain.roster import ResponderRecord
@@ -56,8 +61,7 @@ class SmsReplies:
         elif reply.command in PROGRESS_COMMANDS:
             self._progress(work, record, reply, received, now)
         elif reply.command == "status":
-            codes = sorted(set(record.open_codes) | set(record.assignments.values()))
-            self._quiet(record, "status_summary", {"codes": codes}, received, now)
+            self._status(record, received, now)
         elif reply.command == "help":
             self._quiet(record, "reply_help", {}, received, now)
         elif reply.command == "at":
@@ -80,7 +84,7 @@ class SmsReplies:
         sid = received.data.message_sid
         if reply.command == "decline":
             if page.status != PageStatus.OPEN:
-                self._unknown(record, received, now)
+                self._not_open(record, incident, page, received, now)
                 return
             incident.decline(page_id=page.page_id, message_sid=sid, caused_by=received.id, at=now)
             record.close_code(code=code, at=now)
@@ -90,7 +94,7 @@ class SmsReplies:
             incident.accept(page_id=page.page_id, message_sid=sid, caused_by=received.id, at=now)
         except PageNotOpen:
             if page.status == PageStatus.ACCEPTED or incident.is_closed:
-                self._unknown(record, received, now)
+                self._not_open(record, incident, page, received, now)
                 return
             outcome = self.policy.second_acceptance
             incident.accept_extra(page_id=page.page_id, message_sid=sid, outcome=outcome, caused_by=received.id, at=now)
@@ -112,7 +116,12 @@ class SmsReplies:
         if code is None:
             return
         if code not in by_code:
-            self._unknown(record, received, now)
+            held = record.held_code(code)
+            if held is None:
+                self._unknown(record, received, now)
+                return
+            incident = work.incident(held.incident_id)
+            self._not_open(record, incident, incident.page(held.page_id), received, now)
             return
         incident = work.incident(UUID(by_code[code]))
         stage = reply.command
@@ -148,6 +157,27 @@ class SmsReplies:
         record.report_location(lat=point[0], lon=point[1], at=now, label=place[:200], source="sms")
         self._answer(record, "location_noted", {}, received, now)
 
+    def _status(self, record: ResponderRecord, received: SmsReceived, now: datetime) -> None:
+        """The pages waiting for their answer, apart from the incidents they accepted and are still on."""
+        accepted = sorted(set(record.assignments.values()))
+        params: dict[str, list[str]] = {"codes": sorted(set(record.open_codes) - set(accepted))}
+        if accepted:
+            params["accepted"] = accepted
+        self._quiet(record, "status_summary", params, received, now)
+
+    def _not_open(
+        self, record: ResponderRecord, incident: IncidentDispatch, page: Page, received: SmsReceived, now: datetime
+    ) -> None:
+        """Answer a reply to a page that no longer waits for it: withdrawn (cancelled) or covered, their own accepted
+        page's status, or (declined, timed out, unreachable) the usual help."""
+        template = closed_page_answer(incident, page)
+        if template is not None:
+            self._quiet(record, template, {"code": page.code}, received, now)
+        elif page.status == PageStatus.ACCEPTED and page.responder_id == record.responder_id:
+            self._status(record, received, now)
+        else:
+            self._unknown(record, received, now)
+
     def _unknown(self, record: ResponderRecord, received: SmsReceived, now: datetime) -> None:
         self._quiet(record, "reply_unknown", {"codes": sorted(record.open_codes)}, received, now)
 
@@ -175,3 +205,14 @@ class SmsReplies:
             caused_by=received.id,
             at=now,
         )
+
+
+def closed_page_answer(incident: IncidentDispatch, page: Page) -> str | None:
+    """The text answering a reply to ``page`` once nothing is needed of it: ``page_withdrawn`` ("was cancelled")
+    when its incident was cancelled, ``page_covered`` when the incident was completed or the page withdrawn because
+    someone else took it; None while the incident still needs the page's slot."""
+    if incident.status == "cancelled":
+        return "page_withdrawn"
+    if incident.is_closed or page.status == PageStatus.WITHDRAWN:
+        return "page_covered"
+    return None

@@ -25,7 +25,16 @@ from eventsourcing.dispatch import singledispatchmethod
 from services.contract.events import (
     CallPlaced,
     CallPlacedData,
+    DispatchAcknowledged,
+    DispatchAlarmStopped,
+    DispatchCompleted,
+    DispatchDeclined,
+    DispatchOffered,
+    DispatchTimedOut,
+    DispatchUnreachable,
+    DispatchWithdrawn,
     Envelope,
+    IncidentCancelled,
     NotificationRequested,
     SmsFailed,
     SmsFailedData,
@@ -55,6 +64,7 @@ from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 from services.notifier.domain.send_scheduler import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
 from services.notifier.domain.templates import TemplateError, render
 from services.notifier.messaging_provider import PlacedCall, SentMessage
+from services.notifier.moot_messages import MootMessages
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
@@ -73,8 +83,9 @@ class Attempt:
     attempt: int
 
 
-class Notifier(StreamProcessor):
-    """The notifier's state: what the stream asked it to send, what happened to each send, who opted out.
+class Notifier(StreamProcessor, MootMessages):
+    """The notifier's state: what the stream asked it to send, what happened to each send, who opted out, and
+    which page messages no longer need sending (``MootMessages``).
 
     What it handles from the stream (``policy``) and what it publishes (``outbox``) are listed together at the
     end of the class; the send queue (``send_queue.SendQueue``) calls the methods in between.
@@ -93,6 +104,7 @@ class Notifier(StreamProcessor):
         super().__init__(env, clock=clock)
         self.retry = retry or RetryPolicy()
         self.places = places  # the only place names a text may print (its own copy of the gazetteer)
+        self.dropped_lately: set[UUID] = set()  # for the send queue to forget (``take_dropped``)
 
     # --- what the stream tells us (registered in ``policy`` below) ------------------------------------------
 
@@ -114,7 +126,7 @@ class Notifier(StreamProcessor):
             caused_by=requested.id,
             at=self.clock.now(),
         )
-        processing_event.collect_events(notification)
+        processing_event.collect_events(notification, *self.track_request(notification))
 
     def record_opt_out(self, change: SmsOptOutChanged, processing_event: ProcessingEvent) -> None:
         """A phone opted out (STOP) or back in (START): later SMS to it are not sent, or are again."""
@@ -196,15 +208,20 @@ class Notifier(StreamProcessor):
     def begin_attempt(self, notification_id: UUID) -> Attempt | None:
         """Record that a provider call is about to be made; None if nothing is to be sent.
 
-        Nothing is sent for a notification that is already settled, for an SMS to a phone that opted out
-        (recorded as failed with 21610, permanent, without calling the provider) or for one whose template
-        cannot be rendered (failed, permanent).
+        Nothing is sent for a notification that is already settled, for a page's message its page no longer
+        needs (dropped), for an SMS to a phone that opted out (recorded as failed with 21610, permanent, without
+        calling the provider) or for one whose template cannot be rendered (failed, permanent).
         """
         with self.processing_lock:
             notification: Notification = self.repository.get(notification_id)
             if notification.is_settled:
                 return None
             now = self.clock.now()
+            moot = self.moot_reason(notification)
+            if moot is not None:
+                notification.drop(moot.value, now)
+                self.save(notification)
+                return None
             if notification.channel == "sms":
                 consent = self._find(PhoneConsent, consent_id(notification.to))
                 if consent is not None and consent.opted_out:
@@ -227,6 +244,11 @@ class Notifier(StreamProcessor):
                 language=rendered.language,
                 attempt=notification.attempts,
             )
+
+    def settled_among(self, notification_ids: set[UUID]) -> set[UUID]:
+        """Those of ``notification_ids`` that are settled (sent, failed, bundled or dropped)."""
+        with self.processing_lock:
+            return {n for n in notification_ids if self.repository.get(n).is_settled}
 
     def record_sent(self, notification_id: UUID, sent: SentMessage, body: str) -> None:
         """The provider took the SMS: keep its SID, and act on a delivery failure that arrived first."""
@@ -402,6 +424,15 @@ class Notifier(StreamProcessor):
     policy.register(NotificationRequested, record_request)
     policy.register(SmsOptOutChanged, record_opt_out)
     policy.register(SmsStatusUpdated, record_delivery_status)
+    policy.register(DispatchOffered, MootMessages.note_page_offered)
+    policy.register(DispatchAcknowledged, MootMessages.drop_for_accept)
+    policy.register(DispatchDeclined, MootMessages.drop_for_closed_page)
+    policy.register(DispatchTimedOut, MootMessages.drop_for_closed_page)
+    policy.register(DispatchUnreachable, MootMessages.drop_for_closed_page)
+    policy.register(DispatchWithdrawn, MootMessages.drop_for_closed_page)
+    policy.register(IncidentCancelled, MootMessages.drop_for_cancelled_incident)
+    policy.register(DispatchCompleted, MootMessages.drop_for_completed_incident)
+    policy.register(DispatchAlarmStopped, MootMessages.drop_for_stopped_alarm)
 
     @singledispatchmethod
     def outbox(self, domain_event: Any) -> Sequence[Envelope]:
@@ -412,3 +443,4 @@ class Notifier(StreamProcessor):
     outbox.register(Notification.CallPlaced, publish_call_placed)
     outbox.register(Notification.Failed, publish_sms_failed)
     outbox.register(Notification.DeliveryFailed, publish_delivery_failed)
+    outbox.register(Notification.Dropped, MootMessages.publish_dropped)

@@ -102,6 +102,7 @@ class SendQueue:
     async def step(self) -> Decision:
         """Read new requests, then do the one thing the scheduler chooses; returns that decision."""
         await self._scan()
+        await self._forget_dropped()
         decision = choose_next(self.entries.values(), self.clock.now(), self.buckets, self.flood)
         if isinstance(decision, SendNow):
             await self._send(decision.entry)
@@ -126,6 +127,15 @@ class SendQueue:
             if last == self._scanned:
                 return
             self._scanned = last
+
+    async def _forget_dropped(self) -> None:
+        """Leave out what the notifier dropped meanwhile (a page answered or withdrawn while its messages waited),
+        so that it is neither waited for nor bundled. Each is checked in the store first: only a drop that was saved
+        takes a message out of the queue."""
+        dropped = self.notifier.take_dropped() & self.entries.keys()
+        if dropped:
+            for notification_id in await asyncio.to_thread(self.notifier.settled_among, dropped):
+                self.entries.pop(notification_id, None)
 
     async def _advance_mark(self) -> None:
         assert self._scanned is not None

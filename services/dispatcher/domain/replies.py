@@ -1,35 +1,60 @@
-"""Reading a responder's SMS reply. Pure, and tolerant of case, spacing and punctuation.
+"""Reading a responder's SMS reply. Pure, and tolerant of case, accents, spacing and punctuation.
 
-Y 4821 / YES 4821 / Y    accept          N 4821 / NO 4821 / N   pass
-OTW [4821]               en route        ARRIVED [4821]         on scene
-DONE 4821 / DONE         finished        STATUS                 my open pages
-HELP                     the commands    AT <place or address>  where I am now
+Every keyword is understood from every responder, whatever language their texts are in: a Spanish-speaking
+coach who types "Si 7047" or "AYUDA" means what "Y 7047" and "HELP" mean (``KEYWORDS``, one row per command,
+the words of each language). Accents are optional ("SÍ" = "SI", "LLEGUÉ" = "LLEGUE"), and so are the spaces
+inside a phrase ("EN ROUTE" = "ENROUTE"). A code may follow any keyword ("DONE 4821", "TERMINADO 4821").
+``AT <place>`` (Spanish ``ESTOY EN <lugar>``) says where the responder is now.
+
+STOP and START are not read here: they are the carrier's and Twilio's opt-out keywords, recorded by the gateway.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-_WORDS = {
-    "Y": "accept",
-    "YES": "accept",
-    "N": "decline",
-    "NO": "decline",
-    "OTW": "en_route",
-    "ENROUTE": "en_route",
-    "ARRIVED": "arrived",
-    "ONSCENE": "arrived",
-    "DONE": "done",
-    "STATUS": "status",
-    "HELP": "help",
-    "?": "help",
+KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "accept": {"en": ("Y", "YES"), "es": ("SÍ", "SI", "ACEPTO")},
+    "decline": {"en": ("N", "NO"), "es": ("NO", "PASO")},
+    "en_route": {
+        "en": ("OTW", "EN ROUTE", "ON MY WAY"),
+        "es": ("EN CAMINO", "VOY", "VOY EN CAMINO", "ESTOY EN CAMINO"),
+    },
+    "arrived": {
+        "en": ("ARRIVED", "ON SCENE"),
+        "es": ("LLEGUÉ", "YA LLEGUÉ", "EN EL LUGAR", "ESTOY EN EL LUGAR"),
+    },
+    "done": {"en": ("DONE",), "es": ("TERMINADO", "TERMINÉ", "YA TERMINÉ")},
+    "status": {"en": ("STATUS",), "es": ("ESTADO",)},
+    "help": {"en": ("HELP", "?"), "es": ("AYUDA",)},
 }
-_COMMAND = re.compile(r"^\s*([A-Za-z]+|\?)\s*[#:.,]?\s*(\d{4})?\s*[.!]*\s*$")
-_ON_SCENE = re.compile(r"\bon\s+scene\b", re.IGNORECASE)
-_EN_ROUTE = re.compile(r"\ben\s+route\b", re.IGNORECASE)
-_AT = re.compile(r"^\s*AT\s+(.{2,200}?)\s*$", re.IGNORECASE | re.DOTALL)
+"""command -> language -> the words that ask for it (with the accents a phone may add; they are optional)."""
+
+LOCATION_WORDS: dict[str, str] = {"en": "AT", "es": "ESTOY EN"}
+"""The words before a place: "AT 5th and Main", "ESTOY EN Union Station"."""
+
+
+def plain(text: str) -> str:
+    """``text`` as replies are compared: accents dropped, upper case, inner spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).upper().split())
+
+
+def _key(words: str) -> str:
+    return plain(words).replace(" ", "")
+
+
+_COMMANDS = {
+    _key(word): command for command, by_language in KEYWORDS.items() for words in by_language.values() for word in words
+}
+_COMMAND = re.compile(r"^[¡¿]?\s*([A-Z]+(?:\s+[A-Z]+){0,3}|\?)\s*[#:.,]?\s*(\d{4})?\s*[.!?]*$")
+_AT = re.compile(
+    r"^\s*(?:" + "|".join(r"\s+".join(w.split()) for w in LOCATION_WORDS.values()) + r")\s+(.{2,200}?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -40,18 +65,17 @@ class Reply:
 
 
 def parse_reply(body: str) -> Reply:
-    """What the responder asked for. Anything else is ``unknown`` and gets a helpful answer."""
+    """What the responder asked for. Anything else is ``unknown`` and gets a helpful answer.
+
+    A keyword is read before a place, so "ESTOY EN CAMINO" is en route, not a place called "camino".
+    """
+    match = _COMMAND.match(plain(body))
+    if match is not None and (command := _COMMANDS.get(match[1].replace(" ", ""))) is not None:
+        return Reply(command, code=match[2])
     at = _AT.match(body)
     if at is not None:
         return Reply("at", place=" ".join(at[1].split()))
-    words = _EN_ROUTE.sub("ENROUTE", _ON_SCENE.sub("ONSCENE", body))
-    match = _COMMAND.match(words)
-    if match is None:
-        return Reply("unknown")
-    command = _WORDS.get(match[1].upper())
-    if command is None:
-        return Reply("unknown")
-    return Reply(command, code=match[2])
+    return Reply("unknown")
 
 
 def free_code(preferred: str, in_use: Collection[str]) -> str:

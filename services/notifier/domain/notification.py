@@ -3,7 +3,8 @@
 A notification is recorded when it is requested, again before every provider call (``AttemptStarted``)
 and after it (``Sent``/``CallPlaced``, ``AttemptFailed`` or ``Failed``). A notification whose last record
 is ``AttemptStarted`` was in flight when the notifier stopped: nobody knows whether it went, so it is sent
-again (at-least-once; a duplicate page beats a lost one).
+again (at-least-once; a duplicate page beats a lost one). A page's message still waiting is ``Dropped``
+instead when its page or incident needs it no more (``page_traffic``).
 
 Several lower-priority pages to one phone can be replaced by one bundle: the bundle is a notification of
 its own (template ``open_pages_bundle``, ``members`` = the notifications it stands for), and each member
@@ -22,7 +23,7 @@ from services.contract.events import without_retired_free_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://crisis-dispatch.invalid/notifier")
 
-SETTLED = frozenset({"sent", "failed", "bundled"})
+SETTLED = frozenset({"sent", "failed", "bundled", "dropped"})
 
 
 def bundle_id(member_ids: list[UUID]) -> UUID:
@@ -80,8 +81,13 @@ class Notification(Aggregate):
 
     @property
     def is_settled(self) -> bool:
-        """Sent, failed or bundled: nothing more will be sent for it."""
+        """Sent, failed, bundled or dropped: nothing more will be sent for it."""
         return self.status in SETTLED
+
+    @property
+    def can_drop(self) -> bool:
+        """Still waiting to be sent, with no provider call under way: it can be kept from going."""
+        return not self.is_settled and not self.in_flight
 
     @property
     def is_bundle(self) -> bool:
@@ -139,6 +145,13 @@ class Notification(Aggregate):
     ) -> None:
         """Given up: refused for good (permanent) or out of retries (not permanent)."""
         self.status = "failed"
+        self.in_flight = False
+
+    @event("Dropped")
+    def drop(self, reason: str, at: datetime) -> None:
+        """Not sent, and never to be: what it was for needs it no more (``page_traffic.DropReason``). A call that
+        was in flight when the notifier stopped is dropped too, rather than made again."""
+        self.status = "dropped"
         self.in_flight = False
 
     @event("Bundled")

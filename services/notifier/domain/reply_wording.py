@@ -17,8 +17,7 @@ _STATUS = {
         "open": "Your open pages: {c}. Reply Y <code> to accept or N <code> to pass.",
         "accepted": "Accepted, still on: {a}. Reply OTW (en route), ARRIVED (on scene) or DONE (finished), "
         "with the code.",
-        "both": "Open pages: {c} (reply Y or N and the code). Accepted: {a} (reply OTW, ARRIVED or DONE and "
-        "the code).",
+        "both": "Open pages: {c} (reply Y or N and the code). Accepted: {a} (reply OTW, ARRIVED or DONE and the code).",
     },
     "es": {
         "none": "No tiene avisos abiertos ni incidentes en curso.",
