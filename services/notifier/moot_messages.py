@@ -16,20 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 
-from services.contract.events import (
-    DispatchAcknowledged,
-    DispatchAlarmStopped,
-    DispatchCompleted,
-    DispatchDeclined,
-    DispatchOffered,
-    DispatchTimedOut,
-    DispatchUnreachable,
-    DispatchWithdrawn,
-    Envelope,
-    IncidentCancelled,
-    NotificationDropped,
-    NotificationDroppedData,
-)
+from services.contract import events as contract
 from services.notifier.domain.notification import Notification
 from services.notifier.domain.page_traffic import (
     ALARM,
@@ -43,12 +30,14 @@ from services.notifier.domain.page_traffic import (
 )
 from services.runtime.clock import Clock
 
-PageClosing = DispatchDeclined | DispatchTimedOut | DispatchUnreachable | DispatchWithdrawn
+PageClosing = (
+    contract.DispatchDeclined | contract.DispatchTimedOut | contract.DispatchUnreachable | contract.DispatchWithdrawn
+)
 
 _CLOSED_BECAUSE: dict[type, DropReason] = {
-    DispatchDeclined: DropReason.PAGE_DECLINED,
-    DispatchTimedOut: DropReason.PAGE_TIMED_OUT,
-    DispatchUnreachable: DropReason.PAGE_UNREACHABLE,
+    contract.DispatchDeclined: DropReason.PAGE_DECLINED,
+    contract.DispatchTimedOut: DropReason.PAGE_TIMED_OUT,
+    contract.DispatchUnreachable: DropReason.PAGE_UNREACHABLE,
 }
 
 
@@ -75,18 +64,18 @@ class MootMessages:
     repository: Any
     clock: Clock
     dropped_lately: set[UUID]
-    _for_each_target: Callable[..., Sequence[Envelope]]  # the notifier's: one event per notification reported
+    _for_each_target: Callable[..., Sequence[contract.Envelope]]  # the notifier's: one event per notification reported
 
     # --- what the stream tells us --------------------------------------------------------------------------
 
-    def note_page_offered(self, offered: DispatchOffered, processing_event: ProcessingEvent) -> None:
+    def note_page_offered(self, offered: contract.DispatchOffered, processing_event: ProcessingEvent) -> None:
         """Which slot the page answers for: an accept covers the other pages of its slot."""
         data = offered.data
         traffic = self._traffic(data.incident_id)
         traffic.note_offer(data.page_id, slot_of(data.reason.team_role))
         processing_event.collect_events(traffic)
 
-    def drop_for_accept(self, accepted: DispatchAcknowledged, processing_event: ProcessingEvent) -> None:
+    def drop_for_accept(self, accepted: contract.DispatchAcknowledged, processing_event: ProcessingEvent) -> None:
         """The accepted page's queued reminder and call, and every queued message of the pages it covers."""
         traffic = self._traffic(accepted.data.incident_id)
         moot = traffic.accept(accepted.data.page_id, self.clock.now())
@@ -95,7 +84,7 @@ class MootMessages:
     def drop_for_closed_page(self, closing: PageClosing, processing_event: ProcessingEvent) -> None:
         """A page declined, timed out, unreachable or withdrawn: its queued messages."""
         data = closing.data
-        if isinstance(closing, DispatchWithdrawn):
+        if isinstance(closing, contract.DispatchWithdrawn):
             reason = WITHDRAWN_BECAUSE[data.reason]
         else:
             reason = _CLOSED_BECAUSE[type(closing)]
@@ -103,15 +92,19 @@ class MootMessages:
         moot = traffic.close_page(data.page_id, reason, self.clock.now())
         self._drop_all(traffic, [(n, reason) for n in moot], processing_event)
 
-    def drop_for_cancelled_incident(self, cancelled: IncidentCancelled, processing_event: ProcessingEvent) -> None:
+    def drop_for_cancelled_incident(
+        self, cancelled: contract.IncidentCancelled, processing_event: ProcessingEvent
+    ) -> None:
         self._close_incident(cancelled.data.incident_id, DropReason.INCIDENT_CANCELLED, processing_event)
 
-    def drop_for_completed_incident(self, completed: DispatchCompleted, processing_event: ProcessingEvent) -> None:
+    def drop_for_completed_incident(
+        self, completed: contract.DispatchCompleted, processing_event: ProcessingEvent
+    ) -> None:
         """The last responder on it is done: nothing of its pages or alarm is needed any more."""
         if completed.data.closes_incident:
             self._close_incident(completed.data.incident_id, DropReason.INCIDENT_CLOSED, processing_event)
 
-    def drop_for_stopped_alarm(self, stopped: DispatchAlarmStopped, processing_event: ProcessingEvent) -> None:
+    def drop_for_stopped_alarm(self, stopped: contract.DispatchAlarmStopped, processing_event: ProcessingEvent) -> None:
         """NOBODY ACCEPTED stopped: its texts and calls still queued."""
         traffic = self._find_traffic(stopped.data.incident_id)
         if traffic is not None:
@@ -156,12 +149,12 @@ class MootMessages:
 
     # --- what goes out on the stream --------------------------------------------------------------------------
 
-    def publish_dropped(self, dropped: Notification.Dropped) -> Sequence[Envelope]:
+    def publish_dropped(self, dropped: Notification.Dropped) -> Sequence[contract.Envelope]:
         """Never sent: its page (or incident, or alarm) needed it no more."""
         return self._for_each_target(
             dropped,
-            NotificationDropped,
-            lambda target: NotificationDroppedData(
+            contract.NotificationDropped,
+            lambda target: contract.NotificationDroppedData(
                 notification_id=target.id,
                 page_id=target.page_id,
                 to=target.to,

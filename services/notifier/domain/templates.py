@@ -306,22 +306,18 @@ def _nobody_accepted(p: dict[str, Any], lang: str) -> str:
     )
 
 
-_ALARM_ANSWERED = {
-    "en": {
-        "accepted": "Incident {code} is covered now: someone accepted. No action needed.",
-        "cancelled": "Incident {code} was cancelled. No action needed.",
-        "disposition_recorded": "Incident {code}: a disposition was recorded. No action needed.",
-    },
-    "es": {
-        "accepted": "El incidente {code} ya esta cubierto: alguien acepto. No hace falta hacer nada.",
-        "cancelled": "El incidente {code} fue cancelado. No hace falta hacer nada.",
-        "disposition_recorded": "Incidente {code}: se registro una disposicion. No hace falta hacer nada.",
-    },
+_ALARM_ANSWERED = {  # (language, why it ended) -> the text
+    ("en", "accepted"): "Incident {code} is covered now: someone accepted. No action needed.",
+    ("en", "cancelled"): "Incident {code} was cancelled. No action needed.",
+    ("en", "disposition_recorded"): "Incident {code}: a disposition was recorded. No action needed.",
+    ("es", "accepted"): "El incidente {code} ya esta cubierto: alguien acepto. No hace falta hacer nada.",
+    ("es", "cancelled"): "El incidente {code} fue cancelado. No hace falta hacer nada.",
+    ("es", "disposition_recorded"): "Incidente {code}: se registro una disposicion. No hace falta hacer nada.",
 }
 
 
 def _alarm_answered(p: dict[str, Any], lang: str) -> str:
-    return _ALARM_ANSWERED[lang][p["reason"]].format(code=p["code"])
+    return _ALARM_ANSWERED[lang, p["reason"]].format(code=p["code"])
 
 
 _NOBODY_ACCEPTED_CALL = {
