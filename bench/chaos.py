@@ -417,9 +417,10 @@ async def read_all_events(js, first: int = 1) -> tuple[list[tuple[int, Envelope]
 
 
 def unended_notifications(events: list[Envelope]) -> set[UUID]:
-    """Notification requests with neither an SMS sent nor a failure nor a drop (its page needed it no more) recorded."""
+    """Notification requests with neither an SMS sent, a call placed (NOBODY ACCEPTED calls the supervisor and the
+    director), a failure nor a drop (its page needed it no more) recorded."""
     requested = {e.id for e in events if e.type == "notification.requested"}
-    ended = ("sms.sent", "sms.failed", "notification.dropped")
+    ended = ("sms.sent", "call.placed", "sms.failed", "notification.dropped")
     return requested - {e.data.notification_id for e in events if e.type in ended}
 
 
