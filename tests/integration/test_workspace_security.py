@@ -148,13 +148,13 @@ async def test_every_state_changing_workspace_form_refuses_a_missing_or_wrong_cs
             assert (await js.stream_info(STREAM_NAME)).state.last_seq == stream_before  # nothing was appended
             assert space.read_models.store.dump() == models_before
             assert (await director.get("/workspace/")).status_code == 200  # the forged sign-out did not sign out
-            # the same forms with the session's own token work
-            assert (
-                await pat.post(
-                    f"/workspace/tasks/{task_id}/complete",
-                    data={"outcome": "contact_made", "csrf_token": page_csrf(tasks.text)},
-                )
-            ).status_code == 303
+            # the same forms with the session's own token work, and say so in plain words
+            done = await pat.post(
+                f"/workspace/tasks/{task_id}/complete",
+                data={"outcome": "contact_made", "csrf_token": page_csrf(tasks.text)},
+            )
+            assert done.status_code == 303
+            assert "Task+completed." in done.headers["location"] or "Task%20completed." in done.headers["location"]
         finally:
             await director.aclose()
             await pat.aclose()

@@ -16,7 +16,15 @@ from uuid import UUID
 from markupsafe import Markup
 
 from services.projections.adapters.record_layout import document_sections, fmt_duration, fmt_time
-from services.projections.adapters.svg_charts import grouped_bars, minutes_label, percent_label
+from services.projections.adapters.svg_charts import (
+    BAD,
+    GOOD,
+    LATE,
+    WAITING,
+    grouped_bars,
+    minutes_label,
+    percent_label,
+)
 from services.projections.domain.documentation import Documentation
 from services.runtime.credentials import Principal
 from services.runtime.html_templates import package_templates
@@ -178,6 +186,7 @@ def _metric_charts(metrics: Mapping[str, Any]) -> list[Markup]:
             "Follow-up tasks",
             [("tasks", [follow["done_on_time"], follow["done_late"], follow["open_overdue"], follow["open_not_due"]])],
             ["done on time", "done late", "open, overdue", "open, not due"],
+            colours=(GOOD, LATE, BAD, WAITING),  # overdue is the alarming one: red; not yet due is neutral
         )
     )
     return [Markup(chart) for chart in charts]

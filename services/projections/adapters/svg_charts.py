@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 PALETTE = ("#2f6fb0", "#e08a2c", "#3a9a5b", "#b03a48", "#7a5ab5")
+GOOD, LATE, BAD, WAITING = "#3a9a5b", "#e08a2c", "#b03a48", "#7f8c99"  # colours that mean something
 
 
 def _nice_max(value: float) -> float:
@@ -27,8 +28,10 @@ def grouped_bars(
     maximum: float | None = None,
     width: int = 640,
     height: int = 260,
+    colours: Sequence[str] = PALETTE,
 ) -> str:
-    """Bars per group (one per series); a missing value draws no bar and is labelled 'n/a'."""
+    """Bars per group (one per series, coloured in order from ``colours``); a missing value draws no bar and is
+    labelled 'n/a'."""
     value_label = value_label or number_label
     left, right, top, bottom = 56, 12, 36, 48
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -54,7 +57,7 @@ def grouped_bars(
         x0 = left + index * slot + (slot - bar_w * len(series)) / 2
         for position, value in enumerate(row):
             x = x0 + position * bar_w
-            colour = PALETTE[position % len(PALETTE)]
+            colour = colours[position % len(colours)]
             if value is None:
                 parts.append(
                     f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - 4}" font-size="9" text-anchor="middle" '
@@ -73,7 +76,7 @@ def grouped_bars(
         )
     legend_x = left
     for position, name in enumerate(series):
-        colour = PALETTE[position % len(PALETTE)]
+        colour = colours[position % len(colours)]
         parts.append(f'<rect x="{legend_x}" y="{height - 16}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{legend_x + 14}" y="{height - 7}" font-size="11" fill="#222">{escape(name)}</text>')
         legend_x += 24 + 7 * len(name)

@@ -33,6 +33,8 @@ SIGN_IN_FORM = FormTokenCookie("crisis_sign_in", path="/workspace", max_age=900)
 SSE_LIFETIME_SECONDS = 300.0
 SSE_KEEPALIVE_SECONDS = 10.0
 
+PAST_TENSE = {"assign": "assigned", "complete": "completed", "reschedule": "rescheduled"}
+
 
 def record_access(request: Request) -> ClinicalRecordAccess:
     return request.app.state.record_access
@@ -336,8 +338,8 @@ async def change_task(request: Request, task_id: UUID, action: str, caller: Page
         else:
             return page(pages.error_page(404, "no such action", caller.principal, None), 404)
     except (Refused, ValueError, ValidationError) as exc:
-        return back("/workspace/tasks", error=f"Not {action}ed: {exc}"[:300])
-    return back("/workspace/tasks", done=f"Task {action}ed." if action != "assign" else "Task assigned.")
+        return back("/workspace/tasks", error=f"Not {PAST_TENSE[action]}: {exc}"[:300])
+    return back("/workspace/tasks", done=f"Task {PAST_TENSE[action]}.")
 
 
 # ---- metrics and audit ---------------------------------------------------------------------------------------------
