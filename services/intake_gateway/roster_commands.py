@@ -54,9 +54,9 @@ from services.contract.events import (
 )
 from services.intake_gateway.domain.calendar_feed import CalendarEntry, CalendarError, CalendarReader
 from services.intake_gateway.refusals import InvalidInput
-from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.clock import Clock
 from services.runtime.input_times import InputDate, InputDatetime
+from services.runtime.request_ids import FRESH, RequestIds
 
 PRODUCER = "intake_gateway"
 Publish = Callable[[Envelope], Awaitable[int]]

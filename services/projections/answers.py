@@ -1,24 +1,36 @@
 """The shapes of what the projections answer: a board row, a task row, timeline entries, a task's summary in
-the documentation, with names put to responder ids. Pure functions of read-model rows and events."""
+the documentation, with names put to responder ids and times in the organisation's zone (``Telling``). Pure
+functions of read-model rows and events."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from services.projections.domain.documentation import StaffInfo
-from services.projections.domain.entries import timeline_entries
+from services.projections.domain.entries import PLAIN, timeline_entries
 from services.projections.domain.followups import RULE_TITLES, TaskState
-from services.projections.domain.progress import RecordedEvent, SlaTargets
+from services.projections.domain.messages import DeliveryStatus
+from services.projections.domain.progress import DispatchStage, RecordedEvent, SlaTargets, stage_words
+from services.projections.domain.telling import Telling
 from services.projections.stores import parse_time
 
-RESPONDER_MENTION = re.compile(r"responder ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
-
-
-TASK_SUMMARY_FIELDS = ("task_id", "rule", "title", "owner_role", "assignee_id", "due_at", "status", "outcome")
+TASK_SUMMARY_FIELDS = (
+    "task_id",
+    "task_code",
+    "rule",
+    "title",
+    "owner_role",
+    "assignee_id",
+    "due_at",
+    "status",
+    "outcome",
+    "note",
+    "completed_at",
+    "completed_by",
+)
 """What the documentation says of each follow-up task (``TaskState`` attributes, in this order)."""
 
 
@@ -26,9 +38,14 @@ def task_summary(task: TaskState) -> dict[str, Any]:
     return {name: getattr(task, name) for name in TASK_SUMMARY_FIELDS}
 
 
-def entry_dicts(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
-    """One incident's timeline entries, in stream order (a follow-up command its task refused shows as refused)."""
-    entries = timeline_entries([r.event for r in events])
+def entry_dicts(
+    events: Sequence[RecordedEvent], telling: Telling = PLAIN, statuses: Iterable[DeliveryStatus] = ()
+) -> list[dict[str, Any]]:
+    """One incident's timeline entries, one per event in stream order (a follow-up command its task refused shows
+    as refused). Besides the event's own fields, each says when in the organisation's zone (``time_local``), the
+    channel in words (``how``), and for a message's reports which message row they fold into (``folded_into``);
+    a message row lists what became of it (``outcomes``)."""
+    entries = timeline_entries([r.event for r in events], telling, statuses)
     return [
         {
             "event_id": recorded.event.id,
@@ -41,12 +58,34 @@ def entry_dicts(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
             "summary": entry.summary,
             "details": entry.details,
             "sla_breach": False,
+            **readable(telling, recorded.event.occurred_at, entry.how),
+            "folded_into": entry.folded_into,
+            "outcomes": [
+                {
+                    "status": o.words,
+                    "detail": o.detail,
+                    "at": o.at,
+                    "time_local": telling.clock(o.at),
+                    "failed": o.failed,
+                }
+                for o in entry.outcomes
+            ],
         }
         for recorded, entry in zip(events, entries, strict=True)
     ]
 
 
-def sla_breach_entry(at: datetime, summary: str) -> dict[str, Any]:
+def readable(telling: Telling, at: datetime, how: str) -> dict[str, Any]:
+    """The words a page shows for an entry's time and channel."""
+    return {
+        "time_local": telling.clock(at),
+        "clock_local": telling.short_clock(at),
+        "day_local": telling.day(at),
+        "how": how,
+    }
+
+
+def sla_breach_entry(at: datetime, summary: str, telling: Telling = PLAIN) -> dict[str, Any]:
     """The timeline entry the projections add where an SLA target was missed (no event records that)."""
     return {
         "event_id": None,
@@ -54,63 +93,83 @@ def sla_breach_entry(at: datetime, summary: str) -> dict[str, Any]:
         "occurred_at": at,
         "recorded_at": None,
         "stream_sequence": None,
-        "actor": "projections",
+        "actor": "workspace",
         "channel": "system",
         "summary": summary,
         "details": {},
         "sla_breach": True,
+        **readable(telling, at, "system"),
+        "folded_into": None,
+        "outcomes": [],
     }
 
 
-def name_actor(text: str, staff: dict[UUID, StaffInfo]) -> str:
-    """Every 'responder <uuid>' in ``text`` -> 'Name (role)' when the roster knows them."""
-
-    def named(match: re.Match[str]) -> str:
-        info = staff.get(UUID(match[1]))
-        return f"{info.name} ({info.role.replace('_', ' ')})" if info else match[0]
-
-    return RESPONDER_MENTION.sub(named, text)
-
-
-def board_row(row: dict[str, Any], targets: SlaTargets, now: datetime) -> dict[str, Any]:
+def sla_state(row: dict[str, Any], targets: SlaTargets, now: datetime) -> str | None:
+    """The on-scene SLA of a board row at ``now``: met, breached, pending, not_applicable (None: not known)."""
     reported = parse_time(row["reported_at"])
     on_scene = parse_time(row["on_scene_at"])
-    sla_state = None
-    if reported is not None and row["priority"]:
-        due = reported + targets.on_scene(row["priority"])
-        if on_scene is not None:
-            sla_state = "met" if on_scene <= due else "breached"
-        elif row["status"] == "cancelled":
-            sla_state = "not_applicable"
-        else:
-            ended = parse_time(row["closed_at"]) or now
-            sla_state = "breached" if ended > due else ("pending" if row["status"] == "open" else "not_applicable")
+    if reported is None or not row["priority"]:
+        return None
+    due = reported + targets.on_scene(row["priority"])
+    if on_scene is not None:
+        return "met" if on_scene <= due else "breached"
+    if row["status"] == "cancelled":
+        return "not_applicable"
+    ended = parse_time(row["closed_at"]) or now
+    return "breached" if ended > due else ("pending" if row["status"] == "open" else "not_applicable")
+
+
+def board_row(row: dict[str, Any], targets: SlaTargets, now: datetime, telling: Telling = PLAIN) -> dict[str, Any]:
+    """One incident on the board: what, where, when, how far the response got (``dispatch``), SLA, documentation."""
+    reported = parse_time(row["reported_at"])
+    dispatch = dispatch_words(row.get("dispatch") or {}, telling)
     return {
         "incident_id": row["incident_id"],
         "short_code": row["short_code"],
         "kind": row["kind"],
         "priority": row["priority"],
         "zone": row["zone"],
+        "location": row.get("location"),
         "status": row["status"],
         "reported_at": reported,
+        "reported_local": telling.brief(reported, now) if reported else None,
         "acknowledged_at": parse_time(row["acknowledged_at"]),
-        "on_scene_at": on_scene,
+        "on_scene_at": parse_time(row["on_scene_at"]),
         "closed_at": parse_time(row["closed_at"]),
         "escalations": row["escalations"],
         "unfilled": bool(row["unfilled"]),
+        "dispatch": dispatch,
         "documentation": row["doc_status"],
         "gaps": row["gaps"],
-        "sla": sla_state,
+        "sla": sla_state(row, targets, now),
     }
 
 
-def task_row(row: dict[str, Any], now: datetime, staff: dict[UUID, StaffInfo]) -> dict[str, Any]:
+def dispatch_words(facts: dict[str, Any], telling: Telling) -> dict[str, Any]:
+    """The board's dispatch cell: the stage (a code, for colour and sorting) and what it says, with names."""
+    stage = DispatchStage(facts.get("stage") or DispatchStage.WAITING.value)
+    names = {key: [telling.name(UUID(r)) for r in facts.get(key, [])] for key in ("accepted", "en_route", "on_scene")}
+    said = stage_words(stage, step=facts.get("step", 0), alarm_repeats=facts.get("alarm_repeats", 0), **names)
+    return {"stage": stage.value, "words": said}
+
+
+def board_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unfilled incidents first, then the rest as they came (newest first)."""
+    return sorted(rows, key=lambda row: not row["unfilled"])
+
+
+def task_row(
+    row: dict[str, Any], now: datetime, staff: dict[UUID, StaffInfo], incident: str | None = None
+) -> dict[str, Any]:
+    """A follow-up task as the API and the tasks page give it; ``incident``: what a person calls its incident
+    ('incident 4821')."""
     due = parse_time(row["due_at"])
     assignee = UUID(row["assignee_id"]) if row["assignee_id"] else None
     info = staff.get(assignee) if assignee else None
     return {
         "task_id": row["task_id"],
         "incident_id": row["incident_id"],
+        "incident": incident,
         "rule": row["rule"],
         "title": RULE_TITLES.get(row["rule"], row["rule"]),
         "owner_role": row["owner_role"],
@@ -127,6 +186,7 @@ def task_row(row: dict[str, Any], now: datetime, staff: dict[UUID, StaffInfo]) -
         "overdue_notices": row["overdue_count"],
         "outcome": row["outcome"],
         "note": row.get("note"),
+        "completed_by": row.get("completed_by"),
         "basis": row.get("basis"),
         "history": row.get("history", []),
     }

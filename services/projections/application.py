@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any, Literal
 from uuid import UUID
@@ -101,8 +101,9 @@ class ClinicalRecordAccess(RecordReads):
         clock: Clock,
         targets: SlaTargets,
         export_fhir: FhirExport,
+        zone: tzinfo = UTC,
     ) -> None:
-        super().__init__(store, audit, clock, targets, export_fhir)
+        super().__init__(store, audit, clock, targets, export_fhir, zone)
         self.publish = publish
 
     async def _append(self, event: Envelope) -> int:

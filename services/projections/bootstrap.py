@@ -156,6 +156,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 clock,
                 settings.sla_targets(),
                 fhir_bundle,
+                settings.time_zone(),
             )
             app.state.responder_desk = ResponderDesk(app.state.record_access, app.state.responder_links, changes)
             await broker.start()
@@ -180,6 +181,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     )
     serve_offline_docs(app)
     app.state.clock = clock
+    app.state.time_zone = settings.time_zone()  # every time a workspace page shows is in it
     app.state.credentials = CredentialStore.from_file(settings.credentials_file)  # type: ignore[arg-type]
     # the cookie's key; the sessions themselves are kept in the projections database (opened by the lifespan)
     session_codec = SessionCodec(

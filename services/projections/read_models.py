@@ -27,6 +27,7 @@ from services.contract.events import (
     ResponderRegistered,
     ResponderRetired,
     ResponderUpdated,
+    SmsStatusUpdated,
 )
 from services.projections.answers import entry_dicts, task_summary
 from services.projections.domain.audit import AuditEntry, record_written
@@ -154,6 +155,10 @@ class ReadModels(StreamProcessor):
     def keep_dead_letter(self, event: MessageDeadLettered, recorded: RecordedEvent, cursor: Any) -> None:
         self.store.add_dead_letter(cursor, recorded, event.data.original_incident_id())
 
+    def keep_delivery_status(self, event: SmsStatusUpdated, recorded: RecordedEvent, cursor: Any) -> None:
+        """No incident on it: kept by its message's SID, for the timeline to fold into that message's row."""
+        self.store.add_delivery_status(cursor, recorded)
+
     def audit_refusal(self, event: AccessRefused, recorded: RecordedEvent, cursor: Any) -> None:
         """A refusal by another service (the gateway's write scopes) enters the audit log as denied."""
         data = event.data
@@ -174,6 +179,7 @@ class ReadModels(StreamProcessor):
     record_beside_timeline.register(ResponderUpdated, save_responder)
     record_beside_timeline.register(ResponderRetired, retire_responder)
     record_beside_timeline.register(MessageDeadLettered, keep_dead_letter)
+    record_beside_timeline.register(SmsStatusUpdated, keep_delivery_status)
     record_beside_timeline.register(AccessRefused, audit_refusal)
 
     # ---- an incident's rows, folded from its events ----------------------------------------------------------

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NoReturn
 from uuid import UUID
 
 from services.contract.events import IncidentReported
-from services.projections.answers import board_row, entry_dicts, name_actor, sla_breach_entry, task_row, task_summary
+from services.projections.answers import (
+    board_order,
+    board_row,
+    dispatch_words,
+    entry_dicts,
+    sla_breach_entry,
+    task_row,
+    task_summary,
+)
 from services.projections.domain.access import may_read_incident, may_see_task
 from services.projections.domain.audit import AuditEntry
 from services.projections.domain.documentation import Documentation, StaffInfo, assemble_documentation
 from services.projections.domain.followups import fold_tasks
+from services.projections.domain.messages import DeliveryStatus, sent_message_sids
 from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, response_metrics
 from services.projections.domain.progress import (
     Progress,
@@ -30,6 +39,7 @@ from services.projections.domain.progress import (
     known_at,
     sla_marks,
 )
+from services.projections.domain.telling import Telling
 from services.projections.errors import NotPermitted, UnknownIncident, UnknownTask, record_refused
 from services.projections.stores import AuditLog, FhirExport, ReadModelQueries, parse_time
 from services.runtime.clock import Clock
@@ -37,16 +47,24 @@ from services.runtime.credentials import AccessRole, Principal
 
 
 class RecordReads:
-    """Audited reads of the read models' tables (``store``), answered at ``clock``'s now."""
+    """Audited reads of the read models' tables (``store``), answered at ``clock``'s now, with times told in the
+    organisation's time ``zone``."""
 
     def __init__(
-        self, store: ReadModelQueries, audit: AuditLog, clock: Clock, targets: SlaTargets, export_fhir: FhirExport
+        self,
+        store: ReadModelQueries,
+        audit: AuditLog,
+        clock: Clock,
+        targets: SlaTargets,
+        export_fhir: FhirExport,
+        zone: tzinfo = UTC,
     ) -> None:
         self.store = store
         self.audit = audit
         self.clock = clock
         self.targets = targets
         self.export_fhir = export_fhir
+        self.zone = zone
 
     async def _audited(
         self,
@@ -116,6 +134,21 @@ class RecordReads:
     def staff(self) -> dict[UUID, StaffInfo]:
         return {UUID(r["responder_id"]): StaffInfo(r["name"], r["role"]) for r in self.store.responders()}
 
+    def telling(self) -> Telling:
+        """The organisation's zone and the roster's names (and whose each staff phone is, for messages)."""
+        rows = self.store.responders()
+        people = {UUID(r["responder_id"]): StaffInfo(r["name"], r["role"]) for r in rows}
+        phones = {r["phone"]: UUID(r["responder_id"]) for r in rows if r.get("phone")}
+        return Telling(self.zone, people, phones)
+
+    def _delivery_statuses(self, events: list[RecordedEvent], as_of: datetime | None) -> list[DeliveryStatus]:
+        rows = self.store.delivery_statuses(sent_message_sids(r.event for r in events))
+        return [
+            DeliveryStatus(row["message_sid"], row["status"], parse_time(row["occurred_at"]), row["error_code"])  # type: ignore[arg-type]
+            for row in rows
+            if as_of is None or parse_time(row["recorded_at"]) <= as_of  # type: ignore[operator]
+        ]
+
     async def board(self, who: Principal, status: str | None = "open") -> list[dict[str, Any]]:
         """Incidents (newest first) the caller may see, each with its SLA state now. Not a clinical record."""
         if who.role is AccessRole.DIRECTOR:
@@ -125,7 +158,8 @@ class RecordReads:
         else:
             await self._audited(who, "board", "incidents", "all", False, "only directors and responders see incidents")
         now = self.clock.now()
-        return [board_row(row, self.targets, now) for row in rows]
+        telling = await asyncio.to_thread(self.telling)
+        return board_order([board_row(row, self.targets, now, telling) for row in rows])
 
     async def timeline(self, who: Principal, incident_id: UUID, as_of: datetime | None = None) -> dict[str, Any]:
         """Every event of the incident in order with actor, channel and time, its durations and SLA state,
@@ -134,14 +168,14 @@ class RecordReads:
         known = known_at(events, as_of)
         now = as_of or self.clock.now()
         progress = incident_progress(known) or Progress(incident_id=incident_id)
-        entries = entry_dicts(known)
-        entries.extend(sla_breach_entry(mark.at, mark.summary) for mark in sla_marks(progress, self.targets, now))
+        telling = await asyncio.to_thread(self.telling)
+        statuses = await asyncio.to_thread(self._delivery_statuses, known, as_of)
+        entries = entry_dicts(known, telling, statuses)
+        marks = sla_marks(progress, self.targets, now)
+        entries.extend(sla_breach_entry(mark.at, mark.summary, telling) for mark in marks)
         entries.sort(key=lambda e: (e["occurred_at"], e["stream_sequence"] or 0))
-        staff = await asyncio.to_thread(self.staff)
-        for entry in entries:
-            entry["actor"] = name_actor(entry["actor"], staff)
-            entry["summary"] = name_actor(entry["summary"], staff)
         sla = progress.sla(self.targets, now)
+        facts = progress.board_facts()
         return {
             "incident_id": incident_id,
             "as_of": as_of,
@@ -150,6 +184,9 @@ class RecordReads:
             "kind": progress.kind,
             "priority": progress.priority,
             "zone": progress.zone,
+            "location": progress.location,
+            "dispatch": dispatch_words(facts["dispatch"], telling),
+            "time_zone": telling.zone_name(now),
             "milestones": {
                 "reported_at": progress.reported_at,
                 "first_page_at": progress.first_page_at,
@@ -216,7 +253,8 @@ class RecordReads:
             rows = []
         now = self.clock.now()
         staff = await asyncio.to_thread(self.staff)
-        return [task_row(row, now, staff) for row in rows]
+        incidents = await asyncio.to_thread(self.store.record_labels, [row["incident_id"] for row in rows])
+        return [task_row(row, now, staff, incidents.get(row["incident_id"])) for row in rows]
 
     async def task(self, who: Principal, task_id: UUID) -> dict[str, Any]:
         row = await asyncio.to_thread(self.store.task, task_id)
@@ -226,7 +264,8 @@ class RecordReads:
         await self._audited(
             who, "task", "followup", str(task_id), may_see_task(who.role.value, who.responder_id, assignee)
         )
-        return task_row(row, self.clock.now(), await asyncio.to_thread(self.staff))
+        incident = (await asyncio.to_thread(self.store.record_labels, [row["incident_id"]])).get(row["incident_id"])
+        return task_row(row, self.clock.now(), await asyncio.to_thread(self.staff), incident)
 
     async def metrics(self, who: Principal, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         if who.role is not AccessRole.DIRECTOR:
@@ -268,7 +307,35 @@ class RecordReads:
         await self._audited(who, "dead_letters", "dead_letters", "all", who.role is AccessRole.DIRECTOR)
         return await asyncio.to_thread(self.store.dead_letters, limit)
 
-    async def audit_trail(self, who: Principal, **filters: Any) -> list[dict[str, Any]]:
+    async def audit_trail(
+        self, who: Principal, incident_code: str | None = None, **filters: Any
+    ) -> list[dict[str, Any]]:
+        """The audit log, newest first, filtered by ``filters`` (``AuditLog.query``) and by ``incident_code``: the
+        entries of every incident that had that short code and of their follow-up tasks. Each entry says what
+        its record is called (``record``: 'incident 4821'). Directors only."""
+        await self._directors_only(who)
+        if incident_code:
+            filters["record_ids"] = await asyncio.to_thread(self._records_with_code, incident_code)
+        rows = await asyncio.to_thread(self.audit.query, **filters)
+        labels = await asyncio.to_thread(self.store.record_labels, [row["record_id"] for row in rows])
+        return [row | {"record": labels.get(row["record_id"])} for row in rows]
+
+    async def audit_people(self, who: Principal) -> list[tuple[str, str]]:
+        """Everyone the audit log names: (subject, 'Pat Peer (coach-user)' or the subject alone). Directors only."""
+        await self._directors_only(who)
+        subjects = await asyncio.to_thread(self.audit.subjects)
+        staff = await asyncio.to_thread(self.staff)
+        people = []
+        for row in subjects:
+            info = staff.get(UUID(row["responder_id"])) if row["responder_id"] else None
+            people.append((row["subject"], f"{info.name} ({row['subject']})" if info else row["subject"]))
+        return people
+
+    async def _directors_only(self, who: Principal) -> None:
         if who.role is not AccessRole.DIRECTOR:
             await self._audited(who, "audit", "audit_log", "all", False, "the audit log is for directors")
-        return await asyncio.to_thread(self.audit.query, **filters)
+
+    def _records_with_code(self, short_code: str) -> list[str]:
+        incidents = self.store.incident_ids_with_code(short_code)
+        tasks = [task["task_id"] for i in incidents for task in self.store.tasks(incident_id=UUID(i))]
+        return incidents + tasks

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -37,6 +38,23 @@ class ProjectionsSettings(RuntimeSettings):
     max_request_bytes: int = Field(
         default=64 * 1024, ge=1024, description="largest request body accepted (JSON bodies and workspace forms)"
     )
+
+    org_time_zone: str = Field(
+        default="America/Denver",
+        description="the organisation's IANA time zone: the workspace shows every time in it, with its abbreviation",
+    )
+
+    @field_validator("org_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as America/Denver)") from exc
+        return value
+
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.org_time_zone)
 
     @field_validator("sla_on_scene_minutes_by_priority", mode="before")
     @classmethod

@@ -73,6 +73,9 @@ class ReadModelUpdates(Protocol):
 
     def add_dead_letter(self, cursor: Any, recorded: RecordedEvent, incident_id: UUID | None) -> None: ...
 
+    def add_delivery_status(self, cursor: Any, recorded: RecordedEvent) -> None:
+        """A status the phone network reported for a sent text (``sms.status_updated``), kept by message SID."""
+
     def has_current_layout(self) -> bool:
         """True when the tables exist in this code's layout (False: none yet, or an older layout)."""
 
@@ -125,6 +128,16 @@ class ReadModelQueries(Protocol):
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         """The newest dead letters first."""
 
+    def delivery_statuses(self, message_sids: Sequence[str]) -> list[dict[str, Any]]:
+        """What the phone network said of these texts (message_sid, status, error_code, occurred_at,
+        recorded_at), in stream order."""
+
+    def incident_ids_with_code(self, short_code: str) -> list[str]:
+        """Every incident that had this short code (codes are reused over time), newest first."""
+
+    def record_labels(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """Record id (an incident's or a follow-up task's) -> what a person calls it ('incident 4821')."""
+
     def overdue_by_priority(self, now: datetime) -> dict[str, int]:
         """Open follow-up tasks past their due time at ``now``, counted per priority (for the overdue gauge)."""
 
@@ -151,11 +164,15 @@ class AuditLog(Protocol):
         *,
         subject: str | None = None,
         record_id: str | None = None,
+        record_ids: Sequence[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Newest first, filtered by any of the given values."""
+        """Newest first, filtered by any of the given values (``record_ids``: any of them; empty: none)."""
+
+    def subjects(self) -> list[dict[str, Any]]:
+        """Everyone the log names (``subject``, and ``responder_id`` when they are a responder), by subject."""
 
 
 class OpenStores(Protocol):

@@ -123,7 +123,7 @@ async def test_director_sees_a_new_report_live_opens_its_timeline_and_signs_off(
 
                 await page.goto(f"{url}/workspace/?status=all")
                 await page.click(f'tr[data-incident="{handled.incident_id}"] a')
-                await expect(page.locator("#timeline")).to_contain_text("incident.reported")
+                await expect(page.locator("#timeline")).to_contain_text("Overdose reported, P1")
                 await expect(page.locator("#timeline")).to_contain_text("Cleo Clinician (clinician)")
                 await page.click("#documentation-link")
                 await expect(page.locator("#doc-status")).to_contain_text("attested")

@@ -507,8 +507,9 @@ def test_an_event_type_without_its_own_entry_gets_a_generic_one_without_phone_nu
         occurred_at=T0,
         producer="intake_gateway",
     )
+    # a type without its own wording: its producer and its type in plain words
     entry = timeline_entry(event)
-    assert entry.actor == "intake_gateway" and entry.summary == "sms received"
+    assert entry.actor == "intake" and entry.summary == "sms received"
     assert "+15550199009" not in str(entry.details) and entry.details["body"] == "Y 1"
 
 

@@ -19,9 +19,9 @@ from uuid import UUID
 from nats.js import JetStreamContext
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from services.runtime.kv_buckets import ensure_bucket
 from services.intake_gateway.domain.duplicates import DuplicateRule, RecentReport
 from services.runtime.clock import Clock
+from services.runtime.kv_buckets import ensure_bucket
 
 log = logging.getLogger(__name__)
 

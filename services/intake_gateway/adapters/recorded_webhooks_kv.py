@@ -13,8 +13,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.runtime.kv_buckets import ensure_bucket
 from services.intake_gateway.sms_webhooks import WebhookLedgerUnavailable
+from services.runtime.kv_buckets import ensure_bucket
 
 BUCKET = "twilio_webhooks_recorded"
 

@@ -211,7 +211,9 @@ def fhir_bundle(
         if task.completed_at:
             resource["executionPeriod"] = {"end": _time(task.completed_at)}
         if task.outcome:
-            resource["businessStatus"] = {"text": task.outcome}
+            resource["businessStatus"] = {"text": task.outcome.replace("_", " ")}
+        if task.note:
+            resource["note"] = [{"text": task.note}]
         resources.append(resource)
 
     resources.extend(_communications(events, subject, encounter))

@@ -8,14 +8,16 @@ environment escapes every value unless it is marked as markup; forms carry the s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from importlib.resources import files
 from typing import Any
 from uuid import UUID
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
-from services.projections.adapters.record_layout import document_sections, fmt_duration, fmt_time
+from services.projections.adapters.record_layout import SAFETY_STEPS, document_sections, fmt_duration, fmt_time
 from services.projections.adapters.svg_charts import (
     BAD,
     GOOD,
@@ -25,7 +27,9 @@ from services.projections.adapters.svg_charts import (
     minutes_label,
     percent_label,
 )
+from services.projections.domain.audit import action_words
 from services.projections.domain.documentation import Documentation
+from services.projections.domain.plain_words import words
 from services.runtime.credentials import Principal
 from services.runtime.html_templates import package_templates
 
@@ -58,23 +62,62 @@ DISPOSITIONS = (
 )
 OUTCOMES = ("contact_made", "no_contact", "declined", "referred", "other")
 ROUTES = ("intranasal", "intramuscular", "intravenous", "subcutaneous")
-SAFETY_STEPS = (
-    ("warning_signs", "1. Warning signs"),
-    ("internal_coping", "2. Internal coping strategies"),
-    ("social_distractions", "3. People and places that distract"),
-    ("help_contacts", "4. People to ask for help"),
-    ("professional_contacts", "5. Professionals and agencies"),
-    ("means_safety", "6. Making the environment safe"),
-)
+DOSE_RESPONSES = ("improved", "unchanged", "worse")
 
 
 def label(value: Any) -> str:
-    """A code as words ("on_scene" -> "on scene"); "—" when there is none."""
-    return "—" if value is None else str(value).replace("_", " ")
+    """A code as words ("on_scene" -> "on scene", "ems_now" -> "EMS now"); "—" when there is none."""
+    return "—" if value is None else words(str(value))
+
+
+@pass_context
+def time_here(context: Context, at: Any) -> str:
+    """A time in the page's ``zone`` (the organisation's) with the zone's abbreviation; in UTC on a page given none."""
+    zone = context.get("zone")
+    if zone is None or not isinstance(at, datetime):
+        return fmt_time(at)
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@pass_context
+def time_near(context: Context, at: Any, near: Any) -> str:
+    """``time_here``, without the date when ``at`` is on the same local day as ``near`` ('02:06:00 MST')."""
+    zone = context.get("zone")
+    if zone is None or not isinstance(at, datetime) or not isinstance(near, datetime):
+        return time_here(context, at)
+    if at.astimezone(zone).date() != near.astimezone(zone).date():
+        return time_here(context, at)
+    return at.astimezone(zone).strftime("%H:%M:%S %Z")
+
+
+def sentence(text: str) -> str:
+    """The first letter upper case, the rest as it is (names and codes keep their case)."""
+    return text[:1].upper() + text[1:] if text else text
+
+
+def group_words(key: str, dimension: str) -> str:
+    """A metrics group's key as a director reads it: 'all' -> 'All incidents', '2026-W48' -> 'week of 23 Nov
+    2026', 'unzoned' -> 'no zone'."""
+    if key == "all":
+        return "All incidents"
+    if dimension == "by_week":
+        year, week = key.split("-W")
+        monday = date.fromisocalendar(int(year), int(week), 1)
+        return f"week of {monday.day} {monday.strftime('%b %Y')}"
+    return "no zone" if key == "unzoned" else words(key)
 
 
 TEMPLATES = package_templates("services.projections")
-TEMPLATES.filters.update(label=label, fmt_time=fmt_time, fmt_duration=fmt_duration, percent_label=percent_label)
+TEMPLATES.filters.update(
+    label=label,
+    fmt_time=time_here,
+    fmt_time_near=time_near,
+    fmt_duration=fmt_duration,
+    percent_label=percent_label,
+    sentence=sentence,
+    action_words=action_words,
+    group_words=group_words,
+)
 
 
 def render(template: str, **context: Any) -> str:
@@ -85,45 +128,88 @@ def sign_in_page(next_path: str, csrf: str, error: str | None = None) -> str:
     return render("sign_in.html", title="Sign in", who=None, csrf=csrf, next_path=next_path, error=error)
 
 
-def board_rows(rows: Sequence[Mapping[str, Any]]) -> str:
-    return render("board_rows.html", rows=rows)
+BOARD_HEADINGS = {"open": "Open incidents", "closed": "Closed incidents", "cancelled": "Cancelled incidents"}
 
 
-def board_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str, status: str, position: int) -> str:
-    context = {"who": who, "csrf": csrf, "active": "board"}
-    return render("board.html", title="Open incidents", rows=rows, status=status, position=position, **context)
+def board_rows(rows: Sequence[Mapping[str, Any]], zone: tzinfo) -> str:
+    return render("board_rows.html", rows=rows, zone=zone)
 
 
-def timeline_page(view: Mapping[str, Any], who: Principal, csrf: str, as_of_text: str) -> str:
+def board_page(
+    rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str, status: str, position: int, zone: tzinfo
+) -> str:
+    """The board: ``status`` is the filter shown (open, closed, cancelled or all)."""
+    heading = BOARD_HEADINGS.get(status, "All incidents")
+    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone}
+    unfilled = sum(1 for row in rows if row["unfilled"])
+    return render(
+        "board.html", title=heading, rows=rows, status=status, position=position, unfilled=unfilled, **context
+    )
+
+
+def timeline_page(view: Mapping[str, Any], who: Principal, csrf: str, as_of_text: str, zone: tzinfo) -> str:
     title = f"Incident {view['short_code']}"
-    return render("timeline.html", title=title, who=who, csrf=csrf, active="board", view=view, as_of_text=as_of_text)
+    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone}
+    return render("timeline.html", title=title, view=view, as_of_text=as_of_text, **context)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "not recorded" if value is None else "yes" if value else "no"
 
 
 def documentation_page(
-    doc: Documentation, view: Mapping[str, Any], who: Principal, csrf: str, message: str | None, error: str | None
+    doc: Documentation,
+    view: Mapping[str, Any],
+    who: Principal,
+    csrf: str,
+    zone: tzinfo,
+    labels: Mapping[str, str],
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    typed: Mapping[str, str] | None = None,
+    invalid: str | None = None,
 ) -> str:
+    """The documentation with its form (``labels``: each form field's label). After a refused form, ``typed``
+    fills the form in again as it was sent and ``invalid`` marks the field named in ``error``; otherwise the form
+    starts empty but for the safety plan (edited in place), and each choice says what is recorded now."""
+    plan = doc.outcome.get("safety_plan") or {}
+    form = dict(typed) if typed is not None else {f"safety_plan.{k}": plan.get(k) or "" for k, _ in SAFETY_STEPS}
+    recorded = {
+        "disposition": label(doc.outcome["disposition"]) if doc.outcome["disposition"] else "not recorded",
+        "ems_activated": _yes_no(doc.what["ems"]["activated"]),
+        "interpreter_used": _yes_no(doc.minutes["interpreter_used"]),
+    }
     return render(
         "documentation.html",
-        title="Documentation",
+        title=f"Documentation, incident {view.get('short_code') or doc.incident_id}",
         who=who,
         csrf=csrf,
         active="board",
+        zone=zone,
+        zone_label=str(zone),
         doc=doc,
         short_code=view.get("short_code"),
         kind=view.get("kind"),
-        sections=document_sections(doc),
-        message=message,
+        sections=document_sections(doc, zone),
+        message=done,
         error=error,
-        dispositions=DISPOSITIONS,
+        form=form,
+        invalid=invalid,
+        recorded=recorded,
+        labels=labels,
+        dispositions=[(value, label(value)) for value in DISPOSITIONS],
         routes=ROUTES,
+        responses=[(value, value) for value in DOSE_RESPONSES],
         safety_steps=SAFETY_STEPS,
     )
 
 
-def print_documentation(doc: Documentation, title: str, generated_at: datetime) -> str:
-    """A standalone print-ready page (its own inline styles, nothing to fetch)."""
-    sections = document_sections(doc)
-    return render("documentation_print.html", doc=doc, title=title, generated_at=generated_at, sections=sections)
+def print_documentation(doc: Documentation, title: str, generated_at: datetime, zone: tzinfo = UTC) -> str:
+    """A standalone print-ready page (its own inline styles, nothing to fetch), times in ``zone``."""
+    sections = document_sections(doc, zone)
+    context = {"doc": doc, "title": title, "generated_at": generated_at, "sections": sections, "zone": zone}
+    return render("documentation_print.html", **context)
 
 
 def tasks_page(
@@ -131,23 +217,31 @@ def tasks_page(
     who: Principal,
     csrf: str,
     candidates: Mapping[str, Iterable[tuple[UUID, str]]],
-    message: str | None,
-    error: str | None,
     show: str,
+    zone: tzinfo,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    typed: Mapping[str, Any] | None = None,
 ) -> str:
+    """The follow-up tasks, due times in ``zone``. After a refused form, ``typed`` (task id, action, values) puts
+    what was typed back into that task's form."""
     return render(
         "tasks.html",
         title="Follow-up tasks",
         who=who,
         csrf=csrf,
         active="tasks",
+        zone=zone,
+        zone_label=str(zone),
         tasks=tasks,
         candidates=candidates,
         # a task assigned to nobody is open to anyone without a responder id of their own
         own_responder_id=str(who.responder_id) if who.responder_id else None,
         outcomes=OUTCOMES,
-        message=message,
+        message=done,
         error=error,
+        typed=typed or {},
         show=show,
     )
 
@@ -165,7 +259,7 @@ def _metric_charts(metrics: Mapping[str, Any]) -> list[Markup]:
         charts.append(
             grouped_bars(
                 f"Time to acknowledge and to arrive by {title}",
-                [(g["key"], [_minutes(g[name]) for name in times]) for g in groups],
+                [(group_words(g["key"], dimension), [_minutes(g[name]) for name in times]) for g in groups],
                 ["ack median", "ack p90", "arrive median", "arrive p90"],
                 minutes_label,
             )
@@ -192,15 +286,46 @@ def _metric_charts(metrics: Mapping[str, Any]) -> list[Markup]:
     return [Markup(chart) for chart in charts]
 
 
-def metrics_page(metrics: Mapping[str, Any], who: Principal, csrf: str, since: str, until: str) -> str:
+FOLLOW_UP_FIGURES = (
+    ("done_on_time", "done on time", "met"),
+    ("done_late", "done late", "pending"),
+    ("open_overdue", "open, overdue", "overdue"),
+    ("open_not_due", "open, not due", "waiting"),
+    ("cancelled", "cancelled", "cancelled"),
+)
+"""The follow-up counts as the metrics page lists them: key, words, and the badge class that colours them (the
+same meaning as the chart's colours: overdue red, on time green, late amber, not yet due neutral)."""
+
+
+def metrics_page(
+    metrics: Mapping[str, Any], who: Principal, csrf: str, since: str, until: str, zone: tzinfo = UTC
+) -> str:
     charts = _metric_charts(metrics)
-    context = {"who": who, "csrf": csrf, "active": "metrics"}
-    return render("metrics.html", title="Metrics", metrics=metrics, charts=charts, since=since, until=until, **context)
+    context = {"who": who, "csrf": csrf, "active": "metrics", "zone": zone, "zone_label": str(zone)}
+    return render(
+        "metrics.html",
+        title="Metrics",
+        metrics=metrics,
+        charts=charts,
+        since=since,
+        until=until,
+        follow_up_figures=FOLLOW_UP_FIGURES,
+        dimensions=(("by_priority", "By priority"), ("by_zone", "By service zone"), ("by_week", "By week reported")),
+        **context,
+    )
 
 
-def audit_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str, subject: str, record_id: str) -> str:
-    context = {"who": who, "csrf": csrf, "active": "audit"}
-    return render("audit.html", title="Audit log", rows=rows, subject=subject, record_id=record_id, **context)
+def audit_page(
+    rows: Sequence[Mapping[str, Any]],
+    who: Principal,
+    csrf: str,
+    people: Sequence[tuple[str, str]],
+    filters: Mapping[str, str],
+    zone: tzinfo,
+) -> str:
+    """The audit log, with its filters (``filters``: subject, incident code, record id as the form gave them)."""
+    context = {"who": who, "csrf": csrf, "active": "audit", "zone": zone}
+    return render("audit.html", title="Audit log", rows=rows, people=people, filters=filters, **context)
 
 
 def dead_letters_page(rows: Sequence[Mapping[str, Any]], who: Principal, csrf: str) -> str:

@@ -9,6 +9,7 @@ decision, not the code's).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -82,14 +83,20 @@ class SqlAuditLog(DatastoreTable):
         *,
         subject: str | None = None,
         record_id: str | None = None,
+        record_ids: Sequence[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Newest first, filtered by any of the given values."""
+        """``AuditLog.query``: one SELECT, its WHERE built from the values given."""
         clause, params = where_clause(
             ("subject = %s", subject), ("record_id = %s", record_id), ("at >= %s", iso(since)), ("at < %s", iso(until))
         )
+        if record_ids is not None:
+            ids = list(record_ids) or [""]  # no record: nothing matches
+            any_of = f"record_id IN ({', '.join(['%s'] * len(ids))})"
+            clause = f"{clause} AND {any_of}" if clause else f"WHERE {any_of}"
+            params = [*params, *ids]
         with self._transaction(commit=False) as cursor:
             cursor.execute(
                 self._sql(f"SELECT * FROM {{audit}} {clause} ORDER BY at DESC, id DESC LIMIT %s"), (*params, limit)
@@ -98,3 +105,13 @@ class SqlAuditLog(DatastoreTable):
         for row in rows:
             row["at"] = parse_time(row["at"])
         return rows
+
+    def subjects(self) -> list[dict[str, Any]]:
+        """Everyone the log names (``subject``, and ``responder_id`` when they are a responder), by subject."""
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT subject, MAX(responder_id) AS responder_id FROM {audit} GROUP BY subject ORDER BY subject"
+                )
+            )
+            return [dict(row) for row in cursor.fetchall()]

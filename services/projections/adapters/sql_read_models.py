@@ -12,9 +12,10 @@ What says something about a person is sealed (in each table's ``body`` column) w
 and AES cipher when a key is set, so PHI is encrypted at rest here exactly as in the event stores: event bodies
 and dead letters; an incident's kind (an overdose, a suicidal crisis) and service zone; a task's rule (which names
 the crisis it follows up), owner role (which hints at it), outcome, note, basis and history; staff names and
-phone numbers. What stays plain is what SQL filters, orders or groups on, or what says nothing about anyone: ids,
-the opaque short and task codes, priorities (the overdue gauge groups tasks by it), statuses, times (filtered and
-ordered on), counts, staff roles and supervisors, and how a responder was involved.
+phone numbers; an incident's location and dispatch stage (the board's). What stays plain is what SQL filters,
+orders or groups on, or what says nothing about anyone: ids, the opaque short and task codes, priorities (the
+overdue gauge groups tasks by it), statuses, times (filtered and ordered on), counts, staff roles and supervisors,
+how a responder was involved, and the phone network's delivery statuses (message SID, status, error code).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from services.projections.domain.progress import Progress, RecordedEvent
 from services.projections.domain.responder_view import StaffContact
 from services.projections.stores import iso, parse_time
 
-SCHEMA_VERSION = "4"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed;
-# 4: staff phone numbers (sealed), for the responder's incident page
+SCHEMA_VERSION = "5"  # 2: dead letters; 3: kind, zone, task rule, owner role, outcome and staff names sealed;
+# 4: staff phone numbers (sealed), for the responder's incident page; 5: the board's location and dispatch stage
+# (sealed), the phone network's delivery statuses
 CACHE_INCIDENTS = 4096
 
 
@@ -61,7 +63,7 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
         self.sqlite = isinstance(datastore, SQLiteDatastore)
         self.t = {
             name: f"{prefix}_rm_{name}"
-            for name in ("timeline", "incidents", "people", "tasks", "responders", "dead_letters", "meta")
+            for name in ("timeline", "incidents", "people", "tasks", "responders", "dead_letters", "deliveries", "meta")
         }
         self._cache: OrderedDict[UUID, list[RecordedEvent]] = OrderedDict()
 
@@ -120,6 +122,10 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
                 seq {big} PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, incident_id TEXT NOT NULL, type TEXT NOT NULL,
                 occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, body {blob} NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS {timeline}_by_incident ON {timeline} (incident_id, seq)",
+            f"""CREATE TABLE IF NOT EXISTS {{deliveries}} (
+                seq {big} PRIMARY KEY, message_sid TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
+                occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS {deliveries}_by_message ON {deliveries} (message_sid, seq)",
             f"""CREATE TABLE IF NOT EXISTS {{incidents}} (
                 incident_id TEXT PRIMARY KEY, short_code TEXT, priority TEXT,
                 status TEXT NOT NULL, reported_at TEXT, first_page_at TEXT, responder_notified_at TEXT,
@@ -263,7 +269,7 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
             "gaps": gaps,
             "last_seq": last.sequence,
             "last_recorded_at": iso(last.recorded_at),
-            "body": self.sealer.seal({"kind": progress.kind, "zone": progress.zone}),
+            "body": self.sealer.seal(progress.board_facts()),
         }
         self._upsert(cursor, "incidents", "incident_id", columns)
         self.execute(cursor, "DELETE FROM {people} WHERE incident_id = %s", (str(progress.incident_id),))
@@ -320,6 +326,24 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
                 iso(recorded.event.occurred_at),
                 iso(recorded.recorded_at),
                 self.sealer.seal({"reason": data.reason, "payload": data.original_payload}),
+            ),
+        )
+
+    def add_delivery_status(self, cursor: Any, recorded: RecordedEvent) -> None:
+        """What the phone network said of a sent text (``sms.status_updated``): no incident on it, so it is kept by
+        its message's SID, and a timeline folds it into that message's row. Its phone number is not kept."""
+        data = recorded.event.data
+        self.execute(
+            cursor,
+            "INSERT INTO {deliveries} (seq, message_sid, status, error_code, occurred_at, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                recorded.sequence,
+                data.message_sid,
+                data.status,
+                data.error_code,
+                iso(recorded.event.occurred_at),
+                iso(recorded.recorded_at),
             ),
         )
 

@@ -8,6 +8,7 @@ Rows come back with their sealed ``body`` opened into fields of their own (an in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ def uuid_text(value: UUID | None) -> str | None:
 
 class SqlReadModelQueries(ABC):
     """Queries over the tables ``{timeline}``, ``{incidents}``, ``{people}``, ``{tasks}``, ``{responders}``,
-    ``{dead_letters}`` and ``{meta}``. Each raises PersistenceError when the database fails."""
+    ``{dead_letters}``, ``{deliveries}`` and ``{meta}``. Each raises PersistenceError when the database fails."""
 
     sealer: Sealer
 
@@ -91,6 +92,45 @@ class SqlReadModelQueries(ABC):
         rows = [self._opened(row) for row in self.query("SELECT * FROM {responders}")]
         return sorted(rows, key=lambda row: (row["name"], row["responder_id"]))
 
+    def delivery_statuses(self, message_sids: Sequence[str]) -> list[dict[str, Any]]:
+        """What the phone network said of these texts, in stream order."""
+        if not message_sids:
+            return []
+        marks = ", ".join(["%s"] * len(message_sids))
+        return self.query(
+            f"SELECT * FROM {{deliveries}} WHERE message_sid IN ({marks}) ORDER BY seq", list(message_sids)
+        )
+
+    def incident_ids_with_code(self, short_code: str) -> list[str]:
+        """Every incident that had this short code (codes are reused over time), newest first."""
+        rows = self.query(
+            "SELECT incident_id FROM {incidents} WHERE short_code = %s ORDER BY reported_at DESC", (short_code,)
+        )
+        return [row["incident_id"] for row in rows]
+
+    def record_labels(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """Record id -> what a person calls it: 'incident 4821', 'follow-up 7400 (incident 4821)'."""
+        if not record_ids:
+            return {}
+        ids = list(dict.fromkeys(record_ids))
+        marks = ", ".join(["%s"] * len(ids))
+        codes = {
+            row["incident_id"]: row["short_code"]
+            for row in self.query(
+                f"SELECT incident_id, short_code FROM {{incidents}} WHERE incident_id IN ({marks})", ids
+            )
+        }
+        labels = {incident: f"incident {code}" for incident, code in codes.items() if code}
+        tasks = self.query(
+            f"SELECT t.task_id, t.task_code, i.short_code FROM {{tasks}} t "
+            f"LEFT JOIN {{incidents}} i ON i.incident_id = t.incident_id WHERE t.task_id IN ({marks})",
+            ids,
+        )
+        for row in tasks:
+            of = f" (incident {row['short_code']})" if row["short_code"] else ""
+            labels[row["task_id"]] = f"follow-up {row['task_code']}{of}"
+        return labels
+
     def metric_rows(self, since: datetime | None, until: datetime | None) -> tuple[list[dict], list[dict]]:
         """Incidents reported, and tasks due, in [since, until) (either end open when None)."""
         clause, params = where_clause(
@@ -111,6 +151,7 @@ class SqlReadModelQueries(ABC):
             "tasks": "task_id",
             "responders": "responder_id",
             "dead_letters": "seq",
+            "deliveries": "seq",
             "meta": "key",
         }
         for name, order in orders.items():

@@ -77,3 +77,50 @@ def record_written(event_type: str, data: object, incident_id: UUID | None) -> R
         record_type=record_type,
         record_id=str(record_id),
     )
+
+
+READ_WORDS = {
+    "board": "opened the board",
+    "timeline": "read the timeline",
+    "documentation": "read the documentation",
+    "documentation:attest": "read the documentation to attest it",
+    "documentation:sign-off": "read the documentation to sign it off",
+    "export:html": "exported the documentation (print page)",
+    "export:pdf": "exported the documentation (PDF)",
+    "export:fhir": "exported the documentation (FHIR)",
+    "tasks": "listed follow-up tasks",
+    "task": "read a follow-up task",
+    "metrics": "read the metrics",
+    "dead_letters": "read the dead letters",
+    "audit": "read the audit log",
+    "responder_page": "opened the responder's incident page",
+    "responder_link": "opened the incident page from a text's link",
+}
+WRITE_WORDS = {
+    "documentation.fields_completed": "saved documentation fields",
+    "documentation.attested": "attested the documentation",
+    "documentation.signed_off": "signed the documentation off",
+    "followup.assigned": "assigned a follow-up task",
+    "followup.completed": "completed a follow-up task",
+    "followup.rescheduled": "rescheduled a follow-up task",
+    "followup.cancelled": "cancelled a follow-up task",
+    "incident.naloxone_administered": "recorded a naloxone dose",
+    "incident.ems_arrived": "recorded that EMS arrived",
+    "incident.relocated": "recorded a new location",
+    "incident.cancelled": "cancelled the incident",
+    "dispatch.progress_reported": "pressed a progress button on the incident page",
+}
+
+
+def action_words(action: str) -> str:
+    """An audit entry's action as a director reads it ('write:incident.cancelled' -> 'cancelled the incident');
+    an action not listed reads as itself."""
+    if action.startswith("write:"):
+        written = action.removeprefix("write:")
+        return WRITE_WORDS.get(written, f"changed the record ({written})")
+    base, _, detail = action.partition(":")
+    if action in READ_WORDS:
+        return READ_WORDS[action]
+    if base in READ_WORDS:
+        return f"{READ_WORDS[base]} ({detail.replace('_', ' ')})"
+    return action.replace("_", " ")

@@ -33,6 +33,8 @@ NO_RESPONSE_DISPOSITIONS = frozenset({"false_alarm"})
 HANDOFF_DISPOSITIONS = frozenset({"transported_to_ed", "admitted", "referred_to_treatment"})
 NO_PLAN_DISPOSITIONS = frozenset({"deceased", "false_alarm"})
 
+DOCUMENTED_TIMES = ("acknowledged_at", "en_route_at", "on_scene_at", "handed_off_at", "cleared_at")
+
 ATTESTATION_STATEMENT = "I attest that this crisis documentation is complete and accurate to the best of my knowledge."
 
 
@@ -73,16 +75,20 @@ class Documentation:
     part2_disclosures: list[dict[str, Any]]
     sign_off: dict[str, Any]
     gaps: list[Gap] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    """Every note a clinician saved, oldest first, each with when and by whom: a later note adds to the earlier."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _merge_fields(events: Sequence[RecordedEvent]) -> tuple[dict[str, Any], list[NaloxoneDoseRecord], list[Any]]:
-    """Later completions win field by field; dose records and disclosures accumulate."""
+    """Later completions win field by field; dose records, disclosures and notes accumulate (``merged['notes']``
+    is the list of every note saved, with its time and author)."""
     merged: dict[str, Any] = {}
     doses: list[NaloxoneDoseRecord] = []
     disclosures: list[Any] = []
+    notes: list[dict[str, Any]] = []
     for recorded in events:
         if isinstance(recorded.event, DocumentationFieldsCompleted):
             fields: DocumentationFields = recorded.event.data.fields
@@ -93,11 +99,16 @@ def _merge_fields(events: Sequence[RecordedEvent]) -> tuple[dict[str, Any], list
                 elif name == "part2_disclosure":
                     if value is not None:
                         disclosures.append(value)
+                elif name == "notes":
+                    if value:
+                        event = recorded.event
+                        notes.append({"at": event.occurred_at, "by": event.data.completed_by, "text": value})
                 elif name == "safety_plan" and value is not None and merged.get("safety_plan") is not None:
                     previous = merged["safety_plan"]
                     merged["safety_plan"] = previous.model_copy(update=value.model_dump(exclude_none=True))
                 else:
                     merged[name] = value
+    merged["notes"] = notes
     return merged, doses, disclosures
 
 
@@ -155,6 +166,8 @@ def assemble_documentation(
         "handed_off_at": fields.get("handed_off_at"),
         "cleared_at": fields.get("cleared_at") or progress.closed_at,
     }
+    # a time texted as it happened stays the time; one a clinician documented differently is kept beside it
+    when["as_documented"] = {k: fields[k] for k in DOCUMENTED_TIMES if fields.get(k) is not None}
     need(when["acknowledged_at"] is None and not no_response, "acknowledged_at", "time acknowledged", "when")
     need(when["on_scene_at"] is None and not no_response, "on_scene_at", "time on scene", "when")
     need(when["cleared_at"] is None, "cleared_at", "time cleared", "when")
@@ -227,11 +240,7 @@ def assemble_documentation(
         need(dose.response is None, f"naloxone_doses[{index}].response", f"response to naloxone dose {index}", "what")
 
     ems_events = [r.event for r in events if isinstance(r.event, EmsArrived)]
-    ems_called = bool(report and report.data.overdose and report.data.overdose.ems_called)
-    ems_activated = fields.get("ems_activated")
-    if ems_activated is None:
-        ems_activated = ems_called or bool(report and "ems_now" in report.data.needs) or bool(ems_events)
-    ems_agency = fields.get("ems_agency") or next((e.data.agency for e in ems_events if e.data.agency), None)
+    ems = _ems(report, ems_events, fields)
     what = {
         "kind": progress.kind,
         "priority": progress.priority,
@@ -241,19 +250,16 @@ def assemble_documentation(
         "triage_reasons": list(assessment.reasons) if assessment else [],
         "possible_duplicate_of": list(report.data.possible_duplicate_of) if report else [],
         "interventions": {"naloxone_doses": [asdict(d) for d in doses]},
-        "ems": {
-            "activated": ems_activated,
-            "called_before_dispatch": ems_called,
-            "agency": ems_agency,
-            "arrived_at": ems_events[0].data.arrived_at if ems_events else None,
-        },
+        "ems": ems | {"arrived_at": ems_events[0].data.arrived_at if ems_events else None},
         "handoff": {
             "organisation": fields.get("handoff_organisation"),
             "receiving_person": fields.get("handoff_receiving_person"),
             "at": fields.get("handed_off_at"),
         },
     }
-    need(bool(ems_activated) and not ems_agency, "ems_agency", "EMS agency", "what")
+    unknown = ems["activated"] is None and ems["needed"] and not no_response
+    need(unknown, "ems_activated", "whether EMS (911) was activated", "what")
+    need(bool(ems["activated"]) and not ems["agency"], "ems_agency", "EMS agency", "what")
     if disposition in HANDOFF_DISPOSITIONS:
         need(not fields.get("handoff_organisation"), "handoff_organisation", "hand-off organisation", "what")
         need(
@@ -310,7 +316,25 @@ def assemble_documentation(
         part2_disclosures=[d.model_dump() for d in disclosures],
         sign_off=sign_off,
         gaps=gaps,
+        notes=fields["notes"],
     )
+
+
+def _ems(report: IncidentReported | None, arrivals: Sequence[EmsArrived], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether EMS was activated, as recorded: the clinician's answer when given; else yes when the report said 911
+    was already called, EMS was recorded arriving or an EMS agency was named; else not known (None). Triage
+    asking for EMS now (``ems_now``) is advice to call, not a call: it only makes the answer needed."""
+    called = bool(report and report.data.overdose and report.data.overdose.ems_called)
+    agency = fields.get("ems_agency") or next((e.data.agency for e in arrivals if e.data.agency), None)
+    activated = fields.get("ems_activated")
+    if activated is None and (called or arrivals or agency):
+        activated = True
+    return {
+        "activated": activated,
+        "called_before_dispatch": called,
+        "needed": bool(report and "ems_now" in report.data.needs),
+        "agency": agency,
+    }
 
 
 def _signatures(

@@ -1,19 +1,25 @@
-"""What each contract event says on a timeline. Pure: one table (``WORDING``: event type -> who, channel, what)
-read by one function (``timeline_entry``), and a generic entry for the rest.
+"""What each contract event says on a timeline, in plain words. Pure: one table (``WORDING``: event type -> who,
+channel, what) read by one function (``timeline_entry``), and a generic entry for the rest.
 
-Entries never carry phone numbers (the reporter's callback, SMS recipients). A type this module does not know
-yet (a new event added to the contract after this was written) still gets an entry, built from its envelope.
-A follow-up command its task refused when it was applied says so (``timeline_entries``), never "completed".
+Entries name people by name and role and give times in the organisation's time zone (``Telling``); they never
+carry phone numbers (the reporter's callback, SMS recipients) nor raw timestamps inside a sentence. A message's
+reports (sent, delivered, failed, dropped) fold into its row (``messages.fold_messages``). A type this module does
+not know yet (added to the contract after this was written) still gets an entry, built from its envelope. A
+follow-up command its task refused when it was applied says so (``timeline_entries``), never "completed".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from services.contract.events import (
+    CallPlaced,
     DispatchAcknowledged,
+    DispatchAlarmRaised,
+    DispatchAlarmStopped,
     DispatchCompleted,
     DispatchDeclined,
     DispatchEscalated,
@@ -38,6 +44,7 @@ from services.contract.events import (
     IncidentRelocated,
     IncidentReported,
     NaloxoneAdministered,
+    NotificationDropped,
     NotificationRequested,
     ProgressReported,
     ResponderArrived,
@@ -47,8 +54,42 @@ from services.contract.events import (
     SmsStatusUpdated,
 )
 from services.projections.domain.followups import refused_commands
+from services.projections.domain.messages import DeliveryStatus, Outcome, fold_messages
+from services.projections.domain.plain_words import CHANNEL_WORDS, words
+from services.projections.domain.sentences import (
+    Text,
+    accepted_late,
+    alarm_raised,
+    alarm_stopped,
+    assigned_through,
+    assigner,
+    by,
+    documentation_completed,
+    ems_arrived,
+    escalated,
+    followup_created,
+    message_channel,
+    message_details,
+    message_report,
+    message_request,
+    naloxone_given,
+    paged,
+    producer,
+    producer_words,
+    progress_channel,
+    recorder,
+    relocated,
+    reported,
+    reporter,
+    responder,
+    signed_off,
+    unfilled,
+    withdrawn,
+)
+from services.projections.domain.telling import Telling
 
 PHONE_KEYS = frozenset({"to", "from_number", "to_number", "callback", "phone"})
+PLAIN = Telling()
 
 
 @dataclass(frozen=True)
@@ -57,6 +98,15 @@ class Entry:
     channel: str
     summary: str
     details: dict[str, Any]
+    folded_into: UUID | None = None
+    """A message's report shown on its message's row: the id of that row's event."""
+    outcomes: tuple[Outcome, ...] = ()
+    """A message row's outcomes (sent, delivered, ...), in time order."""
+
+    @property
+    def how(self) -> str:
+        """The channel in words ('text', 'voice call', 'incident page')."""
+        return CHANNEL_WORDS.get(self.channel, self.channel)
 
 
 def without_phones(value: Any) -> Any:
@@ -77,15 +127,11 @@ def _data(event: Envelope) -> dict[str, Any]:
 def _generic(event: Envelope) -> Entry:
     """The entry of a type without its own wording: who produced it, and its type in words."""
     return Entry(
-        actor=event.producer,
+        actor=producer_words(event.producer),
         channel="system",
         summary=event.type.replace(".", " ").replace("_", " "),
         details=_data(event),
     )
-
-
-Text = Callable[[Any], str]
-"""A part of an entry, from the event (its ``e.data`` holds the event's own fields)."""
 
 
 @dataclass(frozen=True)
@@ -98,195 +144,96 @@ class Wording:
     details: Callable[[Any], dict[str, Any]] = _data
 
 
-def _part(part: str | Text, event: Envelope) -> str:
-    return part(event) if callable(part) else part
+def _part(part: str | Text, event: Envelope, telling: Telling) -> str:
+    return part(event, telling) if callable(part) else part
 
 
-def timeline_entry(event: Envelope) -> Entry:
+def timeline_entry(event: Envelope, telling: Telling = PLAIN) -> Entry:
     """The entry an event adds to its incident's timeline (``WORDING``; a generic one for types not listed)."""
     wording = WORDING.get(type(event))
     if wording is None:
         return _generic(event)
-    return Entry(_part(wording.who, event), _part(wording.channel, event), wording.what(event), wording.details(event))
-
-
-# -- who did it ---------------------------------------------------------------------------------------------------
-
-
-def responder(e: Any) -> str:
-    return _responder(e.data.responder_id)
-
-
-def _responder(responder_id: Any) -> str:
-    return f"responder {responder_id}"
-
-
-def progress_channel(e: Any) -> str:
-    """A text (sms), or a button on the responder's incident page (app)."""
-    return e.data.channel
-
-
-def recorder(e: Any) -> str:
-    return e.data.recorded_by or "intake"
-
-
-def producer(e: Any) -> str:
-    return e.producer
-
-
-def by(field: str) -> Text:
-    """The person the event names in ``field`` (``completed_by``, ``attested_by``, ...)."""
-    return lambda e: getattr(e.data, field)
-
-
-def reporter(e: Any) -> str:
-    return f"reporter ({e.data.reporter.relation or 'unknown relation'})"
-
-
-def assigner(e: Any) -> str:
-    return "follow-up rules" if e.data.assigned_by == "rules" else e.data.assigned_by
-
-
-def assigned_through(e: Any) -> str:
-    return "system" if e.data.assigned_by == "rules" else "workspace"
-
-
-# -- what happened: the longer sentences ----------------------------------------------------------------------
-
-
-def reported(e: Any) -> str:
-    d = e.data
-    return f"{d.kind.value.replace('_', ' ')} reported, {d.priority.value}; needs {', '.join(d.needs)}"
-
-
-def paged(e: Any) -> str:
-    d, reason = e.data, e.data.reason
-    return (
-        f"paged {d.responder_role} as {reason.team_role} (step {d.step}, {reason.rung}, "
-        f"{reason.distance_km:.1f} km, {reason.rule}); acknowledge by {d.ack_deadline.isoformat()}"
-    )
-
-
-def unfilled(e: Any) -> str:
-    d = e.data
-    shortfalls = f" ({', '.join(d.shortfalls)})" if d.shortfalls else ""
-    return f"nobody could be paged at step {d.step}: {d.reason}{shortfalls}"
-
-
-def notification_requested(e: Any) -> str:
-    d = e.data
-    return f"{d.channel.upper() if d.channel == 'sms' else 'voice call'} requested ({d.template})"
-
-
-def notification_details(e: Any) -> dict[str, Any]:
-    d = e.data
-    return {"notification_id": str(d.notification_id), "template": d.template, "channel": d.channel}
-
-
-def accepted_late(e: Any) -> str:
-    outcome = "kept as backup" if e.data.outcome == "backup" else "stood down"
-    return f"page {e.data.code} accepted late, {outcome}"
-
-
-def escalated(e: Any) -> str:
-    d = e.data
-    return f"escalated from step {d.from_step} to {d.to_step} ({d.rung}) because {d.reason.replace('_', ' ')}"
-
-
-def documentation_completed(e: Any) -> str:
-    names = sorted(e.data.fields.model_dump(exclude_defaults=True))
-    return f"documentation completed: {', '.join(names) or 'nothing'}"
-
-
-def signed_off(e: Any) -> str:
-    verb = "signed off" if e.data.decision == "approved" else "returned for changes"
-    return f"documentation {verb} by the director"
-
-
-def followup_created(e: Any) -> str:
-    d = e.data
-    return (
-        f"follow-up {d.rule.replace('_', ' ')} for a {d.owner_role.value.replace('_', ' ')}, due {d.due_at.isoformat()}"
-    )
-
-
-def naloxone_given(e: Any) -> str:
-    d = e.data
-    response = f", response {d.response}" if d.response else ", response not yet known"
-    return (
-        f"naloxone given at {d.given_at.isoformat()} ({d.product}, {d.route}) by "
-        f"{(d.given_by_role or 'someone').replace('_', ' ')}{response}"
-    )
-
-
-def relocated(e: Any) -> str:
-    d = e.data
-    where = "outside the service area" if d.outside_service_area else f"zone {d.zone or 'unknown'}"
-    return f"person relocated ({where}): {d.reason or 'no reason given'}"
+    who, channel = _part(wording.who, event, telling), _part(wording.channel, event, telling)
+    return Entry(who, channel, wording.what(event, telling), wording.details(event))
 
 
 # -- what each event type says on a timeline: one table (any other type gets the generic entry) ----------------
 
 WORDING: dict[type[Envelope], Wording] = {
     # reports, and what is added to them
-    IncidentReported: Wording(reporter, lambda e: e.data.reporter.channel, reported),
+    IncidentReported: Wording(reporter, lambda e, t: e.data.reporter.channel, reported),
     NaloxoneAdministered: Wording(recorder, "api", naloxone_given),
-    EmsArrived: Wording(
-        recorder,
-        "api",
-        lambda e: f"EMS arrived at {e.data.arrived_at.isoformat()} ({e.data.agency or 'agency not given'})",
-    ),
+    EmsArrived: Wording(recorder, "api", ems_arrived),
     IncidentRelocated: Wording(recorder, "api", relocated),
-    IncidentCancelled: Wording(recorder, "api", lambda e: f"incident cancelled: {e.data.reason}"),
+    IncidentCancelled: Wording(recorder, "api", lambda e, t: f"incident cancelled: {e.data.reason}"),
     # paging and the response
-    DispatchOffered: Wording("dispatcher", "system", paged),
-    DispatchUnfilled: Wording("dispatcher", "system", unfilled),
-    DispatchAcknowledged: Wording(responder, "sms", lambda e: f"page {e.data.code} accepted"),
-    DispatchDeclined: Wording(responder, "sms", lambda e: f"page {e.data.code} declined"),
+    DispatchOffered: Wording("dispatch", "system", paged),
+    DispatchUnfilled: Wording("dispatch", "system", unfilled),
+    DispatchAcknowledged: Wording(responder, "sms", lambda e, t: f"accepted page {e.data.code}"),
+    DispatchDeclined: Wording(responder, "sms", lambda e, t: f"declined page {e.data.code}"),
     DispatchTimedOut: Wording(
-        "dispatcher", "system", lambda e: f"page {e.data.code} not acknowledged by {e.data.deadline.isoformat()}"
+        "dispatch",
+        "system",
+        lambda e, t: (
+            f"page {e.data.code} to {t.person(e.data.responder_id)} not answered by "
+            f"{t.moment(e.data.deadline, e.occurred_at)}"
+        ),
     ),
     DispatchUnreachable: Wording(
-        "dispatcher", "system", lambda e: f"page {e.data.code} could not reach the responder: {e.data.reason}"
+        "dispatch",
+        "system",
+        lambda e, t: f"page {e.data.code} could not reach {t.person(e.data.responder_id)}: {e.data.reason}",
     ),
-    DispatchWithdrawn: Wording("dispatcher", "system", lambda e: f"page {e.data.code} withdrawn ({e.data.reason})"),
+    DispatchWithdrawn: Wording("dispatch", "system", withdrawn),
     DispatchExtraAcceptance: Wording(responder, "sms", accepted_late),
-    DispatchEscalated: Wording("dispatcher", "system", escalated),
-    ResponderEnRoute: Wording(responder, progress_channel, lambda e: "en route"),
-    ResponderArrived: Wording(responder, progress_channel, lambda e: "on scene"),
-    DispatchCompleted: Wording(responder, progress_channel, lambda e: "response completed (DONE)"),
-    ProgressReported: Wording(
-        by("reported_by"), "app", lambda e: f"{e.data.stage.replace('_', ' ')} pressed on the incident page"
+    DispatchEscalated: Wording("dispatch", "system", escalated),
+    DispatchAlarmRaised: Wording("dispatch", "system", alarm_raised),
+    DispatchAlarmStopped: Wording("dispatch", "system", alarm_stopped),
+    ResponderEnRoute: Wording(responder, progress_channel, lambda e, t: "en route"),
+    ResponderArrived: Wording(responder, progress_channel, lambda e, t: "on scene"),
+    DispatchCompleted: Wording(
+        responder,
+        progress_channel,
+        lambda e, t: "done" + (": the incident is closed" if e.data.closes_incident else ""),
     ),
-    # messages
-    NotificationRequested: Wording(producer, "system", notification_requested, notification_details),
-    SmsSent: Wording("notifier", "sms", lambda e: f"SMS sent ({e.data.status}, {e.data.segments} segment(s))"),
-    SmsFailed: Wording("notifier", "sms", lambda e: f"SMS failed: {e.data.error_code} {e.data.error_message}"),
-    SmsStatusUpdated: Wording("twilio", "sms", lambda e: f"SMS {e.data.status}"),
+    ProgressReported: Wording(
+        by("reported_by"), "app", lambda e, t: f"pressed “{words(e.data.stage)}” on the incident page"
+    ),
+    # messages: each request is a row; what became of it folds into that row (``timeline_entries``)
+    NotificationRequested: Wording(producer, message_channel, message_request, message_details),
+    SmsSent: Wording("messaging", "sms", message_report),
+    CallPlaced: Wording("messaging", "voice", message_report),
+    SmsFailed: Wording("messaging", lambda e, t: e.data.channel, message_report),
+    NotificationDropped: Wording("messaging", lambda e, t: e.data.channel, message_report),
+    SmsStatusUpdated: Wording("phone network", "sms", lambda e, t: f"text {words(e.data.status)}"),
     # documentation
     DocumentationFieldsCompleted: Wording(by("completed_by"), "workspace", documentation_completed),
     DocumentationAttested: Wording(
-        by("attested_by"), "workspace", lambda e: f"documentation attested ({e.data.attester_role})"
+        by("attested_by"), "workspace", lambda e, t: f"documentation attested ({words(e.data.attester_role)})"
     ),
     DocumentationSignedOff: Wording(by("signed_off_by"), "workspace", signed_off),
     # follow-up tasks
     FollowUpCreated: Wording("follow-up rules", "system", followup_created),
     FollowUpAssigned: Wording(
-        assigner, assigned_through, lambda e: f"follow-up assigned to {_responder(e.data.assignee_id)}"
+        assigner, assigned_through, lambda e, t: f"follow-up assigned to {t.person(e.data.assignee_id)}"
     ),
     FollowUpCompleted: Wording(
-        by("completed_by"), "workspace", lambda e: f"follow-up completed: {e.data.outcome.replace('_', ' ')}"
+        by("completed_by"), "workspace", lambda e, t: f"follow-up completed: {words(e.data.outcome)}"
     ),
     FollowUpRescheduled: Wording(
-        by("rescheduled_by"), "workspace", lambda e: f"follow-up rescheduled to {e.data.due_at.isoformat()}"
+        by("rescheduled_by"),
+        "workspace",
+        lambda e, t: f"follow-up rescheduled to {t.moment(e.data.due_at, e.occurred_at)}",
     ),
     FollowUpOverdue: Wording(
         "follow-up rules",
         "system",
-        lambda e: f"follow-up overdue since {e.data.due_at.isoformat()}; {len(e.data.notified)} people told",
+        lambda e, t: (
+            f"follow-up overdue since {t.moment(e.data.due_at, e.occurred_at)}; {len(e.data.notified)} people told"
+        ),
     ),
     FollowUpCancelled: Wording(
-        by("cancelled_by"), "system", lambda e: f"follow-up cancelled ({e.data.reason.replace('_', ' ')})"
+        by("cancelled_by"), "system", lambda e, t: f"follow-up cancelled ({words(e.data.reason)})"
     ),
 }
 
@@ -311,8 +258,36 @@ def refused_entry(event: Envelope, why: str) -> Entry:
     return Entry(actor, channel, f"follow-up {what} refused: {why}", details)
 
 
-def timeline_entries(events: Sequence[Envelope]) -> list[Entry]:
-    """The entries of one incident's events, in the order given (stream order). A follow-up command is folded
-    into its task first (``followups.refused_commands``), so one the task refused shows as refused."""
+def with_outcomes(entry: Entry, outcomes: Sequence[Outcome], telling: Telling) -> Entry:
+    """A message row with what became of it: 'page text to Cleo Clinician (clinician): sent 09:00:13, delivered
+    09:00:15'."""
+    if not outcomes:
+        return entry
+    said = ", ".join(
+        f"{o.words} {telling.short_clock(o.at)}" + (f" ({o.detail})" if o.detail else "") for o in outcomes
+    )
+    return Entry(entry.actor, entry.channel, f"{entry.summary}: {said}", entry.details, outcomes=tuple(outcomes))
+
+
+def timeline_entries(
+    events: Sequence[Envelope], telling: Telling = PLAIN, statuses: Iterable[DeliveryStatus] = ()
+) -> list[Entry]:
+    """The entries of one incident's events, in the order given (stream order), one per event.
+
+    A follow-up command is folded into its task first (``followups.refused_commands``), so one the task refused
+    shows as refused. A message's reports (and the network's ``statuses`` of its text) fold into its request's
+    entry: theirs carry ``folded_into``, the request's its ``outcomes``."""
     refused = refused_commands(events)
-    return [refused_entry(e, refused[e.id]) if e.id in refused else timeline_entry(e) for e in events]
+    messages = fold_messages(events, statuses)
+    entries = []
+    for event in events:
+        if event.id in refused:
+            entries.append(refused_entry(event, refused[event.id]))
+            continue
+        entry = timeline_entry(event, telling)
+        if event.id in messages.folded_into:
+            entry = Entry(entry.actor, entry.channel, entry.summary, entry.details, messages.folded_into[event.id])
+        elif event.id in messages.outcomes:
+            entry = with_outcomes(entry, messages.outcomes[event.id], telling)
+        entries.append(entry)
+    return entries

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
 from services.contract.events import (
     DispatchAcknowledged,
+    DispatchAlarmRaised,
+    DispatchAlarmStopped,
     DispatchCompleted,
     DispatchEscalated,
     DispatchOffered,
@@ -24,6 +27,7 @@ from services.contract.events import (
     IncidentCancelled,
     IncidentRelocated,
     IncidentReported,
+    Location,
     Priority,
     ResponderArrived,
     ResponderEnRoute,
@@ -73,6 +77,57 @@ class SlaStatus:
         return self.state == "breached"
 
 
+class DispatchStage(StrEnum):
+    """Where an incident's response stands, as the board shows it at a glance (most urgent first in ``URGENCY``)."""
+
+    UNFILLED = "unfilled"  # every step of the ladder was tried and nobody accepted (the alarm, if any, still on)
+    WAITING = "waiting"  # reported, nobody paged yet
+    PAGING = "paging"
+    ACCEPTED = "accepted"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    NOBODY_WENT = "nobody_went"  # the alarm was stopped by a disposition recorded without anyone accepting
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+def _people(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def stage_words(
+    stage: DispatchStage,
+    *,
+    step: int = 0,
+    alarm_repeats: int = 0,
+    accepted: Sequence[str] = (),
+    en_route: Sequence[str] = (),
+    on_scene: Sequence[str] = (),
+) -> str:
+    """The board's words for a dispatch stage, with the names of the people at it ('accepted by Cleo Clinician')."""
+    who = {DispatchStage.ACCEPTED: accepted, DispatchStage.EN_ROUTE: en_route, DispatchStage.ON_SCENE: on_scene}
+    if stage in who:
+        names = who[stage]
+        prefix = "accepted by" if stage is DispatchStage.ACCEPTED else f"{stage.value.replace('_', ' ')}:"
+        return f"{prefix} {_people(names)}" if names else stage.value.replace("_", " ")
+    if stage is DispatchStage.UNFILLED:
+        sounded = {0: "", 1: "; alarm sounded once"}.get(alarm_repeats, f"; alarm sounded {alarm_repeats} times")
+        return f"UNFILLED: nobody accepted{sounded}"
+    if stage is DispatchStage.PAGING:
+        return f"paging, step {step}"
+    return {
+        DispatchStage.WAITING: "not paged yet",
+        DispatchStage.NOBODY_WENT: "nobody went; disposition recorded",
+        DispatchStage.DONE: "done",
+        DispatchStage.CANCELLED: "cancelled",
+    }[stage]
+
+
+def location_text(location: Location) -> str:
+    """Where the person is, in a few words: the address given, else the named place, else the coordinates."""
+    return location.address or location.place or f"{location.lat:.5f}, {location.lon:.5f}"
+
+
 @dataclass
 class Progress:
     """An incident as known from its events. Times are the events' own (clinical) times."""
@@ -91,17 +146,70 @@ class Progress:
     closed_at: datetime | None = None
     cancelled: bool = False
     escalations: int = 0
-    unfilled: bool = False
     closed_by: UUID | None = None
     paged: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     acknowledged_by: list[UUID] = field(default_factory=list)
+    en_route_by: list[UUID] = field(default_factory=list)
+    on_scene_by: list[UUID] = field(default_factory=list)
     signed_off: bool = False
+    location: str | None = None
+    step: int = 0
+    """The ladder step paged last (0: nobody paged yet)."""
+    ladder_exhausted: bool = False
+    """Every step, up to the clinical director, was tried (``dispatch.unfilled`` with ``ladder_exhausted``); a
+    ``dispatch.unfilled`` for one empty step is not this: the ladder goes on."""
+    alarm_repeats: int = 0
+    alarm_stopped: str | None = None
+    """Why the NOBODY ACCEPTED alarm stopped (accepted, cancelled, disposition_recorded); None while it sounds."""
 
     @property
     def status(self) -> Literal["open", "closed", "cancelled"]:
         if self.cancelled:
             return "cancelled"
         return "closed" if self.closed_at is not None else "open"
+
+    @property
+    def dispatch_stage(self) -> DispatchStage:
+        """How far the response got: the furthest stage anyone reached, or unfilled while nobody accepted a
+        ladder that ran out (an alarm that was raised and not stopped)."""
+        if self.cancelled:
+            return DispatchStage.CANCELLED
+        if self.closed_at is not None:
+            return DispatchStage.DONE
+        reached = (
+            (self.on_scene_by or self.on_scene_at, DispatchStage.ON_SCENE),
+            (self.en_route_by or self.en_route_at, DispatchStage.EN_ROUTE),
+            (self.acknowledged_by or self.acknowledged_at, DispatchStage.ACCEPTED),
+        )
+        for done, stage in reached:
+            if done:
+                return stage
+        if self.alarm_stopped == "disposition_recorded":
+            return DispatchStage.NOBODY_WENT
+        if self.ladder_exhausted or (self.alarm_repeats and self.alarm_stopped is None):
+            return DispatchStage.UNFILLED
+        return DispatchStage.PAGING if self.step else DispatchStage.WAITING
+
+    @property
+    def unfilled(self) -> bool:
+        """Nobody accepted and nobody more will be paged: the board shows it red, first."""
+        return self.dispatch_stage is DispatchStage.UNFILLED
+
+    def board_facts(self) -> dict[str, Any]:
+        """What the board shows besides times and counts (sealed at rest: it says where, and what kind)."""
+        return {
+            "kind": self.kind,
+            "zone": self.zone,
+            "location": self.location,
+            "dispatch": {
+                "stage": self.dispatch_stage.value,
+                "step": self.step,
+                "accepted": [str(r) for r in self.acknowledged_by],
+                "en_route": [str(r) for r in self.en_route_by],
+                "on_scene": [str(r) for r in self.on_scene_by],
+                "alarm_repeats": self.alarm_repeats,
+            },
+        }
 
     def milestone(self, name: str) -> datetime | None:
         return getattr(self, f"{name}_at")
@@ -144,6 +252,11 @@ def _first(current: datetime | None, candidate: datetime) -> datetime:
     return candidate if current is None or candidate < current else current
 
 
+def _add_once(people: list[UUID], responder_id: UUID) -> None:
+    if responder_id not in people:
+        people.append(responder_id)
+
+
 def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
     """Fold an incident's recorded events (stream order) into its progress; None before the report is known."""
     progress: Progress | None = None
@@ -160,6 +273,7 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
                 priority=data.priority.value,
                 zone=data.zone,
                 reported_at=event.occurred_at,
+                location=location_text(data.location),
             )
             continue
         if progress is None:
@@ -169,6 +283,7 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
         at = event.occurred_at
         if isinstance(event, DispatchOffered):
             progress.first_page_at = _first(progress.first_page_at, at)
+            progress.step = max(progress.step, event.data.step)
             pages.add(event.data.page_id)
             progress.paged.setdefault(
                 event.data.responder_id,
@@ -178,12 +293,13 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
             progress.responder_notified_at = _first(progress.responder_notified_at, at)
         elif isinstance(event, DispatchAcknowledged):
             progress.acknowledged_at = _first(progress.acknowledged_at, at)
-            if event.data.responder_id not in progress.acknowledged_by:
-                progress.acknowledged_by.append(event.data.responder_id)
+            _add_once(progress.acknowledged_by, event.data.responder_id)
         elif isinstance(event, ResponderEnRoute):
             progress.en_route_at = _first(progress.en_route_at, at)
+            _add_once(progress.en_route_by, event.data.responder_id)
         elif isinstance(event, ResponderArrived):
             progress.on_scene_at = _first(progress.on_scene_at, at)
+            _add_once(progress.on_scene_by, event.data.responder_id)
         elif isinstance(event, DispatchCompleted):
             # the incident closes when the last responder still on it is done
             if progress.closed_at is None and event.data.closes_incident:
@@ -191,8 +307,14 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
                 progress.closed_by = event.data.responder_id
         elif isinstance(event, DispatchEscalated):
             progress.escalations += 1
+            progress.step = max(progress.step, event.data.to_step)
         elif isinstance(event, DispatchUnfilled):
-            progress.unfilled = True
+            progress.ladder_exhausted |= "ladder_exhausted" in event.data.shortfalls
+        elif isinstance(event, DispatchAlarmRaised):
+            progress.alarm_repeats = max(progress.alarm_repeats, event.data.repeat)
+            progress.alarm_stopped = None
+        elif isinstance(event, DispatchAlarmStopped):
+            progress.alarm_stopped = event.data.reason
         elif isinstance(event, DocumentationFieldsCompleted):
             fields = event.data.fields
             for name in ("acknowledged_at", "en_route_at", "on_scene_at", "cleared_at"):
@@ -202,6 +324,7 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
             progress.signed_off = event.data.decision == "approved"
         elif isinstance(event, IncidentRelocated):
             progress.zone = event.data.zone or progress.zone
+            progress.location = location_text(event.data.location)
         elif isinstance(event, IncidentCancelled):
             progress.cancelled = True
             progress.closed_at = progress.closed_at or at

@@ -51,6 +51,17 @@ class TimelineEntry(BaseModel):
     stream_sequence: int | None
     sla_breach: bool = Field(description="a computed mark: the on-scene target passed")
     details: dict[str, Any]
+    time_local: str = Field(description="occurred_at in the organisation's time zone, e.g. '02:00:12 MST'")
+    clock_local: str = Field(description="the same time without the zone, e.g. '02:00:12'")
+    day_local: str = Field(description="its day there, e.g. 'Monday 23 November 2026'")
+    how: str = Field(description="the channel in words: text, voice call, incident page, workspace, system, ...")
+    folded_into: UUID | None = Field(
+        description="a message's report (sent, call placed, failed, dropped): the event id of that message's entry, "
+        "whose summary and outcomes already say it"
+    )
+    outcomes: list[dict[str, Any]] = Field(
+        description="a message's entry: what became of it (status, at, time_local, failed), delivery statuses included"
+    )
 
 
 class Timeline(BaseModel):
@@ -61,6 +72,12 @@ class Timeline(BaseModel):
     kind: str | None
     priority: str | None
     zone: str | None
+    location: str | None = Field(description="the address given, else the named place, else the coordinates")
+    dispatch: dict[str, str] = Field(
+        description="how far the response got: stage (waiting, paging, unfilled, accepted, en_route, on_scene, "
+        "nobody_went, done, cancelled) and words ('accepted by Cleo Clinician')"
+    )
+    time_zone: str = Field(description="the organisation's time zone abbreviation the *_local fields are in")
     milestones: dict[str, datetime | None]
     durations_seconds: dict[str, float | None] = Field(description="from the report to each milestone")
     escalations: int
@@ -181,7 +198,7 @@ async def documentation_html(request: Request, incident_id: UUID, caller: ApiCal
     """Print-ready HTML. Audited as an export."""
     app = record_access(request)
     doc, progress = await app.documentation(caller.principal, incident_id, action="export:html")
-    page = print_documentation(doc, _title(doc, progress.short_code), app.clock.now())
+    page = print_documentation(doc, _title(doc, progress.short_code), app.clock.now(), request.app.state.time_zone)
     return HTMLResponse(page, headers=PRINT_SECURITY_HEADERS)
 
 
@@ -194,7 +211,8 @@ async def documentation_pdf_export(request: Request, incident_id: UUID, caller: 
     """The documentation as a PDF. Audited as an export."""
     app = record_access(request)
     doc, progress = await app.documentation(caller.principal, incident_id, action="export:pdf")
-    pdf = await asyncio.to_thread(documentation_pdf, doc, _title(doc, progress.short_code), app.clock.now())
+    title, zone = _title(doc, progress.short_code), request.app.state.time_zone
+    pdf = await asyncio.to_thread(documentation_pdf, doc, title, app.clock.now(), zone)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from datetime import UTC, date, datetime, time
+import re
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -17,22 +18,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from services.contract.events import DocumentationFields
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.session_cookies import COOKIE_NAME, WorkspaceSessions
 from services.projections.application import ClinicalRecordAccess, Refused, responders_able
 from services.projections.domain.access import READER_ROLES
+from services.projections.entrypoints import documentation_form as doc_form
 from services.projections.entrypoints.auth import Caller, PageCaller, session_of
+from services.projections.entrypoints.form_values import InvalidFormValue, form_time, refusal_reason
 from services.runtime.credentials import CredentialStore, token_digest
 from services.runtime.form_csrf import FIELD, FormTokenCookie
-from services.runtime.input_times import naive_as_utc, within_input_range
+from services.runtime.input_times import within_input_range
 
 router = APIRouter(prefix="/workspace", include_in_schema=False)
 SIGN_IN_FORM = FormTokenCookie("crisis_sign_in", path="/workspace", max_age=900)
 SSE_LIFETIME_SECONDS = 300.0
 SSE_KEEPALIVE_SECONDS = 10.0
 
+SHORT_CODE = re.compile(r"\d{4}")
 PAST_TENSE = {"assign": "assigned", "complete": "completed", "reschedule": "rescheduled"}
 
 
@@ -47,30 +50,6 @@ def page(html: str, status: int = 200) -> HTMLResponse:
 def back(path: str, **params: str) -> RedirectResponse:
     query = urlencode({k: v for k, v in params.items() if v})
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
-
-
-class InvalidFormValue(Exception):
-    """A form or query value the workspace cannot use: answered 422 with a page naming the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-def utc_local(text: str | None) -> datetime | None:
-    """A datetime-local value (no zone) read as UTC; None when empty. ValueError when it is not a time, or not
-    within the years every service accepts (``services.runtime.input_times``)."""
-    if not text:
-        return None
-    return within_input_range(naive_as_utc(datetime.fromisoformat(text)))
-
-
-def form_time(text: str | None, field: str) -> datetime | None:
-    """``utc_local(text)``; InvalidFormValue naming ``field`` when the text is unusable."""
-    try:
-        return utc_local(text)
-    except ValueError as exc:
-        raise InvalidFormValue(field, str(exc)) from None
 
 
 async def form_of(request: Request, caller: Caller) -> dict[str, str]:
@@ -154,18 +133,24 @@ def _status(value: str) -> str | None:
     return None if value == "all" else value if value in ("open", "closed", "cancelled") else "open"
 
 
+def _shown(status: str) -> str:
+    """The filter the board shows as chosen: what ``_status`` reads the query as ('all' for every incident)."""
+    return _status(status) or "all"
+
+
 @router.get("/")
 async def board(request: Request, caller: PageCaller, status: str = "open") -> HTMLResponse:
     position = request.app.state.changes.position  # read first: any later change is announced after it
     rows = await record_access(request).board(caller.principal, _status(status))
-    html = pages.board_page(rows, caller.principal, caller.session.csrf_token, status, position)  # type: ignore[union-attr]
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    html = pages.board_page(rows, caller.principal, csrf, _shown(status), position, request.app.state.time_zone)
     return page(html)
 
 
 @router.get("/board/rows")
 async def board_rows(request: Request, caller: PageCaller, status: str = "open") -> HTMLResponse:
     rows = await record_access(request).board(caller.principal, _status(status))
-    return page(pages.board_rows(rows))
+    return page(pages.board_rows(rows, request.app.state.time_zone))
 
 
 @router.get("/events")
@@ -203,78 +188,47 @@ async def events(request: Request, caller: PageCaller, after: int | None = None)
 
 @router.get("/incidents/{incident_id}")
 async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_of: str | None = None) -> HTMLResponse:
-    moment = form_time(as_of, "as_of")
+    zone = request.app.state.time_zone
+    moment = form_time(as_of, "as_of", zone)  # the page shows the organisation's time, so it is read in it too
     view = await record_access(request).timeline(caller.principal, incident_id, moment)
-    as_of_text = moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
-    return page(pages.timeline_page(view, caller.principal, caller.session.csrf_token, as_of_text))  # type: ignore[union-attr]
+    as_of_text = moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    return page(pages.timeline_page(view, caller.principal, csrf, as_of_text, zone))
+
+
+async def documentation_view(
+    request: Request, incident_id: UUID, caller: Caller, status: int = 200, **shown: Any
+) -> HTMLResponse:
+    """The documentation page; ``shown``: a message (``done``/``error``) and, after a refused form, what was typed
+    (``typed``) and which field was wrong (``invalid``), so nothing typed is lost."""
+    doc, progress = await record_access(request).documentation(caller.principal, incident_id)
+    view = {"short_code": progress.short_code, "kind": progress.kind}
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    zone = request.app.state.time_zone
+    html = pages.documentation_page(doc, view, caller.principal, csrf, zone, doc_form.LABELS, **shown)
+    return page(html, status)
 
 
 @router.get("/incidents/{incident_id}/documentation")
 async def documentation(
     request: Request, incident_id: UUID, caller: PageCaller, done: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    doc, progress = await record_access(request).documentation(caller.principal, incident_id)
-    view = {"short_code": progress.short_code, "kind": progress.kind}
-    html = pages.documentation_page(doc, view, caller.principal, caller.session.csrf_token, done, error)  # type: ignore[union-attr]
-    return page(html)
-
-
-def documentation_fields(values: dict[str, str]) -> DocumentationFields:
-    """The non-empty form fields as a DocumentationFields (ValidationError/ValueError when a value is wrong)."""
-    fields: dict[str, Any] = {}
-    for name in (
-        "disposition",
-        "ems_agency",
-        "handoff_organisation",
-        "handoff_receiving_person",
-        "supervisor_name",
-        "language",
-        "follow_up_plan",
-        "notes",
-    ):
-        if values.get(name, "").strip():
-            fields[name] = values[name].strip()
-    if values.get("documentation_minutes", "").strip():
-        fields["documentation_minutes"] = int(values["documentation_minutes"])
-    if values.get("interpreter_used") in ("true", "false"):
-        fields["interpreter_used"] = values["interpreter_used"] == "true"
-    for name in ("acknowledged_at", "en_route_at", "on_scene_at", "handed_off_at", "cleared_at"):
-        if moment := form_time(values.get(name), name):
-            fields[name] = moment
-    plan = {
-        k.removeprefix("safety_plan."): v.strip()
-        for k, v in values.items()
-        if k.startswith("safety_plan.") and v.strip()
-    }
-    if plan:
-        fields["safety_plan"] = plan
-    if values.get("dose.given_at") and values.get("dose.product", "").strip():
-        dose: dict[str, Any] = {
-            "given_at": form_time(values["dose.given_at"], "dose.given_at"),
-            "product": values["dose.product"].strip(),
-            "route": values.get("dose.route") or "intranasal",
-            "given_by_role": values.get("dose.given_by_role", "").strip() or "unknown",
-        }
-        if values.get("dose.dose_mg"):
-            dose["dose_mg"] = float(values["dose.dose_mg"])
-        if values.get("dose.response"):
-            dose["response"] = values["dose.response"]
-        fields["naloxone_doses"] = [dose]
-    return DocumentationFields.model_validate(fields)
+    return await documentation_view(request, incident_id, caller, done=done, error=error)
 
 
 @router.post("/incidents/{incident_id}/documentation/fields")
 async def complete_fields(request: Request, incident_id: UUID, caller: PageCaller) -> Response:
     values = await form_of(request, caller)
-    path = f"/workspace/incidents/{incident_id}/documentation"
     try:
-        fields = documentation_fields(values)
-    except (ValidationError, ValueError) as exc:
-        return back(path, error=f"Not saved: {exc}"[:300])
+        fields = doc_form.documentation_fields(values, request.app.state.time_zone)
+    except InvalidFormValue as exc:
+        error = doc_form.refusal_words(exc)
+        return await documentation_view(request, incident_id, caller, 422, error=error, typed=values, invalid=exc.field)
+    path = f"/workspace/incidents/{incident_id}/documentation"
     if not fields.model_fields_set:
         return back(path, error="Nothing to save: every field was empty.")
     await record_access(request).complete_fields(caller.principal, incident_id, fields)
-    return back(path, done="Saved.")
+    return back(path, done=doc_form.saved_words(fields))
 
 
 @router.post("/incidents/{incident_id}/documentation/attest")
@@ -292,9 +246,15 @@ async def attest(request: Request, incident_id: UUID, caller: PageCaller) -> Res
 async def sign_off(request: Request, incident_id: UUID, caller: PageCaller) -> Response:
     values = await form_of(request, caller)
     path = f"/workspace/incidents/{incident_id}/documentation"
-    decision = "returned" if values.get("decision") == "returned" else "approved"
+    decision = values.get("decision", "")
+    comment = values.get("comment", "").strip() or None
+    if refused := doc_form.sign_off_refusal(decision, comment):
+        error = f"Not signed off; nothing was recorded. {refused}"
+        return await documentation_view(
+            request, incident_id, caller, 422, error=error, typed=values, invalid=refused.field
+        )
     try:
-        await record_access(request).sign_off(caller.principal, incident_id, decision, values.get("comment") or None)
+        await record_access(request).sign_off(caller.principal, incident_id, decision, comment)  # type: ignore[arg-type]
     except Refused as exc:
         return back(path, error=f"Not signed off: {exc}"[:300])
     return back(path, done="Signed off." if decision == "approved" else "Returned for changes.")
@@ -303,10 +263,9 @@ async def sign_off(request: Request, incident_id: UUID, caller: PageCaller) -> R
 # ---- follow-up tasks ------------------------------------------------------------------------------------------------
 
 
-@router.get("/tasks")
-async def tasks(
-    request: Request, caller: PageCaller, show: str = "", done: str | None = None, error: str | None = None
-) -> HTMLResponse:
+async def tasks_view(request: Request, caller: Caller, show: str = "", status: int = 200, **shown: Any) -> HTMLResponse:
+    """The tasks page; ``shown``: a message (``done``/``error``) and, after a refused form, the task and what was
+    typed into it (``typed``: task id, action, values), so a note is never lost."""
     director = caller.principal.role.value == "director"
     scope = show if show in ("mine", "all") else ("all" if director else "mine")
     app = record_access(request)
@@ -316,57 +275,103 @@ async def tasks(
         staff = await asyncio.to_thread(app.staff)
         for row in rows:
             candidates[row["task_id"]] = [(rid, info.name) for rid, info in responders_able(staff, row["owner_role"])]
-    html = pages.tasks_page(rows, caller.principal, caller.session.csrf_token, candidates, done, error, scope)  # type: ignore[union-attr]
-    return page(html)
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    zone = request.app.state.time_zone
+    return page(pages.tasks_page(rows, caller.principal, csrf, candidates, scope, zone, **shown), status)
+
+
+@router.get("/tasks")
+async def tasks(
+    request: Request, caller: PageCaller, show: str = "", done: str | None = None, error: str | None = None
+) -> HTMLResponse:
+    return await tasks_view(request, caller, show, done=done, error=error)
+
+
+async def task_command(request: Request, caller: Caller, task_id: UUID, action: str, values: dict[str, str]) -> None:
+    """Gives the task the command the form names; Refused, ValueError, ValidationError or InvalidFormValue when
+    it cannot."""
+    app = record_access(request)
+    if action == "assign":
+        try:
+            assignee = UUID(values.get("assignee_id", ""))
+        except ValueError:
+            raise InvalidFormValue("assignee_id", "choose who takes the task") from None
+        await app.assign_task(caller.principal, task_id, assignee)
+    elif action == "complete":
+        note = values.get("note", "").strip() or None
+        await app.complete_task(caller.principal, task_id, values.get("outcome", ""), note)  # type: ignore[arg-type]
+    else:
+        due = form_time(values.get("due_at"), "due_at", request.app.state.time_zone)
+        if due is None:
+            raise InvalidFormValue("due_at", "a new due time is required")
+        await app.reschedule_task(caller.principal, task_id, due, values.get("reason", "").strip() or "rescheduled")
 
 
 @router.post("/tasks/{task_id}/{action}")
 async def change_task(request: Request, task_id: UUID, action: str, caller: PageCaller) -> Response:
     values = await form_of(request, caller)
-    app = record_access(request)
+    if action not in PAST_TENSE:
+        return page(pages.error_page(404, "no such action", caller.principal, None), 404)
     try:
-        if action == "assign":
-            await app.assign_task(caller.principal, task_id, UUID(values.get("assignee_id", "")))
-        elif action == "complete":
-            note = values.get("note", "").strip() or None
-            await app.complete_task(caller.principal, task_id, values.get("outcome", "other"), note)  # type: ignore[arg-type]
-        elif action == "reschedule":
-            due = form_time(values.get("due_at"), "due_at")
-            if due is None:
-                raise ValueError("a new due time is required")
-            await app.reschedule_task(caller.principal, task_id, due, values.get("reason", "").strip() or "rescheduled")
-        else:
-            return page(pages.error_page(404, "no such action", caller.principal, None), 404)
-    except (Refused, ValueError, ValidationError) as exc:
-        return back("/workspace/tasks", error=f"Not {PAST_TENSE[action]}: {exc}"[:300])
+        await task_command(request, caller, task_id, action, values)
+    except (Refused, ValueError, ValidationError, InvalidFormValue) as exc:
+        status = 409 if isinstance(exc, Refused) else 422
+        error = f"Not {PAST_TENSE[action]}; nothing was recorded: {refusal_reason(exc)}"[:300]
+        typed = {"task_id": str(task_id), "action": action, "values": values}
+        return await tasks_view(request, caller, values.get("show", ""), status, error=error, typed=typed)
     return back("/workspace/tasks", done=f"Task {PAST_TENSE[action]}.")
 
 
 # ---- metrics and audit ---------------------------------------------------------------------------------------------
 
 
-def _day(text: str, name: str) -> datetime | None:
-    """The start (UTC) of the day ``text`` names; None when empty; InvalidFormValue when it is unusable."""
+def day_start(text: str, name: str, zone: tzinfo, days_after: int = 0) -> datetime | None:
+    """The start, in ``zone``, of the day ``text`` names (or of the day ``days_after`` it); None when empty;
+    InvalidFormValue naming ``name`` when it is not a date the services accept."""
     if not text:
         return None
     try:
-        return within_input_range(datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC))
+        day = date.fromisoformat(text)
+        within_input_range(datetime.combine(day, time(0), tzinfo=zone))
+        return within_input_range(datetime.combine(day + timedelta(days=days_after), time(0), tzinfo=zone))
     except ValueError as exc:
         raise InvalidFormValue(name, str(exc)) from None
 
 
 @router.get("/metrics")
 async def metrics(request: Request, caller: PageCaller, since: str = "", until: str = "") -> HTMLResponse:
-    figures = await record_access(request).metrics(caller.principal, _day(since, "since"), _day(until, "until"))
-    return page(pages.metrics_page(figures, caller.principal, caller.session.csrf_token, since, until))  # type: ignore[union-attr]
+    """Incidents reported, and tasks due, from the start of ``since`` to the end of ``until`` (both days included,
+    in the organisation's zone)."""
+    zone = request.app.state.time_zone
+    start, end = day_start(since, "since", zone), day_start(until, "until", zone, days_after=1)
+    if start is not None and end is not None and end <= start:
+        raise InvalidFormValue("until", "the last day shown comes before the first")
+    figures = await record_access(request).metrics(caller.principal, start, end)
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    return page(pages.metrics_page(figures, caller.principal, csrf, since, until, zone))
 
 
 @router.get("/audit")
-async def audit(request: Request, caller: PageCaller, subject: str = "", record_id: str = "") -> HTMLResponse:
-    rows = await record_access(request).audit_trail(
-        caller.principal, subject=subject or None, record_id=record_id or None, limit=1000
+async def audit(
+    request: Request, caller: PageCaller, subject: str = "", incident: str = "", record_id: str = ""
+) -> HTMLResponse:
+    """The audit log, by person (``subject``), by incident short code (``incident``: its incidents and their
+    follow-up tasks) or by one record's id."""
+    code = incident.strip()
+    if code and not SHORT_CODE.fullmatch(code):
+        raise InvalidFormValue("incident", "an incident code is 4 digits, e.g. 4821")
+    app = record_access(request)
+    rows = await app.audit_trail(
+        caller.principal,
+        incident_code=code or None,
+        subject=subject.strip() or None,
+        record_id=record_id.strip() or None,
+        limit=1000,
     )
-    return page(pages.audit_page(rows, caller.principal, caller.session.csrf_token, subject, record_id))  # type: ignore[union-attr]
+    people = await app.audit_people(caller.principal)
+    filters = {"subject": subject.strip(), "incident": code, "record_id": record_id.strip()}
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    return page(pages.audit_page(rows, caller.principal, csrf, people, filters, request.app.state.time_zone))
 
 
 @router.get("/dead-letters")
