@@ -15,18 +15,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.contract import clinical_record, dispatch, intake, messaging, operations, roster
+from services.contract import clinical_record, dispatch, field, intake, messaging, operations, roster
 from services.contract.clinical_record import *  # noqa: F403
 from services.contract.dispatch import *  # noqa: F403
 from services.contract.envelope import *  # noqa: F403
 from services.contract.envelope import Envelope, UnreadableMessage
+from services.contract.field import *  # noqa: F403
 from services.contract.intake import *  # noqa: F403
 from services.contract.messaging import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
 from services.contract.roster import *  # noqa: F403
 from services.contract.templates import *  # noqa: F403
 
-_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations)
+_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field)
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}
 

@@ -286,6 +286,48 @@ class IncidentDispatch(Aggregate):
         self.status = "cancelled"
         self.on_it.clear()
 
+    # ---- field reports (read by the check-in and field deadlines) ---------------------------------------
+
+    @event("EtaNoted")
+    def note_eta(
+        self, responder_id: UUID, minutes: int, eta_at: datetime, message_sid: str | None, caused_by: UUID, at: datetime
+    ) -> None:
+        """``Y <code> <minutes>``: the responder's estimate of arrival (the latest one counts)."""
+        self._field()["etas"][str(responder_id)] = eta_at
+
+    @event("EmsCallNoted")
+    def note_ems_called(
+        self,
+        called_at: datetime,
+        responder_id: UUID | None,
+        channel: str,
+        message_sid: str | None,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """911 was called (the first report of it counts)."""
+        field = self._field()
+        if field["ems_called_at"] is None:
+            field["ems_called_at"] = called_at
+
+    @event("EmsArrivalNoted")
+    def note_ems_arrived(self, arrived_at: datetime, caused_by: UUID, at: datetime) -> None:
+        """EMS is on scene (the first report of it counts)."""
+        field = self._field()
+        if field["ems_arrived_at"] is None:
+            field["ems_arrived_at"] = arrived_at
+
+    def field_state(self) -> dict[str, Any]:
+        """What the field reports recorded: ``etas`` (responder id -> ETA), ``ems_called_at``, ``ems_arrived_at``.
+        Read-only for callers."""
+        return getattr(self, "field", None) or _field_state()
+
+    def _field(self) -> dict[str, Any]:
+        """The field state, made on first use (an incident stored before field reports has none)."""
+        if getattr(self, "field", None) is None:
+            self.field = _field_state()
+        return self.field
+
     # ---- queries ----------------------------------------------------------------------------------
 
     @property
@@ -397,3 +439,7 @@ class IncidentDispatch(Aggregate):
 
 def _slot() -> dict[str, Any]:
     return {"step": 1, "rung": "candidates", "tried": [], "covered_by": None, "active": True}
+
+
+def _field_state() -> dict[str, Any]:
+    return {"etas": {}, "ems_called_at": None, "ems_arrived_at": None}
