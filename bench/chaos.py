@@ -6,8 +6,10 @@ Idempotency-Key and retried as a real client would: on refused connections, 409 
 a random victim (nats-server, dispatcher, notifier, projections or intake gateway) with SIGKILL at random
 moments and restarts it after a random outage. Simulated responders read their pages in the SMS sandbox and
 answer some of them ("Y <code>"), retrying a reply the gateway did not take; the supervisor and the clinical
-director never answer, so unanswered incidents climb to the top of the ladder. A service that exits by itself
-is restarted, as a supervisor (systemd, Kubernetes) would, and reported.
+director never answer, so unanswered incidents climb to the top of the ladder. With check-ins on (the default,
+minutes of 5 s), a responder who accepted texts ARRIVED, then OK once, CLEAR, or nothing at all, so every step
+of a missed check-in (reminder, call, supervisor and partner, 911) fires while the services are being killed.
+A service that exits by itself is restarted, as a supervisor (systemd, Kubernetes) would, and reported.
 
 ``ChaosPlan(cluster=True, instances=...)`` runs the same on a 3-node JetStream cluster with several instances of
 a service (``tests/e2e/test_cluster_flow.py``).
@@ -15,8 +17,9 @@ a service (``tests/e2e/test_cluster_flow.py``).
 Then the chaos stops, everything settles, the services are stopped, and the run checks what it promises:
 every incident was recorded once and paged; each is acknowledged or escalated to the top of its ladder;
 every event each service stored reached the stream (no event lost); every page request ended in an SMS
-sent or a recorded failure; duplicate SMS stay within the documented bound (one per notifier kill); and the
-projections equal a clean rebuild from sequence 1.
+sent or a recorded failure; no check-in timer was lost (each one ended, or climbed all four steps) and none
+fired a step twice, out of order or early; duplicate SMS stay within the documented bound (one per notifier
+kill); and the projections equal a clean rebuild from sequence 1.
 
     .venv/bin/python -m bench.chaos                    # the large run (~6 minutes)
     .venv/bin/python -m bench.chaos --incidents 40 --report-seconds 60 --seed 3
@@ -86,6 +89,10 @@ class ChaosPlan:
     max_kills: int | None = None
     cluster: bool = False  # a 3-node JetStream cluster (stream R3) instead of one server
     instances: tuple[tuple[str, int], ...] = ()  # e.g. (("dispatcher", 2),)
+    check_ins: bool = True  # responders who accepted text ARRIVED, then OK, CLEAR or nothing (by seeded coin)
+    check_in_minute_seconds: float = 5.0  # a check-in "minute": 3 of them to the due time, steps 0/1/2/3 after
+    ok_share: float = 0.3  # of responders on scene: OK once (the timer restarts, then runs out)
+    clear_share: float = 0.3  # CLEAR (the timer ends); the rest never answer (every step fires)
 
 
 SMALL = ChaosPlan(
@@ -195,6 +202,17 @@ class ChaosStack:
             "CRISIS_SMS_RATE_PER_SECOND": "10",
             "CRISIS_SMS_RATE_BURST": "5",
         }
+        if plan.check_ins:  # a check-in due 3 "minutes" after ARRIVED, prompted 1 before, steps 0, 1, 2, 3 after
+            self.env |= {
+                "CRISIS_CHECKIN_MINUTE_SECONDS": str(plan.check_in_minute_seconds),
+                "CRISIS_CHECKIN_MINUTES": "3",
+                "CRISIS_CHECKIN_MINUTES_BY": "",
+                "CRISIS_CHECKIN_PROMPT_MINUTES": "1",
+                "CRISIS_CHECKIN_REMINDER_MINUTES": "0",
+                "CRISIS_CHECKIN_CALL_MINUTES": "1",
+                "CRISIS_CHECKIN_SUPERVISOR_MINUTES": "2",
+                "CRISIS_CHECKIN_911_MINUTES": "3",
+            }
 
     def exited_by_themselves(self) -> list[str]:
         """Services that exited although nobody killed them (a crash): a supervisor would restart them."""
@@ -367,17 +385,31 @@ async def responders(stack: ChaosStack, plan: ChaosPlan, report: Report) -> None
     answered: set[str] = set()
     ladder_top = {SUPERVISOR_PHONE, DIRECTOR_PHONE}
 
-    async def answer(client: httpx.AsyncClient, phone: str, code: str) -> None:
-        await asyncio.sleep(random.Random(f"{plan.seed}:{code}:delay").uniform(*plan.answer_delay))
+    async def send(client: httpx.AsyncClient, phone: str, body: str) -> bool:
         for attempt in range(120):
-            response = await client.post(
-                f"{stack.sandbox}/sandbox/api/inbound", json={"from": phone, "body": f"Y {code}"}
-            )
+            response = await client.post(f"{stack.sandbox}/sandbox/api/inbound", json={"from": phone, "body": body})
             if response.status_code == 201 and response.json()["webhook_status"] == 200:
                 report.answers += 1
-                return
+                return True
             report.answer_retries += attempt == 0
             await asyncio.sleep(0.5)
+        return False
+
+    async def answer(client: httpx.AsyncClient, phone: str, code: str) -> None:
+        coin = random.Random(f"{plan.seed}:{code}:delay")
+        await asyncio.sleep(coin.uniform(*plan.answer_delay))
+        if not await send(client, phone, f"Y {code}") or not plan.check_ins:
+            return
+        await asyncio.sleep(coin.uniform(0.2, 1.0))
+        if not await send(client, phone, f"ARRIVED {code}"):  # starts the check-in (if this page won)
+            return
+        toss = coin.random()
+        if toss < plan.ok_share:
+            await asyncio.sleep(plan.check_in_minute_seconds * coin.uniform(0.5, 2.0))
+            await send(client, phone, f"OK {code}")  # the timer restarts, and then runs out: every step fires
+        elif toss < plan.ok_share + plan.clear_share:
+            await asyncio.sleep(plan.check_in_minute_seconds * coin.uniform(0.5, 4.0))
+            await send(client, phone, f"CLEAR {code}")  # ends it: before or after some of its steps
 
     async with httpx.AsyncClient(timeout=10) as client, asyncio.TaskGroup() as replies:
         while True:
@@ -435,6 +467,53 @@ def incident_outcomes(events: list[Envelope], incident_ids: set[UUID]) -> dict[U
     }
 
 
+CHECK_IN_STEPS = ("reminder", "call", "supervisor_paged", "call_911")
+
+
+def check_in_timers(events: list[Envelope]) -> tuple[dict[tuple[UUID, UUID], list[dict]], list[str]]:
+    """Per (incident, responder): each check-in timer in stream order (from ARRIVED, then from each OK) with what
+    fired for it; and what broke the rules: a start twice, a step twice, out of order or before its due time, a
+    second prompt, a step or prompt with no timer."""
+    timers: dict[tuple[UUID, UUID], list[dict]] = {}
+    broken: list[str] = []
+    for event in events:
+        if not event.type.startswith("checkin.") or event.type == "checkin.duress":
+            continue
+        data = event.data
+        key = (data.incident_id, data.responder_id)
+        runs = timers.setdefault(key, [])
+        if event.type in ("checkin.started", "checkin.confirmed"):
+            if event.type == "checkin.started" and runs and not runs[-1]["ended"]:
+                broken.append(f"a check-in started twice: {key}")
+            due = data.due_at if event.type == "checkin.started" else data.next_due_at
+            runs.append({"due": due, "prompts": 0, "steps": [], "ended": False})
+        elif not runs:
+            broken.append(f"{event.type} for a check-in never started: {key}")
+        elif event.type == "checkin.prompted":
+            runs[-1]["prompts"] += 1
+        elif event.type == "checkin.missed":
+            run = runs[-1]
+            run["steps"].append(data.step)
+            if data.due_at != run["due"] or event.occurred_at < run["due"]:
+                broken.append(f"check-in step {data.step} of {key} fired for another timer or before it was due")
+        elif event.type == "checkin.ended":
+            runs[-1]["ended"] = True
+    for key, runs in timers.items():
+        for run in runs:
+            if run["steps"] != list(CHECK_IN_STEPS[: len(run["steps"])]):
+                broken.append(f"check-in steps of {key} fired twice or out of order: {run['steps']}")
+            if run["prompts"] > 1:
+                broken.append(f"check-in of {key} prompted {run['prompts']} times")
+    return timers, broken
+
+
+def running_check_ins(timers: dict[tuple[UUID, UUID], list[dict]]) -> list[tuple[UUID, UUID]]:
+    """Check-ins whose last timer neither ended nor climbed all its steps: still running (or lost, once settled)."""
+    return [
+        key for key, runs in timers.items() if not runs[-1]["ended"] and len(runs[-1]["steps"]) < len(CHECK_IN_STEPS)
+    ]
+
+
 async def consumer_backlogs(js) -> dict[str, int | None]:
     """Per durable: messages not yet finished (pending + awaiting ack); None when it cannot be asked."""
     backlogs: dict[str, int | None] = {}
@@ -462,7 +541,9 @@ async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
             events += [e for _, e in new]
             last_seq = new[-1][0] if new else last_seq
             outcomes = incident_outcomes(events, ids)
+            timers, _ = check_in_timers(events)
             done = all(o != "open" for o in outcomes.values()) and not unended_notifications(events)
+            done = done and not running_check_ins(timers)
             backlogs = await consumer_backlogs(js)
             if done and not new and not any(n is None or n for n in backlogs.values()):
                 quiet_since = quiet_since or time.monotonic()
@@ -474,7 +555,9 @@ async def settle(stack: ChaosStack, report: Report, timeout: float) -> None:
         open_ones = [str(i) for i, o in outcomes.items() if o == "open"]
         report.problems.append(
             f"did not settle in {timeout:.0f} s: open incidents {open_ones}, "
-            f"{len(unended_notifications(events))} SMS not yet sent, consumer backlogs {backlogs}, "
+            f"{len(unended_notifications(events))} SMS not yet sent, "
+            f"{len(running_check_ins(check_in_timers(events)[0]))} check-ins still running, "
+            f"consumer backlogs {backlogs}, "
             f"last events {[e.type for e in events[-5:]]}"
         )
     finally:
@@ -559,6 +642,24 @@ async def check(stack: ChaosStack, report: Report) -> None:
         facts |= {"acknowledged": outcomes["acknowledged"], "escalated to the ladder's top": outcomes["ladder top"]}
         if outcomes["open"]:
             problems.append(f"{outcomes['open']} incidents neither acknowledged nor at the top of the ladder")
+
+        # no check-in timer lost (each ended, or climbed every step) and none fired a step twice, early or out of order
+        timers, broken = check_in_timers(events)
+        runs = [run for each in timers.values() for run in each]
+        facts |= {
+            "check-ins started": sum(e.type == "checkin.started" for e in events),
+            "check-in OKs / CLEARs": (
+                sum(e.type == "checkin.confirmed" for e in events),
+                sum(e.type == "checkin.ended" and e.data.reason == "clear" for e in events),
+            ),
+            "check-in steps fired": sum(len(run["steps"]) for run in runs),
+            "check-ins that climbed to 911": sum(run["steps"] == list(CHECK_IN_STEPS) for run in runs),
+        }
+        problems.extend(broken[:10])
+        if lost := running_check_ins(timers):
+            problems.append(f"{len(lost)} check-in timers lost (neither ended nor every step fired): {lost[:5]}")
+        if report.plan.check_ins and report.answers and not runs:
+            problems.append("check-ins were on but none started")
 
         # every page request ended in an SMS or a recorded failure
         if unended := unended_notifications(events):

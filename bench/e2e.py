@@ -978,7 +978,7 @@ def print_summary(
     )
     print(
         f"| events on the stream per report | {events_per_report:.1f} | 1 | x{events_per_report:.1f} "
-        f"(each read by every service) |"
+        f"(each read only by the services that handle its type) |"
     )
     for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         print(f"| latency {label} | {ms(lat[q])} | {ms(hop[q])} one hop | x{lat[q] / hop[q]:.0f} |")

@@ -22,13 +22,16 @@ Shortfall = Literal[
     "ladder_exhausted",
     "everyone_qualified_already_paged",
     "peer_steps_exhausted",
+    "no_naloxone_in_stock",
 ]
 """Why nobody (more) could be paged. Shown to the director on the timeline.
 
 ``everyone_qualified_already_paged``: people who could take it are on call, but each was already paged for this
 incident (dispatch.unfilled v3). ``peer_steps_exhausted``: a two-person team's peer coach was sought at every
 candidate step without an acceptance; the team goes on without one (v3). ``ladder_exhausted`` is the primary
-response only: every step, up to the clinical director, was tried."""
+response only: every step, up to the clinical director, was tried. ``no_naloxone_in_stock``: an overdose needs a
+naloxone carrier, and the carriers who could be paged have recorded stock with no usable kit (none left, or only
+expired ones) (v4)."""
 
 
 class PageReason(Strict):
@@ -61,7 +64,7 @@ class DispatchUnfilledData(Strict):
     """Nobody could be paged at this step; the reasons are shown to the supervisor and on the timeline.
 
     v3 adds two shortfalls (``everyone_qualified_already_paged``, ``peer_steps_exhausted``); a v2 event reads
-    unchanged as v3.
+    unchanged as v3. v4 adds ``no_naloxone_in_stock``; a v3 event reads unchanged as v4.
     """
 
     incident_id: UUID
@@ -78,12 +81,21 @@ class PageAnswer(Strict):
     code: ShortCode
 
 
-class DispatchAcknowledgedData(PageAnswer):
-    message_sid: MessageSid
+class SpokenAnswer(PageAnswer):
+    """An answer to a page: texted (``channel`` sms, with its ``message_sid``) or pressed on the keypad of the page's
+    voice call (``channel`` voice, no message SID; the event's causation is the ``call.keypad_pressed``). v2 added
+    ``channel`` and made ``message_sid`` optional; every v1 answer was a text."""
+
+    message_sid: MessageSid | None = Field(default=None, description="the text that said so (channel sms)")
+    channel: Literal["sms", "voice"] = "sms"
 
 
-class DispatchDeclinedData(PageAnswer):
-    message_sid: MessageSid
+class DispatchAcknowledgedData(SpokenAnswer):
+    pass
+
+
+class DispatchDeclinedData(SpokenAnswer):
+    pass
 
 
 class DispatchTimedOutData(PageAnswer):
@@ -104,10 +116,9 @@ class DispatchWithdrawnData(PageAnswer):
     reason: Literal["covered", "cancelled", "completed"]
 
 
-class DispatchExtraAcceptanceData(PageAnswer):
+class DispatchExtraAcceptanceData(SpokenAnswer):
     """Someone accepted after the incident was already covered."""
 
-    message_sid: MessageSid
     outcome: Literal["backup", "stand_down"]
 
 
@@ -184,19 +195,24 @@ def _unfilled_v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "schema_version": 3}
 
 
+def _unfilled_v3_to_v4(raw: dict[str, Any]) -> dict[str, Any]:
+    """v4 only adds a shortfall value (``no_naloxone_in_stock``): every v3 event means the same in v4."""
+    return {**raw, "schema_version": 4}
+
+
 class DispatchOffered(event_type("dispatch.offered", DispatchOfferedData, version=2)):
     pass
 
 
-class DispatchUnfilled(event_type("dispatch.unfilled", DispatchUnfilledData, version=3)):
+class DispatchUnfilled(event_type("dispatch.unfilled", DispatchUnfilledData, version=4)):
     pass
 
 
-class DispatchAcknowledged(event_type("dispatch.acknowledged", DispatchAcknowledgedData)):
+class DispatchAcknowledged(event_type("dispatch.acknowledged", DispatchAcknowledgedData, version=2)):
     pass
 
 
-class DispatchDeclined(event_type("dispatch.declined", DispatchDeclinedData)):
+class DispatchDeclined(event_type("dispatch.declined", DispatchDeclinedData, version=2)):
     pass
 
 
@@ -212,7 +228,7 @@ class DispatchWithdrawn(event_type("dispatch.withdrawn", DispatchWithdrawnData))
     pass
 
 
-class DispatchExtraAcceptance(event_type("dispatch.extra_acceptance", DispatchExtraAcceptanceData)):
+class DispatchExtraAcceptance(event_type("dispatch.extra_acceptance", DispatchExtraAcceptanceData, version=2)):
     pass
 
 
@@ -270,8 +286,13 @@ UPCASTERS = {
     ("dispatch.offered", 1): _v1_to_v2,
     ("dispatch.unfilled", 1): _v1_to_v2,
     ("dispatch.unfilled", 2): _unfilled_v2_to_v3,
+    ("dispatch.unfilled", 3): _unfilled_v3_to_v4,
     # v2 of the progress events only adds fields whose defaults say what v1 always was: a text
     ("dispatch.en_route", 1): _v1_to_v2,
     ("dispatch.arrived", 1): _v1_to_v2,
     ("dispatch.completed", 1): _v1_to_v2,
+    # v2 of a page's answers adds the voice keypad: every v1 answer was a text
+    ("dispatch.acknowledged", 1): _v1_to_v2,
+    ("dispatch.declined", 1): _v1_to_v2,
+    ("dispatch.extra_acceptance", 1): _v1_to_v2,
 }

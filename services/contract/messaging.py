@@ -8,7 +8,16 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from services.contract.envelope import E164, MessageSid, Priority, Strict, UtcDatetime, event_type, new_event
+from services.contract.envelope import (
+    E164,
+    MessageSid,
+    Priority,
+    ShortCode,
+    Strict,
+    UtcDatetime,
+    event_type,
+    new_event,
+)
 from services.contract.templates import TEMPLATES, Language, without_retired_free_text
 
 
@@ -143,6 +152,45 @@ class SmsOptOutChangedData(Strict):
     received_at: UtcDatetime
 
 
+KeypadPrompt = Literal["page", "check_in"]
+"""What a voice call asked the person to press keys for: a page (accept or decline) or a safety check-in."""
+
+KEYPAD_COMMANDS: dict[str, dict[str, str]] = {
+    "page": {"1": "accept", "2": "decline"},
+    "check_in": {"1": "ok", "2": "clear"},
+}
+"""prompt -> key pressed -> the reply command it means, the same commands as a text (``Reply.command``). The
+notifier's call says these keys, the gateway answers "thank you" for them, the dispatcher acts on them."""
+
+
+def keypad_command(prompt: str | None, digits: str) -> str | None:
+    """The reply command ``digits`` pressed on a call asking ``prompt`` mean; None when they mean nothing."""
+    return KEYPAD_COMMANDS.get(prompt or "", {}).get(digits)
+
+
+class CallKeypadPressedData(Strict):
+    """A person pressed keys on a voice call that asked for them (Twilio's <Gather> answered), as Twilio reported
+    it to the gateway's ``/twilio/voice/keypad``. ``prompt``, ``code`` and ``notification_id`` are what the call
+    itself carried in its action URL (signed by Twilio with the rest); ``KEYPAD_COMMANDS`` says what the keys
+    mean. It is no text: ``message_sid`` is None, and ``from_number`` is the phone that pressed the keys."""
+
+    call_sid: CallSid
+    phone: E164 = Field(description="the phone that was called and pressed the keys (Twilio's To)")
+    digits: str = Field(pattern=r"^[0-9*#]{1,4}$")
+    prompt: KeypadPrompt | None = None
+    code: ShortCode | None = None
+    notification_id: UUID | None = None
+
+    @property
+    def message_sid(self) -> None:
+        """A key press has no message SID (the code that answers texts reads one)."""
+        return None
+
+    @property
+    def from_number(self) -> str:
+        return self.phone
+
+
 class NotificationRequested(event_type("notification.requested", NotificationRequestedData, version=3)):
     pass
 
@@ -172,6 +220,10 @@ class NotificationDropped(event_type("notification.dropped", NotificationDropped
 
 
 class CallPlaced(event_type("call.placed", CallPlacedData)):
+    pass
+
+
+class CallKeypadPressed(event_type("call.keypad_pressed", CallKeypadPressedData)):
     pass
 
 
@@ -253,6 +305,7 @@ EVENTS = (
     SmsOptOutChanged,
     CallPlaced,
     NotificationDropped,
+    CallKeypadPressed,
 )
 UPCASTERS = {
     ("notification.requested", 1): _notification_requested_v1_to_v2,

@@ -181,6 +181,172 @@ class SystemAlert(Strict):
     service: str = Field(pattern=r"^[a-z0-9_.-]{1,40}$", description="the consumer that gave up")
 
 
+# ---- safety check-ins and field deadlines (issue 18, F1) ----
+
+ClockTime = Annotated[
+    str,
+    Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM in the organisation's time zone"),
+]
+
+
+class CheckInPrompt(Strict):
+    """Before a check-in is due: "Reply OK <code> by <HH:MM>"."""
+
+    code: ShortCode
+    due: ClockTime
+
+
+class CheckInNoted(Strict):
+    """The answer to OK (and, identically, to a duress word): "OK noted, next check-in by <HH:MM>"."""
+
+    code: ShortCode
+    next_due: ClockTime
+
+
+class ResponderAtPlace(Strict):
+    """About a responder, to their supervisor or partner: the staff name, the incident's code, and where they were
+    last known to be by a gazetteer entry or zone (never coordinates or typed text)."""
+
+    responder_name: StaffName
+    code: ShortCode | None = Field(default=None, description="the incident's code (None: on no incident)")
+    place: PlaceRef | None = Field(default=None, description="the gazetteer entry near the last known location")
+    zone: PlaceRef | None = Field(default=None, description="the service zone of the last known location")
+
+
+class CheckInMissedAlert(ResponderAtPlace):
+    minutes_overdue: int = Field(ge=0, le=99_999)
+
+
+class ResponderLate(Strict):
+    responder_name: StaffName
+    code: ShortCode
+    minutes_late: int = Field(ge=0, le=99_999)
+
+
+class EmsNotConfirmed(Strict):
+    code: ShortCode
+    minutes: int = Field(ge=0, le=99_999, description="since 911 was called (or the report)")
+
+
+# ---- end check-ins (F1) ----
+
+
+# ---- re-assessment on scene (issue 18, F4) ----
+
+
+class PriorityChanged(Strict):
+    """A clinician re-scored the person on scene and triage gave another priority: to the supervisor. Codes and
+    priorities only (never the score, the instrument or anything about the person)."""
+
+    code: ShortCode = Field(description="the incident's short code")
+    from_priority: Priority
+    to_priority: Priority
+
+
+# ---- end re-assessment (F4) ----
+
+
+# ---- naloxone in the bag (issue 18, F3) ----
+
+
+class RestockConfirmed(Strict):
+    """RESTOCK noted: how many kits were added and how many usable kits the responder now has."""
+
+    added: int = Field(ge=0, le=500)
+    usable: int = Field(ge=0, le=9_999)
+
+
+class KitsLeftNoted(Strict):
+    """KIT noted: kits left with the person or family at an incident; the usable kits left (None: the responder's
+    stock was never recorded, and the text asks for a RESTOCK)."""
+
+    code: ShortCode
+    count: int = Field(ge=1, le=20)
+    usable: int | None = Field(default=None, ge=0, le=9_999)
+
+
+class StockLow(Strict):
+    """To the supervisor: a responder's usable naloxone kits fell to the low-stock threshold."""
+
+    responder_name: StaffName
+    usable: int = Field(ge=0, le=9_999)
+
+
+# ---- end naloxone (F3) ----
+
+
+# ---- field reports by text (issue 18, F2) ----
+
+ReplyCommand = Literal[
+    "accept",
+    "decline",
+    "en_route",
+    "arrived",
+    "done",
+    "status",
+    "help",
+    "ok",
+    "clear",
+    "naloxone",
+    "ems_arrived",
+    "nofind",
+    "backup",
+    "vitals",
+    "called_911",
+    "restock",
+    "left_behind",
+]
+"""A command a responder texts (the dispatcher's ``domain/replies.py`` reads them; the notifier names its keyword)."""
+
+ReplyPart = Literal[
+    "code",
+    "minutes",
+    "dose",
+    "route",
+    "response",
+    "vitals",
+    "respiratory_rate",
+    "spo2",
+    "pulse",
+    "responsiveness",
+    "count",
+    "lot",
+    "expiry",
+    "extra",
+]
+"""The part of a command that was not understood: a fixed name, never the text typed."""
+
+
+class FieldNoted(Strict):
+    """A field report by text was recorded: what it was (never a value the responder typed, never a vital)."""
+
+    code: ShortCode
+    what: Literal[
+        "eta", "naloxone", "ems_arrived", "ems_called", "cannot_locate", "backup_paged", "backup_none", "vitals"
+    ]
+    minutes: int | None = Field(default=None, ge=1, le=240, description="the ETA given (what = eta)")
+
+
+class ReplyNotUnderstood(Strict):
+    """The command word was read but one part was not: which command, which part (fixed names), and the code."""
+
+    command: ReplyCommand
+    part: ReplyPart
+    code: ShortCode | None = Field(default=None, description="the code the example shows (None: '<code>')")
+
+
+class FieldAlert(Strict):
+    """To the responder's supervisor: the responder cannot find the person, or asked for backup nobody could give."""
+
+    responder_name: StaffName
+    code: ShortCode
+    what: Literal["cannot_locate", "backup_unfilled"]
+    caller_asked: bool = Field(default=False, description="cannot_locate: the caller was texted to confirm")
+
+
+# ---- end field reports (F2) ----
+
+
 class NoParams(Strict):
     pass
 
@@ -212,6 +378,33 @@ TEMPLATES: dict[str, type[Strict]] = {
     "nobody_accepted": NobodyAccepted,
     "nobody_accepted_call": NobodyAccepted,
     "alarm_answered": AlarmAnswered,
+    "priority_changed": PriorityChanged,  # F4: re-assessment on scene
+    # F1: safety check-ins, pairs only, late ETA, EMS not confirmed
+    "checkin_prompt": CheckInPrompt,
+    "checkin_confirmed": CheckInNoted,
+    "checkin_reminder": CodeOnly,
+    "checkin_call": CodeOnly,
+    "checkin_cleared": CodeOnly,
+    "checkin_missed_alert": CheckInMissedAlert,
+    "checkin_call_911": ResponderAtPlace,
+    "duress_alert": ResponderAtPlace,
+    "pair_wait": CodeOnly,
+    "pair_alert": ResponderAtPlace,
+    "eta_overdue": ResponderLate,
+    "ems_overdue": EmsNotConfirmed,
+    # end F1
+    # F3: naloxone in the bag
+    "restock_confirmed": RestockConfirmed,
+    "kits_left_noted": KitsLeftNoted,
+    "stock_low": StockLow,
+    # F2: field reports by text
+    "field_noted": FieldNoted,
+    "reply_not_understood": ReplyNotUnderstood,
+    "reply_help_field": NoParams,
+    "reply_help_kit": NoParams,
+    "field_alert": FieldAlert,
+    "caller_confirm_location": NoParams,
+    # end F2
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""

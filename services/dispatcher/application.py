@@ -25,11 +25,16 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from services.contract.events import (
     SUBJECT_PREFIX,
     CalendarImported,
+    CallKeypadPressed,
     DocumentationFieldsCompleted,
+    EmsArrived,
+    EmsCalled,
     Envelope,
     IncidentCancelled,
+    IncidentReassessed,
     IncidentReported,
     MessageDeadLettered,
+    NaloxoneRestockReported,
     OverrideAdded,
     OverrideRemoved,
     ProgressReported,
@@ -44,18 +49,22 @@ from services.contract.events import (
     SmsOptOutChanged,
     SmsReceived,
 )
+from services.dispatcher.check_ins import CheckIns
 from services.dispatcher.contract_outbox import PAGE_PURPOSES, ContractOutbox, page_notification_id
 from services.dispatcher.domain.alerts import MessageAlert
+from services.dispatcher.domain.field_policy import FieldPolicy
 from services.dispatcher.domain.incident import IncidentDispatch
 from services.dispatcher.domain.policy import PagingPolicy
 from services.dispatcher.domain.roster import ResponderRecord
 from services.dispatcher.domain.routing import DistanceKm, RoutingRules, haversine_km
 from services.dispatcher.domain.schedule import OnCallSchedule
+from services.dispatcher.naloxone_stock import NaloxoneStock
 from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
-from services.dispatcher.roster_cache import RosterCache
+from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.unit_of_work import UnitOfWork
+from services.dispatcher.voice_keypad import VoiceKeypad
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 from services.runtime.signed_links import ResponderLinks
@@ -89,16 +98,32 @@ class Dispatcher(StreamProcessor):
         landmark: Landmark | None = None,
         reply_limits: ReplyLimits | None = None,
         links: ResponderLinks | None = None,
+        naloxone_low_stock: int = 1,
+        roster_snapshots: Callable[[Any], RosterSnapshots | None] | None = None,
+        field_policy: FieldPolicy | None = None,  # check-ins, pairs only, late ETA, EMS (F1)
+        time_zone: str = "UTC",  # the organisation's: times in texts ("by 14:05")
     ) -> None:
         super().__init__(env, clock=clock)
         self.paging = policy or PagingPolicy()
         self.landmark = landmark
         limits = reply_limits or ReplyLimits()
-        self.known = RosterCache()
+        self.known = RosterCache(snapshots=roster_snapshots(self) if roster_snapshots else None)
         self.pager = Pager(self.known, clock, self.paging, rules or RoutingRules(), distance_km, limits)
-        self.replies = SmsReplies(self.known, self.pager, clock, self.paging, limits, locate)
-        self.contract_outbox = ContractOutbox(self.repository, links)
+        self.stock = NaloxoneStock(self.known, naloxone_low_stock, limits)  # naloxone in the bag (F3)
+        self.check_ins = CheckIns(self.known, clock, field_policy or FieldPolicy(), landmark)  # F1
+        self.pager.field_deadlines = self.check_ins
+        self.replies = SmsReplies(
+            self.known, self.pager, clock, self.paging, limits, locate, check_ins=self.check_ins, stock=self.stock
+        )
+        self.keypad = VoiceKeypad(self.known, self.replies, self.check_ins)  # keys pressed on our calls (F5)
+        self.contract_outbox = ContractOutbox(self.repository, links, time_zone)
+        self.known.restore(self.repository)  # from the last roster snapshot, if any: then fold only what follows
         self.catch_up()
+
+    @classmethod
+    def handled_types(cls) -> frozenset[type[Envelope]]:
+        """The events ``STREAM_HANDLERS`` names: all the dispatcher's durable consumer is sent."""
+        return frozenset(STREAM_HANDLERS)
 
     def catch_up(self) -> None:
         """Fold everything stored since the last look (by this instance or another) into ``known``."""
@@ -111,7 +136,8 @@ class Dispatcher(StreamProcessor):
     # ---- stream events --------------------------------------------------------------------------------
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
-        """Run the handler ``STREAM_HANDLERS`` names; other events only advance the tracking position."""
+        """Run the handler ``STREAM_HANDLERS`` names. The durable's subject filter (``handled_types``) sends only those
+        types; any other event (e.g. a redelivery from before the filter) only advances the tracking position."""
         handler = STREAM_HANDLERS.get(type(domain_event))
         if handler is None:
             return
@@ -188,6 +214,9 @@ class Dispatcher(StreamProcessor):
                 caused_by=reported.id,
                 at=now,
                 reported_at=reported.occurred_at,
+                risk_level=data.assessment.risk_level if data.assessment else None,
+                field_deadlines=self.check_ins.opened_with(),
+                callback=data.reporter.callback,  # F2: NOFIND asks the caller to confirm where the person is
             )
         )
         self.pager.page_first_step(work, incident, reported.id, now)
@@ -199,6 +228,7 @@ class Dispatcher(StreamProcessor):
         now = self.clock.now()
         on_it = list(incident.on_it)
         self.pager.withdraw_open(work, incident, None, "cancelled", cancelled.id, now)
+        self.check_ins.end_all(incident, "cancelled", cancelled.id, now)
         incident.cancel(reason=cancelled.data.reason, caused_by=cancelled.id, at=now)
         for responder_id in on_it:
             work.record(UUID(responder_id)).release(incident_id=incident.id)
@@ -215,7 +245,75 @@ class Dispatcher(StreamProcessor):
             return
         incident.note_disposition(disposition=disposition, caused_by=completed.id, at=self.clock.now())
 
+    # ---- re-assessment on scene (F4) ------------------------------------------------------------------
+
+    def on_incident_reassessed(self, work: UnitOfWork, reassessed: IncidentReassessed) -> None:
+        """A clinician re-scored the person on scene and triage gave another priority: recorded, and the
+        supervisor (of the clinician, else the one on duty) is told; the same priority changes nothing."""
+        data = reassessed.data
+        incident = work.incident_or_none(data.incident_id)
+        if incident is None or incident.is_closed or data.priority.value == incident.priority:
+            return
+        now, previous = self.clock.now(), incident.priority
+        incident.reprioritize(priority=data.priority.value, caused_by=reassessed.id, at=now)
+        clinician = self.known.roster.get(data.responder_id) if data.responder_id else None
+        supervisor = self.known.roster.get(clinician.supervisor_id) if clinician and clinician.supervisor_id else None
+        if supervisor is None or not supervisor.active:
+            supervisor = next((v for v in self.known.on_duty(now) if v.role == "supervisor"), None)
+        if supervisor is None:
+            log.warning("no supervisor to tell that a re-assessment changed an incident's priority")
+            return
+        work.record(supervisor.responder_id).notify(
+            to=supervisor.phone,
+            language=supervisor.language,
+            template="priority_changed",
+            params={"code": incident.short_code, "from_priority": previous, "to_priority": data.priority.value},
+            priority=data.priority.value,
+            incident_id=incident.id,
+            caused_by=reassessed.id,
+            at=now,
+        )
+
+    # ---- naloxone in the bag (F3): naloxone_stock.py ---------------------------------------------------
+
+    def on_restock_reported(self, work: UnitOfWork, reported: NaloxoneRestockReported) -> None:
+        """Kits restocked, entered on the incident page: added to the responder's bag (the page shows it)."""
+        if (record := _record_or_none(work, reported.data.responder_id)) is not None:
+            self.stock.restock(work, record, reported.data.kits, "app", None, self.clock.now(), caused_by=reported.id)
+
+    def on_ems_called(self, work: UnitOfWork, called: EmsCalled) -> None:
+        """911 called, pressed on the incident page (a text's ``911`` is noted by ``field_reports``): noted on the
+        incident, the first report counting; the dispatcher's own ``field.ems_called`` is not taken in again."""
+        data = called.data
+        if called.producer == PRODUCER or data.channel != "app":
+            return
+        incident = work.incident_or_none(data.incident_id)
+        if incident is None or incident.field_state()["ems_called_at"] is not None:
+            return
+        incident.note_ems_called(
+            called_at=data.called_at,
+            responder_id=data.responder_id,
+            channel="app",
+            message_sid=None,
+            caused_by=called.id,
+            at=self.clock.now(),
+        )
+
+    def on_ems_arrived(self, work: UnitOfWork, arrived: EmsArrived) -> None:
+        """EMS on scene, recorded on the incident page or through the gateway (a text's ``EMS`` is noted by
+        ``field_reports``, F2): noted on the incident, the first report counting, so EMS is no longer awaited."""
+        if arrived.producer == PRODUCER:
+            return
+        incident = work.incident_or_none(arrived.data.incident_id)
+        if incident is None or incident.field_state()["ems_arrived_at"] is not None:
+            return
+        incident.note_ems_arrived(arrived_at=arrived.data.arrived_at, caused_by=arrived.id, at=self.clock.now())
+
     # ---- messaging ------------------------------------------------------------------------------------
+
+    def on_keypad_pressed(self, work: UnitOfWork, pressed: CallKeypadPressed) -> None:
+        """A key pressed on a page or check-in call: the command it stands for, as if texted (voice_keypad.py)."""
+        self.keypad.on_pressed(work, pressed, self.clock.now())
 
     def on_sms_received(self, work: UnitOfWork, received: SmsReceived) -> None:
         self.replies.on_reply(work, received)
@@ -237,6 +335,7 @@ class Dispatcher(StreamProcessor):
             at=now,
             reported_by=data.reported_by,
         )
+        self.check_ins.after_progress(incident, data.responder_id, data.stage, "app", reported.id, now)
         if data.stage == "done":
             work.record(data.responder_id).release(incident_id=incident.id)
             if incident.is_closed:
@@ -385,9 +484,14 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     IncidentCancelled: Dispatcher.on_incident_cancelled,
     DocumentationFieldsCompleted: Dispatcher.on_documentation_completed,
     SmsReceived: Dispatcher.on_sms_received,
+    CallKeypadPressed: Dispatcher.on_keypad_pressed,  # F5: the voice keypad
     ProgressReported: Dispatcher.on_progress_reported,
     SmsFailed: Dispatcher.on_sms_failed,
     SmsOptOutChanged: Dispatcher.on_opt_out_changed,
     MessageDeadLettered: Dispatcher.on_message_dead_lettered,
+    NaloxoneRestockReported: Dispatcher.on_restock_reported,  # F3
+    IncidentReassessed: Dispatcher.on_incident_reassessed,  # F4
+    EmsCalled: Dispatcher.on_ems_called,  # F4: 911 called on the incident page
+    EmsArrived: Dispatcher.on_ems_arrived,  # F2: EMS on scene from the incident page or the gateway
 }
-"""What the dispatcher does for each contract event it consumes; every other event only advances tracking."""
+"""What the dispatcher does for each contract event it consumes; its durable is filtered to exactly these types."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.dispatcher.adapters.geocoding_gazetteer import gazetteer_landmark, gazetteer_locate
 from services.dispatcher.adapters.geodesic_distance import geodesic_km
+from services.dispatcher.adapters.roster_snapshot import roster_snapshots
 from services.dispatcher.application import Dispatcher, Locate
 from services.dispatcher.settings import DispatcherSettings
 from services.runtime.clock import Clock, SystemClock
@@ -23,4 +24,8 @@ def build(settings: DispatcherSettings, clock: Clock | None = None, locate: Loca
         landmark=gazetteer_landmark(settings.gazetteer_file) if settings.gazetteer_file else None,
         reply_limits=settings.reply_limits(),
         links=settings.responder_links(),
+        naloxone_low_stock=settings.naloxone_low_stock,
+        roster_snapshots=roster_snapshots,
+        field_policy=settings.field_policy(),  # F1: check-ins, pairs only, late ETA, EMS
+        time_zone=settings.org_time_zone,
     )

@@ -42,8 +42,12 @@ from services.contract.events import (
 )
 from services.contract.templates import place_ref
 from services.dispatcher.alarm_outbox import AlarmOutbox
+from services.dispatcher.check_ins import CHECK_IN_OUTBOX_HANDLERS, CheckInOutbox
+from services.dispatcher.domain.field_report import FieldReport
 from services.dispatcher.domain.incident import IncidentDispatch, Page
 from services.dispatcher.domain.roster import ResponderRecord
+from services.dispatcher.field_reports import is_backup_page, publish_field_report
+from services.dispatcher.naloxone_stock import publish_left_behind, publish_stock_changed, publish_stock_low
 from services.dispatcher.outbox_events import contract_event, notification_requested
 from services.runtime.signed_links import ResponderLinks
 
@@ -58,10 +62,11 @@ def page_notification_id(page_id: UUID, purpose: str) -> UUID:
 class ContractOutbox:
     """Reads the incident as it was when each stored event happened, and says what to publish for it."""
 
-    def __init__(self, repository: Repository, links: ResponderLinks | None = None) -> None:
+    def __init__(self, repository: Repository, links: ResponderLinks | None = None, time_zone: str = "UTC") -> None:
         self.repository = repository
         self.alarms = AlarmOutbox(repository)
         self.links = links
+        self.check_ins = CheckInOutbox(repository, time_zone)  # F1: check-ins and field deadlines
 
     def translate(self, stored: Any) -> Sequence[Envelope]:
         handler = OUTBOX_HANDLERS.get(type(stored))
@@ -146,7 +151,7 @@ class ContractOutbox:
     ) -> Sequence[Envelope]:
         """A responder's yes or no: the contract event, and the text confirming it (with ``extra`` parameters)."""
         page = self._page_at(answer)
-        data = data_class(**_answer(answer, page), message_sid=answer.message_sid)
+        data = data_class(**_answer(answer, page), **_said_by(answer))
         return (
             contract_event(event_class, data, answer, answer.originator_id),
             self._reply(answer, page, template, {"code": page.code, **(extra or {})}),
@@ -178,11 +183,13 @@ class ContractOutbox:
 
     def publish_extra_acceptance(self, extra: IncidentDispatch.ExtraAcceptance) -> Sequence[Envelope]:
         page = self._page_at(extra)
-        data = DispatchExtraAcceptanceData(**_answer(extra, page), message_sid=extra.message_sid, outcome=extra.outcome)
-        return (
-            contract_event(DispatchExtraAcceptance, data, extra, extra.originator_id),
-            self._reply(extra, page, "already_taken", {"code": page.code, "outcome": extra.outcome}),
-        )
+        data = DispatchExtraAcceptanceData(**_answer(extra, page), **_said_by(extra), outcome=extra.outcome)
+        if is_backup_page(self.repository, extra.page_id):  # F2: paged because someone on it texted BACKUP
+            link = self.links.url(extra.originator_id, page.responder_id, extra.at) if self.links else None
+            reply = self._reply(extra, page, "ack_confirmed", {"code": page.code, **({"link": link} if link else {})})
+        else:
+            reply = self._reply(extra, page, "already_taken", {"code": page.code, "outcome": extra.outcome})
+        return (contract_event(DispatchExtraAcceptance, data, extra, extra.originator_id), reply)
 
     # ---- the ladder and the scene -------------------------------------------------------------------
 
@@ -297,6 +304,11 @@ def _answer(stored: Any, page: Page) -> dict[str, Any]:
     }
 
 
+def _said_by(answer: Any) -> dict[str, Any]:
+    """How a page was answered: a text (its SID), else the keypad of the page's voice call (F5, issue 18)."""
+    return {"message_sid": answer.message_sid, "channel": "sms" if answer.message_sid else "voice"}
+
+
 def _where(opened: IncidentDispatch) -> dict[str, str | None]:
     """A page's place parameters: references to the gazetteer entry and the zone of the scene, no text.
 
@@ -322,5 +334,11 @@ OUTBOX_HANDLERS: dict[type, Callable[[ContractOutbox, Any], Sequence[Envelope]]]
     IncidentDispatch.Cancelled: ContractOutbox.publish_cancelled,
     IncidentDispatch.DispositionNoted: ContractOutbox.publish_disposition_noted,
     ResponderRecord.NoticeRequested: ContractOutbox.publish_notice,
+    **CHECK_IN_OUTBOX_HANDLERS,  # safety check-ins, pairs only, late ETA, EMS not confirmed (F1): check_ins.py
+    # naloxone in the bag (F3, issue 18): naloxone_stock.py
+    ResponderRecord.NaloxoneStockChanged: publish_stock_changed,
+    ResponderRecord.NaloxoneLeftBehind: publish_left_behind,
+    ResponderRecord.NaloxoneStockLow: publish_stock_low,
+    FieldReport.Reported: publish_field_report,  # field reports by text (F2, issue 18): field_reports.py
 }
 """What the dispatcher publishes, by the stored domain event it publishes it for."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from services.contract.events import derived_id
@@ -35,6 +36,12 @@ from services.runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 
+class FieldDeadlines(Protocol):
+    """Fires an incident's field deadlines (``check_ins.CheckIns``): returns how many fired."""
+
+    def fire_due(self, work: UnitOfWork, incident: IncidentDispatch, now: datetime) -> int: ...
+
+
 @dataclass(frozen=True)
 class ReplyLimits:
     """Answers to replies that change nothing: at most ``limit`` per ``window`` per responder."""
@@ -55,6 +62,7 @@ class Pager:
     distance_km: DistanceKm
     reply_limits: ReplyLimits
     alarm: NobodyAcceptedAlarm = field(init=False)
+    field_deadlines: FieldDeadlines | None = field(default=None, init=False)  # the check-ins' (F1), set by the wiring
 
     def __post_init__(self) -> None:
         self.alarm = NobodyAcceptedAlarm(self.cache, self.policy.alarm)
@@ -230,9 +238,12 @@ class Pager:
                 incident.remind(page_id=due.page_id, channel=channel, caused_by=None, at=now)
         for slot in timed_out_slots:
             self.climb(work, incident, slot, "timed_out", None)
+        fired = len(actions)
+        if self.field_deadlines is not None:  # check-in prompts and steps, late ETA, EMS not confirmed
+            fired += self.field_deadlines.fire_due(work, incident, now)
         if incident.alarm_due(now) and self.alarm.sound(incident, None, now):
-            return len(actions) + 1
-        return len(actions)
+            return fired + 1
+        return fired
 
     def tell_supervisor(self, record: ResponderRecord, why: str, cause: UUID, now: datetime) -> None:
         """Text the responder's supervisor (else the on-call one) that the responder can't be reached."""

@@ -1,25 +1,62 @@
 """What this instance has folded from the store's notification log: roster, on-call schedule and deadlines.
 
-Whatever any instance stored reaches this one through ``catch_up``, which after a restart also rebuilds
-everything here from the log.
+Whatever any instance stored reaches this one through ``catch_up``. A start does not fold the whole log:
+``restore`` reads the last snapshot of this cache (its state at a log position, saved every
+``SNAPSHOT_EVERY`` notifications folded and on a clean shutdown) and ``catch_up`` then folds only what was
+stored after that position, so a start costs the open work (the roster, the open incidents), not the
+history. The snapshot is a cache of a deterministic fold, not a record: it is written in its own
+transaction, may lag the log by any amount, and a missing, unreadable or other-version snapshot is ignored
+(the log is folded from the start, as before, and a new snapshot written).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import logging
+import typing
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from eventsourcing.application import Repository
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import ApplicationRecorder, PersistenceError
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from services.dispatcher.domain.incident import IncidentDispatch
 from services.dispatcher.domain.roster import ResponderRecord, ResponderView
 from services.dispatcher.domain.routing import SpatialIndex
 from services.dispatcher.domain.schedule import OnCallSchedule, Rotation, Window, on_call
 
-CATCH_UP_BATCH = 500
+log = logging.getLogger(__name__)
+
+CATCH_UP_BATCH = 1000
+SNAPSHOT_EVERY = 1000
+"""Notifications folded between two snapshots: the most a start after a crash folds beyond open work."""
+SNAPSHOT_FORMAT = 1
+"""Bump when the meaning of a saved field changes without its shape changing (the shape is fingerprinted)."""
+TRANSIENT = {"snapshot": False}
+"""Field metadata: not saved in a snapshot (derived from the saved fields, or this instance's own)."""
+
+
+class SavedSnapshot(NamedTuple):
+    version: str
+    position: int
+    state: str
+
+
+class RosterSnapshots(Protocol):
+    """Where the cache's snapshot is kept: one row, in the dispatcher's own store."""
+
+    def load(self) -> SavedSnapshot | None: ...
+
+    def save(self, snapshot: SavedSnapshot) -> None:
+        """Keep ``snapshot`` unless a snapshot further along the log is kept already."""
+        ...
 
 
 @dataclass
@@ -28,14 +65,62 @@ class RosterCache:
     roster: dict[UUID, ResponderView] = field(default_factory=dict)
     record_ids: dict[UUID, UUID] = field(default_factory=dict)  # responder id -> aggregate id
     by_phone: dict[str, UUID] = field(default_factory=dict)
-    index: SpatialIndex = field(default_factory=SpatialIndex)
+    index: SpatialIndex = field(default_factory=SpatialIndex, metadata=TRANSIENT)  # rebuilt from ``roster``
     rotations: list[Rotation] = field(default_factory=list)
     shifts: list[Window] = field(default_factory=list)
     overrides: list[Window] = field(default_factory=list)
-    deadlines: dict[UUID, datetime] = field(default_factory=dict)  # incident id -> next deadline
+    open_incidents: set[UUID] = field(default_factory=set)  # not closed (cancelled or done), deadline or not
+    deadlines: dict[UUID, datetime] = field(default_factory=dict, metadata=TRANSIENT)  # open incident -> next one
+    snapshots: RosterSnapshots | None = field(default=None, repr=False, compare=False, metadata=TRANSIENT)
+    saved_position: int = field(default=0, repr=False, compare=False, metadata=TRANSIENT)
+
+    def restore(self, repository: Repository) -> bool:
+        """Start from the last snapshot, if there is a readable one of this version; True if there was.
+
+        The deadlines are not in the snapshot: every open incident is read again from the store (open work: there
+        are few), so a deadline is what this version's code computes from the incident, whichever version wrote
+        the snapshot (a new kind of deadline on an incident that had none before included).
+        """
+        if self.snapshots is None:
+            return False
+        try:
+            saved = self.snapshots.load()
+        except PersistenceError:
+            log.warning("the roster snapshot could not be read: folding the whole log", exc_info=True)
+            return False
+        if saved is None:
+            return False
+        if saved.version != snapshot_version():
+            log.info("the roster snapshot is of another version: folding the whole log")
+            return False
+        try:
+            state = _snapshot_adapter().validate_json(saved.state)
+        except ValidationError:
+            log.warning("the roster snapshot is unreadable: folding the whole log")
+            return False
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.index = SpatialIndex()
+        for view in self.roster.values():
+            if view.active:
+                self.index.place(view)
+        self.saved_position = self.position
+        self.deadlines = {}
+        for incident_id in list(self.open_incidents):
+            try:
+                self._refresh(repository.get(incident_id))
+            except AggregateNotFoundError:
+                self.open_incidents.discard(incident_id)
+        log.info(
+            "roster restored from its snapshot at log position %s: %s open incidents",
+            self.position,
+            len(self.open_incidents),
+        )
+        return True
 
     def catch_up(self, recorder: ApplicationRecorder, repository: Repository) -> None:
-        """Fold everything stored since the last look (by this instance or another)."""
+        """Fold everything stored since the last look (by this instance or another); every ``SNAPSHOT_EVERY``
+        notifications folded, save a snapshot (during a long fold too: a start stopped halfway keeps its progress)."""
         while True:
             notifications = recorder.select_notifications(start=self.position + 1, limit=CATCH_UP_BATCH)
             if not notifications:
@@ -44,6 +129,21 @@ class RosterCache:
             for aggregate_id in changed:
                 self._refresh(repository.get(aggregate_id))
             self.position = notifications[-1].id
+            if self.position - self.saved_position >= SNAPSHOT_EVERY:
+                self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        """Save what is folded so far (a failure is logged: the next start then folds a longer tail)."""
+        if self.snapshots is None or self.position == self.saved_position:
+            return
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("snapshot", True)}
+        snapshot = SavedSnapshot(snapshot_version(), self.position, _snapshot_adapter().dump_json(state).decode())
+        try:
+            self.snapshots.save(snapshot)
+        except PersistenceError:
+            log.warning("the roster snapshot could not be saved; the next start folds more of the log", exc_info=True)
+            return
+        self.saved_position = self.position
 
     def _refresh(self, aggregate: object) -> None:
         if isinstance(aggregate, ResponderRecord):
@@ -53,6 +153,10 @@ class RosterCache:
             self.shifts = aggregate.shifts()
             self.overrides = aggregate.overrides()
         elif isinstance(aggregate, IncidentDispatch):
+            if aggregate.is_closed:
+                self.open_incidents.discard(aggregate.id)
+            else:
+                self.open_incidents.add(aggregate.id)
             deadline = aggregate.next_deadline()
             if deadline is None or aggregate.is_closed:
                 self.deadlines.pop(aggregate.id, None)
@@ -90,3 +194,23 @@ class RosterCache:
 
     def due_incidents(self, now: datetime) -> list[UUID]:
         return [incident_id for incident_id, deadline in self.deadlines.items() if deadline <= now]
+
+
+def _snapshot_fields() -> dict[str, Any]:
+    hints = typing.get_type_hints(RosterCache)
+    return {f.name: hints[f.name] for f in fields(RosterCache) if f.metadata.get("snapshot", True)}
+
+
+@functools.cache
+def _snapshot_adapter() -> TypeAdapter[Any]:
+    """Reads and writes the saved fields as JSON, whatever they are: a field added to the cache, or to a view
+    it keeps (``ResponderView``, ``Rotation``, ``Window``), is saved without a change here."""
+    return TypeAdapter(TypedDict("RosterSnapshotState", _snapshot_fields()))
+
+
+@functools.cache
+def snapshot_version() -> str:
+    """``SNAPSHOT_FORMAT`` and a fingerprint of the saved fields' shape: adding, removing or retyping a field
+    anywhere in them makes every older snapshot another version, which is ignored."""
+    schema = json.dumps(_snapshot_adapter().json_schema(), sort_keys=True)
+    return f"{SNAPSHOT_FORMAT}:{hashlib.sha256(schema.encode()).hexdigest()[:16]}"

@@ -3,10 +3,20 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from services.dispatcher.application import ReplyLimits
+from services.dispatcher.domain.field_policy import (
+    CheckInPolicy,
+    FieldPolicy,
+    PairsOnly,
+    parse_duress_words,
+    parse_minutes_by,
+    parse_pairs_only,
+    step_offsets,
+)
 from services.dispatcher.domain.policy import AlarmPolicy, PagingPolicy, StepPolicy
 from services.dispatcher.domain.routing import RoutingRules
 from services.runtime.settings import RuntimeSettings
@@ -59,9 +69,61 @@ class DispatcherSettings(RuntimeSettings):
     responder_link_hours: float = Field(
         default=12.0, gt=0, le=7 * 24, description="how long the link in an accept confirmation opens the page"
     )
+    # ---- the field: check-ins, pairs only, late ETA, EMS not confirmed (field_policy.py) ----------------
+    checkin_minutes: int = Field(default=15, ge=1, le=240, description="a responder on scene checks in this often")
+    checkin_minutes_by: str = Field(
+        default="",
+        description="overrides of CHECKIN_MINUTES, comma separated: <kind>:<priority>=<min>, <kind>=<min> or "
+        "<priority>=<min> (the first that matches, in that order), e.g. 'self_harm_risk:P1=10,P3=30'",
+    )
+    checkin_prompt_minutes: int = Field(
+        default=2, ge=0, le=60, description="'Reply OK <code> by <time>' is texted this long before a check-in is due"
+    )
+    checkin_reminder_minutes: int = Field(default=0, ge=0, le=240, description="missed: a reminder text this late")
+    checkin_call_minutes: int = Field(default=2, ge=0, le=240, description="missed: a voice call this late")
+    checkin_supervisor_minutes: int = Field(
+        default=5, ge=0, le=240, description="missed: the supervisor and the team partner paged this late"
+    )
+    checkin_911_minutes: int = Field(
+        default=10, ge=0, le=240, description="missed: the supervisor told to call 911 this late"
+    )
+    checkin_minute_seconds: float = Field(
+        default=60.0, ge=0.5, le=60.0, description="seconds in a check-in minute: 60 (a drill or a bench: fewer)"
+    )
+    duress_words: str = Field(
+        default="",
+        description="comma-separated words that, in any reply, answer as OK and silently page the supervisor; "
+        "share them with staff only; empty: off",
+    )
+    pairs_only: str = Field(
+        default="self_harm_risk:high",
+        description="incidents a responder must not enter alone, comma separated: <kind> or <kind>:<risk level>",
+    )
+    eta_grace_minutes: int = Field(
+        default=10, ge=0, le=240, description="not ARRIVED this long after the ETA given: the supervisor is prompted"
+    )
+    ems_confirm_minutes: int = Field(
+        default=20,
+        ge=1,
+        le=240,
+        description="a P1 needing EMS: EMS not confirmed on scene this long after 911 "
+        "was called (or the report, when the reporter had called): the supervisor is prompted",
+    )
+    org_time_zone: str = Field(
+        default="America/Denver", description="the organisation's IANA time zone: times in texts ('by 14:05')"
+    )
+
     dispatcher_ops_host: str = Field(default="127.0.0.1", description="address of the ops endpoints")
     dispatcher_ops_port: int = Field(
         default=9101, ge=0, le=65535, description="port of /metrics, /livez and /readyz; 0 turns them off"
+    )
+    # ---- naloxone in the bag (naloxone_stock.py) ----------------------------------------------------------
+    naloxone_low_stock: int = Field(
+        default=1,
+        ge=0,
+        le=50,
+        description="the supervisor is told once when a responder's usable naloxone kits fall to this or below "
+        "(again only after a restock above it)",
     )
 
     @field_validator("roster_seed_file", "gazetteer_file", mode="before")
@@ -69,6 +131,49 @@ class DispatcherSettings(RuntimeSettings):
     def _empty_means_none(cls, value: object) -> object:
         """`CRISIS_ROSTER_SEED_FILE=` (empty) switches the file off; it is not the current directory."""
         return None if value == "" else value
+
+    @field_validator("checkin_minutes_by")
+    @classmethod
+    def _minutes_by(cls, value: str) -> str:
+        parse_minutes_by(value)
+        return value
+
+    @field_validator("pairs_only")
+    @classmethod
+    def _pairs_only(cls, value: str) -> str:
+        parse_pairs_only(value)
+        return value
+
+    @field_validator("org_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as America/Denver)") from exc
+        return value
+
+    def field_policy(self) -> FieldPolicy:
+        minute = timedelta(seconds=self.checkin_minute_seconds)
+        steps = step_offsets(
+            self.checkin_reminder_minutes,
+            self.checkin_call_minutes,
+            self.checkin_supervisor_minutes,
+            self.checkin_911_minutes,
+        )
+        return FieldPolicy(
+            check_in=CheckInPolicy(
+                minutes=self.checkin_minutes,
+                minutes_by=parse_minutes_by(self.checkin_minutes_by),
+                prompt_before=minute * self.checkin_prompt_minutes,
+                step_after=tuple(minute * (step / timedelta(minutes=1)) for step in steps),
+                minute=minute,
+            ),
+            pairs_only=PairsOnly(parse_pairs_only(self.pairs_only)),
+            eta_grace=timedelta(minutes=self.eta_grace_minutes),
+            ems_confirm=timedelta(minutes=self.ems_confirm_minutes),
+            duress_words=parse_duress_words(self.duress_words),
+        )
 
     def paging_policy(self) -> PagingPolicy:
         def step(pages: int, timeout: int, reminder: int | None = None, voice: int | None = None) -> StepPolicy:

@@ -2,8 +2,9 @@
 
 The app's state, set when it starts: ``intake`` (``IncidentIntake``: reports and updates), ``incident_reads``
 (``IncidentReads``: an incident's state read back), ``workspace_url`` (where timelines are), ``roster_commands``
-(the admin API's use cases), ``sms_webhooks`` (Twilio's webhooks), ``idempotency`` (the Idempotency-Key store
-every recording route answers through), ``publish`` (the answered publisher they all append with).
+(the admin API's use cases), ``sms_webhooks`` and ``voice_keypad`` (Twilio's webhooks), ``idempotency`` (the
+Idempotency-Key store every recording route answers through), ``publish`` (the answered publisher they all append
+with).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from services.intake_gateway.locator import Locator
 from services.intake_gateway.roster_commands import RosterCommands
 from services.intake_gateway.settings import GatewaySettings
 from services.intake_gateway.sms_webhooks import SmsWebhooks
+from services.intake_gateway.voice_keypad import VoiceKeypad
 from services.runtime import observability
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
@@ -151,6 +153,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
             lambda: KvRecordedWebhooks.open(js, retention_days=days, replicas=replicas), "webhook ledger"
         )
         app.state.sms_webhooks = SmsWebhooks(publish, clock, recorded_webhooks)
+        app.state.voice_keypad = VoiceKeypad(publish, clock, recorded_webhooks)  # keys pressed on our calls
         # during a rotation Twilio may sign with either token; the primary is tried first
         tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
         app.state.twilio_validators = [RequestValidator(token) for token in tokens]

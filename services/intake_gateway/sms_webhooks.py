@@ -37,6 +37,14 @@ Publish = Callable[[Envelope], Awaitable[int]]
 _OPT_OUT_TYPES = {"STOP": KeywordEffect.OPT_OUT, "START": KeywordEffect.OPT_IN, "HELP": KeywordEffect.HELP}
 
 
+UNRECORDED_STATUSES = frozenset({"queued"})
+"""Delivery statuses not put on the stream. ``queued`` only says the provider accepted the message, which its
+answer to the send already said (the notifier's ``sms.sent``); no service acts on it: the notifier acts on failed
+and undelivered only, the timeline shows delivered, undelivered, failed and read (``NETWORK_STATUSES``), and the
+dispatcher, the follow-up desk and the gateway's own follower do not read statuses. About one event in seven
+on the stream was a ``queued`` callback."""
+
+
 class WebhookLedgerUnavailable(Exception):
     """The ledger of recorded webhooks did not answer: nothing was recorded; answer 503 so Twilio retries."""
 
@@ -125,7 +133,11 @@ class SmsWebhooks:
 
     async def record_status(self, status: DeliveryStatus) -> Envelope | None:
         """Append one delivery status callback, keyed by MessageSid and status (each status arrives once,
-        retries of it are de-duplicated); None when this status of this message was recorded before."""
+        retries of it are de-duplicated); None when this status of this message was recorded before, or is one
+        not recorded at all (``UNRECORDED_STATUSES``: the webhook still answers 2xx, so the provider does not retry
+        it)."""
+        if status.status in UNRECORDED_STATUSES:
+            return None
         key = f"status.{status.message_sid}.{status.status}"
         if await self.recorded.recorded(key):
             return None

@@ -63,6 +63,7 @@ from services.notifier.domain.notification import (
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 from services.notifier.domain.send_scheduler import BUNDLE_TEMPLATE, PRIORITY_RANK, QueueEntry
 from services.notifier.domain.templates import TemplateError, render
+from services.notifier.domain.voice_keypad import Keypad, keypad_for
 from services.notifier.messaging_provider import PlacedCall, SentMessage
 from services.notifier.moot_messages import MootMessages
 from services.runtime.clock import Clock
@@ -81,6 +82,7 @@ class Attempt:
     text: str
     language: str
     attempt: int
+    keypad: Keypad | None = None  # a voice call that listens for a key (domain.voice_keypad)
 
 
 class Notifier(StreamProcessor, MootMessages):
@@ -243,6 +245,9 @@ class Notifier(StreamProcessor, MootMessages):
                 text=rendered.text,
                 language=rendered.language,
                 attempt=notification.attempts,
+                keypad=keypad_for(notification.template, notification.params, notification.id, rendered.language)
+                if notification.channel == "voice"
+                else None,
             )
 
     def settled_among(self, notification_ids: set[UUID]) -> set[UUID]:

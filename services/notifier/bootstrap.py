@@ -51,7 +51,10 @@ def build_providers(settings: NotifierSettings) -> tuple[TwilioSmsSender, Twilio
         messaging_service_sid=settings.twilio_messaging_service_sid or None,
         status_callback=settings.twilio_status_callback_url or None,
     )
-    return sms, TwilioVoiceCaller(client, from_number=settings.voice_from_number or None)
+    voice = TwilioVoiceCaller(
+        client, from_number=settings.voice_from_number or None, keypad_url=settings.twilio_voice_keypad_url or None
+    )
+    return sms, voice
 
 
 def build_send_queue(

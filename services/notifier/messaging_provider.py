@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.notifier.domain.voice_keypad import Keypad
+
 
 @dataclass(frozen=True)
 class SentMessage:
@@ -51,8 +53,11 @@ class SmsSender(Protocol):
 
 
 class VoiceCaller(Protocol):
-    def call(self, to: str, speech: str, language: str, *, attempt: int = 1) -> PlacedCall:
-        """Place one call that speaks ``speech`` in ``language`` (en or es).
+    def call(
+        self, to: str, speech: str, language: str, *, attempt: int = 1, keypad: Keypad | None = None
+    ) -> PlacedCall:
+        """Place one call that speaks ``speech`` in ``language`` (en or es), listening for the ``keypad``'s key
+        when it has one.
 
         Raises PermanentSmsError or TransientSmsError, nothing else.
         """

@@ -181,7 +181,12 @@ class SendQueue:
     async def _call_provider(self, attempt: Attempt) -> None:
         if attempt.channel == "voice":
             call = await asyncio.to_thread(
-                self.voice.call, attempt.to, attempt.text, attempt.language, attempt=attempt.attempt
+                self.voice.call,
+                attempt.to,
+                attempt.text,
+                attempt.language,
+                attempt=attempt.attempt,
+                keypad=attempt.keypad,
             )
             await asyncio.to_thread(self.notifier.record_call_placed, attempt.notification_id, call)
         else:

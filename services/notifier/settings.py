@@ -30,6 +30,12 @@ class NotifierSettings(RuntimeSettings):
     twilio_status_callback_url: str = Field(
         default="", description="public URL of the gateway's /twilio/status, passed on every message create"
     )
+    twilio_voice_keypad_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="public URL of the gateway's /twilio/voice/keypad: page and check-in calls listen for a key "
+        "and Twilio posts it there; empty: every call only speaks",
+    )
     twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per provider call")
     sms_rate_per_second: float = Field(
         default=1.0, gt=0, description="SMS per second from the sending number (long code: 1)"

@@ -139,6 +139,7 @@ def board_row(row: dict[str, Any], targets: SlaTargets, now: datetime, telling: 
         "escalations": row["escalations"],
         "unfilled": bool(row["unfilled"]),
         "dispatch": dispatch,
+        "field": field_words(row.get("field") or {}, telling, now),
         "documentation": row["doc_status"],
         "gaps": row["gaps"],
         "sla": sla_state(row, targets, now),
@@ -153,9 +154,40 @@ def dispatch_words(facts: dict[str, Any], telling: Telling) -> dict[str, Any]:
     return {"stage": stage.value, "words": said}
 
 
+def field_words(facts: dict[str, Any], telling: Telling, now: datetime) -> dict[str, Any]:
+    """The board's field cell: each responder's ETA ('ETA 14:32') until on scene, and their running check-in
+    ('check-in due 14:47', or 'CHECK-IN MISSED' since a missed one was due). Names only when more than one
+    person is in it. Times in the organisation's zone."""
+    etas = {UUID(r): parse_time(at) for r, at in (facts.get("etas") or {}).items()}
+    check_ins = {UUID(r): c for r, c in (facts.get("check_ins") or {}).items()}
+    named = len(set(etas) | set(check_ins)) > 1
+    lines: list[dict[str, Any]] = []
+    for responder_id, at in sorted(etas.items(), key=lambda item: str(item[0])):
+        lines.append({"missed": False, "text": f"ETA {_clock(telling, at, now)}", "who": responder_id})
+    for responder_id, check_in in sorted(check_ins.items(), key=lambda item: str(item[0])):
+        due = _clock(telling, parse_time(check_in["due_at"]), now)
+        text = f"CHECK-IN MISSED (due {due})" if check_in["missed"] else f"check-in due {due}"
+        lines.append({"missed": bool(check_in["missed"]), "text": text, "who": responder_id})
+    for line in lines:
+        who = line.pop("who")
+        line["text"] = f"{telling.name(who)}: {line['text']}" if named else line["text"]
+    return {"lines": lines, "check_in_missed": any(line["missed"] for line in lines)}
+
+
+def _clock(telling: Telling, at: datetime | None, now: datetime) -> str:
+    """'14:32' on the same local day as ``now``; else with its date."""
+    if at is None:
+        return "?"
+    return (
+        telling.local(at).strftime("%H:%M")
+        if telling.local(at).date() == telling.local(now).date()
+        else (telling.dated(at))
+    )
+
+
 def board_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Unfilled incidents first, then the rest as they came (newest first)."""
-    return sorted(rows, key=lambda row: not row["unfilled"])
+    """Unfilled incidents and missed check-ins first, then the rest as they came (newest first)."""
+    return sorted(rows, key=lambda row: not (row["unfilled"] or row.get("field", {}).get("check_in_missed")))
 
 
 def task_row(

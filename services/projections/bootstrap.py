@@ -43,7 +43,7 @@ from services.projections.responder_desk import ResponderDesk
 from services.projections.settings import ProjectionsSettings
 from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.consumer import ProcessorConsumer, refresh_durable
+from services.runtime.consumer import ProcessorConsumer
 from services.runtime.credentials import CredentialStore
 from services.runtime.idempotency_kv import KvIdempotencyStore
 from services.runtime.nats_connection import answered_publisher, connect_stream, make_broker
@@ -111,10 +111,13 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 await replay_into(js, read_models, reset=True)
             relay = outbox_relay(desk, publish)
             watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
-            for durable in (APPLICATION_NAME, DESK_NAME):
-                await refresh_durable(js, durable)
-            StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME).subscribe(broker)
-            ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME).subscribe(broker)
+            consumers = (
+                StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME),
+                ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME),
+            )
+            for consumer in consumers:
+                await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
+                consumer.subscribe(broker)
             changes = ChangeFeed(asyncio.get_running_loop(), read_models.processed_position())
             read_models.listeners.append(changes.notify_threadsafe)
             app.state.read_models = read_models
@@ -158,7 +161,9 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 fhir_bundle,
                 settings.time_zone(),
             )
-            app.state.responder_desk = ResponderDesk(app.state.record_access, app.state.responder_links, changes)
+            app.state.responder_desk = ResponderDesk(
+                app.state.record_access, app.state.responder_links, changes, thresholds=settings.triage_thresholds()
+            )
             await broker.start()
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
             try:

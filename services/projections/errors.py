@@ -27,6 +27,15 @@ class Refused(Exception):
     """The record's state does not allow this change now (409)."""
 
 
+class InvalidForm(Refused):
+    """A form value is not right (``field`` names it): nothing was recorded; the form is shown again as typed
+    (422 on the page, 409 like any refusal on the API)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class OutcomeNotConfirmed(Exception):
     """The change was sent to the stream but not confirmed before the deadline: it may or may not be recorded
     (504)."""

@@ -62,6 +62,12 @@ class ReadModels(StreamProcessor):
 
     producer = PRODUCER
 
+    @classmethod
+    def handled_types(cls) -> None:
+        """Every event: any of them can name an incident, and then it is an entry on that incident's timeline
+        (its durable also dead-letters an unreadable message on a subject no other service reads)."""
+        return None
+
     def __init__(
         self,
         env: dict[str, str] | None = None,

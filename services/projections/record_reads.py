@@ -25,12 +25,24 @@ from services.projections.answers import (
     task_row,
     task_summary,
 )
-from services.projections.domain.access import may_read_incident, may_see_task
+from services.projections.domain.access import (
+    STAFF_ONLY_TYPES,
+    may_read_incident,
+    may_see_task,
+    staff_only_events,
+)
 from services.projections.domain.audit import AuditEntry
 from services.projections.domain.documentation import Documentation, StaffInfo, assemble_documentation
 from services.projections.domain.followups import fold_tasks
 from services.projections.domain.messages import DeliveryStatus, sent_message_sids
-from services.projections.domain.metrics import IncidentRow, TaskRow, follow_up_metrics, response_metrics
+from services.projections.domain.metrics import (
+    IncidentRow,
+    KitsLeftRow,
+    TaskRow,
+    follow_up_metrics,
+    kits_left_behind,
+    response_metrics,
+)
 from services.projections.domain.progress import (
     Progress,
     RecordedEvent,
@@ -114,7 +126,21 @@ class RecordReads:
         )
         if who.role is AccessRole.DIRECTOR:
             return events
-        return [await self._only_readable_duplicates(who, recorded) for recorded in events]
+        hidden = await asyncio.to_thread(self._staff_only, who, events)
+        return [
+            await self._only_readable_duplicates(who, recorded)
+            for recorded in events
+            if recorded.event.id not in hidden
+        ]
+
+    def _staff_only(self, who: Principal, events: list[RecordedEvent]) -> set[UUID]:
+        """What of the incident ``who`` (not a director) may not see: a duress signal, unless they are a
+        supervisor on the roster and not the one who gave it (``access.staff_only_events``)."""
+        if not any(r.event.type in STAFF_ONLY_TYPES for r in events):
+            return set()
+        me = self.staff().get(who.responder_id) if who.responder_id else None
+        supervisor = me is not None and me.role == "supervisor"
+        return staff_only_events((r.event for r in events), who.responder_id, supervisor)
 
     async def _only_readable_duplicates(self, who: Principal, recorded: RecordedEvent) -> RecordedEvent:
         """A report's links to possible duplicates, cut to the incidents ``who`` may read: an id is not handed
@@ -271,6 +297,8 @@ class RecordReads:
         if who.role is not AccessRole.DIRECTOR:
             await self._audited(who, "metrics", "metrics", "all", False, "metrics are for directors")
         incidents, tasks = await asyncio.to_thread(self.store.metric_rows, since, until)
+        kits = await asyncio.to_thread(self.store.kits_left_rows, since, until)
+        kit_rows = [KitsLeftRow(k["incident_id"], k["occurred_at"], int(k["count"]), k["zone"]) for k in kits]
         now = self.clock.now()
         rows = [
             IncidentRow(
@@ -299,6 +327,7 @@ class RecordReads:
             "by_zone": response_metrics(rows, self.targets, now, "zone"),
             "by_week": response_metrics(rows, self.targets, now, "week"),
             "follow_ups": follow_up_metrics(task_rows, now),
+            "kits_left_behind": kits_left_behind(kit_rows, self.zone),  # naloxone (issue 18)
         }
 
     async def dead_letters(self, who: Principal, limit: int = 200) -> list[dict[str, Any]]:

@@ -9,6 +9,12 @@
   it as it records the same words texted (``dispatch.en_route`` / ``arrived`` / ``completed``, channel app), so
   the page waits (bounded) for that answer and says what was recorded.
 - ``record_naloxone``, ``record_ems_arrived``: the same events as the gateway's incident updates.
+- ``reassess`` (a clinician, nurse or prescriber paged for it, or a director): a COWS / CIWA-Ar score or the
+  C-SSRS answers; triage re-runs (``domain/reassessment.py`` over the shared rules) and the result is appended as
+  ``incident.reassessed`` (the dispatcher records a priority change and tells the supervisor).
+- ``report_restock`` (the responder who carries the kits): ``naloxone.restock_reported``, which the dispatcher
+  applies to their stock; ``record_ems_called``: ``field.ems_called`` (channel app; the dispatcher keeps the first).
+  A form that is not right raises ``InvalidForm`` naming its field: nothing is recorded.
 """
 
 from __future__ import annotations
@@ -22,14 +28,23 @@ from uuid import UUID
 from services.contract.events import (
     EmsArrived,
     EmsArrivedData,
+    EmsCalled,
+    EmsCalledData,
+    IncidentReassessed,
+    IncidentReassessedData,
+    IncidentReported,
     NaloxoneAdministered,
     NaloxoneAdministeredData,
+    NaloxoneRestockReported,
+    NaloxoneRestockReportedData,
     ProgressReported,
     ProgressReportedData,
 )
+from services.contract.triage import Thresholds
 from services.projections.application import ClinicalRecordAccess
 from services.projections.domain.audit import AuditEntry
-from services.projections.domain.progress import Progress, incident_progress
+from services.projections.domain.progress import Progress, RecordedEvent, incident_progress
+from services.projections.domain.reassessment import SCALE_NAMES, ReassessmentRefused, may_reassess, reassess
 from services.projections.domain.responder_view import (
     PROGRESS_EVENTS,
     STAGE_WORDS,
@@ -38,9 +53,10 @@ from services.projections.domain.responder_view import (
     Stage,
     responder_view,
 )
-from services.projections.errors import NotPermitted, Refused
+from services.projections.domain.restock import RestockRefused, restock_kits
+from services.projections.errors import InvalidForm, NotPermitted, Refused
 from services.runtime.credentials import AccessRole, Principal
-from services.runtime.request_ids import FRESH
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.signed_links import ResponderLinks
 
 LINK_ACTION = "responder_link"
@@ -95,12 +111,21 @@ class ResponderDesk(ClinicalRecordAccess):
     """The responder page's use cases, on the same stores, audit log and publisher as ``access``."""
 
     def __init__(
-        self, access: ClinicalRecordAccess, links: ResponderLinks, changes: Changes, answer_seconds: float = 5.0
+        self,
+        access: ClinicalRecordAccess,
+        links: ResponderLinks,
+        changes: Changes,
+        answer_seconds: float = 5.0,
+        thresholds: Thresholds | None = None,
     ) -> None:
-        super().__init__(access.store, access.audit, access.publish, access.clock, access.targets, access.export_fhir)
+        super().__init__(
+            access.store, access.audit, access.publish, access.clock, access.targets, access.export_fhir, access.zone
+        )
         self.links = links
         self.changes = changes
         self.answer_seconds = answer_seconds
+        self.thresholds = thresholds or Thresholds()
+        """Triage's score thresholds for a re-assessment (the projections' settings; intake's defaults)."""
 
     # ---- the link --------------------------------------------------------------------------------------------
 
@@ -140,6 +165,10 @@ class ResponderDesk(ClinicalRecordAccess):
     async def incident_page(self, who: Principal, incident_id: UUID, action: str = PAGE_ACTION) -> ResponderView:
         """The incident as ``who`` sees it on their phone. Audited under ``action``; NotPermitted (403) unless
         ``who`` is a director or a responder paged for it."""
+        view, _ = await self._page(who, incident_id, action)
+        return view
+
+    async def _page(self, who: Principal, incident_id: UUID, action: str) -> tuple[ResponderView, list[RecordedEvent]]:
         recorded = await self._incident_events(who, incident_id, action)
         progress = incident_progress(recorded) or Progress(incident_id=incident_id)
         rows = await asyncio.to_thread(self.store.responders)
@@ -152,7 +181,7 @@ class ResponderDesk(ClinicalRecordAccess):
             )
             for row in rows
         }
-        return responder_view([r.event for r in recorded], who.responder_id, staff, progress.status)
+        return responder_view([r.event for r in recorded], who.responder_id, staff, progress.status), recorded
 
     async def _open_incident(self, who: Principal, incident_id: UUID, action: str) -> ResponderView:
         view = await self.incident_page(who, incident_id, action)
@@ -228,3 +257,88 @@ class ResponderDesk(ClinicalRecordAccess):
         data = EmsArrivedData(incident_id=incident_id, arrived_at=now, agency=agency, recorded_by=who.subject)
         await self._append(self._event(EmsArrived, data, incident_id, FRESH))
         return Recorded("EMS arrived", now)
+
+    # ---- on scene: re-assessment, 911 called, restock (issue 18) -----------------------------------------------
+
+    async def may_reassess(self, who: Principal, view: ResponderView) -> bool:
+        """Whether the page offers ``who`` the re-assessment form (``reassess`` checks again)."""
+        staff = await asyncio.to_thread(self.staff)
+        person = staff.get(who.responder_id) if who.responder_id else None
+        role = person.role if person else None
+        return bool(view.instruments) and may_reassess(who.role is AccessRole.DIRECTOR, role, view.me is not None)
+
+    async def reassess(
+        self, who: Principal, incident_id: UUID, instrument: str, values: dict[str, str], ids: RequestIds = FRESH
+    ) -> Recorded:
+        """A score (or the C-SSRS answers) recorded on scene; triage re-runs. InvalidForm names a field that is not
+        right (nothing is recorded); NotPermitted unless a director or a clinician, nurse or prescriber paged."""
+        if who.role not in (AccessRole.DIRECTOR, AccessRole.RESPONDER):
+            raise NotPermitted("only directors and the clinicians paged re-assess here")
+        view, recorded = await self._page(who, incident_id, f"write:{IncidentReassessed.TYPE}")
+        if not view.open:
+            raise Refused(f"incident {view.short_code or ''} is {view.status}: nothing more is recorded here")
+        staff = await asyncio.to_thread(self.staff)
+        person = staff.get(who.responder_id) if who.responder_id else None
+        if not may_reassess(who.role is AccessRole.DIRECTOR, person.role if person else None, view.me is not None):
+            raise NotPermitted("a re-assessment is recorded by a clinician, nurse or prescriber on the incident")
+        reported = next((r.event for r in recorded if isinstance(r.event, IncidentReported)), None)
+        try:
+            result = reassess(reported, view.priority or "P3", instrument, values, self.thresholds)
+        except ReassessmentRefused as exc:
+            raise InvalidForm(exc.field, str(exc)) from exc
+        data = IncidentReassessedData(
+            incident_id=incident_id,
+            instrument=result.instrument,
+            score=result.score,
+            c_ssrs_risk=result.c_ssrs_risk,
+            previous_priority=result.previous_priority,
+            priority=result.priority,
+            risk_level=result.risk_level,
+            reasons=list(result.reasons),
+            recorded_by=who.subject,
+            responder_id=who.responder_id,
+        )
+        await self._append(self._event(IncidentReassessed, data, incident_id, ids))
+        scale = SCALE_NAMES[result.instrument]
+        score = f"{result.c_ssrs_risk} risk" if result.score is None else str(result.score)
+        before, after = result.previous_priority.value, result.priority.value
+        change = f"priority {before} -> {after}" if before != after else f"priority stays {after}"
+        return Recorded(f"re-assessment {scale} {score}, {change}", self.clock.now())
+
+    async def record_ems_called(self, who: Principal, incident_id: UUID, ids: RequestIds = FRESH) -> Recorded:
+        """911 called now, from the page (channel app); Refused when a call was recorded already."""
+        if who.role not in (AccessRole.DIRECTOR, AccessRole.RESPONDER):
+            raise NotPermitted("only directors and the responders paged record updates here")
+        view = await self._open_incident(who, incident_id, f"write:{EmsCalled.TYPE}")
+        if view.ems_called_at is not None:
+            raise Refused("911 was recorded as called already")
+        now = self.clock.now()
+        data = EmsCalledData(
+            incident_id=incident_id,
+            called_at=now,
+            responder_id=who.responder_id,
+            channel="app",
+            recorded_by=who.subject,
+        )
+        await self._append(self._event(EmsCalled, data, incident_id, ids))
+        return Recorded("911 called", now)
+
+    async def report_restock(
+        self, who: Principal, incident_id: UUID, values: dict[str, str], ids: RequestIds = FRESH
+    ) -> Recorded:
+        """Kits added to ``who``'s own naloxone stock (the responder who carries them); the dispatcher applies it.
+        Entered from an incident page the responder may open (also after the incident closed)."""
+        if who.role is not AccessRole.RESPONDER or who.responder_id is None:
+            raise NotPermitted("a restock is recorded by the responder who carries the kits")
+        view = await self.incident_page(who, incident_id, f"write:{NaloxoneRestockReported.TYPE}")
+        if view.me is None:
+            raise NotPermitted("a restock is recorded from the page of an incident you were paged for")
+        today = self.clock.now().astimezone(self.zone).date()
+        try:
+            kits = restock_kits(values.get("count", ""), values.get("lot", ""), values.get("expires_on", ""), today)
+        except RestockRefused as exc:
+            raise InvalidForm(exc.field, str(exc)) from exc
+        data = NaloxoneRestockReportedData(responder_id=who.responder_id, kits=[kits], recorded_by=who.subject)
+        await self._append(self._event(NaloxoneRestockReported, data, incident_id, ids))
+        plural = "s" if kits.count != 1 else ""
+        return Recorded(f"restock of {kits.count} naloxone kit{plural}", self.clock.now())

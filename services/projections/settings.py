@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from services.contract.triage import Thresholds
 from services.projections.domain.followups import FollowUpPolicy
 from services.projections.domain.progress import SlaTargets
 from services.runtime.settings import RuntimeSettings
@@ -65,6 +66,11 @@ class ProjectionsSettings(RuntimeSettings):
         minutes = {p: self.sla_on_scene_minutes for p in ("P1", "P2", "P3")}
         minutes.update(self.sla_on_scene_minutes_by_priority)
         return SlaTargets(on_scene_minutes=minutes, default_on_scene_minutes=self.sla_on_scene_minutes)
+
+    def triage_thresholds(self) -> Thresholds:
+        """What a re-assessment on scene re-runs triage with: intake's defaults, with this service's CIWA-Ar
+        severe and COWS prescriber thresholds (the ones its follow-up rules use too)."""
+        return Thresholds(ciwa_severe_at=self.ciwa_severe_threshold, cows_prescriber_at=self.cows_prescriber_threshold)
 
     def follow_up_policy(self) -> FollowUpPolicy:
         return FollowUpPolicy(

@@ -125,6 +125,10 @@ class ReadModelQueries(Protocol):
     def metric_rows(self, since: datetime | None, until: datetime | None) -> tuple[list[dict], list[dict]]:
         """Incidents reported, and tasks due, in [since, until) (either end open when None)."""
 
+    def kits_left_rows(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """Naloxone kits left behind (``naloxone.left_behind`` on incidents' timelines) in [since, until): each
+        with ``incident_id``, ``occurred_at`` (a datetime), ``count`` and ``zone``."""
+
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         """The newest dead letters first."""
 

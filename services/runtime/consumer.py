@@ -6,6 +6,11 @@ Outcomes of one message:
 - a store or connection failure: nack with backoff, retried for as long as it takes (nothing is dropped);
 - any other error, ``POISON_ATTEMPTS`` times in a row: dead-lettered with the error, so one bad message
   cannot block every incident behind it. Dead letters stay on the stream for a human to replay.
+
+Each durable is sent only the subjects of the event types its processor handles (``filter_subjects``, from
+``StreamProcessor.handled_types``), so an event nobody in a service acts on costs that service no read. Its
+tracking position then skips the other sequence numbers; eventsourcing's single-row tracking keeps only the
+highest position, and nothing checks that positions are contiguous.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from services.contract.events import (
     decode_event,
     derived_id,
     new_event,
+    subject_for,
 )
 from services.runtime.background import run_forever
 from services.runtime.json_logs import event_log_fields
@@ -104,17 +110,52 @@ async def working_on(raw: Msg) -> AsyncIterator[None]:
             await heartbeat
 
 
-async def refresh_durable(js: JetStreamContext, durable: str) -> None:
-    """Bring a durable consumer made by an older version up to today's ack wait (a subscriber binds to an
-    existing durable as it is). A new durable is created by the subscriber with today's settings."""
+EVERYTHING = f"{SUBJECT_PREFIX}.>"
+
+
+def filter_subjects(processor: type[StreamProcessor]) -> list[str]:
+    """The subjects a durable feeding ``processor`` reads: one per event type it handles, sorted; or the whole
+    stream when it handles every type."""
+    types = processor.handled_types()
+    if types is None:
+        return [EVERYTHING]
+    if not types:
+        raise ValueError(f"{processor.__name__} handles no event type: a durable without a filter would read all")
+    return sorted({subject_for(t.TYPE) for t in types})
+
+
+def _filter_of(config: ConsumerConfig) -> set[str]:
+    return set(config.filter_subjects or ([config.filter_subject] if config.filter_subject else [EVERYTHING]))
+
+
+def set_filter(config: ConsumerConfig, subjects: Sequence[str]) -> None:
+    """One subject as ``filter_subject`` (how older versions made their durables), more as ``filter_subjects``."""
+    config.filter_subject, config.filter_subjects = (subjects[0], None) if len(subjects) == 1 else (None, [*subjects])
+
+
+async def refresh_durable(js: JetStreamContext, durable: str, subjects: Sequence[str] | None = None) -> None:
+    """Bring a durable consumer made by an older version up to today's ack wait and, given ``subjects``, to that
+    filter (a subscriber binds to an existing durable as it is). A new durable is created by the subscriber with
+    today's settings.
+
+    The durable is edited in place, so it keeps its delivered position: it goes on from the next message after
+    the last one it was given, now reading only ``subjects``. Nothing it already processed comes again, and
+    nothing after that position in the new filter is skipped. (A type added to the filter is read from there on,
+    as a handler added before filters existed only saw events after its processor's position.)"""
     try:
         info = await js.consumer_info(STREAM_NAME, durable)
     except NotFoundError:
         return
-    if info.config.ack_wait != ACK_WAIT_SECONDS:
-        info.config.ack_wait = ACK_WAIT_SECONDS
-        await js.add_consumer(STREAM_NAME, info.config)
-        log.info("%s: ack wait updated to %s s", durable, ACK_WAIT_SECONDS)
+    config, changes = info.config, []
+    if config.ack_wait != ACK_WAIT_SECONDS:
+        config.ack_wait = ACK_WAIT_SECONDS
+        changes.append(f"ack wait {ACK_WAIT_SECONDS} s")
+    if subjects is not None and _filter_of(config) != set(subjects):
+        set_filter(config, subjects)
+        changes.append(f"filter {len(subjects)} subject(s)")
+    if changes:
+        await js.add_consumer(STREAM_NAME, config)
+        log.info("%s: updated (%s)", durable, ", ".join(changes))
 
 
 def dead_letter_event(
@@ -151,6 +192,8 @@ class ProcessorConsumer:
         self.followers = tuple(followers)
         self.publish = publish
         self.durable = durable
+        self.subjects = filter_subjects(type(processor))
+        """The durable's filter: the subjects of the event types the processor handles."""
 
     async def deliver(
         self, payload: bytes, subject: str, sequence: int, attempt: int, stored_at: datetime | None = None
@@ -204,15 +247,22 @@ class ProcessorConsumer:
             dead_letter_event(self.durable, reason, sequence, subject, payload, self.processor.clock.now())
         )
 
+    async def refresh(self, js: JetStreamContext) -> None:
+        """Migrate a durable an older version made (its ack wait, its filter) before subscribing to it."""
+        await refresh_durable(js, self.durable, self.subjects)
+
     def subscribe(self, broker: NatsBroker) -> None:
-        """Declare the durable pull consumer on ``broker``; one message in flight keeps stream order."""
+        """Declare the durable pull consumer on ``broker``, reading ``subjects``; one message in flight keeps
+        stream order. An existing durable is bound as it is: ``refresh`` it first."""
+        config = ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, max_deliver=-1)
+        set_filter(config, self.subjects)
 
         @broker.subscriber(
-            f"{SUBJECT_PREFIX}.>",
+            config.filter_subject or "",  # several subjects: named by the config's filter_subjects alone
             stream=JStream(STREAM_NAME, declare=False),
             durable=self.durable,
             pull_sub=PullSub(batch_size=1, timeout=1.0),
-            config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, max_deliver=-1),
+            config=config,
             ack_policy=AckPolicy.MANUAL,
         )
         async def on_crisis_event(msg: NatsMessage) -> None:

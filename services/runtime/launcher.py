@@ -154,6 +154,10 @@ def main() -> None:
         "CRISIS_TWILIO_STATUS_CALLBACK_URL": os.environ.get(
             "CRISIS_TWILIO_STATUS_CALLBACK_URL", f"{gateway}/twilio/status"
         ),
+        # page and check-in calls listen for a key, which Twilio (the sandbox) posts to the gateway
+        "CRISIS_TWILIO_VOICE_KEYPAD_URL": os.environ.get(
+            "CRISIS_TWILIO_VOICE_KEYPAD_URL", f"{gateway}/twilio/voice/keypad"
+        ),
     }
     children = [
         Child("sms-sandbox", "services.sms_sandbox", f"{sandbox}/healthz"),

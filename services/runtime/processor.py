@@ -65,9 +65,19 @@ class StreamProcessor(EventSourcedProjection):
                 raise
             return True
 
+    @classmethod
+    def handled_types(cls) -> frozenset[type[Envelope]] | None:
+        """The contract event classes this processor acts on. Its durable consumer is sent only those
+        (``consumer.filter_subjects``): an event of another type never reaches it, so a handler must be registered
+        to be fed. By default: the classes registered on a ``singledispatchmethod`` ``policy``; a processor that
+        dispatches otherwise says so by overriding this. None: every event on the stream (a processor that
+        registers nothing, or registers a class every event is an instance of)."""
+        return registered_types(cls, "policy")
+
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent) -> None:
-        """Events a processor does not care about still advance its tracking position."""
+        """Events a processor registers no handler for are not sent to it (``handled_types``); one that reads every
+        event (``handled_types`` None) only advances its tracking position with them."""
 
     def outbox(self, domain_event: Any) -> Sequence[Envelope]:
         """The contract events to publish for one stored domain event (none by default)."""
@@ -75,6 +85,18 @@ class StreamProcessor(EventSourcedProjection):
 
     def processed_position(self) -> int:
         return self.recorder.max_tracking_id(STREAM_NAME) or 0
+
+
+def registered_types(owner: type, name: str) -> frozenset[type[Envelope]] | None:
+    """The event classes registered on ``owner``'s ``singledispatchmethod`` called ``name`` (the nearest one in
+    its MRO), its catch-all ``object`` left out; None if it has no registration, or one covering every event."""
+    getattr(owner, name)  # binding the method applies registrations eventsourcing deferred
+    method = next((vars(klass)[name] for klass in owner.__mro__ if name in vars(klass)), None)
+    registry = getattr(getattr(method, "dispatcher", None), "registry", {})
+    types = frozenset(t for t in registry if t is not object)
+    if not types or any(issubclass(Envelope, t) for t in types):
+        return None
+    return types
 
 
 class Follower(Protocol):

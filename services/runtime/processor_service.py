@@ -14,7 +14,7 @@ from functools import partial
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
-from services.runtime.consumer import ProcessorConsumer, refresh_durable
+from services.runtime.consumer import ProcessorConsumer
 from services.runtime.nats_connection import connect_stream, make_broker
 from services.runtime.observability import OpsProbes, Publish, broker_connected, consumer_lag, counting, store_answers
 from services.runtime.processor import Follower, StreamProcessor, outbox_relay
@@ -63,8 +63,9 @@ async def running_processor(
     js = await connect_stream(broker, settings)
     publish = counting(durable, partial(publish_event, js))
     everyone = [outbox_relay(processor, publish), *followers]
-    await refresh_durable(js, durable)
-    ProcessorConsumer(processor, everyone, publish, durable=durable).subscribe(broker)
+    consumer = ProcessorConsumer(processor, everyone, publish, durable=durable)
+    await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
+    consumer.subscribe(broker)
     await broker.start()
     tasks = [asyncio.create_task(f.run(), name=f.name) for f in everyone]
     probes = processor_probes(durable, broker, js, processor, durable)

@@ -12,12 +12,14 @@ numbers are never logged.
 
 JSON API (for tests and tools):
 - ``GET /sandbox/api/messages?phone=&kind=sms|call|any``: a phone's conversation, oldest first.
-- ``GET /sandbox/api/calls?phone=``: a phone's calls, with their TwiML.
+- ``GET /sandbox/api/calls?phone=``: a phone's calls, with their TwiML; ``awaiting_digits`` for one that listens
+  for a key, and the ``digits`` pressed and the ``keypad_answer`` our webhook spoke once one was.
 - ``GET /sandbox/api/phones``: every phone, most recent first.
 - ``GET /sandbox/api/wait?phone=&count=&kind=&timeout=``: answers once the phone has ``count`` messages.
 - ``GET /sandbox/api/status-callbacks?message_sid=&count=&timeout=``: a message's status callbacks,
   answering once ``count`` of them finished (delivered, or given up after retries).
 - ``POST /sandbox/api/inbound``: a phone texts us.
+- ``POST /sandbox/api/calls/{sid}/digits``: the phone presses keys on a call that listens for them (``call_keys``).
 - ``POST|GET|DELETE /sandbox/api/faults``: arm, list, clear provider failures (``faults``).
 """
 
@@ -41,6 +43,7 @@ from services.runtime.body_limit import RequestBodyLimit
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.offline_docs import serve_offline_docs
 from services.runtime.problems import problem_response
+from services.sms_sandbox.call_keys import KEYS, KeysRefused, awaits_keys, press_keys
 from services.sms_sandbox.faults import FaultInjector, FaultRequest
 from services.sms_sandbox.inbox_page import add_inbox_routes, phone_param
 from services.sms_sandbox.settings import SandboxSettings
@@ -174,7 +177,22 @@ def _message_json(message: StoredMessage) -> dict[str, Any]:
         "webhook_status": message.webhook_status,
         "attempt": message.attempt,
         "status_callback": message.status_callback,
-    } | ({"twiml": message.twiml} if message.kind == "call" else {})
+    } | (_call_json(message) if message.kind == "call" else {})
+
+
+def _call_json(call: StoredMessage) -> dict[str, Any]:
+    return {
+        "twiml": call.twiml,
+        "awaiting_digits": awaits_keys(call),
+        "digits": call.digits,
+        "keypad_answer": call.keypad_answer,
+    }
+
+
+class PressedKeys(BaseModel):
+    """Keys pressed on a call, as the phone's keypad sends them."""
+
+    digits: str = Field(pattern=KEYS.pattern, description="1 to 4 of the keys 0-9, * and #")
 
 
 def _callback_json(callback: StatusCallback) -> dict[str, Any]:
@@ -226,6 +244,21 @@ def _add_api_routes(app: FastAPI) -> None:
         """Deliver an SMS from a phone; 201 even if the webhook failed (see ``webhook_status``)."""
         message = await sandbox.deliver_inbound(sms.from_, sms.body, sms.to)
         return {"sid": message.sid, "webhook_status": message.webhook_status}
+
+    @app.post("/sandbox/api/calls/{sid}/digits", response_model=None)
+    async def press_call_keys(sid: str, keys: PressedKeys, sandbox: SandboxDep) -> dict[str, Any] | Response:
+        """Press keys on a call that listens for them: posted, signed, to its <Gather>'s action like Twilio; 200
+        even if the webhook failed (see ``webhook_status``), 404/409/422 problems when no keys can be pressed."""
+        try:
+            call = await press_keys(sandbox, sid, keys.digits)
+        except KeysRefused as refused:
+            return problem_response(refused.status, refused.detail)
+        return {
+            "sid": call.sid,
+            "digits": call.digits,
+            "webhook_status": call.webhook_status,
+            "keypad_answer": call.keypad_answer,
+        }
 
     @app.get("/sandbox/api/wait")
     async def wait_for_messages(

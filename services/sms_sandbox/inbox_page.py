@@ -4,7 +4,8 @@ Rendered from ``services/sms_sandbox/templates/inbox.html`` (Jinja2, every value
 script are files in ``services/sms_sandbox/static/``, so the page's Content-Security-Policy allows nothing inline.
 
 Someone playing the person holding a phone reads what our services sent and types a reply; the reply is
-delivered to our inbound webhook, signed, exactly as Twilio would deliver it. A call shows as what it said.
+delivered to our inbound webhook, signed, exactly as Twilio would deliver it. A call shows as what it said; a call
+that listens for a key (a page or check-in call) shows a keypad until a key is pressed (``call_keys``).
 
 The forms send signed SMS, so they carry a CSRF token (``services/runtime/form_csrf.py``, the scheme of the
 workspace's sign-in form): a form posted from any other page is refused with 403 and sends nothing.
@@ -23,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.runtime.form_csrf import FIELD, FormTokenCookie
 from services.runtime.html_templates import package_templates
 from services.runtime.problems import problem_response
+from services.sms_sandbox.call_keys import KEYPAD, KeysRefused, awaits_keys, press_keys
 from services.sms_sandbox.state import Sandbox, SandboxDep, is_e164
 from services.sms_sandbox.store import StoredMessage
 from services.sms_sandbox.twilio_api import MAX_BODY_CHARS, form_text
@@ -71,6 +73,22 @@ def add_inbox_routes(app: FastAPI) -> None:
         form = await request.form()
         return await _send_from_page(request, sandbox, phone, form_text(form, "body"), form_text(form, FIELD))
 
+    @app.post("/inbox/calls/{sid}/digits", response_model=None)
+    async def press_on_call(sid: str, request: Request, sandbox: SandboxDep) -> Response:
+        """Press the form's ``digits`` on call ``sid`` as its phone; 303 back to the call in its conversation."""
+        form = await request.form()
+        if not INBOX_FORMS.accepts(request, form_text(form, FIELD)):
+            return problem_response(403, "this form did not come from the inbox page (CSRF); reload it and press again")
+        try:
+            call = await press_keys(sandbox, sid, form_text(form, "digits"))
+        except KeysRefused as refused:
+            stored = sandbox.store.get(sid, kind="call")
+            if stored is None:
+                return problem_response(refused.status, refused.detail)
+            csrf = INBOX_FORMS.token_for(request)
+            return _inbox_page(sandbox, stored.phone, csrf=csrf, notice=refused.detail, status=refused.status)
+        return RedirectResponse(_inbox_url(call.phone, call.sid), status_code=303)
+
     @app.post("/inbox/send", response_model=None)
     async def send_as_new_phone(request: Request, sandbox: SandboxDep) -> Response:
         """Send the form's ``body`` as an SMS from the form's ``phone``; 303 to its conversation."""
@@ -102,9 +120,12 @@ class ConversationItem:
     message: StoredMessage
     callbacks_delivered: int = 0
     callbacks_total: int = 0
+    awaits_keys: bool = False
 
 
 def _conversation_item(sandbox: Sandbox, message: StoredMessage) -> ConversationItem:
+    if message.kind == "call":
+        return ConversationItem(message, awaits_keys=awaits_keys(message))
     if not message.status_callback:
         return ConversationItem(message)
     callbacks = sandbox.store.status_callbacks(message.sid)
@@ -136,6 +157,7 @@ def _inbox_page(
         conversation=[_conversation_item(sandbox, m) for m in sandbox.store.conversation(selected)] if selected else [],
         csrf_field=FIELD,
         csrf=csrf,
+        keypad=KEYPAD,
         notice=notice,
     )
     response = HTMLResponse(html, status_code=status, headers=PAGE_SECURITY_HEADERS)

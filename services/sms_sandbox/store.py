@@ -60,11 +60,13 @@ _ADDED_COLUMNS = {
     "attempt": "INTEGER",
     "status_callback": "TEXT",
     "twiml": "TEXT",
+    "digits": "TEXT",
+    "keypad_answer": "TEXT",
 }
 
 _COLUMNS = (
     "sid, direction, from_number, to_number, body, status, error_code, num_segments, created_at, "
-    "messaging_service_sid, webhook_status, kind, attempt, status_callback, twiml"
+    "messaging_service_sid, webhook_status, kind, attempt, status_callback, twiml, digits, keypad_answer"
 )
 
 
@@ -72,7 +74,9 @@ _COLUMNS = (
 class StoredMessage:
     """One SMS or call as the sandbox saw it; ``created_at`` is timezone-aware UTC.
 
-    For a call, ``body`` is what its TwiML says (the text of its <Say> verbs) and ``twiml`` the document.
+    For a call, ``body`` is what its TwiML says (the text of its <Say> verbs) and ``twiml`` the document. A call
+    whose TwiML listens for keys (<Gather>) records the keys pressed on it (``digits``), what our webhook answered
+    (``webhook_status``) and what the answer said (``keypad_answer``).
     """
 
     sid: str
@@ -90,6 +94,8 @@ class StoredMessage:
     attempt: int | None = None
     status_callback: str | None = None
     twiml: str | None = None
+    digits: str | None = None
+    keypad_answer: str | None = None
 
     @property
     def phone(self) -> str:
@@ -159,7 +165,7 @@ class SandboxMessageStore:
         """Append a message or call; raises ``sqlite3.IntegrityError`` if its sid is already stored."""
         with self._lock:
             self._connection.execute(
-                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.sid,
                     message.direction,
@@ -176,6 +182,8 @@ class SandboxMessageStore:
                     message.attempt,
                     message.status_callback,
                     message.twiml,
+                    message.digits,
+                    message.keypad_answer,
                 ),
             )
 
@@ -183,6 +191,15 @@ class SandboxMessageStore:
         """Remember what the inbound webhook answered (HTTP status) or why it could not be reached."""
         with self._lock:
             self._connection.execute("UPDATE messages SET webhook_status = ? WHERE sid = ?", (webhook_status, sid))
+
+    def record_keys(self, sid: str, digits: str, webhook_status: int | str, answer: str | None) -> None:
+        """Remember the keys pressed on a call, what the keypad webhook answered (HTTP status, or why it could not
+        be reached) and what its TwiML said."""
+        with self._lock:
+            self._connection.execute(
+                "UPDATE messages SET digits = ?, webhook_status = ?, keypad_answer = ? WHERE sid = ?",
+                (digits, webhook_status, answer, sid),
+            )
 
     def get(self, sid: str, kind: Kind | None = None) -> StoredMessage | None:
         """The message or call with this sid (of this kind, if given), or None."""

@@ -28,3 +28,5 @@ async def test_no_incident_is_lost_and_no_page_dropped_while_everything_is_kille
     assert facts["duplicate SMS"] <= facts["duplicate bound"], summary
     assert facts["replies on the stream"] >= report.answers > 0, summary
     assert facts["projections == rebuild"] is True, summary
+    # check-ins ran through the kills: some climbed every step (each once, in order: else a problem above)
+    assert facts["check-ins started"] > 0 and facts["check-ins that climbed to 911"] > 0, summary

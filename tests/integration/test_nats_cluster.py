@@ -187,7 +187,12 @@ async def test_killing_the_stream_leader_mid_flow_loses_nothing(
     first, second = batch(), batch()
     info = await js.stream_info(STREAM_NAME)
     assert info.config.num_replicas == 3
-    assert len(info.cluster.replicas) == 2 and all(peer.current for peer in info.cluster.replicas)
+
+    async def replicas_current() -> bool:  # a busy machine may take a moment to bring both followers up to date
+        replicas = (await js.stream_info(STREAM_NAME)).cluster.replicas
+        return len(replicas) == 2 and all(peer.current for peer in replicas)
+
+    await eventually(replicas_current, "both followers of the stream to be current", WAIT, interval=POLL)
 
     hold = Hold(str(first[HOLD_AT].id))
     env = store_env(settings, "cluster_tally")  # one store shared by both instances, as scaled-out instances do

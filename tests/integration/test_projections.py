@@ -68,7 +68,7 @@ from services.contract.events import (
     new_event,
 )
 from services.projections.adapters.sql_read_models import SCHEMA_VERSION
-from services.projections.bootstrap import build, build_projections
+from services.projections.bootstrap import DESK_NAME, build, build_projections
 from services.projections.read_models import ReadModels
 from services.projections.rebuild import replay_into
 from services.projections.settings import ProjectionsSettings
@@ -81,6 +81,7 @@ from tests.support.stream import (
     publish_all,
     relayed,
     stream_events,
+    taken_in,
     tracked,
     wait_for_stream,
 )
@@ -278,11 +279,11 @@ class Workspace:
         """Wait (on tracking) until the follow-up desk has processed everything on the stream and published what
         it decided, and then until both consumers have applied everything on the stream, the desk's own too."""
         desk = self.app.state.desk
-        await tracked(desk.recorder, await last_sequence(js))
+        await taken_in(js, DESK_NAME)
         await relayed(desk)
         last = await last_sequence(js)
         await tracked(self.read_models.store, last)
-        await tracked(desk.recorder, last)
+        await taken_in(js, DESK_NAME)
 
     async def settled_events(self, js, first: int = 1) -> list[Envelope]:
         """Once settled, the stream's events from sequence ``first`` on."""

@@ -34,6 +34,7 @@ from services.contract.events import (
 from services.dispatcher.application import Dispatcher
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
+from services.projections.bootstrap import DESK_NAME
 from services.projections.bootstrap import build as build_projections
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
@@ -42,7 +43,7 @@ from services.runtime.processor_service import running_processor
 from tests import dispatch_factories as f
 from tests.factories import T0, sms_received
 from tests.support.asgi_server import serving
-from tests.support.stream import last_sequence, publish_all, relayed, stream_events, tracked
+from tests.support.stream import last_sequence, publish_all, relayed, stream_events, taken_in, tracked
 
 SCENE = (39.75306, -105.00008)  # in front of a railway station downtown (generated test data)
 ACCESS_NOTES = "Bench by track 3, north end of the platform. Station security meets you at the Wynkoop St doors."
@@ -151,9 +152,9 @@ class ResponderStack:
         desk, read_models = self.app.state.desk, self.app.state.read_models
         while True:
             last = await last_sequence(self.js)
-            await tracked(self.dispatcher.recorder, last)
+            await taken_in(self.js, "dispatcher")
             await relayed(self.dispatcher)
-            await tracked(desk.recorder, last)
+            await taken_in(self.js, DESK_NAME)
             await relayed(desk)
             if await last_sequence(self.js) == last:
                 await tracked(read_models.store, last)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import TrackingRecorder
+from nats.js.errors import NotFoundError
 
 from services.contract.events import Envelope, decode_event
 from services.runtime.processor import OUTBOX_TRACKING_NAME, StreamProcessor
@@ -58,6 +59,13 @@ async def tracked(
     await asyncio.to_thread(recorder.wait, name, position, timeout)
 
 
+async def taken_in(js: Any, durable: str, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until ``durable`` has acknowledged everything on the stream its filter reads (its consumer acks once the
+    processor committed). For a filtered processor, whose tracking records neither the positions of the events it
+    is not sent nor that of an unreadable message it dead-lettered, this is how to know it took everything in."""
+    await wait_for_consumer_to_drain(js, await last_sequence(js), durable, timeout)
+
+
 async def relayed(processor: StreamProcessor, timeout: float = WAIT_SECONDS) -> None:
     """Wait until ``processor``'s outbox relay has published everything the processor has stored so far."""
     stored = await asyncio.to_thread(processor.recorder.max_notification_id)
@@ -95,12 +103,26 @@ async def wait_for_stream(
     return await eventually(events_once_true, "the stream to show what was expected", timeout)
 
 
+async def last_on(js: Any, subjects: list[str]) -> int:
+    """The stream sequence of the last message on any of ``subjects`` (0: none); a wildcard: the stream's last."""
+    if any("*" in s or ">" in s for s in subjects):
+        return await last_sequence(js)
+    last = 0
+    for subject in subjects:
+        with contextlib.suppress(NotFoundError):
+            last = max(last, (await js.get_last_msg(STREAM_NAME, subject)).seq)
+    return last
+
+
 async def wait_for_consumer_to_drain(js: Any, last: int, durable: str, timeout: float = WAIT_SECONDS) -> None:
-    """Wait until the durable consumer acknowledged everything up to ``last`` (server-side state)."""
+    """Wait until the durable consumer acknowledged everything up to ``last`` (server-side state). A durable reads
+    only its filter's subjects, so its ack floor stops at the last message on those: that one (read from the
+    stream, not from the consumer's pending count, which the server updates after the publish is acknowledged)."""
 
     async def drained() -> bool:
         info = await js.consumer_info(STREAM_NAME, durable)
-        return info.ack_floor.stream_seq >= last and info.num_pending == 0 and info.num_ack_pending == 0
+        floor = min(last, await last_on(js, info.config.filter_subjects or [info.config.filter_subject or ">"]))
+        return info.ack_floor.stream_seq >= floor and info.num_pending == 0 and info.num_ack_pending == 0
 
     await eventually(drained, f"consumer {durable} to drain to {last}", timeout)
 

@@ -56,8 +56,9 @@ def imported_modules(tree: ast.AST) -> set[str]:
     return names
 
 
-# shared modules a domain may use: the event models, and the GSM-7 alphabet (pure arithmetic)
-PURE_SHARED = ("services.contract.events", "services.contract.gsm7")
+# shared modules a domain may use: the event models, the GSM-7 alphabet (pure arithmetic), and the triage rules
+# (pure; shared by intake and the re-assessment on scene)
+PURE_SHARED = ("services.contract.events", "services.contract.gsm7", "services.contract.triage")
 
 
 @pytest.mark.parametrize("path", DOMAIN_MODULES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 from services.contract.events import NotificationRequested, NotificationRequestedData, decode_event, new_event
 from services.contract.gsm7 import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
-from services.contract.templates import TEMPLATES, place_ref, without_retired_free_text
+from services.contract.templates import (
+    TEMPLATES,
+    FieldNoted,
+    ReplyCommand,
+    ReplyPart,
+    place_ref,
+    without_retired_free_text,
+)
 from services.notifier.domain.place_names import PlaceBook, printable_name
 from services.notifier.domain.templates import (
     LANGUAGES,
@@ -105,6 +112,52 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
         for k in ("overdose", "withdrawal", "self_harm_risk")
     ],
     "system_alert": [{"reference": "DL-999999999999", "service": "intake_gateway_incident_state"}],
+    "priority_changed": [  # F4
+        {"code": "9999", "from_priority": f, "to_priority": t} for f in ("P1", "P2", "P3") for t in ("P1", "P2", "P3")
+    ],
+    # F1: check-ins, pairs only, late ETA, EMS not confirmed
+    "checkin_prompt": [{"code": "9999", "due": "23:59"}],
+    "checkin_confirmed": [{"code": "9999", "next_due": "23:59"}],
+    "checkin_reminder": [{"code": "9999"}],
+    "checkin_call": [{"code": "4821"}],
+    "checkin_cleared": [{"code": "9999"}],
+    "checkin_missed_alert": [
+        {"responder_name": LONG_NAME[:100], "code": "9999", "minutes_overdue": 99_999, **w} for w in WHERE
+    ],
+    "checkin_call_911": [{"responder_name": LONG_NAME[:100], "code": c, **w} for w in WHERE for c in ("9999", None)],
+    "duress_alert": [{"responder_name": LONG_NAME[:100], "code": c, **w} for w in WHERE for c in ("9999", None)],
+    "pair_wait": [{"code": "9999"}],
+    "pair_alert": [{"responder_name": LONG_NAME[:100], "code": "9999", **w} for w in WHERE],
+    "eta_overdue": [{"responder_name": LONG_NAME[:100], "code": "9999", "minutes_late": 99_999}],
+    "ems_overdue": [{"code": "9999", "minutes": 99_999}],
+    # end F1
+    # F3: naloxone in the bag
+    "restock_confirmed": [{"added": a, "usable": u} for a in (1, 500) for u in (0, 1, 9_999)],
+    "kits_left_noted": [{"code": "9999", "count": c, "usable": u} for c in (1, 20) for u in (None, 0, 1, 9_999)],
+    "stock_low": [{"responder_name": LONG_NAME[:100], "usable": u} for u in (0, 1, 9_999)],
+    # end F3
+    # F2: field reports by text
+    "field_noted": [
+        {"code": "9999", "what": w, "minutes": m}
+        for w in typing.get_args(FieldNoted.model_fields["what"].annotation)
+        for m in (None, 240)
+        if m or w != "eta"
+    ],
+    "reply_not_understood": [
+        {"command": c, "part": p, "code": code}
+        for c in typing.get_args(ReplyCommand)
+        for p in typing.get_args(ReplyPart)
+        for code in ("9999", None)
+    ],
+    "reply_help_field": [{}],
+    "reply_help_kit": [{}],
+    "field_alert": [
+        {"responder_name": LONG_NAME[:100], "code": "9999", "what": w, "caller_asked": a}
+        for w in ("cannot_locate", "backup_unfilled")
+        for a in (True, False)
+    ],
+    "caller_confirm_location": [{}],
+    # end F2
     "legacy_v1": [{}],
 }
 
@@ -252,9 +305,14 @@ ADVERSARIAL = [
     "",
 ]
 
+F1_ABOUT_RESPONDER = ("checkin_missed_alert", "checkin_call_911", "duress_alert", "pair_alert", "eta_overdue")
+
 PRINTED_AS_GIVEN = {
     ("responder_unreachable", "responder_name"): "a staff member's name, from the roster",
     ("system_alert", "service"): "the consumer that gave up",
+    **{(t, "responder_name"): "a staff member's name, from the roster" for t in F1_ABOUT_RESPONDER},  # F1
+    ("stock_low", "responder_name"): "a staff member's name, from the roster",  # F3
+    ("field_alert", "responder_name"): "a staff member's name, from the roster",  # F2
 }
 """Parameters printed as the sender gave them: a name from the roster (entered by an administrator) and the
 name of a service's consumer (set by the system). Nothing else, and neither comes from a report."""

@@ -1,4 +1,5 @@
-"""The demo roster: a JSON file of responder profiles and rotations, published as ordinary roster events.
+"""The demo roster: a JSON file of responder profiles and rotations, published as ordinary roster events, and the
+naloxone kits in the carriers' bags (``naloxone_stock``), published as restocks recorded by "demo-seed".
 
 Production manages the roster through the gateway's admin API; this only gives `make run` people to page.
 """
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 
 from services.contract.events import (
     Envelope,
+    NaloxoneRestockReported,
+    NaloxoneRestockReportedData,
     ResponderProfile,
     ResponderRegistered,
     RotationDefined,
@@ -22,6 +25,7 @@ from services.contract.events import (
 )
 
 PRODUCER = "dispatcher.seed"
+RECORDED_BY = "demo-seed"
 
 
 def seed_events(path: Path, now: datetime) -> list[Envelope]:
@@ -31,8 +35,11 @@ def seed_events(path: Path, now: datetime) -> list[Envelope]:
     for kind, model, event_class, key in (
         ("responders", ResponderProfile, ResponderRegistered, "responder_id"),
         ("rotations", RotationDefinedData, RotationDefined, "rotation_id"),
+        ("naloxone_stock", NaloxoneRestockReportedData, NaloxoneRestockReported, "responder_id"),
     ):
         for index, entry in enumerate(document.get(kind, [])):
+            if kind == "naloxone_stock":
+                entry = {**entry, "recorded_by": RECORDED_BY}
             try:
                 data = model.model_validate(entry)
             except ValidationError as exc:

@@ -8,7 +8,7 @@ dispatcher finds every one that passed while it was down.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -95,6 +95,12 @@ class SlotState:
 
 
 @dataclass(frozen=True)
+class FieldDue:
+    action: str  # "prompt" or "missed" (a check-in), "eta_overdue", "ems_overdue"
+    responder_id: UUID | None
+
+
+@dataclass(frozen=True)
 class DueAction:
     page_id: UUID
     action: str  # "remind", "call" or "time_out"
@@ -119,6 +125,9 @@ class IncidentDispatch(Aggregate):
         at: datetime,
         place: str | None = None,  # the gazetteer's name for the scene, if an entry is that close
         reported_at: datetime | None = None,  # when the report was made (None: opened before this was kept)
+        risk_level: str | None = None,  # triage's risk level (C-SSRS for self_harm_risk), for the pairs-only rule
+        field_deadlines: dict[str, int] | None = None,  # {"eta_grace_minutes", "ems_confirm_minutes"}; None: none
+        callback: str | None = None,  # the reporter's callback number (F2: NOFIND asks them); never in a log line
     ) -> None:
         self.short_code, self.kind, self.priority = short_code, kind, priority
         self.reported_at = reported_at or at
@@ -133,6 +142,9 @@ class IncidentDispatch(Aggregate):
         if team:
             self.slots["peer"] = _slot()
         self.on_it: dict[str, str] = {}  # responder id -> code, for everyone who accepted and is not done
+        self.risk_level = risk_level
+        self.field_deadlines = field_deadlines
+        self.callback = callback
 
     # ---- paging -----------------------------------------------------------------------------------
 
@@ -276,6 +288,8 @@ class IncidentDispatch(Aggregate):
         at: datetime,
         reported_by: str | None = None,  # pressed on the incident page (message_sid None) by this subject
     ) -> None:
+        if stage == "arrived":
+            self._prompts()["arrived"].setdefault(str(responder_id), at)
         if stage == "done":
             self.on_it.pop(str(responder_id), None)
             if not self.on_it:
@@ -327,6 +341,206 @@ class IncidentDispatch(Aggregate):
         if getattr(self, "field", None) is None:
             self.field = _field_state()
         return self.field
+
+    # ---- safety check-ins and field deadlines (check_ins.py; the times come from field_policy.py) ----------
+
+    @event("CheckInStarted")
+    def start_check_in(
+        self,
+        responder_id: UUID,
+        code: str,
+        phone: str,
+        language: str,
+        channel: str,
+        minutes: int,
+        due_at: datetime,
+        prompt_at: datetime | None,
+        next_at: datetime | None,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """``ARRIVED``: the responder's check-in timer runs (``next_at``: the first missed step)."""
+        self._check_ins()[str(responder_id)] = {
+            "code": code,
+            "phone": phone,
+            "language": language,
+            "minutes": minutes,
+            "due_at": due_at,
+            "prompt_at": prompt_at,
+            "missed": 0,
+            "next_at": next_at,
+            "active": True,
+        }
+
+    @event("CheckInPrompted")
+    def prompt_check_in(self, responder_id: UUID, caused_by: UUID | None, at: datetime) -> None:
+        self._check_ins()[str(responder_id)]["prompt_at"] = None
+
+    @event("CheckInConfirmed")
+    def confirm_check_in(
+        self,
+        responder_id: UUID,
+        channel: str,
+        message_sid: str | None,
+        minutes: int,
+        due_at: datetime,
+        prompt_at: datetime | None,
+        next_at: datetime | None,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """``OK`` (or a duress word, which looks the same here): the timer restarts, nothing is missed."""
+        state = self._check_ins()[str(responder_id)]
+        state.update(minutes=minutes, due_at=due_at, prompt_at=prompt_at, missed=0, next_at=next_at, active=True)
+
+    @event("CheckInMissed")
+    def miss_check_in(
+        self,
+        responder_id: UUID,
+        step: str,
+        responder_name: str,
+        minutes_overdue: int,
+        last_known: dict[str, Any] | None,
+        notified: list[dict[str, Any]],  # responder_id, role, phone, language, name of each person paged
+        next_at: datetime | None,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        """One step of a missed check-in was taken (one event per step; ``next_at``: the step after, if any)."""
+        state = self._check_ins()[str(responder_id)]
+        state["missed"] += 1
+        state["next_at"] = next_at
+        state["prompt_at"] = None  # past due: the reminder says it now
+
+    @event("DuressSignalled")
+    def signal_duress(
+        self,
+        responder_id: UUID,
+        responder_name: str,
+        last_known: dict[str, Any] | None,
+        notified: list[dict[str, Any]],
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """A duress word was in the responder's reply (the word itself is never kept): the supervisor is paged."""
+
+    @event("CheckInEnded")
+    def end_check_in(self, responder_id: UUID, reason: str, channel: str | None, caused_by: UUID, at: datetime) -> None:
+        self._check_ins()[str(responder_id)]["active"] = False
+
+    @event("PairWaitNoted")
+    def note_pair_wait(
+        self,
+        responder_id: UUID,
+        responder_name: str,
+        code: str,
+        rule: str,
+        supervisor: dict[str, Any] | None,
+        caused_by: UUID,
+        at: datetime,
+    ) -> None:
+        """A responder alone on a pairs-only incident was told to wait for the partner; the supervisor was told."""
+
+    @event("EtaOverdueNoted")
+    def note_eta_overdue(
+        self,
+        responder_id: UUID,
+        responder_name: str,
+        eta_at: datetime,
+        minutes_late: int,
+        supervisor: dict[str, Any] | None,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        self._prompts()["eta_overdue"].append(str(responder_id))
+
+    @event("EmsOverdueNoted")
+    def note_ems_overdue(
+        self,
+        since: datetime,
+        minutes_waited: int,
+        supervisor: dict[str, Any] | None,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        self._prompts()["ems_overdue"] = True
+
+    def active_check_ins(self) -> dict[str, dict[str, Any]]:
+        """Responder id -> their running check-in (read-only for callers)."""
+        return {r: state for r, state in (getattr(self, "check_ins", None) or {}).items() if state["active"]}
+
+    def arrived_at(self, responder_id: UUID) -> datetime | None:
+        """When the responder first said they arrived (None: not yet)."""
+        return self._prompts()["arrived"].get(str(responder_id))
+
+    def field_due(self, now: datetime) -> list[FieldDue]:
+        """The check-in prompts and steps, and the ETA and EMS prompts, that are due at ``now``."""
+        if self.is_closed:
+            return []
+        due = []
+        for responder_id, state in self.active_check_ins().items():
+            if state["next_at"] is not None and state["next_at"] <= now:
+                due.append(FieldDue("missed", UUID(responder_id)))
+            elif state["prompt_at"] is not None and state["prompt_at"] <= now:
+                due.append(FieldDue("prompt", UUID(responder_id)))
+        for responder_id, eta_due in self._eta_deadlines().items():
+            if eta_due <= now:
+                due.append(FieldDue("eta_overdue", UUID(responder_id)))
+        ems_due = self.ems_deadline()
+        if ems_due is not None and ems_due[1] <= now:
+            due.append(FieldDue("ems_overdue", None))
+        return due
+
+    def _field_deadlines(self) -> list[datetime]:
+        if self.is_closed:
+            return []
+        times = [
+            t
+            for state in self.active_check_ins().values()
+            for t in (state["prompt_at"], state["next_at"])
+            if t is not None
+        ]
+        times.extend(self._eta_deadlines().values())
+        if (ems_due := self.ems_deadline()) is not None:
+            times.append(ems_due[1])
+        return times
+
+    def _eta_deadlines(self) -> dict[str, datetime]:
+        """Responder id -> when being late against their ETA prompts the supervisor (not arrived, not prompted)."""
+        grace = (getattr(self, "field_deadlines", None) or {}).get("eta_grace_minutes")
+        if grace is None:
+            return {}
+        prompts = self._prompts()
+        return {
+            responder_id: eta_at + timedelta(minutes=grace)
+            for responder_id, eta_at in self.field_state()["etas"].items()
+            if responder_id in self.on_it
+            and responder_id not in prompts["arrived"]
+            and responder_id not in prompts["eta_overdue"]
+        }
+
+    def ems_deadline(self) -> tuple[datetime, datetime] | None:
+        """(since, due): a P1 that needed EMS, not yet confirmed on scene nor prompted about; None otherwise.
+        ``since`` is when 911 was called, or the report when the reporter had called already."""
+        wait = (getattr(self, "field_deadlines", None) or {}).get("ems_confirm_minutes")
+        field = self.field_state()
+        if wait is None or self.priority != "P1" or "ems_now" not in self.needs or self._prompts()["ems_overdue"]:
+            return None
+        if field["ems_arrived_at"] is not None:
+            return None
+        since = field["ems_called_at"] or (self.report_time() if not self.call_911 else None)
+        return (since, since + timedelta(minutes=wait)) if since is not None else None
+
+    def _check_ins(self) -> dict[str, dict[str, Any]]:
+        if getattr(self, "check_ins", None) is None:
+            self.check_ins = {}
+        return self.check_ins
+
+    def _prompts(self) -> dict[str, Any]:
+        """Who said they arrived, and which field prompts were sent (an incident stored before them has none)."""
+        if getattr(self, "field_prompts", None) is None:
+            self.field_prompts = {"arrived": {}, "eta_overdue": [], "ems_overdue": False}
+        return self.field_prompts
 
     # ---- queries ----------------------------------------------------------------------------------
 
@@ -402,6 +616,7 @@ class IncidentDispatch(Aggregate):
         ]
         if self.alarm_sounding():
             times.append(self._alarm()["next_at"])
+        times.extend(self._field_deadlines())
         return min(times, default=None)
 
     def alarm_sounding(self) -> bool:
@@ -435,6 +650,14 @@ class IncidentDispatch(Aggregate):
 
     def _close(self, page_id: UUID, status: str) -> None:
         self._open_page(page_id)["status"] = status
+
+    # ---- re-assessment on scene (F4: incident.reassessed) ------------------------------------------------
+
+    @event("Reprioritized")
+    def reprioritize(self, priority: str, caused_by: UUID, at: datetime) -> None:
+        """A clinician re-scored the person on scene and triage gave ``priority`` (the reported one stays in
+        ``Opened``; pages already offered keep theirs)."""
+        self.priority = priority
 
 
 def _slot() -> dict[str, Any]:

@@ -37,6 +37,7 @@ _SHORTFALL_WORDS = {
     "nobody_with_skill": "nobody on call has the needed skills",
     "all_unreachable": "everyone on call is unreachable (opted out or off)",
     "everyone_qualified_already_paged": "everyone qualified on call was already paged for this incident",
+    "no_naloxone_in_stock": "no naloxone in stock: the carriers on call have no usable kit",
 }
 _RUNG_WORDS = {"candidates": "", "supervisor": " (supervisor rung)", "director": " (clinical director rung)"}
 
@@ -138,7 +139,8 @@ def page_reason(candidate: Candidate, plan: StepPlan, slot: str, at: Rung) -> di
 
 def reason_nobody_was_paged(shortfalls: Sequence[str]) -> str:
     """Why the ladder climbs when a step paged nobody: nobody qualified skips the remaining candidate steps."""
-    return "nobody_qualified" if "nobody_with_skill" in shortfalls else "nobody_to_page"
+    unqualified = {"nobody_with_skill", "no_naloxone_in_stock"}  # a carrier without a kit is not qualified
+    return "nobody_qualified" if unqualified.intersection(shortfalls) else "nobody_to_page"
 
 
 def shortfall_sentence(shortfalls: Sequence[str], rung: str) -> str:

@@ -2,12 +2,20 @@
 
 ``ResponderRecord`` is the aggregate (one per responder, folded from roster events and from pages);
 ``ResponderView`` is the frozen snapshot routing works on.
+
+Naloxone in the bag: the record keeps the responder's kits by lot (count, lot, expiry), changed only by events
+(a dose given, kits left behind, a restock). Never recorded (``None``) is not the same as none left (an empty
+list): a responder whose stock was never recorded is routed by skill as before, so a deployment does not lose
+every carrier the day it upgrades; once recorded, a carrier with no usable kit is not routed as one. A kit is
+usable through its expiry day (``expires_on`` on or after the day, UTC); a kit without a recorded expiry counts
+as usable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -23,6 +31,63 @@ class HeldCode:
     code: str
     incident_id: UUID
     page_id: UUID
+
+
+@dataclass(frozen=True)
+class NaloxoneLot:
+    """Kits of one lot in a responder's bag. ``expires_on`` None: not recorded (counted as usable)."""
+
+    count: int
+    lot: str | None = None
+    expires_on: date | None = None
+
+    def usable_on(self, day: date) -> bool:
+        return self.expires_on is None or self.expires_on >= day
+
+
+def usable_kits(kits: Iterable[NaloxoneLot], day: date) -> int:
+    """Kits not expired on ``day``."""
+    return sum(k.count for k in kits if k.usable_on(day))
+
+
+def take_kits(kits: Sequence[NaloxoneLot], count: int, day: date, lot: str | None = None) -> list[NaloxoneLot]:
+    """The bag after ``count`` kits were taken out on ``day``: from ``lot`` first when it is named, then the usable
+    kits that expire first, then expired ones (a kit used is gone, whatever its date). Never below zero."""
+
+    def order(k: NaloxoneLot) -> tuple[bool, bool, date]:
+        return (lot is None or k.lot != lot, not k.usable_on(day), k.expires_on or date.max)
+
+    left = count
+    after: dict[int, int] = {}
+    for i, k in sorted(enumerate(kits), key=lambda pair: order(pair[1])):
+        taken = min(left, k.count)
+        after[i] = k.count - taken
+        left -= taken
+    return [NaloxoneLot(after[i], k.lot, k.expires_on) for i, k in enumerate(kits) if after[i] > 0]
+
+
+def add_kits(kits: Sequence[NaloxoneLot], added: Iterable[NaloxoneLot], day: date) -> list[NaloxoneLot]:
+    """The bag after a restock on ``day``: expired kits are taken out (a restock is when the bag is checked), the
+    new kits added, kits of the same lot and expiry counted together."""
+    merged: dict[tuple[str | None, date | None], int] = {}
+    for k in (*(k for k in kits if k.usable_on(day)), *added):
+        merged[(k.lot, k.expires_on)] = merged.get((k.lot, k.expires_on), 0) + k.count
+    return [NaloxoneLot(n, lot, exp) for (lot, exp), n in merged.items() if n > 0]
+
+
+def stored_kits(kits: Iterable[NaloxoneLot]) -> list[dict[str, Any]]:
+    """Kits as a stored event keeps them (the expiry as ISO text)."""
+    return [
+        {"count": k.count, "lot": k.lot, "expires_on": k.expires_on.isoformat() if k.expires_on else None} for k in kits
+    ]
+
+
+def kits_from_stored(stored: Iterable[dict[str, Any]]) -> tuple[NaloxoneLot, ...]:
+    """Kits as ``stored_kits`` wrote them, back as values."""
+    return tuple(
+        NaloxoneLot(s["count"], s.get("lot"), date.fromisoformat(s["expires_on"]) if s.get("expires_on") else None)
+        for s in stored
+    )
 
 
 @dataclass(frozen=True)
@@ -42,10 +107,15 @@ class ResponderView:
     reported_location: tuple[float, float] | None = None
     reported_at: datetime | None = None
     load: int = 0
+    naloxone: tuple[NaloxoneLot, ...] | None = None  # None: stock never recorded
 
     @property
     def language(self) -> str:
         return self.languages[0] if self.languages else "en"
+
+    def naloxone_usable(self, day: date) -> int | None:
+        """Usable naloxone kits on ``day`` (UTC); None when the stock was never recorded."""
+        return None if self.naloxone is None else usable_kits(self.naloxone, day)
 
     def whereabouts(self, now: datetime, stale_after: timedelta) -> tuple[tuple[float, float], str, int | None]:
         """Where to measure from: the reported location while fresh, else the home base (and the age)."""
@@ -137,6 +207,78 @@ class ResponderRecord(Aggregate):
     ) -> None:
         """A message for this responder (an answer to a reply), or about them (to their supervisor)."""
 
+    # ---- naloxone in the bag (old records and snapshots have none of it: read through ``naloxone_kits``) ----
+
+    @event("NaloxoneStockChanged")
+    def change_naloxone(
+        self,
+        reason: str,
+        change: int,
+        kits: list[dict[str, Any]],
+        incident_id: UUID | None,
+        channel: str | None,
+        message_sid: str | None,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        """The bag after a change (``kits`` as ``stored_kits`` writes them): a dose, kits left, a restock."""
+        self.naloxone = kits
+
+    @event("NaloxoneLeftBehind")
+    def leave_naloxone(
+        self,
+        incident_id: UUID,
+        count: int,
+        lot: str | None,
+        zone: str | None,
+        channel: str,
+        message_sid: str | None,
+        caused_by: UUID | None,
+        at: datetime,
+    ) -> None:
+        """Kits left with the person or family at an incident (the stock change is its own event)."""
+
+    @event("NaloxoneStockLow")
+    def note_naloxone_low(
+        self, usable: int, threshold: int, supervisor_id: UUID | None, caused_by: UUID | None, at: datetime
+    ) -> None:
+        """The supervisor was told the usable kits fell to the threshold: not again until restocked above it."""
+        self.naloxone_low_told = True
+
+    @event("NaloxoneStockRecovered")
+    def note_naloxone_recovered(self, usable: int, caused_by: UUID | None, at: datetime) -> None:
+        self.naloxone_low_told = False
+
+    def naloxone_kits(self) -> list[NaloxoneLot] | None:
+        """The kits in the bag; None when the stock was never recorded."""
+        stored = getattr(self, "naloxone", None)
+        return None if stored is None else list(kits_from_stored(stored))
+
+    def naloxone_low_was_told(self) -> bool:
+        return getattr(self, "naloxone_low_told", False)
+
+    def tell(
+        self,
+        person: ResponderView,
+        template: str,
+        params: dict[str, Any],
+        priority: str,
+        caused_by: UUID | None,
+        at: datetime,
+        incident_id: UUID | None = None,
+    ) -> None:
+        """``notify`` ``person`` (this responder, or someone about them) at their phone, in their language."""
+        self.notify(
+            to=person.phone,
+            language=person.language,
+            template=template,
+            params=params,
+            priority=priority,
+            incident_id=incident_id,
+            caused_by=caused_by,
+            at=at,
+        )
+
     def held_code(self, code: str) -> HeldCode | None:
         """The page ``code`` names: an open one, else one closed lately (a late reply still finds it)."""
         held = self.open_codes.get(code) or self.recent_codes.get(code)
@@ -174,6 +316,7 @@ class ResponderRecord(Aggregate):
             reported_location=(location["lat"], location["lon"]) if location else None,
             reported_at=location["at"] if location else None,
             load=len(self.assignments),
+            naloxone=kits_from_stored(stored) if (stored := getattr(self, "naloxone", None)) is not None else None,
         )
 
 

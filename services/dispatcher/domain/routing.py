@@ -5,6 +5,10 @@ carrying a skill for every need triage named. Ranked by geodesic distance from w
 reported location while fresh, else their home base), then by load. Geodesics cost ~100 us each, so a cheap
 haversine bound picks the few worth measuring; with many people on call a grid index finds those few
 without looking at everyone. When nobody is left, the shortfall says at which filter the pool ran dry.
+
+Naloxone: a ``naloxone_carrier`` need is met only by a carrier with a usable kit in the bag on the request's
+day (UTC). A carrier whose stock was never recorded is still routed by skill; once recorded, none left or only
+expired kits is not a carrier (``no_naloxone_in_stock`` when that leaves nobody).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from services.dispatcher.domain.roster import ResponderView
@@ -28,6 +32,9 @@ SKILLS_FOR_NEED: dict[str, frozenset[str]] = {
     "medical_review": frozenset({"nurse", "prescriber", "licensed_clinician"}),
 }
 """A need triage names -> the skills that satisfy it (any one). Needs not listed (ems_now, ...) need no skill."""
+
+STOCKED_NEEDS = frozenset({"naloxone_carrier"})
+"""Needs a skill alone does not meet: the carrier must also have a usable naloxone kit."""
 
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
@@ -90,6 +97,11 @@ def matched_skills(responder: ResponderView, needs: Iterable[str]) -> tuple[str,
     return tuple(sorted(matched))
 
 
+def out_of_naloxone(responder: ResponderView, needs: Iterable[str], at: datetime) -> bool:
+    """The request needs a naloxone carrier and this one's recorded stock has no usable kit on ``at``'s day."""
+    return not STOCKED_NEEDS.isdisjoint(needs) and responder.naloxone_usable(at.astimezone(UTC).date()) == 0
+
+
 @dataclass
 class SpatialIndex:
     """Responders bucketed by grid cell of their home base and of their last reported location.
@@ -143,7 +155,7 @@ def _eligible(responder: ResponderView, request: Request, rules: RoutingRules) -
     if request.roles is not None and responder.role not in request.roles:
         return None
     skills = matched_skills(responder, request.needs)
-    if skills is None:
+    if skills is None or out_of_naloxone(responder, request.needs, request.at):
         return None
     where, source, age = responder.whereabouts(request.at, rules.stale_after)
     bound = haversine_km(where, request.location)
@@ -237,8 +249,11 @@ def diagnose(
     skilled = [r for r in free if matched_skills(r, request.needs) is not None]
     if not skilled:
         return ("nobody_with_skill",)
+    stocked = [r for r in skilled if not out_of_naloxone(r, request.needs, request.at)]
+    if not stocked:
+        return ("no_naloxone_in_stock",)
     stale = any(
-        r.reported_at is not None and r.whereabouts(request.at, rules.stale_after)[1] == "home_base" for r in skilled
+        r.reported_at is not None and r.whereabouts(request.at, rules.stale_after)[1] == "home_base" for r in stocked
     )
     return ("outside_radius", "locations_stale") if stale else ("outside_radius",)
 

@@ -34,3 +34,7 @@ async def serve(settings: DispatcherSettings) -> None:
                         await service.publish(event)
                     log.info("published the demo roster: %d roster events", len(events))
                 await until_signalled()
+        # stopped cleanly: the roster and deadlines as folded are saved, so the next start folds only what follows
+        with dispatcher.processing_lock:
+            dispatcher.catch_up()
+            dispatcher.known.save_snapshot()

@@ -1,23 +1,27 @@
-"""Twilio's webhooks: inbound SMS and delivery status callbacks.
+"""Twilio's webhooks: inbound SMS, delivery status callbacks, and keys pressed on our voice calls.
 
 They carry no bearer token: Twilio authenticates each request with ``X-Twilio-Signature``, an HMAC of the
 public URL it called and the form parameters, keyed with the account's auth token. During a token rotation
-the secondary token is accepted too. Both routes answer empty TwiML so Twilio sends nothing on its own; a
-webhook recorded before (a retry or a replay, however late) is answered the same and records nothing.
+the secondary token is accepted too. The SMS routes answer empty TwiML so Twilio sends nothing on its own; the
+keypad route answers a short spoken TwiML ("Thank you" / "Not understood"). A webhook recorded before (a retry or
+a replay, however late) is answered the same and records nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, QueryParams
+from twilio.twiml.voice_response import VoiceResponse
 
-from services.contract.events import E164
+from services.contract.events import E164, KeypadPrompt, ShortCode
 from services.intake_gateway.sms_webhooks import DeliveryStatus, InboundSms, SmsWebhooks, WebhookLedgerUnavailable
+from services.intake_gateway.voice_keypad import KeypadPress, VoiceKeypad, answer_speech
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,7 @@ async def signed_form(request: Request) -> FormData:
     return form
 
 
-def _parse(model: type[BaseModel], form: FormData, what: str) -> BaseModel:
+def _parse(model: type[BaseModel], form: FormData | QueryParams, what: str) -> BaseModel:
     try:
         return model.model_validate({key: str(value) for key, value in form.multi_items()})
     except ValidationError as exc:
@@ -111,3 +115,55 @@ async def delivery_status(
     except WebhookLedgerUnavailable as exc:
         raise Problem(503, LEDGER_UNAVAILABLE) from exc
     return twiml()
+
+
+# ---- keys pressed on a voice call (issue 18: the voice keypad) ----
+
+_CALL_SID = r"^CA[0-9a-fA-F]{32}$"
+SAY_LANGUAGES = {"en": "en-US", "es": "es-MX"}
+
+
+async def voice_keypad(request: Request) -> VoiceKeypad:
+    return request.app.state.voice_keypad
+
+
+class KeypadForm(BaseModel):
+    """What Twilio posts to a <Gather>'s action. Our calls are outbound: ``To`` (also ``Called``) is the phone
+    that was called and pressed the keys."""
+
+    model_config = ConfigDict(extra="ignore")
+    CallSid: str = Field(pattern=_CALL_SID)
+    To: E164
+    Called: E164 | None = None
+    Digits: str = Field(pattern=r"^[0-9*#]{1,4}$")
+
+
+class KeypadQuery(BaseModel):
+    """What the call carried in its action URL (``notifier/domain/voice_keypad.py``), signed with the rest."""
+
+    model_config = ConfigDict(extra="ignore")
+    prompt: KeypadPrompt | None = None
+    code: ShortCode | None = None
+    notification_id: UUID | None = None
+    lang: Literal["en", "es"] = "en"
+
+
+@router.post("/twilio/voice/keypad", response_class=Response)
+async def keypad_pressed(
+    request: Request,
+    form: Annotated[FormData, Depends(signed_form)],
+    app: Annotated[VoiceKeypad, Depends(voice_keypad)],
+) -> Response:
+    """Twilio's <Gather> action of our page and check-in calls: append `call.keypad_pressed`, then say "Thank
+    you" when the key means something for the call (1 accept / 2 decline a page; 1 safe / 2 end a check-in),
+    "Not understood" when not."""
+    keys = _parse(KeypadForm, form, "keypad")
+    call = _parse(KeypadQuery, request.query_params, "keypad action URL")
+    press = KeypadPress(keys.CallSid, keys.Called or keys.To, keys.Digits, call.prompt, call.code, call.notification_id)
+    try:
+        await app.press(press)
+    except WebhookLedgerUnavailable as exc:
+        raise Problem(503, LEDGER_UNAVAILABLE) from exc
+    response = VoiceResponse()
+    response.say(answer_speech(press.understood, call.lang), language=SAY_LANGUAGES[call.lang])
+    return Response(str(response), media_type="application/xml")

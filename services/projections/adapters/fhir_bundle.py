@@ -2,7 +2,8 @@
 
 Resources: Patient (an unidentified person: the record carries no name), Encounter (status, class FLD, period,
 location, participants, discharge disposition; NEMSIS eTimes as extensions and statusHistory), Observation
-(C-SSRS overall risk, LOINC 93374-7; CIWA-Ar and COWS totals), QuestionnaireResponse (C-SSRS answers by LOINC),
+(C-SSRS overall risk, LOINC 93374-7; CIWA-Ar and COWS totals, also as re-assessed on scene; vital signs reported
+from the field, LOINC with UCUM units), QuestionnaireResponse (C-SSRS answers by LOINC),
 MedicationAdministration (each naloxone dose, RxNorm 7242), Task (each follow-up), Communication (each SMS,
 with its template name only: no message text, no phone number) and CarePlan (the safety plan).
 
@@ -55,6 +56,15 @@ ETIMES = (
     ("eTimes.08", "handed_off_at", "transfer of care"),
     ("eTimes.13", "cleared_at", "unit back in service"),
 )
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+UCUM = "http://unitsofmeasure.org"
+VITAL_SIGNS = {
+    "respiratory_rate": ("9279-1", "Respiratory rate", "/min"),
+    "spo2": ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%"),
+    "pulse": ("8867-4", "Heart rate", "/min"),
+    "responsiveness": ("67775-7", "Level of responsiveness", None),
+}
+"""Vitals reported on scene -> LOINC code, display, UCUM unit (None: a coded answer, AVPU)."""
 PRIORITY = {"P1": ("EM", "emergency"), "P2": ("UR", "urgent"), "P3": ("R", "routine")}
 TASK_PRIORITY = {"P1": "stat", "P2": "urgent", "P3": "routine"}
 TASK_STATUS = {"open": "requested", "done": "completed", "cancelled": "cancelled"}
@@ -161,6 +171,9 @@ def fhir_bundle(
                 }
             )
 
+    resources.extend(_vitals(doc, subject, encounter, issued))
+    resources.extend(_reassessed(doc, subject, encounter))
+
     for index, dose in enumerate(doc.what["interventions"]["naloxone_doses"], start=1):
         administration: dict[str, Any] = {
             "resourceType": "MedicationAdministration",
@@ -243,6 +256,60 @@ def fhir_bundle(
         "timestamp": issued,
         "entry": [_entry(r) for r in resources],
     }
+
+
+def _vitals(doc: Documentation, subject: dict, encounter: dict, issued: str | None) -> list[dict[str, Any]]:
+    """One vital-signs Observation per value a responder reported on scene (``field.vitals_recorded``)."""
+    resources = []
+    for index, taken in enumerate(doc.what.get("vitals", []), start=1):
+        for key, (code, display, unit) in VITAL_SIGNS.items():
+            value = taken.get(key)
+            if value is None:
+                continue
+            resource: dict[str, Any] = {
+                "resourceType": "Observation",
+                "id": str(_id(doc.incident_id, "vitals", index, key)),
+                "status": "final",
+                "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+                "subject": subject,
+                "encounter": encounter,
+                "effectiveDateTime": _time(taken["taken_at"]),
+                "issued": issued,
+            }
+            if unit is None:
+                resource["valueCodeableConcept"] = {"text": f"AVPU: {value}"}
+            else:
+                resource["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+            resources.append(resource)
+    return resources
+
+
+def _reassessed(doc: Documentation, subject: dict, encounter: dict) -> list[dict[str, Any]]:
+    """A score a clinician recorded on scene: an Observation at the time it was recorded."""
+    resources = []
+    for index, again in enumerate(doc.what.get("reassessments", []), start=1):
+        resource: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": str(_id(doc.incident_id, "reassessed", index)),
+            "status": "final",
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": _time(again["at"]),
+            "performer": [{"display": again["recorded_by"]}],
+        }
+        if again["instrument"] == "c_ssrs":
+            resource["code"] = {
+                "coding": [{"system": LOINC, "code": CSSRS_OVERALL_RISK}],
+                "text": "C-SSRS overall risk (re-assessed on scene)",
+            }
+            resource["valueCodeableConcept"] = {"text": str(again["c_ssrs_risk"])}
+        else:
+            name = {"cows": "COWS", "ciwa_ar": "CIWA-Ar"}[again["instrument"]]
+            resource["code"] = {"text": f"{name} total score (re-assessed on scene)"}
+            resource["valueInteger"] = again["score"]
+        resources.append(resource)
+    return resources
 
 
 def _encounter(doc: Documentation, progress: Progress, patient_id: UUID, encounter_id: UUID) -> dict[str, Any]:

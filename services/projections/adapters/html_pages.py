@@ -107,6 +107,11 @@ def group_words(key: str, dimension: str) -> str:
     return "no zone" if key == "unzoned" else words(key)
 
 
+def month_words(key: str) -> str:
+    """A month key as a director reads it: '2026-11' -> 'November 2026' (naloxone kits left behind)."""
+    return date.fromisoformat(f"{key}-01").strftime("%B %Y")
+
+
 TEMPLATES = package_templates("services.projections")
 TEMPLATES.filters.update(
     label=label,
@@ -117,6 +122,7 @@ TEMPLATES.filters.update(
     sentence=sentence,
     action_words=action_words,
     group_words=group_words,
+    month_words=month_words,
 )
 
 
@@ -142,8 +148,16 @@ def board_page(
     heading = BOARD_HEADINGS.get(status, "All incidents")
     context = {"who": who, "csrf": csrf, "active": "board", "zone": zone}
     unfilled = sum(1 for row in rows if row["unfilled"])
+    missed = sum(1 for row in rows if row["field"]["check_in_missed"])
     return render(
-        "board.html", title=heading, rows=rows, status=status, position=position, unfilled=unfilled, **context
+        "board.html",
+        title=heading,
+        rows=rows,
+        status=status,
+        position=position,
+        unfilled=unfilled,
+        checkin_missed=missed,
+        **context,
     )
 
 

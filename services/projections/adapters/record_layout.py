@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
+from types import SimpleNamespace
 from typing import Any
 
 from services.projections.domain.documentation import Documentation
-from services.projections.domain.plain_words import CHANNEL_WORDS, words
+from services.projections.domain.plain_words import CHANNEL_WORDS, INSTRUMENT_WORDS, words
+from services.projections.domain.sentences import vitals_words
 
 Section = tuple[str, list[tuple[str, str]]]
 
@@ -158,6 +160,22 @@ class _Layout:
             f"response {dose['response'] or 'not recorded'} ({DOSE_SOURCE_WORDS.get(dose['source'], dose['source'])})"
         )
 
+    def vitals(self, v: Mapping[str, Any]) -> str:
+        """'RR 12/min, SpO2 94%, pulse 88/min, responds to voice (Cleo Clinician, by text)'."""
+        said = vitals_words(SimpleNamespace(**v))
+        channel = CHANNEL_WORDS.get(v["channel"], v["channel"])
+        return f"{said} ({v['recorded_by'] or 'someone not on the roster'}, by {channel})"
+
+    def reassessment(self, r: Mapping[str, Any]) -> str:
+        """'COWS 14 (moderate): priority P3 -> P2, by director@example.org (COWS 14 >= 8: ...)'."""
+        if r["instrument"] == "c_ssrs":
+            score = f"C-SSRS {r['c_ssrs_risk']} risk"
+        else:
+            band = f" ({words(r['risk_level'])})" if r["risk_level"] else ""
+            score = f"{INSTRUMENT_WORDS.get(r['instrument'], r['instrument'])} {r['score']}{band}"
+        reasons = f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""
+        return f"{score}: priority {r['previous_priority']} -> {r['priority']}, by {r['recorded_by']}{reasons}"
+
     def triage(self, block: Mapping[str, Any]) -> str:
         answers = {TRIAGE_WORDS.get(k, words(k)): v for k, v in block.items()}
         return "; ".join(f"{k}: {self.text(v)}" for k, v in answers.items() if v not in (None, "", []))
@@ -177,8 +195,11 @@ class _Layout:
                 (f"Naloxone dose {index}", self.dose(dose))
                 for index, dose in enumerate(what["interventions"]["naloxone_doses"], start=1)
             ],
+            *[(f"Vitals {self.time(v['taken_at'])}", self.vitals(v)) for v in what.get("vitals", [])],
+            *[(f"Re-assessed {self.time(r['at'])}", self.reassessment(r)) for r in what.get("reassessments", [])],
             ("EMS activated", "not recorded" if ems["activated"] is None else self.text(ems["activated"])),
             ("EMS called before dispatch", self.text(ems["called_before_dispatch"])),
+            ("911 called", self.time(ems.get("called_at"))),
             ("EMS agency", self.text(ems["agency"])),
             ("EMS arrived", self.time(ems["arrived_at"])),
             ("Hand-off organisation", self.text(what["handoff"]["organisation"])),

@@ -122,6 +122,7 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
                 seq {big} PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, incident_id TEXT NOT NULL, type TEXT NOT NULL,
                 occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, body {blob} NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS {timeline}_by_incident ON {timeline} (incident_id, seq)",
+            "CREATE INDEX IF NOT EXISTS {timeline}_by_type ON {timeline} (type, occurred_at)",  # kits left, by month
             f"""CREATE TABLE IF NOT EXISTS {{deliveries}} (
                 seq {big} PRIMARY KEY, message_sid TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
                 occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL)""",

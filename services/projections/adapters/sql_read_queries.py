@@ -141,6 +141,21 @@ class SqlReadModelQueries(ABC):
         tasks = self.query(f"SELECT due_at, status, completed_at FROM {{tasks}} {clause}", params)
         return incidents, tasks
 
+    def kits_left_rows(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """Kits left behind in [since, until), from the incidents' timelines (the zone is sealed there)."""
+        clause, params = where_clause(
+            ("type = %s", "naloxone.left_behind"), ("occurred_at >= %s", iso(since)), ("occurred_at < %s", iso(until))
+        )
+        rows = self.query(f"SELECT incident_id, occurred_at, body FROM {{timeline}} {clause} ORDER BY seq", params)
+        kits = []
+        for row in rows:
+            data = self.sealer.unseal(row["body"])["data"]
+            at = datetime.fromisoformat(row["occurred_at"])
+            kits.append(
+                {"incident_id": row["incident_id"], "occurred_at": at, "count": data["count"], "zone": data.get("zone")}
+            )
+        return kits
+
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every row of every read-model table, sealed columns opened: two stores with equal dumps are equal."""
         result: dict[str, list[dict[str, Any]]] = {}

@@ -28,6 +28,9 @@ WRITERS = {
     "incident.relocated": "recorded_by",
     "incident.cancelled": "recorded_by",
     "dispatch.progress_reported": "reported_by",
+    "incident.reassessed": "recorded_by",
+    "naloxone.restock_reported": "recorded_by",
+    "field.ems_called": "recorded_by",  # from the incident page (a text names nobody signed in: not a write here)
 }
 SYSTEM_WRITERS = frozenset({"rules", "system"})
 """Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""
@@ -109,6 +112,9 @@ WRITE_WORDS = {
     "incident.relocated": "recorded a new location",
     "incident.cancelled": "cancelled the incident",
     "dispatch.progress_reported": "pressed a progress button on the incident page",
+    "incident.reassessed": "re-assessed the person on scene",
+    "naloxone.restock_reported": "reported a naloxone restock",
+    "field.ems_called": "recorded that 911 was called",
 }
 
 

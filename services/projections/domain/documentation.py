@@ -19,10 +19,13 @@ from services.contract.events import (
     DocumentationFieldsCompleted,
     DocumentationSignedOff,
     EmsArrived,
+    EmsCalled,
+    IncidentReassessed,
     IncidentRelocated,
     IncidentReported,
     NaloxoneAdministered,
     NaloxoneDoseRecord,
+    VitalsRecorded,
 )
 from services.projections.domain.progress import Progress, RecordedEvent
 
@@ -240,7 +243,8 @@ def assemble_documentation(
         need(dose.response is None, f"naloxone_doses[{index}].response", f"response to naloxone dose {index}", "what")
 
     ems_events = [r.event for r in events if isinstance(r.event, EmsArrived)]
-    ems = _ems(report, ems_events, fields)
+    calls = [r.event for r in events if isinstance(r.event, EmsCalled)]
+    ems = _ems(report, ems_events, fields, calls)
     what = {
         "kind": progress.kind,
         "priority": progress.priority,
@@ -251,6 +255,8 @@ def assemble_documentation(
         "possible_duplicate_of": list(report.data.possible_duplicate_of) if report else [],
         "interventions": {"naloxone_doses": [asdict(d) for d in doses]},
         "ems": ems | {"arrived_at": ems_events[0].data.arrived_at if ems_events else None},
+        "vitals": _vitals(events, staff),
+        "reassessments": _reassessments(events),
         "handoff": {
             "organisation": fields.get("handoff_organisation"),
             "receiving_person": fields.get("handoff_receiving_person"),
@@ -320,21 +326,69 @@ def assemble_documentation(
     )
 
 
-def _ems(report: IncidentReported | None, arrivals: Sequence[EmsArrived], fields: Mapping[str, Any]) -> dict[str, Any]:
+def _ems(
+    report: IncidentReported | None,
+    arrivals: Sequence[EmsArrived],
+    fields: Mapping[str, Any],
+    calls: Sequence[EmsCalled] = (),
+) -> dict[str, Any]:
     """Whether EMS was activated, as recorded: the clinician's answer when given; else yes when the report said 911
-    was already called, EMS was recorded arriving or an EMS agency was named; else not known (None). Triage
-    asking for EMS now (``ems_now``) is advice to call, not a call: it only makes the answer needed."""
+    was already called, a responder reported calling 911 (``field.ems_called``: by text or the incident page), EMS
+    was recorded arriving or an EMS agency was named; else not known (None). Triage asking for EMS now
+    (``ems_now``) is advice to call, not a call: it only makes the answer needed."""
     called = bool(report and report.data.overdose and report.data.overdose.ems_called)
     agency = fields.get("ems_agency") or next((e.data.agency for e in arrivals if e.data.agency), None)
     activated = fields.get("ems_activated")
-    if activated is None and (called or arrivals or agency):
+    if activated is None and (called or calls or arrivals or agency):
         activated = True
     return {
         "activated": activated,
         "called_before_dispatch": called,
+        "called_at": min((c.data.called_at for c in calls), default=None),
         "needed": bool(report and "ems_now" in report.data.needs),
         "agency": agency,
     }
+
+
+def _vitals(events: Sequence[RecordedEvent], staff: Mapping[UUID, StaffInfo]) -> list[dict[str, Any]]:
+    """Vitals responders reported on scene (``field.vitals_recorded``), in the order taken."""
+    taken = [r.event for r in events if isinstance(r.event, VitalsRecorded)]
+    rows = []
+    for event in sorted(taken, key=lambda e: e.data.taken_at):
+        d = event.data
+        info = staff.get(d.responder_id)
+        rows.append(
+            {
+                "taken_at": d.taken_at,
+                "respiratory_rate": d.respiratory_rate,
+                "spo2": d.spo2,
+                "pulse": d.pulse,
+                "responsiveness": d.responsiveness,
+                "recorded_by": info.name if info else None,
+                "responder_id": d.responder_id,
+                "channel": d.channel,
+            }
+        )
+    return rows
+
+
+def _reassessments(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
+    """Scores a clinician recorded on scene (``incident.reassessed``) and what triage made of them."""
+    return [
+        {
+            "at": r.event.occurred_at,
+            "instrument": r.event.data.instrument,
+            "score": r.event.data.score,
+            "c_ssrs_risk": r.event.data.c_ssrs_risk,
+            "risk_level": r.event.data.risk_level,
+            "previous_priority": r.event.data.previous_priority.value,
+            "priority": r.event.data.priority.value,
+            "reasons": list(r.event.data.reasons),
+            "recorded_by": r.event.data.recorded_by,
+        }
+        for r in events
+        if isinstance(r.event, IncidentReassessed)
+    ]
 
 
 def _signatures(

@@ -49,6 +49,14 @@ TEMPLATE_WORDS = {
     "nobody_accepted_call": "NOBODY ACCEPTED alarm",
     "alarm_answered": "alarm ended notice",
     "legacy_v1": "message",
+    # the field (issue 18); a template not listed reads as its name ('checkin call' ...)
+    "checkin_prompt": "check-in prompt",
+    "checkin_confirmed": "check-in confirmation",
+    "checkin_reminder": "check-in reminder",
+    "checkin_missed_alert": "CHECK-IN MISSED alert",
+    "checkin_call_911": "call-911 instruction",
+    "duress_alert": "DURESS alert",
+    "priority_changed": "priority-changed notice",
 }
 """What each message was, in words (the template names are the contract's, services/contract/templates.py)."""
 

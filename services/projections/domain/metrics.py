@@ -8,7 +8,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from services.projections.domain.progress import SlaTargets
@@ -138,3 +138,33 @@ def follow_up_metrics(tasks: Iterable[TaskRow], now: datetime) -> dict[str, Any]
         "cancelled": counts["cancelled"],
         "on_time_rate": counts["done_on_time"] / finished_or_late if finished_or_late else None,
     }
+
+
+# ---- naloxone left behind (issue 18) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KitsLeftRow:
+    """One ``naloxone.left_behind``: kits left with a person or family at an incident."""
+
+    incident_id: str
+    at: datetime
+    count: int
+    zone: str | None
+
+
+def kits_left_behind(rows: Iterable[KitsLeftRow], zone: tzinfo) -> list[dict[str, Any]]:
+    """Kits distributed (left behind) by service zone and month (the month in the organisation's ``zone``), as
+    leave-behind programs report them: one row per zone and month (sorted by month, then zone), then 'all'."""
+    kits: dict[tuple[str, str], int] = defaultdict(int)
+    incidents: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in rows:
+        key = (row.at.astimezone(zone).strftime("%Y-%m"), row.zone or "unzoned")
+        kits[key] += row.count
+        incidents[key].add(row.incident_id)
+    figures = [
+        {"month": month, "zone": where, "kits": kits[month, where], "incidents": len(incidents[month, where])}
+        for month, where in sorted(kits)
+    ]
+    every = {incident for ids in incidents.values() for incident in ids}
+    return figures + [{"month": "all", "zone": "all", "kits": sum(kits.values()), "incidents": len(every)}]

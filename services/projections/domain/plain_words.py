@@ -57,12 +57,39 @@ ALARM_STOPPED_WORDS = {
     "disposition_recorded": "a disposition was recorded",
 }
 
+# -- the field (issue 18) --
+
+CHECK_IN_STEP_WORDS = {
+    "reminder": "reminder sent",
+    "call": "voice call placed",
+    "supervisor_paged": "supervisor and partner paged",
+    "call_911": "supervisor told to call 911",
+}
+
+CHECK_IN_END_WORDS = {
+    "clear": "CLEAR: the responder is safe and done checking in",
+    "done": "the responder is done",
+    "cancelled": "the incident was cancelled",
+    "completed": "the response was completed",
+}
+
+LAST_KNOWN_WORDS = {
+    "scene": "on scene",
+    "reported": "their last reported location",
+    "home_base": "home base, nothing newer",
+}
+
+AVPU_WORDS = {"voice": "responds to voice", "pain": "responds to pain"}  # alert, unresponsive: as they are
+INSTRUMENT_WORDS = {"cows": "COWS", "ciwa_ar": "CIWA-Ar", "c_ssrs": "C-SSRS"}
+STOCK_REASON_WORDS = {"dose_given": "a dose given", "left_behind": "left with the person or family"}  # others: as is
+
 SPECIAL_WORDS = {
     "ems_now": "EMS now",
     "ems": "EMS",
     "p1": "P1",
     "transported_to_ed": "transported to ED",
     "ems_called": "EMS called",
+    "moderately_severe": "moderately severe",
 }
 
 

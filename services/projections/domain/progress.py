@@ -14,6 +14,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from services.contract.events import (
+    CheckInConfirmed,
+    CheckInEnded,
+    CheckInMissed,
+    CheckInStarted,
     DispatchAcknowledged,
     DispatchAlarmRaised,
     DispatchAlarmStopped,
@@ -24,7 +28,9 @@ from services.contract.events import (
     DocumentationFieldsCompleted,
     DocumentationSignedOff,
     Envelope,
+    EtaGiven,
     IncidentCancelled,
+    IncidentReassessed,
     IncidentRelocated,
     IncidentReported,
     Location,
@@ -161,6 +167,11 @@ class Progress:
     alarm_repeats: int = 0
     alarm_stopped: str | None = None
     """Why the NOBODY ACCEPTED alarm stopped (accepted, cancelled, disposition_recorded); None while it sounds."""
+    etas: dict[UUID, datetime] = field(default_factory=dict)
+    """Responder -> the arrival they estimated (``Y <code> <minutes>``; the latest counts), until they are on scene."""
+    check_ins: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    """Responder -> their running check-in: ``due_at`` and ``missed`` (a step was taken for a missed one); gone
+    once ended. A duress signal is not here: to the board it looks like the OK it pretends to be."""
 
     @property
     def status(self) -> Literal["open", "closed", "cancelled"]:
@@ -195,6 +206,20 @@ class Progress:
         """Nobody accepted and nobody more will be paged: the board shows it red, first."""
         return self.dispatch_stage is DispatchStage.UNFILLED
 
+    @property
+    def check_in_missed(self) -> bool:
+        """Someone on the incident missed a check-in and has not answered since: red and first, like unfilled."""
+        return self.status == "open" and any(c["missed"] for c in self.check_ins.values())
+
+    def field_facts(self) -> dict[str, Any]:
+        """The board's field cell: ETAs of those not yet on scene, and running check-ins (times as ISO text)."""
+        return {
+            "etas": {str(r): at.isoformat() for r, at in self.etas.items() if r not in self.on_scene_by},
+            "check_ins": {
+                str(r): {"due_at": c["due_at"].isoformat(), "missed": c["missed"]} for r, c in self.check_ins.items()
+            },
+        }
+
     def board_facts(self) -> dict[str, Any]:
         """What the board shows besides times and counts (sealed at rest: it says where, and what kind)."""
         return {
@@ -209,6 +234,7 @@ class Progress:
                 "on_scene": [str(r) for r in self.on_scene_by],
                 "alarm_repeats": self.alarm_repeats,
             },
+            "field": self.field_facts() if self.status == "open" else {},
         }
 
     def milestone(self, name: str) -> datetime | None:
@@ -328,6 +354,8 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
         elif isinstance(event, IncidentCancelled):
             progress.cancelled = True
             progress.closed_at = progress.closed_at or at
+        else:
+            _fold_field(progress, event)
     if progress is None:
         return None
     # times documented by a clinician fill in what nobody texted; texted times stay authoritative
@@ -336,6 +364,23 @@ def incident_progress(events: Sequence[RecordedEvent]) -> Progress | None:
     progress.on_scene_at = progress.on_scene_at or documented.get("on_scene_at")
     progress.closed_at = progress.closed_at or documented.get("cleared_at")
     return progress
+
+
+def _fold_field(progress: Progress, event: Envelope) -> None:
+    """What the field reports change on the board: ETAs, check-ins, and a priority a re-assessment changed."""
+    data = event.data
+    if isinstance(event, EtaGiven):
+        progress.etas[data.responder_id] = data.eta_at
+    elif isinstance(event, CheckInStarted):
+        progress.check_ins[data.responder_id] = {"due_at": data.due_at, "missed": False}
+    elif isinstance(event, CheckInConfirmed):
+        progress.check_ins[data.responder_id] = {"due_at": data.next_due_at, "missed": False}
+    elif isinstance(event, CheckInMissed):
+        progress.check_ins[data.responder_id] = {"due_at": data.due_at, "missed": True}
+    elif isinstance(event, CheckInEnded):
+        progress.check_ins.pop(data.responder_id, None)
+    elif isinstance(event, IncidentReassessed):
+        progress.priority = data.priority.value
 
 
 @dataclass(frozen=True)

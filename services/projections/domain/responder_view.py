@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from services.contract.events import (
@@ -23,7 +23,9 @@ from services.contract.events import (
     DispatchUnreachable,
     DispatchWithdrawn,
     EmsArrived,
+    EmsCalled,
     Envelope,
+    IncidentReassessed,
     IncidentRelocated,
     IncidentReported,
     Location,
@@ -32,6 +34,7 @@ from services.contract.events import (
     ResponderArrived,
     ResponderEnRoute,
 )
+from services.projections.domain.reassessment import SCALE_NAMES, instruments_for
 
 Stage = Literal["en_route", "arrived", "done"]
 STAGES: tuple[Stage, ...] = ("en_route", "arrived", "done")
@@ -116,6 +119,13 @@ class Dose:
 
 
 @dataclass(frozen=True)
+class Reassessed:
+    at: datetime
+    said: str
+    """'COWS 14: P3 -> P2'."""
+
+
+@dataclass(frozen=True)
 class ResponderView:
     incident_id: UUID
     short_code: str | None
@@ -133,6 +143,12 @@ class ResponderView:
     doses: list[Dose]
     ems_arrived_at: datetime | None
     ems_agency: str | None
+    ems_called_at: datetime | None = None
+    """The first report that 911 was called (by text or on this page)."""
+    reassessed: list[Reassessed] = field(default_factory=list)
+    """Scores a clinician recorded on scene, oldest first (``priority`` is the latest one's)."""
+    instruments: tuple[str, ...] = ()
+    """What re-scores this incident (``reassessment.instruments_for``): empty for an overdose."""
 
     @property
     def open(self) -> bool:
@@ -216,6 +232,9 @@ def responder_view(
     scene = _scene(reported.data.location) if reported else None
     doses: list[Dose] = []
     ems_at, ems_agency = None, None
+    called_at: datetime | None = None
+    reassessed: list[Reassessed] = []
+    priority = reported.data.priority.value if reported else None
     for event in events:
         data = event.data
         if isinstance(event, IncidentRelocated):
@@ -224,6 +243,11 @@ def responder_view(
             doses.append(Dose(data.given_at, data.product, data.route, data.response))
         elif isinstance(event, EmsArrived):
             ems_at, ems_agency = data.arrived_at, data.agency
+        elif isinstance(event, EmsCalled):
+            called_at = min(called_at or data.called_at, data.called_at)
+        elif isinstance(event, IncidentReassessed):
+            reassessed.append(Reassessed(event.occurred_at, _reassessed_words(data)))
+            priority = data.priority.value
     people = _people(events)
     mine = people.get(me) if me is not None else None
     team = [
@@ -234,7 +258,7 @@ def responder_view(
     return ResponderView(
         incident_id=reported.data.incident_id if reported else events[0].incident_id,  # type: ignore[arg-type]
         short_code=reported.data.short_code if reported else None,
-        priority=reported.data.priority.value if reported else None,
+        priority=priority,
         kind=reported.data.kind.value if reported else None,
         status=status,
         reported_at=reported.occurred_at if reported else None,
@@ -248,7 +272,17 @@ def responder_view(
         doses=doses,
         ems_arrived_at=ems_at,
         ems_agency=ems_agency,
+        ems_called_at=called_at,
+        reassessed=reassessed,
+        instruments=instruments_for(reported),
     )
+
+
+def _reassessed_words(data: Any) -> str:
+    """'COWS 14: priority P3 -> P2' (C-SSRS: the risk level)."""
+    scale = SCALE_NAMES.get(data.instrument, data.instrument)
+    score = f"{data.c_ssrs_risk} risk" if data.instrument == "c_ssrs" else str(data.score)
+    return f"{scale} {score}: priority {data.previous_priority.value} -> {data.priority.value}"
 
 
 def _supervisor(

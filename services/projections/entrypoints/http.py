@@ -328,7 +328,8 @@ async def metrics(
     request: Request, caller: ApiCaller, since: QueryDatetime | None = None, until: QueryDatetime | None = None
 ) -> dict[str, Any]:
     """Median and p90 time to acknowledge and to arrive by priority, zone and ISO week (UTC); escalation rate;
-    on-scene SLA compliance; follow-ups done on time. Directors only."""
+    on-scene SLA compliance; follow-ups done on time; naloxone kits left behind by zone and month
+    (``kits_left_behind``, the month in the organisation's zone). Directors only."""
     return await record_access(request).metrics(caller.principal, since, until)
 
 

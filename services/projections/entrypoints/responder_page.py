@@ -15,17 +15,19 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.contract.events import derived_id
 from services.projections.adapters import html_pages as pages
 from services.projections.adapters.record_layout import fmt_time
 from services.projections.adapters.session_cookies import WorkspaceSessions
+from services.projections.domain.reassessment import SCALE_NAMES
 from services.projections.domain.responder_view import STAGE_WORDS, STAGES
 from services.projections.entrypoints.auth import SignInRequired, session_of
-from services.projections.errors import Refused
+from services.projections.errors import InvalidForm, Refused
 from services.projections.responder_desk import (
     NALOXONE_PRODUCTS,
     LinkOpened,
@@ -38,11 +40,22 @@ from services.projections.settings import ProjectionsSettings
 from services.runtime.credentials import AccessRole, Principal
 from services.runtime.form_csrf import FIELD
 from services.runtime.problems import Problem
+from services.runtime.request_ids import FRESH, RequestIds
 from services.runtime.signed_links import LINK_PATH, ResponderLinks, link_key
 
 router = APIRouter(include_in_schema=False)
 LINK_COOKIE = "crisis_respond"
 PAGE_PATH = "/workspace/respond"
+C_SSRS_WORDS = (
+    ("q1", "Q1 Wished to be dead or not wake up (past month)"),
+    ("q2", "Q2 Actual thoughts of killing themselves"),
+    ("q3", "Q3 Thought about how (asked after yes to Q2)"),
+    ("q4", "Q4 Some intention of acting on them (after yes to Q2)"),
+    ("q5", "Q5 Worked out the details, intends a plan (after yes to Q2)"),
+    ("q6_ever", "Q6 Ever done, started or prepared anything to end their life"),
+    ("q6_past_3_months", "Q6 ... within the past 3 months (after yes to Q6)"),
+)
+"""The C-SSRS screener's questions as the re-assessment form asks them."""
 STYLESHEET = files("services.projections").joinpath("static/responder.css").read_text(encoding="utf-8")
 
 
@@ -132,7 +145,24 @@ async def incident_page(
     request: Request, incident_id: UUID, done: str | None = None, error: str | None = None
 ) -> HTMLResponse:
     user = await signed_in_user(request, incident_id)
-    view = await desk(request).incident_page(user.principal, incident_id)
+    return await page_html(request, user, incident_id, done=done, error=error)
+
+
+async def page_html(
+    request: Request,
+    user: PageUser,
+    incident_id: UUID,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    typed: InvalidForm | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The page; after a form that was not right (``typed``, with the ``values`` as typed), that form again with
+    what was wrong next to its field (422), nothing recorded."""
+    app = desk(request)
+    view = await app.incident_page(user.principal, incident_id)
     html = pages.render(
         "responder.html",
         view=view,
@@ -143,10 +173,17 @@ async def incident_page(
         stages=[(stage, STAGE_WORDS[stage]) for stage in STAGES],
         products=NALOXONE_PRODUCTS,
         can_record=user.principal.role is AccessRole.DIRECTOR or view.me is not None,
+        can_reassess=view.open and await app.may_reassess(user.principal, view),
+        can_restock=user.principal.role is AccessRole.RESPONDER and view.me is not None,
+        scales=SCALE_NAMES,
+        questions=C_SSRS_WORDS,
+        form_key=str(uuid4()),
+        invalid=typed,
+        typed=values or {},
         done=done,
         error=error,
     )
-    return HTMLResponse(html, headers=pages.PAGE_SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=pages.PAGE_SECURITY_HEADERS)
 
 
 def shown(recorded: Recorded) -> str:
@@ -157,7 +194,7 @@ def shown(recorded: Recorded) -> str:
 
 @router.post(PAGE_PATH + "/{incident_id}/{action}")
 async def press(request: Request, incident_id: UUID, action: str) -> Response:
-    """One button: en_route, arrived, done, naloxone or ems."""
+    """One button: en_route, arrived, done, naloxone, ems; or a form on scene: reassess, ems_called, restock."""
     user = await signed_in_user(request, incident_id)
     values: dict[str, Any] = {k: str(v) for k, v in (await request.form()).items()}
     if not hmac.compare_digest(values.get(FIELD, "").encode(), user.csrf.encode()):
@@ -171,11 +208,42 @@ async def press(request: Request, incident_id: UUID, action: str) -> Response:
             recorded = await app.record_naloxone(who, incident_id, product, values.get("response") or None)
         elif action == "ems":
             recorded = await app.record_ems_arrived(who, incident_id, values.get("agency", "").strip() or None)
+        elif action in FIELD_FORMS:
+            recorded = await FIELD_FORMS[action](app, who, incident_id, values, form_ids(who, values))
         else:
             raise Problem(404, f"no button {action!r} on this page")
+    except InvalidForm as exc:
+        error = f"Not recorded: {exc}"[:300]
+        return await page_html(request, user, incident_id, error=error, typed=exc, values=values, status_code=422)
     except Refused as exc:
         return back(incident_id, error=f"Not recorded: {exc}"[:300])
     return back(incident_id, done=shown(recorded))
+
+
+def form_ids(who: Principal, values: dict[str, str]) -> RequestIds:
+    """The ids a form records under: derived from the key the page put in it (``form_key``), so a form sent twice
+    (a double tap, a retry after a dropped answer) records once; fresh when it has none."""
+    try:
+        key = UUID(values.get("form_key", ""))
+    except ValueError:
+        return FRESH
+    return RequestIds(derived_id("responder_page", who.subject, key))
+
+
+async def _reassess(app: ResponderDesk, who: Principal, incident_id: UUID, values: dict, ids: RequestIds) -> Recorded:
+    return await app.reassess(who, incident_id, values.get("instrument", ""), values, ids)
+
+
+async def _ems_called(app: ResponderDesk, who: Principal, incident_id: UUID, values: dict, ids: RequestIds) -> Recorded:
+    return await app.record_ems_called(who, incident_id, ids)
+
+
+async def _restock(app: ResponderDesk, who: Principal, incident_id: UUID, values: dict, ids: RequestIds) -> Recorded:
+    return await app.report_restock(who, incident_id, values, ids)
+
+
+FIELD_FORMS = {"reassess": _reassess, "ems_called": _ems_called, "restock": _restock}
+"""The on-scene forms (issue 18): re-assessment, 911 called, naloxone restock."""
 
 
 def back(incident_id: UUID, **message: str) -> RedirectResponse:

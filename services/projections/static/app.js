@@ -15,7 +15,17 @@ document.addEventListener("DOMContentLoaded", function () {
     alert.textContent = count ? "NOBODY ACCEPTED: " + count + " incident" + (count === 1 ? "" : "s") +
       " with nobody going." : "";
   };
+  var missedAlert = document.getElementById("checkin-alert");
+  var showMissed = function () {
+    var count = board.querySelectorAll('tr[data-checkin="missed"]').length;
+    if (!missedAlert) { return; }
+    missedAlert.setAttribute("data-count", String(count));
+    missedAlert.hidden = count === 0;
+    missedAlert.textContent = count ? "CHECK-IN MISSED: " + count + " incident" + (count === 1 ? "" : "s") +
+      " where a responder has not checked in." : "";
+  };
   showUnfilled();
+  showMissed();
   if (!window.EventSource) { return; }
   var source = new EventSource(board.getAttribute("data-events") || "/workspace/events");
   var refresh = function () {
@@ -26,6 +36,7 @@ document.addEventListener("DOMContentLoaded", function () {
         board.innerHTML = html;
         board.setAttribute("data-refreshed", String(Date.now()));
         showUnfilled();
+        showMissed();
       });
   };
   source.addEventListener("change", refresh);
