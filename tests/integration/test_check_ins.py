@@ -90,7 +90,7 @@ def test_a_missed_check_in_climbs_every_step_once_and_in_order(harness, team) ->
     call = harness.tick(1 * MINUTE)
     assert [m.data.step for m in of(call, "checkin.missed")] == ["call"]
     assert texts(call) == [(near.phone, "checkin_call", "voice")]
-    assert "press 1" in text_of(of(call, "notification.requested")[0])
+    assert "reply to our text with OK" in text_of(of(call, "notification.requested")[0])  # keys: the keypad prompt
     paged = harness.tick(3 * MINUTE)
     [missed] = of(paged, "checkin.missed")
     assert (missed.data.step, missed.data.minutes_overdue) == ("supervisor_paged", 5)

@@ -358,16 +358,14 @@ def _system_alert(p: dict[str, Any], lang: str) -> str:
 
 # --- safety check-ins and field deadlines (issue 18, F1) ---------------------------------------------------
 
-_CHECK_IN_CALL = {
+_CHECK_IN_CALL = {  # the keys to press are added by the call's keypad prompt (notifier/domain/voice_keypad.py)
     "en": (
         "This is dispatch checking on you for incident {digits}. Your safety check-in is overdue. "
-        "If you are safe, press 1 now. If you have left the scene, press 2. "
-        "Or reply to our text with OK and the code {digits}."
+        "Please reply to our text with OK and the code {digits}."
     ),
     "es": (
         "Le llama el despacho para verificar su seguridad en el incidente {digits}. Su control esta vencido. "
-        "Si esta bien, marque 1 ahora. Si ya salio del lugar, marque 2. "
-        "O responda a nuestro mensaje con OK y el codigo {digits}."
+        "Por favor responda a nuestro mensaje con OK y el codigo {digits}."
     ),
 }
 

@@ -113,6 +113,7 @@ from services.projections.domain.sentences import (
     producer_words,
     progress_channel,
     reassessed,
+    recorded_through,
     recorder,
     relocated,
     reported,
@@ -202,8 +203,8 @@ def timeline_entry(event: Envelope, telling: Telling = PLAIN) -> Entry:
 WORDING: dict[type[Envelope], Wording] = {
     # reports, and what is added to them
     IncidentReported: Wording(reporter, lambda e, t: e.data.reporter.channel, reported),
-    NaloxoneAdministered: Wording(recorder, "api", naloxone_given),
-    EmsArrived: Wording(recorder, "api", ems_arrived),
+    NaloxoneAdministered: Wording(recorder, recorded_through, naloxone_given),
+    EmsArrived: Wording(recorder, recorded_through, ems_arrived),
     IncidentRelocated: Wording(recorder, "api", relocated),
     IncidentCancelled: Wording(recorder, "api", lambda e, t: f"incident cancelled: {e.data.reason}"),
     # paging and the response

@@ -53,6 +53,7 @@ TEMPLATE_WORDS = {
     "checkin_prompt": "check-in prompt",
     "checkin_confirmed": "check-in confirmation",
     "checkin_reminder": "check-in reminder",
+    "checkin_call": "check-in",
     "checkin_missed_alert": "CHECK-IN MISSED alert",
     "checkin_call_911": "call-911 instruction",
     "duress_alert": "DURESS alert",

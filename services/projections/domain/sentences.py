@@ -55,6 +55,11 @@ def producer(e: Any, t: Telling) -> str:
     return producer_words(e.producer)
 
 
+def recorded_through(e: Any, t: Telling) -> str:
+    """An incident update the dispatcher recorded came by text (``NARCAN``, ``EMS``); any other through the API."""
+    return "sms" if e.producer == "dispatcher" else "api"
+
+
 def by(field: str) -> Text:
     """The person the event names in ``field`` (``completed_by``, ``attested_by``, ...)."""
     return lambda e, t: getattr(e.data, field)
