@@ -284,7 +284,7 @@ class CheckIns:
                 responder_id=responder_id,
                 step=step,
                 responder_name=view.name,
-                minutes_overdue=max(0, int((now - state["due_at"]).total_seconds() // 60)),
+                minutes_overdue=max(0, int((now - state["due_at"]) / self.policy.check_in.minute)),  # policy minutes
                 last_known=self._last_known(record, incident),
                 notified=self._notified(step, incident, view, state, now),
                 next_at=self.policy.check_in.step_at(state["due_at"], index + 1),
