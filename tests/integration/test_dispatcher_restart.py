@@ -269,7 +269,12 @@ async def test_a_dispatcher_process_stopped_cleanly_saves_its_snapshot_at_the_en
         await eventually(took_in_the_roster, "the dispatcher to take in the demo roster")
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 30) == 0
+        try:
+            exit_code = await asyncio.to_thread(process.wait, 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert exit_code == 0  # stopped cleanly
     settings = DispatcherSettings(var_dir=tmp_path, roster_seed_file=None)
     with build(settings, ManualClock(T0)) as restarted:
         assert restarted.known.roster
