@@ -4,7 +4,8 @@ Stream events arrive through ``policy`` (saved atomically with the stream positi
 at the bottom is the list of what the dispatcher handles. Deadlines fire through ``fire_due`` (saved with
 optimistic concurrency, so two instances can't both fire one). Each use case is get -> call -> save over a
 small unit of work. What other instances wrote reaches this one by following the store's notification log
-(``catch_up``), which also rebuilds the in-memory roster, schedule and deadline index after a restart.
+(``catch_up``). After a restart the in-memory roster, schedule and open incidents come from the last roster
+snapshot (``roster_cache.py``), and only the log after it is folded: a start costs the open work, not the history.
 
 Where the rest lives: ``roster_cache.py`` (what is folded from the log), ``paging.py`` (pages and the
 ladder, deciding with ``domain/ladder.py``), ``sms_replies.py`` (responders' replies), ``contract_outbox.py``
