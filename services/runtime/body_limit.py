@@ -8,7 +8,8 @@ exception handlers answer them, inside every other middleware (security headers 
 
 A response that starts before its request body has been read to the end (a refusal, or a route that never
 reads the body) carries ``Connection: close``: the server then drops the connection instead of reading and
-discarding the rest of the body, however large it was.
+discarding the rest of the body, however large it was. The one exception: a refused caller's body that declared
+at most ``SMALL_BODY`` bytes is read and dropped first, so the refusal reaches the client whole.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_LIMIT = 64 * 1024
+
+SMALL_BODY = 8 * 1024
+"""A refused request that declared a body this small has it read (and dropped) before the refusal is sent.
+Closing a connection with unread bytes in it makes the kernel reset it, and a client can then lose the answer
+(a 401 turned into a connection error); a few kilobytes cost nothing to read. Larger or chunked bodies are
+never read for a caller who was not admitted."""
 
 Admission = Callable[[Scope], None]
 """Called with the request's scope before its first body byte is read; raises (an ``HTTPException``) to refuse
@@ -50,6 +57,7 @@ class RequestBodyLimit:
         has_body = "transfer-encoding" in headers or declared not in (None, "0")
         too_long = declared is not None and (not declared.isdigit() or int(declared) > self.limit)
         finished = not has_body
+        small_declared = declared is not None and declared.isdigit() and 0 < int(declared) <= SMALL_BODY
         admitted = False
         received = 0
         refusal: HTTPException | None = None
@@ -63,7 +71,12 @@ class RequestBodyLimit:
             try:
                 if not admitted:
                     if self.admit is not None:
-                        self.admit(scope)
+                        try:
+                            self.admit(scope)
+                        except HTTPException:
+                            if small_declared:  # read it, so the refusal is not lost to a reset connection
+                                finished = await _drain(receive)
+                            raise
                     admitted = True
                     if too_long:
                         raise BodyTooLarge(self.limit)
@@ -84,3 +97,11 @@ class RequestBodyLimit:
             await send(message)
 
         await self.app(scope, limited_receive, closing_send)
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read a (small, declared) request body to its end and drop it; True once it ended."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return message["type"] == "http.request"
