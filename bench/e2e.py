@@ -78,6 +78,9 @@ from services.runtime.clock import SystemClock
 from services.runtime.nats_server import nats_server_binary
 from services.runtime.stream import STREAM_NAME
 
+FOUR_SERVICES = ("projections", "notifier", "dispatcher", "intake_gateway")
+CPU_CEILING_MS = 100  # issue 16: CPU per report of the four services together
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_DURABLES = ("dispatcher", "notifier", "projections")
 HTTP_CONCURRENCY = 64
@@ -990,9 +993,15 @@ def print_summary(
     )
     print()
     if cores:
-        print(f"CPU during the sustained phase (cores busy, of {os.cpu_count()}):")
+        print(f"CPU during the sustained phase (cores busy, of {os.cpu_count()}; ms of CPU per report paged):")
         for name, busy in sorted(cores.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:<28} {busy:5.2f}")
+            print(f"  {name:<28} {busy:5.2f}  {busy / throughput * 1000 if throughput else math.nan:7.1f} ms")
+        four = sum(cores.get(name, 0.0) for name in FOUR_SERVICES)
+        four_ms = four / throughput * 1000 if throughput else math.nan
+        print(
+            f"  {'the four services together':<28} {four:5.2f}  {four_ms:7.1f} ms"
+            f" (issue 16's ceiling: {CPU_CEILING_MS} ms; {', '.join(FOUR_SERVICES)})"
+        )
     for phase in [*steps, sustained]:
         if phase.capacity and not math.isnan(events_per_report):
             rates = ", ".join(

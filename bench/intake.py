@@ -8,7 +8,9 @@ Starts a nats-server and the gateway as its own process (``python -m services.in
    the 201s and each request's latency;
 2. in the same run, publishes the same number of ``incident.reported`` events straight to JetStream with the
    same concurrency (acked, with Nats-Msg-Id), the ceiling the gateway sits on;
-3. prints accepted reports/s, p50/p99 latency, the raw publish rate and their ratio.
+3. prints accepted reports/s, p50/p99 latency, the raw publish rate and their ratio, the floor (25% of the raw
+   rate), and where the time goes: CPU per accepted report of the gateway, of nats-server and of this client
+   (the HTTP load itself), against the cores the machine has.
 
 Run: .venv/bin/python -m bench.intake [--count 2000] [--concurrency 16]
 """
@@ -31,6 +33,7 @@ from uuid import uuid4
 import httpx
 import nats
 
+from bench.e2e import cpu_seconds
 from services.contract.events import (
     CrisisKind,
     IncidentReported,
@@ -163,6 +166,9 @@ async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.
     raise RuntimeError("the gateway did not become healthy")
 
 
+FLOOR = 0.25  # issue 16: accepted reports/s through the full HTTP path >= 25% of the raw publish rate
+
+
 def report(count: int, concurrency: int, accepted: int, latencies: list[float], elapsed: float, raw: float) -> None:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
@@ -172,16 +178,32 @@ def report(count: int, concurrency: int, accepted: int, latencies: list[float], 
     print(f"accepted reports/s:                      {rate:8.0f}")
     print(f"latency p50 / p99:                       {p50:8.1f} ms / {p99:.1f} ms")
     print(f"raw JetStream publish (acked, same run): {raw:8.0f} events/s")
-    print(f"accepted reports / raw publish ratio:    {rate / raw:8.3f}")
+    print(f"accepted reports / raw publish ratio:    {rate / raw:8.3f} (floor {FLOOR:.2f})")
 
 
-async def run_against(url: str, token: str, nats_url: str, count: int, concurrency: int) -> None:
+def report_cpu(accepted: int, elapsed: float, used: dict[str, float]) -> None:
+    """CPU per accepted report, per process, during the POST phase: where the time goes."""
+    print(f"CPU per accepted report during the POSTs (this machine: {os.cpu_count()} cores, load {load()}):")
+    for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+        print(f"  {name:<28} {seconds / accepted * 1000:6.2f} ms  ({seconds / elapsed:4.2f} cores busy)")
+
+
+def load() -> str:
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+async def run_against(
+    url: str, token: str, nats_url: str, count: int, concurrency: int, pids: dict[int, str] | None = None
+) -> None:
     warm = await post_reports(url, token, min(50, count), min(4, concurrency))
     if warm[0] == 0:
         raise RuntimeError("the gateway accepted no warm-up report: check the URL and the token")
+    before = cpu_seconds(pids or {})
     accepted, latencies, elapsed = await post_reports(url, token, count, concurrency)
+    after = cpu_seconds(pids or {})
     raw = await raw_publish_rate(nats_url, count, concurrency)
     report(count, concurrency, accepted, latencies, elapsed, raw)
+    report_cpu(accepted, elapsed, {name: after[name] - before.get(name, 0.0) for name in after})
 
 
 async def main() -> None:
@@ -220,7 +242,8 @@ async def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             await wait_healthy(url, gateway)
-            await run_against(url, token, server.url, args.count, args.concurrency)
+            pids = {gateway.pid: "gateway", server._process.pid: "nats-server"}  # type: ignore[union-attr]
+            await run_against(url, token, server.url, args.count, args.concurrency, pids)
         finally:
             gateway.terminate()
             try:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Union
 
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
-from services.contract import clinical_record, dispatch, field, intake, messaging, operations, roster
+from services.contract import clinical_record, dispatch, field, intake, messaging, operations, roster, treatment
 from services.contract.clinical_record import *  # noqa: F403
 from services.contract.dispatch import *  # noqa: F403
 from services.contract.envelope import *  # noqa: F403
@@ -26,8 +27,9 @@ from services.contract.messaging import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
 from services.contract.roster import *  # noqa: F403
 from services.contract.templates import *  # noqa: F403
+from services.contract.treatment import *  # noqa: F403
 
-_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field)
+_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field, treatment)
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}
 
@@ -43,8 +45,24 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+@cache
+def _current_events() -> TypeAdapter[Envelope]:
+    """Every event type at its current schema version, told apart by ``type`` (pydantic picks the model)."""
+    union = Union[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])  # type: ignore[arg-type]
+
+
 def decode_event(payload: bytes) -> Envelope:
-    """Parse and validate a stream payload into its typed event (upcasting old versions)."""
+    """Parse and validate a stream payload into its typed event (upcasting old versions).
+
+    Most payloads are a known type at its current version: pydantic parses and validates those straight from the
+    bytes, once. Anything else (an old version to upcast, or a payload no model accepts) takes the path below,
+    which upcasts, and explains a refusal exactly as it always has.
+    """
+    try:
+        return _current_events().validate_json(payload)
+    except ValidationError:
+        pass
     try:
         raw = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -27,10 +27,12 @@ from services.intake_gateway.adapters.recent_reports_kv import KvRecentReports
 from services.intake_gateway.adapters.recorded_webhooks_kv import KvRecordedWebhooks
 from services.intake_gateway.domain.places import Zone
 from services.intake_gateway.entrypoints import admin, health, incidents, twilio_webhooks
+from services.intake_gateway.entrypoints import programs as program_routes
 from services.intake_gateway.entrypoints.auth import bearer_before_body, install_auth
 from services.intake_gateway.incident_reads import IncidentReads
 from services.intake_gateway.intake import IncidentIntake, Publish
 from services.intake_gateway.locator import Locator
+from services.intake_gateway.program_commands import ProgramCommands
 from services.intake_gateway.roster_commands import RosterCommands
 from services.intake_gateway.settings import GatewaySettings
 from services.intake_gateway.sms_webhooks import SmsWebhooks
@@ -141,6 +143,7 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
         app.state.intake = intake.use_cases
         app.state.incident_reads = intake.reads
         app.state.idempotency = intake.idempotency
+        app.state.program_commands = ProgramCommands(publish, clock, phone_region=settings.phone_default_region)
         app.state.roster_commands = RosterCommands(
             publish,
             clock,
@@ -192,4 +195,5 @@ def build(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(admin.router)
+    app.include_router(program_routes.router)  # the treatment-program directory's admin API
     return app

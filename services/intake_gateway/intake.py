@@ -147,11 +147,9 @@ class IncidentIntake:
         now = self.clock.now()
         incident_id = command.ids.id_for("incident")
         location = placed.location
-        earlier = [
-            r for r in self.recent.near(command.kind.value, location.lat, location.lon) if r.incident_id != incident_id
-        ]
+        nearby = self.recent.near(command.kind.value, location.lat, location.lon)
         duplicates = possible_duplicates(
-            command.kind.value, location.lat, location.lon, now, earlier, self.duplicate_rule
+            command.kind.value, location.lat, location.lon, now, nearby, self.duplicate_rule, excluding=incident_id
         )
         short_code = f"{1000 + incident_id.int % 9000}"
         data = IncidentReportedData(
@@ -185,8 +183,7 @@ class IncidentIntake:
         if command.ids.seed is not None and await self._already_reported(incident_id):
             # a retry of a report an earlier attempt under this key recorded (its answer could not be kept):
             # answered again, never appended twice, even after the stream's de-duplication window
-            visible = [d for d in duplicates if await self._may_know(command.caller, d.incident_id)]
-            return ReportAccepted(event, triage, visible)  # type: ignore[arg-type]
+            return ReportAccepted(event, triage, await self._visible(command.caller, duplicates))  # type: ignore[arg-type]
         # held before the append, so two reports handled at the same moment still see each other
         self.recent.hold(recent)
         try:
@@ -199,8 +196,12 @@ class IncidentIntake:
             self._best_effort("incident state", opened),
             self._best_effort("recent reports", self.recent.record(recent)),
         )
-        visible = [d for d in duplicates if await self._may_know(command.caller, d.incident_id)]
-        return ReportAccepted(event, triage, visible)  # type: ignore[arg-type]
+        return ReportAccepted(event, triage, await self._visible(command.caller, duplicates))  # type: ignore[arg-type]
+
+    async def _visible(self, caller: Caller, duplicates: list[PossibleDuplicate]) -> list[PossibleDuplicate]:
+        """The possible duplicates ``caller`` may know of (each looked up at once, not one after another)."""
+        known = await asyncio.gather(*(self._may_know(caller, d.incident_id) for d in duplicates))
+        return [d for d, may in zip(duplicates, known, strict=True) if may]
 
     async def _already_reported(self, incident_id: UUID) -> bool:
         """Whether the gateway's incident state knows this incident (its report is on the stream)."""

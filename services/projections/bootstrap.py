@@ -19,11 +19,13 @@ from services.projections.adapters import html_pages as pages
 from services.projections.adapters.change_feed import ChangeFeed
 from services.projections.adapters.fhir_bundle import fhir_bundle
 from services.projections.adapters.session_cookies import SessionCodec, WorkspaceSessions, session_key
+from services.projections.adapters.sql_directory import open_sql_directory
 from services.projections.adapters.sql_read_models import open_sql_stores
 from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
+from services.projections.entrypoints.program_pages import install_program_directory
 from services.projections.entrypoints.responder_page import install_responder_page
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
@@ -84,6 +86,7 @@ def build_projections(
         store_env(settings, name),
         clock=clock or SystemClock(),
         open_stores=open_sql_stores,
+        open_directory=open_sql_directory,
         prefix=name,
         role_of=role_of,
     )
@@ -202,6 +205,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(web_router)
     install_responder_page(app, settings)  # /r/<token> and /workspace/respond/<incident>: the responder's page
+    install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

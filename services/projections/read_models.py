@@ -24,13 +24,19 @@ from services.contract.events import (
     AccessRefused,
     Envelope,
     MessageDeadLettered,
+    ProgramAvailabilityReported,
+    ProgramRegistered,
+    ProgramRetired,
+    ProgramUpdated,
     ResponderRegistered,
     ResponderRetired,
     ResponderUpdated,
     SmsStatusUpdated,
 )
 from services.projections.answers import entry_dicts, task_summary
+from services.projections.directory import OpenDirectory
 from services.projections.domain.audit import AuditEntry, record_written
+from services.projections.domain.directory import fold_program
 from services.projections.domain.documentation import assemble_documentation
 from services.projections.domain.followups import fold_tasks, refused_commands
 from services.projections.domain.progress import RecordedEvent, incident_progress
@@ -61,6 +67,7 @@ class ReadModels(StreamProcessor):
     """
 
     producer = PRODUCER
+    batches = True  # its consumer hands it up to CRISIS_CONSUMER_BATCH messages at a time (handle_batch)
 
     @classmethod
     def handled_types(cls) -> None:
@@ -74,11 +81,13 @@ class ReadModels(StreamProcessor):
         *,
         clock: Clock,
         open_stores: OpenStores,
+        open_directory: OpenDirectory,
         prefix: str = "projections",
         role_of: RoleOf = no_known_roles,
     ) -> None:
         super().__init__(env, clock=clock)
         self.store, self.audit = open_stores(self, prefix)
+        self.directory = open_directory(self, prefix)  # the treatment-program directory (directory.py)
         self.role_of = role_of
         current = self.store.has_current_layout()
         self.store.create_tables()
@@ -103,6 +112,15 @@ class ReadModels(StreamProcessor):
                     return False
                 raise
             return True
+
+    def handle_batch(self, items: Sequence[tuple[Envelope, int, datetime | None]]) -> list[bool]:
+        """Apply stream messages (stream order) in one transaction; for each, True if it changed the read models,
+        False if it was applied before (at or below the recorded position)."""
+        with self.processing_lock:
+            position = self.processed_position()
+            fresh = [RecordedEvent(seq, at or event.occurred_at, event) for event, seq, at in items if seq > position]
+            self.apply_batch(fresh)
+        return [seq > position for _, seq, _ in items]
 
     def apply_batch(self, batch: Sequence[RecordedEvent]) -> None:
         """Apply events (stream order) and record the last one's position, all in one transaction.
@@ -188,6 +206,18 @@ class ReadModels(StreamProcessor):
     record_beside_timeline.register(SmsStatusUpdated, keep_delivery_status)
     record_beside_timeline.register(AccessRefused, audit_refusal)
 
+    def keep_program(self, event: Envelope, recorded: RecordedEvent, cursor: Any) -> None:
+        """A program's profile, retirement or availability report, folded into its directory row."""
+        program_id = str(event.data.program_id)
+        entry = fold_program(self.directory.get(cursor, program_id), event.type, event.data.model_dump(mode="json"))
+        if entry is not None:
+            self.directory.save(cursor, entry, recorded.sequence)
+
+    record_beside_timeline.register(ProgramRegistered, keep_program)
+    record_beside_timeline.register(ProgramUpdated, keep_program)
+    record_beside_timeline.register(ProgramRetired, keep_program)
+    record_beside_timeline.register(ProgramAvailabilityReported, keep_program)
+
     # ---- an incident's rows, folded from its events ----------------------------------------------------------
 
     def _audit_write(self, cursor: Any, event: Envelope) -> None:
@@ -240,6 +270,8 @@ class ReadModels(StreamProcessor):
         """Empty read models at position 0, ready for a replay from sequence 1. The audit log is kept."""
         with self.processing_lock:
             self.store.drop_tables()
+            self.directory.drop_table()
+            self.directory.create_table()
             self.store.forget_position(STREAM_NAME)
             self.store.create_tables()
             self.needs_replay = False

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import nats
@@ -30,6 +32,10 @@ from services.projections.read_models import ReadModels
 from services.runtime.stream import STREAM_NAME
 
 BATCH_SIZE = 500
+YOUNG_COLLECTION_THRESHOLD = 50_000
+"""Allocations between two young-generation garbage collections during a replay (Python's default is 700). A replay
+allocates millions of short-lived objects while the writer's cache holds thousands of incidents' events; at the
+default, collecting measured as much time as the replay's own work (bench/rebuild.py)."""
 UNANSWERED_FETCHES = 60  # about 30 s of "JetStream unavailable" before a rebuild gives up
 
 
@@ -102,22 +108,61 @@ class ReplayResult:
 async def replay_into(
     js: JetStreamContext, read_models: ReadModels, *, reset: bool, batch: int = BATCH_SIZE
 ) -> ReplayResult:
-    """Apply the stream to ``read_models`` from the position after theirs (from 1 after ``reset``)."""
+    """Apply the stream to ``read_models`` from the position after theirs (from 1 after ``reset``).
+
+    Batches are applied one after the other, in stream order, each in its own transaction (in a worker thread);
+    while one is being written, the next is fetched and decoded. A failure stops the replay after the batch in
+    flight has committed or failed: what is committed stays, with its position, and a replay carries on from there.
+    """
     if reset:
         await asyncio.to_thread(read_models.reset)
     start = time.perf_counter()
     first = read_models.processed_position() + 1
     applied = skipped = 0
-    async for chunk in read_stream(js, first, batch):
-        recorded: list[RecordedEvent] = []
-        for message in chunk:
-            try:
-                recorded.append(RecordedEvent(message.sequence, message.stored_at, decode_event(message.data)))  # type: ignore[arg-type]
-            except UnreadableMessage:
-                skipped += 1
-        await asyncio.to_thread(_apply_locked, read_models, recorded)
-        applied += len(recorded)
+    writing: asyncio.Future[tuple[int, int]] | None = None
+    with _young_collections_less_often(), read_models.store.bulk_load():
+        try:
+            async for chunk in read_stream(js, first, batch):
+                if writing is not None:
+                    applied, skipped = _add(applied, skipped, await writing)
+                writing = asyncio.ensure_future(asyncio.to_thread(_decode_and_apply, read_models, chunk))
+        finally:
+            if writing is not None:
+                applied, skipped = _add(applied, skipped, await writing)
     return ReplayResult(applied, skipped, time.perf_counter() - start, read_models.processed_position())
+
+
+def _add(applied: int, skipped: int, batch: tuple[int, int]) -> tuple[int, int]:
+    return applied + batch[0], skipped + batch[1]
+
+
+def _decode_and_apply(read_models: ReadModels, chunk: list[RawMessage]) -> tuple[int, int]:
+    """Decode a chunk and apply its readable events in one transaction; (applied, unreadable)."""
+    recorded, unreadable = _decoded(chunk)
+    _apply_locked(read_models, recorded)
+    return len(recorded), unreadable
+
+
+def _decoded(chunk: list[RawMessage]) -> tuple[list[RecordedEvent], int]:
+    """The chunk's readable events, and how many were not (skipped, as the live consumer skips them)."""
+    recorded: list[RecordedEvent] = []
+    for message in chunk:
+        try:
+            recorded.append(RecordedEvent(message.sequence, message.stored_at, decode_event(message.data)))  # type: ignore[arg-type]
+        except UnreadableMessage:
+            pass
+    return recorded, len(chunk) - len(recorded)
+
+
+@contextmanager
+def _young_collections_less_often() -> Iterator[None]:
+    """Raise the young-generation collection threshold for the replay; restored afterwards."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], YOUNG_COLLECTION_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _apply_locked(read_models: ReadModels, batch: list[RecordedEvent]) -> None:

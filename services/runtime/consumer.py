@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 from faststream import AckPolicy
@@ -58,6 +61,17 @@ ACK_WAIT_SECONDS = 10.0
 delivery lost with a dying node holds every event behind it this long (the cluster test saw 60 s stalls);
 a handler that takes longer is kept alive by ``working_on`` instead of being redelivered."""
 PROGRESS_INTERVAL_SECONDS = ACK_WAIT_SECONDS / 3
+DEFAULT_BATCH = 32
+CONTENTION_SECONDS = ACK_WAIT_SECONDS * 1.5
+"""How long a batch waits for the rest of what is in flight (a dead process's messages come back after the ack
+wait) before it is handed back (plus a random part of half the ack wait)."""
+MORE_WAIT_SECONDS = 0.5
+
+
+def consumer_batch() -> int:
+    """Messages a batch-capable processor takes per store transaction: ``CRISIS_CONSUMER_BATCH`` (default 32; 1 is
+    one message at a time, as before batches)."""
+    return max(1, int(os.environ.get("CRISIS_CONSUMER_BATCH", DEFAULT_BATCH)))
 
 
 def retry_delay(attempt: int) -> float:
@@ -91,23 +105,8 @@ async def confirm_ack(raw: Msg, *, give_up_after: float = ACK_WAIT_SECONDS) -> b
 async def working_on(raw: Msg) -> AsyncIterator[None]:
     """While the block runs, tell the server every few seconds that the message is still being processed, so
     a slow handler (a store slow to answer) is not redelivered to another instance meanwhile."""
-
-    async def beat() -> float:
-        with contextlib.suppress(NatsError, TimeoutError):  # a lost beat (a failover): the next one may get through
-            await raw.in_progress()
-        return PROGRESS_INTERVAL_SECONDS
-
-    async def beating() -> None:
-        await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
-        await run_forever(beat, None, name="in-progress")
-
-    heartbeat = asyncio.create_task(beating(), name="in-progress")
-    try:
+    async with working_on_all([raw]):
         yield
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
 
 
 EVERYTHING = f"{SUBJECT_PREFIX}.>"
@@ -133,7 +132,9 @@ def set_filter(config: ConsumerConfig, subjects: Sequence[str]) -> None:
     config.filter_subject, config.filter_subjects = (subjects[0], None) if len(subjects) == 1 else (None, [*subjects])
 
 
-async def refresh_durable(js: JetStreamContext, durable: str, subjects: Sequence[str] | None = None) -> None:
+async def refresh_durable(
+    js: JetStreamContext, durable: str, subjects: Sequence[str] | None = None, *, max_ack_pending: int | None = None
+) -> None:
     """Bring a durable consumer made by an older version up to today's ack wait and, given ``subjects``, to that
     filter (a subscriber binds to an existing durable as it is). A new durable is created by the subscriber with
     today's settings.
@@ -153,6 +154,9 @@ async def refresh_durable(js: JetStreamContext, durable: str, subjects: Sequence
     if subjects is not None and _filter_of(config) != set(subjects):
         set_filter(config, subjects)
         changes.append(f"filter {len(subjects)} subject(s)")
+    if max_ack_pending is not None and config.max_ack_pending != max_ack_pending:
+        config.max_ack_pending = max_ack_pending
+        changes.append(f"{max_ack_pending} in flight")
     if changes:
         await js.add_consumer(STREAM_NAME, config)
         log.info("%s: updated (%s)", durable, ", ".join(changes))
@@ -187,6 +191,7 @@ class ProcessorConsumer:
         publish: Callable[[Envelope], Awaitable[int]],
         *,
         durable: str,
+        batch: int | None = None,
     ) -> None:
         self.processor = processor
         self.followers = tuple(followers)
@@ -194,6 +199,11 @@ class ProcessorConsumer:
         self.durable = durable
         self.subjects = filter_subjects(type(processor))
         """The durable's filter: the subjects of the event types the processor handles."""
+        self.batch = (batch or consumer_batch()) if processor.batches else 1
+        """Messages per store transaction (and in flight at the durable): 1 unless the processor takes batches."""
+        self.js: JetStreamContext | None = None
+        self.pulling: asyncio.Task[None] | None = None
+        self.puller: Any = None
 
     async def deliver(
         self, payload: bytes, subject: str, sequence: int, attempt: int, stored_at: datetime | None = None
@@ -248,14 +258,34 @@ class ProcessorConsumer:
         )
 
     async def refresh(self, js: JetStreamContext) -> None:
-        """Migrate a durable an older version made (its ack wait, its filter) before subscribing to it."""
-        await refresh_durable(js, self.durable, self.subjects)
+        """Migrate a durable an older version made (its ack wait, its filter, how many messages it has in flight)
+        before subscribing to it."""
+        self.js = js
+        await refresh_durable(js, self.durable, self.subjects, max_ack_pending=self.batch)
+        if self.batch > 1:  # pulled by this consumer, not by a subscriber that would declare it on start
+            config = self.config()
+            config.durable_name = self.durable
+            with contextlib.suppress(NotFoundError):
+                await js.consumer_info(STREAM_NAME, self.durable)
+                return
+            await js.add_consumer(STREAM_NAME, config)
+
+    def config(self) -> ConsumerConfig:
+        """The durable's settings: at most one batch (``batch`` messages) in flight, across all instances."""
+        config = ConsumerConfig(max_ack_pending=self.batch, ack_wait=ACK_WAIT_SECONDS, max_deliver=-1)
+        set_filter(config, self.subjects)
+        return config
 
     def subscribe(self, broker: NatsBroker) -> None:
         """Declare the durable pull consumer on ``broker``, reading ``subjects``; one message in flight keeps
-        stream order. An existing durable is bound as it is: ``refresh`` it first."""
-        config = ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, max_deliver=-1)
-        set_filter(config, self.subjects)
+        stream order. An existing durable is bound as it is: ``refresh`` it first. A consumer taking batches pulls
+        on ``refresh``'s JetStream connection instead (``pull_batches``), until that connection closes."""
+        if self.batch > 1:
+            if self.js is None:
+                raise RuntimeError("refresh(js) the durable before subscribing a consumer that takes batches")
+            self.pulling = asyncio.create_task(self.pull_batches(self.js), name=f"{self.durable}-batches")
+            return
+        config = self.config()
 
         @broker.subscriber(
             config.filter_subject or "",  # several subjects: named by the config's filter_subjects alone
@@ -279,3 +309,140 @@ class ProcessorConsumer:
         return await self.deliver(
             raw.data, raw.subject, metadata.sequence.stream, metadata.num_delivered, metadata.timestamp
         )
+
+    # ---- batches ----------------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop pulling batches (a message taken and not acked is redelivered, a no-op if it was applied)."""
+        if self.pulling is not None:
+            self.pulling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pulling
+        if self.puller is not None:  # else draining the connection waits for it
+            with contextlib.suppress(NatsError, TimeoutError):
+                await self.puller.unsubscribe()
+            self.puller = None
+
+    async def pull_batches(self, js: JetStreamContext) -> None:
+        """Fetch up to ``batch`` messages at a time and deliver them together, until the connection closes."""
+        self.puller = puller = await js.pull_subscribe_bind(durable=self.durable, stream=STREAM_NAME)
+        while True:
+            try:
+                messages = await puller.fetch(self.batch, timeout=1.0)
+            except ConnectionClosedError:
+                return
+            except (NatsError, TimeoutError):  # nothing to read, or no consumer leader right now (a failover)
+                continue
+            if not messages:
+                continue
+            try:
+                await self.deliver_batch(js, puller, messages)
+            except ConnectionClosedError:
+                return
+            except Exception:  # the loop must outlive any one batch: what was not acked comes again
+                log.exception("%s: batch delivery failed; its messages will be redelivered", self.durable)
+                await asyncio.sleep(0.2)
+
+    async def deliver_batch(self, js: JetStreamContext, puller: Any, messages: Sequence[Msg]) -> None:
+        """Apply ``messages`` in one store transaction and ack them after it committed.
+
+        Only when they are all the durable has in flight: a message before them held elsewhere (by a process that
+        died, until the server redelivers it) must be applied first, so the batch waits, taking more from the
+        durable, until it holds everything in flight, and is applied in stream order. Two live instances holding
+        parts of what is in flight hand theirs back after ``CONTENTION_SECONDS`` (a random moment, so that one then
+        takes all). A batch that fails is delivered one message at a time, with the outcomes of ``deliver`` (dead
+        letter, retry with backoff, poison), stopping at the first retry to keep stream order."""
+        held = {m.metadata.sequence.stream: m for m in messages}
+        async with working_on_all(held.values()) as beating:
+            give_up = time.monotonic() + CONTENTION_SECONDS + random.uniform(0.0, ACK_WAIT_SECONDS / 2)
+            while not await self._alone_in_flight(js, len(held)):
+                log.debug("%s: holding %s; waiting for what else is in flight", self.durable, sorted(held))
+                if time.monotonic() > give_up:
+                    for message in held.values():
+                        with contextlib.suppress(NatsError, TimeoutError):
+                            await message.nak()
+                    return
+                for message in await _more(puller, self.batch - len(held)):
+                    held[message.metadata.sequence.stream] = message  # a redelivery replaces what it redelivers
+                    beating.append(message)
+            batch = [held[sequence] for sequence in sorted(held)]
+            applied = await self._apply_together(batch)
+        if applied:
+            for message in batch[:-1]:
+                with contextlib.suppress(NatsError, TimeoutError):  # a lost ack: a redelivery, then a no-op
+                    await message.ack()
+            await confirm_ack(batch[-1])
+            return
+        for position, message in enumerate(batch):  # one at a time; stop at a retry to keep stream order
+            async with working_on(message):
+                delay = await self.deliver_message(message)
+            if delay is None:
+                await confirm_ack(message)
+                continue
+            for later in batch[position:]:
+                with contextlib.suppress(NatsError, TimeoutError):
+                    await later.nak(delay=delay)
+            return
+
+    async def _alone_in_flight(self, js: JetStreamContext, count: int) -> bool:
+        try:
+            info = await js.consumer_info(STREAM_NAME, self.durable)
+        except (NatsError, TimeoutError):  # no consumer leader right now: not known, so not alone
+            return False
+        return info.num_ack_pending == count
+
+    async def _apply_together(self, batch: Sequence[Msg]) -> bool:
+        """True when the whole batch was applied (or had been) in one transaction; False to go one at a time."""
+        items = []
+        for message in batch:
+            try:
+                event = decode_event(message.data)
+            except UnreadableMessage:
+                return False  # dead-lettered by the one-at-a-time path
+            items.append((event, message.metadata.sequence.stream, message.metadata.timestamp))
+        try:
+            changed = await asyncio.to_thread(self.processor.handle_batch, items)
+        except Exception:
+            log.warning("%s: batch of %s failed; one message at a time", self.durable, len(items), exc_info=True)
+            return False
+        for (event, _, _), did in zip(items, changed, strict=True):
+            EVENTS_HANDLED.labels(self.durable, event.type, "processed" if did else "duplicate").inc()
+        for follower in self.followers:
+            follower.wake()
+        return True
+
+
+async def _more(puller: Any, room: int) -> list[Msg]:
+    """What the durable hands out next (up to ``room`` messages), waiting a moment; none on a timeout."""
+    if room <= 0:
+        await asyncio.sleep(MORE_WAIT_SECONDS)
+        return []
+    try:
+        return await puller.fetch(room, timeout=MORE_WAIT_SECONDS)
+    except (NatsError, TimeoutError):
+        return []
+
+
+@contextlib.asynccontextmanager
+async def working_on_all(messages: Iterable[Msg]) -> AsyncIterator[list[Msg]]:
+    """``working_on`` for every message of a batch, with one heartbeat task; a message appended to the list it
+    yields is kept alive too. A lost beat (a failover) is followed by the next."""
+    messages = list(messages)
+
+    async def beat() -> float:
+        for message in messages:
+            with contextlib.suppress(NatsError, TimeoutError):
+                await message.in_progress()
+        return PROGRESS_INTERVAL_SECONDS
+
+    async def beating() -> None:
+        await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+        await run_forever(beat, None, name="in-progress")
+
+    heartbeat = asyncio.create_task(beating(), name="in-progress")
+    try:
+        yield messages
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat

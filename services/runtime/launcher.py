@@ -36,7 +36,7 @@ from typing import IO
 
 from pydantic import Field
 
-from services.runtime.credentials import ensure_demo_credentials
+from services.runtime.credentials import AccessRole, ensure_demo_credentials, issue_credential, revoke_credential
 from services.runtime.nats_server import EmbeddedNatsServer, die_with_parent
 from services.runtime.settings import RuntimeSettings
 
@@ -48,9 +48,39 @@ class LauncherSettings(RuntimeSettings):
     sandbox_port: int = Field(default=8025, description="SMS sandbox HTTP port")
     dispatcher_ops_port: int = Field(default=9101, ge=1, description="dispatcher /metrics, /livez, /readyz port")
     notifier_ops_port: int = Field(default=9102, ge=1, description="notifier /metrics, /livez, /readyz port")
+    programs_seed_file: str = Field(
+        default="deploy/demo/programs.csv",
+        description="demo treatment programs imported through the admin API when the directory is empty; empty: none",
+    )
 
 
 NATS_USER = "crisis"
+SEED_SUBJECT = "demo-seed"  # a credential that lives only while the launcher imports the demo programs
+
+
+def seed_demo_programs(gateway: str, projections: str, credentials_file: Path, csv_file: Path) -> int | None:
+    """Import ``csv_file`` through the gateway's admin API when the directory (projections) lists no program.
+
+    Uses an admin credential issued for this step and revoked after it. Returns how many programs were
+    imported; None when the directory had programs already."""
+    token = issue_credential(credentials_file, SEED_SUBJECT, AccessRole.ADMIN)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{projections}/v1/programs", headers=headers)) as answer:
+            if json.load(answer)["programs"]:
+                return None
+        request = urllib.request.Request(
+            f"{gateway}/v1/admin/programs/import",
+            data=csv_file.read_bytes(),
+            headers=headers | {"Content-Type": "text/csv", "Idempotency-Key": f"demo-programs-{csv_file.name}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request) as answer:
+            return int(json.load(answer)["imported"])
+    finally:
+        revoke_credential(credentials_file, SEED_SUBJECT)
+
+
 CRASH_LOOP_RESTARTS = 5  # restarts within a minute after which each restart waits CRASH_LOOP_PAUSE_SECONDS
 CRASH_LOOP_PAUSE_SECONDS = 5
 
@@ -186,6 +216,13 @@ def main() -> None:
             "dispatcher": dispatcher_ops,
             "notifier": notifier_ops,
         }
+        if settings.programs_seed_file:
+            try:
+                seeded = seed_demo_programs(gateway, projections, credentials_file, Path(settings.programs_seed_file))
+                if seeded:
+                    print(f"imported {seeded} demo treatment programs from {settings.programs_seed_file}")
+            except (OSError, ValueError, KeyError) as exc:  # the demo runs without them; say why
+                print(f"demo treatment programs not imported: {exc}")
         print_banner(settings, nats_url, gateway, projections, sandbox, var_dir, credentials_file, new_tokens, ops)
         while not stopping:
             time.sleep(0.5)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from eventsourcing.application import ProcessingEvent
+from eventsourcing.application import ProcessingEvent, Repository
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from eventsourcing.projection import EventSourcedProjection
@@ -34,8 +36,12 @@ class StreamProcessor(EventSourcedProjection):
     """Base for a service's state: subclasses register ``policy`` handlers per contract event class."""
 
     producer: ClassVar[str] = ""
+    batches: ClassVar[bool] = False
+    """True when ``handle_batch`` applies several stream messages in one store transaction; its consumer then
+    takes up to ``CRISIS_CONSUMER_BATCH`` messages at a time (consumer.py), else one."""
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Clock) -> None:
+        self._batch: tuple[ProcessingEvent, int] | None = None
         for attempt in range(1, STORE_SETUP_ATTEMPTS + 1):
             try:
                 super().__init__(env)
@@ -54,8 +60,14 @@ class StreamProcessor(EventSourcedProjection):
         """Apply one stream message. True if it changed state, False if it was already processed.
 
         Raises IntegrityError only for a real conflict (another instance wrote the same aggregate):
-        the caller should let the message be redelivered.
+        the caller should let the message be redelivered. Inside ``handle_batch`` (on its thread) the event's
+        policy adds to the batch's one ``ProcessingEvent`` instead, stored when the batch ends.
         """
+        batch = self._batch
+        if batch is not None and batch[1] == threading.get_ident():
+            batch[0].tracking = Tracking(STREAM_NAME, stream_sequence)  # the policy sees its own event's position
+            self.policy(event, batch[0])
+            return True
         with self.processing_lock:
             try:
                 self.process_event(event, Tracking(STREAM_NAME, stream_sequence))
@@ -64,6 +76,52 @@ class StreamProcessor(EventSourcedProjection):
                     return False
                 raise
             return True
+
+    def handle_batch(self, items: Sequence[tuple[Envelope, int, datetime | None]]) -> list[bool]:
+        """Apply stream messages (event, stream sequence, time the stream stored it; in stream order) in one store
+        transaction that records the last one's position; for each, True if it changed state, False if it was
+        applied before (at or below the recorded position). Raises when nothing was applied (the caller then goes
+        one message at a time). Only for a processor whose ``batches`` is True.
+
+        One ``ProcessingEvent`` takes every event's policy in turn (each through ``handle``); while they run, the
+        repository answers from the aggregates the batch's earlier events changed (``BatchRepository``), so each
+        policy sees what came before it. Then, as ``EventSourcedProjection.process_event`` does for one event, the
+        new events are recorded with the tracking position of the last message, in one transaction."""
+        if not self.batches:
+            raise NotImplementedError(f"{type(self).__name__} applies one message at a time")
+        with self.processing_lock:
+            position = self.processed_position()
+            fresh = [(event, sequence) for event, sequence, _ in items if sequence > position]
+            if fresh:
+                self._apply_batch(fresh)
+        return [sequence > position for _, sequence, _ in items]
+
+    def _apply_batch(self, fresh: Sequence[tuple[Envelope, int]]) -> None:
+        last = Tracking(STREAM_NAME, fresh[-1][1])
+        processing_event = ProcessingEvent(tracking=last)
+        repository = self.repository
+        self._batch = (processing_event, threading.get_ident())
+        if isinstance(repository, BatchRepository):
+            repository.batch.aggregates = processing_event.aggregates
+        try:
+            for event, sequence in fresh:
+                self.handle(event, sequence)
+        finally:
+            self._batch = None
+            if isinstance(repository, BatchRepository):
+                repository.batch.aggregates = None
+        processing_event.tracking = last
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self.notify(processing_event.events)
+        self._notify(recordings)
+
+    def construct_repository(self) -> Repository:
+        """The application's repository, as eventsourcing makes it, answering from a batch's changes (above)."""
+        repository = super().construct_repository()
+        repository.__class__ = BatchRepository
+        repository.batch = threading.local()
+        return repository
 
     @classmethod
     def handled_types(cls) -> frozenset[type[Envelope]] | None:
@@ -85,6 +143,24 @@ class StreamProcessor(EventSourcedProjection):
 
     def processed_position(self) -> int:
         return self.recorder.max_tracking_id(STREAM_NAME) or 0
+
+
+class BatchRepository(Repository):
+    """A repository that, on the thread applying a batch, gives the aggregates the batch's earlier events changed
+    (collected on its ``ProcessingEvent``, not stored yet) in place of their stored state. Other threads (the outbox
+    relay, a sending loop) see only what is stored."""
+
+    batch: threading.local
+
+    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
+        pending = getattr(self.batch, "aggregates", None)
+        if version is None and pending is not None and aggregate_id in pending:
+            return pending[aggregate_id]
+        return super().get(aggregate_id, version=version, **kwargs)
+
+    def __contains__(self, aggregate_id: Any) -> bool:
+        pending = getattr(self.batch, "aggregates", None)
+        return (pending is not None and aggregate_id in pending) or super().__contains__(aggregate_id)
 
 
 def registered_types(owner: type, name: str) -> frozenset[type[Envelope]] | None:

@@ -57,7 +57,7 @@ async def running_processor(
 ) -> AsyncIterator[RunningService]:
     """Consume the CRISIS stream into ``processor`` and run its outbox relay and ``followers`` until exit.
 
-    Each follower runs as its own task and is woken after every consumed message; on exit the tasks are
+    Each follower runs as its own task and is woken after every consumed message (or batch); on exit the tasks are
     cancelled (and awaited) before the broker stops."""
     broker = make_broker(settings)
     js = await connect_stream(broker, settings)
@@ -72,6 +72,7 @@ async def running_processor(
     try:
         yield RunningService(broker, js, everyone, publish, probes)
     finally:
+        await consumer.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -40,10 +40,18 @@ class PossibleDuplicate:
 
 
 def possible_duplicates(
-    kind: str, lat: float, lon: float, at: datetime, recent: Iterable[RecentReport], rule: DuplicateRule
+    kind: str,
+    lat: float,
+    lon: float,
+    at: datetime,
+    recent: Iterable[RecentReport],
+    rule: DuplicateRule,
+    *,
+    excluding: UUID | None = None,
 ) -> list[PossibleDuplicate]:
     """Earlier reports of ``kind`` within ``rule.radius_m`` of the point and ``rule.window`` before ``at``,
-    nearest first, at most ``rule.max_links``. Both bounds are inclusive."""
+    nearest first, at most ``rule.max_links``. Both bounds are inclusive. The report of incident ``excluding``
+    (the one being made, held already) is never its own duplicate."""
     found = []
     # a cheap box around the point first: the haversine only for the few inside it
     lat_margin = rule.radius_m / METRES_PER_DEGREE
@@ -54,7 +62,7 @@ def possible_duplicates(
             continue
         age = at - report.reported_at
         # a report slightly "after" this one (another instance's clock) is as much a duplicate as one before
-        if report.kind != kind or abs(age) > rule.window:
+        if report.kind != kind or abs(age) > rule.window or report.incident_id == excluding:
             continue
         distance = distance_m((lat, lon), (report.lat, report.lon))
         if distance <= rule.radius_m:

@@ -84,11 +84,12 @@ Reader = Annotated[Principal, Depends(require_role(*RELATED_ROLES))]
 READ_REFUSED = "you may read only incidents you reported (intake), were paged for (responders), or any (directors)"
 
 
-def incident_intake(request: Request) -> IncidentIntake:
+async def incident_intake(request: Request) -> IncidentIntake:
+    # async (it never blocks): FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request
     return request.app.state.intake
 
 
-def incident_reads(request: Request) -> IncidentReads:
+async def incident_reads(request: Request) -> IncidentReads:
     return request.app.state.incident_reads
 
 

@@ -17,7 +17,10 @@ class Sealer:
     cipher: Any
 
     def seal(self, value: Any) -> bytes:
-        data = json.dumps(value, default=str, separators=(",", ":")).encode()
+        return self.seal_json(json.dumps(value, default=str, separators=(",", ":")).encode())
+
+    def seal_json(self, data: bytes) -> bytes:
+        """Seal a value already serialized as JSON (``unseal`` gives back the value)."""
         if self.compressor is not None:
             data = self.compressor.compress(data)
         if self.cipher is not None:
@@ -25,9 +28,13 @@ class Sealer:
         return data
 
     def unseal(self, data: bytes) -> Any:
+        return json.loads(self.unseal_json(data))
+
+    def unseal_json(self, data: bytes) -> bytes:
+        """The sealed value's JSON, not parsed (for a reader that parses it itself)."""
         data = bytes(data)
         if self.cipher is not None:
             data = self.cipher.decrypt(data)
         if self.compressor is not None:
             data = self.compressor.decompress(data)
-        return json.loads(data)
+        return data
