@@ -160,14 +160,16 @@ class DispatchAlarmStoppedData(Strict):
 
 class ResponderProgressData(Strict):
     """A responder said where they are in the response: en route, on scene, done; by a text (``channel`` sms,
-    with its ``message_sid``) or with a button on their incident page (``channel`` app, ``reported_by`` the
-    person signed in). v2 added ``channel`` and ``reported_by``; every v1 event was a text."""
+    with its ``message_sid``), with a button on their incident page (``channel`` app, ``reported_by`` the
+    person signed in) or with the code and a key pressed on a call to the organisation's number (``channel``
+    voice, no message SID). v2 added ``channel`` and ``reported_by``; every v1 event was a text. v3 allows
+    ``channel`` voice."""
 
     incident_id: UUID
     page_id: UUID
     responder_id: UUID
     code: ShortCode
-    channel: Literal["sms", "app"] = "sms"
+    channel: Literal["sms", "app", "voice"] = "sms"
     message_sid: MessageSid | None = Field(default=None, description="the text that said so (channel sms)")
     reported_by: str | None = Field(
         default=None, max_length=100, description="channel app: the subject signed in on the incident page"
@@ -183,6 +185,10 @@ class ProgressReportedData(Strict):
     responder_id: UUID
     stage: Literal["en_route", "arrived", "done"]
     reported_by: str = Field(min_length=1, max_length=100, description="the subject signed in on the page")
+
+
+def _progress_v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    return {**raw, "schema_version": 3}
 
 
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
@@ -244,11 +250,11 @@ class DispatchAlarmStopped(event_type("dispatch.alarm_stopped", DispatchAlarmSto
     pass
 
 
-class ResponderEnRoute(event_type("dispatch.en_route", ResponderProgressData, version=2)):
+class ResponderEnRoute(event_type("dispatch.en_route", ResponderProgressData, version=3)):
     pass
 
 
-class ResponderArrived(event_type("dispatch.arrived", ResponderProgressData, version=2)):
+class ResponderArrived(event_type("dispatch.arrived", ResponderProgressData, version=3)):
     pass
 
 
@@ -256,7 +262,7 @@ class DispatchCompletedData(ResponderProgressData):
     closes_incident: bool = Field(description="true when this was the last responder still on the incident")
 
 
-class DispatchCompleted(event_type("dispatch.completed", DispatchCompletedData, version=2)):
+class DispatchCompleted(event_type("dispatch.completed", DispatchCompletedData, version=3)):
     """A responder texted DONE (or pressed it on their incident page). When nobody else is still on it, the
     incident is closed."""
 
@@ -291,6 +297,10 @@ UPCASTERS = {
     ("dispatch.en_route", 1): _v1_to_v2,
     ("dispatch.arrived", 1): _v1_to_v2,
     ("dispatch.completed", 1): _v1_to_v2,
+    # v3 only allows channel "voice" (the code and a key pressed on a call): every v2 event reads as it was
+    ("dispatch.en_route", 2): _progress_v2_to_v3,
+    ("dispatch.arrived", 2): _progress_v2_to_v3,
+    ("dispatch.completed", 2): _progress_v2_to_v3,
     # v2 of a page's answers adds the voice keypad: every v1 answer was a text
     ("dispatch.acknowledged", 1): _v1_to_v2,
     ("dispatch.declined", 1): _v1_to_v2,

@@ -152,19 +152,36 @@ class SmsOptOutChangedData(Strict):
     received_at: UtcDatetime
 
 
-KeypadPrompt = Literal["page", "check_in"]
-"""What a voice call asked the person to press keys for: a page (accept or decline) or a safety check-in."""
+KeypadPrompt = Literal["page", "check_in", "field"]
+"""What a voice call asked the person to press keys for: a page (accept or decline), a safety check-in, or (on a
+call the responder makes to the organisation's number) an incident code and a field command."""
 
 KEYPAD_COMMANDS: dict[str, dict[str, str]] = {
     "page": {"1": "accept", "2": "decline"},
     "check_in": {"1": "ok", "2": "clear"},
+    "field": {"1": "arrived", "2": "ok", "3": "clear", "4": "done"},
 }
 """prompt -> key pressed -> the reply command it means, the same commands as a text (``Reply.command``). The
-notifier's call says these keys, the gateway answers "thank you" for them, the dispatcher acts on them."""
+notifier's call (or the gateway's answer to a call in) says these keys, the gateway answers "thank you" for them,
+the dispatcher acts on them. On a "field" call the command key follows the incident's 4-digit code."""
+
+FIELD_CODE_DIGITS = 4
+"""A "field" call's keys: the incident's code (these many digits), then one command key."""
+
+
+def field_code(prompt: str | None, digits: str) -> str | None:
+    """The incident code typed before the command key on a "field" call (``1234`` of ``12341``); None otherwise."""
+    code, key = digits[:FIELD_CODE_DIGITS], digits[FIELD_CODE_DIGITS:]
+    if prompt != "field" or len(key) != 1 or not (code.isascii() and code.isdigit() and len(code) == FIELD_CODE_DIGITS):
+        return None
+    return code
 
 
 def keypad_command(prompt: str | None, digits: str) -> str | None:
-    """The reply command ``digits`` pressed on a call asking ``prompt`` mean; None when they mean nothing."""
+    """The reply command ``digits`` pressed on a call asking ``prompt`` mean; None when they mean nothing. On a
+    "field" call they are the incident's code and one command key."""
+    if prompt == "field":
+        return KEYPAD_COMMANDS["field"].get(digits[FIELD_CODE_DIGITS:]) if field_code(prompt, digits) else None
     return KEYPAD_COMMANDS.get(prompt or "", {}).get(digits)
 
 
@@ -172,11 +189,13 @@ class CallKeypadPressedData(Strict):
     """A person pressed keys on a voice call that asked for them (Twilio's <Gather> answered), as Twilio reported
     it to the gateway's ``/twilio/voice/keypad``. ``prompt``, ``code`` and ``notification_id`` are what the call
     itself carried in its action URL (signed by Twilio with the rest); ``KEYPAD_COMMANDS`` says what the keys
-    mean. It is no text: ``message_sid`` is None, and ``from_number`` is the phone that pressed the keys."""
+    mean. It is no text: ``message_sid`` is None, and ``from_number`` is the phone that pressed the keys. On a
+    call the responder made (prompt "field") the phone is the caller's and ``code`` the first four keys pressed.
+    v1 took up to 4 keys; the "field" prompt takes 5 (a code and a command key)."""
 
     call_sid: CallSid
-    phone: E164 = Field(description="the phone that was called and pressed the keys (Twilio's To)")
-    digits: str = Field(pattern=r"^[0-9*#]{1,4}$")
+    phone: E164 = Field(description="the phone that pressed the keys: the one called (Twilio's To), or the caller")
+    digits: str = Field(pattern=r"^[0-9*#]{1,5}$")
     prompt: KeypadPrompt | None = None
     code: ShortCode | None = None
     notification_id: UUID | None = None

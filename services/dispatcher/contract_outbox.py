@@ -229,7 +229,7 @@ class ContractOutbox:
             "responder_id": progressed.responder_id,
             "code": code,
             "message_sid": progressed.message_sid,
-            "channel": "sms" if progressed.message_sid else "app",
+            "channel": _progress_channel(progressed),
             "reported_by": getattr(progressed, "reported_by", None),  # None: stored before the page existed
         }
         if progressed.stage == "done":
@@ -239,8 +239,8 @@ class ContractOutbox:
             event_class = ResponderEnRoute if progressed.stage == "en_route" else ResponderArrived
             event = contract_event(event_class, ResponderProgressData(**common), progressed, progressed.originator_id)
         page = before.find_page(page_id)
-        if page is None or not progressed.message_sid:
-            return (event,)
+        if page is None or event.data.channel == "app":
+            return (event,)  # the incident page shows what was recorded; a text or a key pressed is confirmed
         return (event, self._reply(progressed, page, f"{progressed.stage}_confirmed", {"code": code}))
 
     # ---- nobody accepted (alarm_outbox.py) -----------------------------------------------------------
@@ -307,6 +307,14 @@ def _answer(stored: Any, page: Page) -> dict[str, Any]:
 def _said_by(answer: Any) -> dict[str, Any]:
     """How a page was answered: a text (its SID), else the keypad of the page's voice call (F5, issue 18)."""
     return {"message_sid": answer.message_sid, "channel": "sms" if answer.message_sid else "voice"}
+
+
+def _progress_channel(progressed: Any) -> str:
+    """How progress was reported: a text (its SID), keys pressed on a call in (F6, issue 18: "voice"), else the
+    incident page. A progress stored before the channel was recorded has none."""
+    if progressed.message_sid:
+        return "sms"
+    return "voice" if getattr(progressed, "channel", None) == "voice" else "app"
 
 
 def _where(opened: IncidentDispatch) -> dict[str, str | None]:

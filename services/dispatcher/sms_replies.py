@@ -89,7 +89,7 @@ class SmsReplies:
         elif reply.command in ("accept", "decline"):
             self._answer_page(work, record, reply, received, now)
         elif reply.command in PROGRESS_COMMANDS:
-            self._progress(work, record, reply, received, now)
+            self._progress(work, record, reply, received, now, channel)
         elif reply.command in ("ok", "clear") and self.check_ins is not None:  # F1: safety check-ins
             self.check_ins.on_reply(work, record, reply, received, now)
         elif reply.command in STOCK_COMMANDS and self.stock is not None:  # F3: naloxone in the bag
@@ -167,7 +167,13 @@ class SmsReplies:
             self.field.eta(OnScene(work, record, incident, code, received, now), reply.minutes)
 
     def _progress(
-        self, work: UnitOfWork, record: ResponderRecord, reply: Reply, received: SmsReceived, now: datetime
+        self,
+        work: UnitOfWork,
+        record: ResponderRecord,
+        reply: Reply,
+        received: SmsReceived,
+        now: datetime,
+        channel: str = "sms",
     ) -> None:
         on_it = self._on_incident(work, record, reply, received, now)
         if on_it is None:
@@ -180,9 +186,10 @@ class SmsReplies:
             message_sid=received.data.message_sid,
             caused_by=received.id,
             at=now,
+            channel=channel,  # sms, or voice: the code and key pressed on a call in (F6)
         )
         if self.check_ins is not None:  # F1: ARRIVED starts the check-in, DONE ends it
-            self.check_ins.after_progress(incident, record.responder_id, stage, "sms", received.id, now)
+            self.check_ins.after_progress(incident, record.responder_id, stage, channel, received.id, now)
         if stage == "done":
             record.release(incident_id=incident.id)
             if incident.is_closed:

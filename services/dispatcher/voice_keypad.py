@@ -11,6 +11,12 @@ checks, the same confirmation text (and its link to the incident page), the same
 The key press stands where the text would (``received``): what it records is caused by the key press, and it has
 no message SID, so ``dispatch.acknowledged``/``declined`` say channel voice. A check-in's key is OK or CLEAR from
 another channel (``CheckIns.confirm``/``clear``, channel voice).
+
+A responder may also call the organisation's number and press an incident code and a key (prompt "field", the code
+being the first four keys): 1 is ``ARRIVED <code>``, 2 ``OK <code>``, 3 ``CLEAR <code>``, 4 ``DONE <code>``, from
+the responder whose phone called. ARRIVED and DONE go through the replies' routing like a text (channel voice: the
+check-in starts with channel voice, a code the responder is not on is answered by text as it would be); OK and
+CLEAR are the check-in's, as on a check-in call.
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from services.dispatcher.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 PAGE_COMMANDS = frozenset({"accept", "decline"})
+ROUTED_COMMANDS = PAGE_COMMANDS | {"arrived", "done"}  # read as the text would be (SmsReplies.route)
 
 
 class VoiceKeypad:
-    """Turns a key pressed on a page or check-in call into the command it means."""
+    """Turns a key pressed on a page or check-in call, or a code and key on a call in, into the command it means."""
 
     def __init__(self, cache: RosterCache, replies: SmsReplies, check_ins: CheckIns | None) -> None:
         self.cache = cache
@@ -47,7 +54,7 @@ class VoiceKeypad:
         if command is None or responder_id is None:
             return  # a key that means nothing for the call, or a phone not on the roster: the event is the record
         record = work.record(responder_id)
-        if command in PAGE_COMMANDS:
+        if command in ROUTED_COMMANDS:
             # the key press is read where a text would be: its id causes what is recorded, it has no message SID
             self.replies.route(work, record, Reply(command, code=data.code), pressed, now, channel="voice")
         elif self.check_ins is not None:
@@ -56,7 +63,7 @@ class VoiceKeypad:
     def _check_in(
         self, work: UnitOfWork, record: ResponderRecord, command: str, code: str | None, cause: UUID, now: datetime
     ) -> None:
-        """OK (1) or CLEAR (2) for the incident the call named (or the only one the responder is on)."""
+        """OK or CLEAR for the incident the call named (or the only one the responder is on)."""
         assert self.check_ins is not None
         by_code = {held: UUID(incident_id) for incident_id, held in record.assignments.items()}
         if code is None and len(by_code) == 1:

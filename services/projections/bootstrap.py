@@ -175,6 +175,8 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                for consumer in consumers:  # a batch puller holds its subscription: else draining waits for it
+                    await consumer.close()
                 await broker.stop()
                 await commands_broker.stop()
 

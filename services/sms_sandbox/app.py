@@ -19,6 +19,7 @@ JSON API (for tests and tools):
 - ``GET /sandbox/api/status-callbacks?message_sid=&count=&timeout=``: a message's status callbacks,
   answering once ``count`` of them finished (delivered, or given up after retries).
 - ``POST /sandbox/api/inbound``: a phone texts us.
+- ``POST /sandbox/api/calls/inbound``: a phone calls us (our voice webhook answers; a <Gather> then waits for keys).
 - ``POST /sandbox/api/calls/{sid}/digits``: the phone presses keys on a call that listens for them (``call_keys``).
 - ``POST|GET|DELETE /sandbox/api/faults``: arm, list, clear provider failures (``faults``).
 """
@@ -192,7 +193,18 @@ def _call_json(call: StoredMessage) -> dict[str, Any]:
 class PressedKeys(BaseModel):
     """Keys pressed on a call, as the phone's keypad sends them."""
 
-    digits: str = Field(pattern=KEYS.pattern, description="1 to 4 of the keys 0-9, * and #")
+    digits: str = Field(
+        pattern=KEYS.pattern, description="the keys 0-9, * and #: at most as many as the call's <Gather> takes"
+    )
+
+
+class InboundCall(BaseModel):
+    """A phone calling the organisation's number, to be posted to our voice webhook."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: E164 = Field(alias="from", description="the phone that calls")
+    to: E164 | None = Field(default=None, description="default: the org number")
 
 
 def _callback_json(callback: StatusCallback) -> dict[str, Any]:
@@ -244,6 +256,13 @@ def _add_api_routes(app: FastAPI) -> None:
         """Deliver an SMS from a phone; 201 even if the webhook failed (see ``webhook_status``)."""
         message = await sandbox.deliver_inbound(sms.from_, sms.body, sms.to)
         return {"sid": message.sid, "webhook_status": message.webhook_status}
+
+    @app.post("/sandbox/api/calls/inbound", status_code=201)
+    async def call_in(incoming: InboundCall, sandbox: SandboxDep) -> dict[str, Any]:
+        """A phone calls us: the signed voice webhook is posted like Twilio's, and the call recorded with what our
+        answer said; 201 even if the webhook failed (see ``webhook_status``)."""
+        call = await sandbox.call_in(incoming.from_, incoming.to)
+        return _message_json(call)
 
     @app.post("/sandbox/api/calls/{sid}/digits", response_model=None)
     async def press_call_keys(sid: str, keys: PressedKeys, sandbox: SandboxDep) -> dict[str, Any] | Response:

@@ -1,11 +1,12 @@
 """Pressing a key on a recorded call, the way Twilio reports a <Gather> to its action URL.
 
 A call whose TwiML wraps its speech in ``<Gather action="...">`` waits for keys (our page and check-in calls: the
-notifier's ``twilio_voice``). Someone playing the person holding the phone presses one in the inbox, or a test
-POSTs ``/sandbox/api/calls/{sid}/digits``; the sandbox posts Twilio's Gather parameters to the action URL, signed
-with ``X-Twilio-Signature`` for that exact URL (query string included), and records the keys, the answer's HTTP
-status and what its TwiML said. Like a real call, one answered gather ends it: a call is answered once (a press
-whose webhook failed may be pressed again).
+notifier's ``twilio_voice``, one key; a call a phone made to us: the gateway's answer, an incident code and a key).
+Someone playing the person holding the phone presses them in the inbox, or a test POSTs
+``/sandbox/api/calls/{sid}/digits`` (at most the Gather's ``numDigits`` keys); the sandbox posts Twilio's Gather
+parameters to the action URL, signed with ``X-Twilio-Signature`` for that exact URL (query string included), and
+records the keys, the answer's HTTP status and what its TwiML said. Like a real call, one answered gather ends it:
+a call is answered once (a press whose webhook failed may be pressed again).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from dataclasses import dataclass
 import httpx
 from twilio.request_validator import RequestValidator
 
-from services.sms_sandbox.state import WEBHOOK_TIMEOUT_SECONDS, Sandbox
+from services.sms_sandbox.state import WEBHOOK_TIMEOUT_SECONDS, Sandbox, spoken_text
 from services.sms_sandbox.status_callbacks import API_VERSION
 from services.sms_sandbox.store import StoredMessage
-from services.sms_sandbox.twilio_api import spoken_text
 
 logger = logging.getLogger(__name__)
 
-KEYS = re.compile(r"^[0-9*#]{1,4}$")
+KEYS = re.compile(r"^[0-9*#]{1,5}$")
+DEFAULT_MOST_KEYS = 4  # a <Gather> without numDigits
 KEYPAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
 """The phone's keys, in the order the inbox shows them."""
 
@@ -63,6 +64,12 @@ def gather_of(call: StoredMessage) -> Gather | None:
     return None
 
 
+def keys_taken(call: StoredMessage) -> int:
+    """How many keys the call's <Gather> takes at most (1 on our page and check-in calls, 5 on a call in)."""
+    gather = gather_of(call)
+    return (gather.num_digits if gather is not None else None) or DEFAULT_MOST_KEYS
+
+
 def answered(call: StoredMessage) -> bool:
     """Whether keys were pressed on the call and our webhook took them (2xx)."""
     status = call.webhook_status
@@ -86,8 +93,8 @@ async def press_keys(sandbox: Sandbox, sid: str, digits: str) -> StoredMessage:
         raise KeysRefused(409, "this call does not listen for keys (its TwiML has no <Gather> with an action)")
     if answered(call):
         raise KeysRefused(409, f"keys were already pressed on this call ({call.digits}); a call is answered once")
-    if not KEYS.fullmatch(digits) or (gather.num_digits is not None and len(digits) > gather.num_digits):
-        most = gather.num_digits or 4
+    most = gather.num_digits or DEFAULT_MOST_KEYS
+    if not KEYS.fullmatch(digits) or len(digits) > most:
         raise KeysRefused(422, f"digits: 1 to {most} of the keys 0-9, * and #")
     status, answer = await _post_keys(sandbox, call, gather, digits)
     sandbox.store.record_keys(sid, digits, status, answer)
@@ -108,7 +115,7 @@ async def _post_keys(
         "Called": call.to_number,
         "Caller": call.from_number,
         "Digits": digits,
-        "Direction": "outbound-api",
+        "Direction": "inbound" if call.direction == "inbound" else "outbound-api",
         "FinishedOnKey": "",
         "From": call.from_number,
         "To": call.to_number,

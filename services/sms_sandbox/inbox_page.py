@@ -5,7 +5,9 @@ script are files in ``services/sms_sandbox/static/``, so the page's Content-Secu
 
 Someone playing the person holding a phone reads what our services sent and types a reply; the reply is
 delivered to our inbound webhook, signed, exactly as Twilio would deliver it. A call shows as what it said; a call
-that listens for a key (a page or check-in call) shows a keypad until a key is pressed (``call_keys``).
+that listens for a key (a page or check-in call) shows a keypad until a key is pressed (``call_keys``); a call that
+takes several keys (a call the phone made to us: code and command) shows a field for them. "Call dispatch" calls
+the organisation's number from the phone shown.
 
 The forms send signed SMS, so they carry a CSRF token (``services/runtime/form_csrf.py``, the scheme of the
 workspace's sign-in form): a form posted from any other page is refused with 403 and sends nothing.
@@ -24,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.runtime.form_csrf import FIELD, FormTokenCookie
 from services.runtime.html_templates import package_templates
 from services.runtime.problems import problem_response
-from services.sms_sandbox.call_keys import KEYPAD, KeysRefused, awaits_keys, press_keys
+from services.sms_sandbox.call_keys import KEYPAD, KeysRefused, awaits_keys, keys_taken, press_keys
 from services.sms_sandbox.state import Sandbox, SandboxDep, is_e164
 from services.sms_sandbox.store import StoredMessage
 from services.sms_sandbox.twilio_api import MAX_BODY_CHARS, form_text
@@ -89,6 +91,17 @@ def add_inbox_routes(app: FastAPI) -> None:
             return _inbox_page(sandbox, stored.phone, csrf=csrf, notice=refused.detail, status=refused.status)
         return RedirectResponse(_inbox_url(call.phone, call.sid), status_code=303)
 
+    @app.post("/inbox/{phone}/call", response_model=None)
+    async def call_dispatch(phone: str, request: Request, sandbox: SandboxDep) -> Response:
+        """Call the organisation's number from ``phone``; 303 to the call in its conversation."""
+        form = await request.form()
+        if not INBOX_FORMS.accepts(request, form_text(form, FIELD)):
+            return problem_response(403, "this form did not come from the inbox page (CSRF); reload it and call again")
+        if not is_e164(phone):
+            return problem_response(422, "the phone number must be E.164, like +15550100001")
+        call = await sandbox.call_in(phone)
+        return RedirectResponse(_inbox_url(phone, call.sid), status_code=303)
+
     @app.post("/inbox/send", response_model=None)
     async def send_as_new_phone(request: Request, sandbox: SandboxDep) -> Response:
         """Send the form's ``body`` as an SMS from the form's ``phone``; 303 to its conversation."""
@@ -121,11 +134,12 @@ class ConversationItem:
     callbacks_delivered: int = 0
     callbacks_total: int = 0
     awaits_keys: bool = False
+    keys_taken: int = 1
 
 
 def _conversation_item(sandbox: Sandbox, message: StoredMessage) -> ConversationItem:
     if message.kind == "call":
-        return ConversationItem(message, awaits_keys=awaits_keys(message))
+        return ConversationItem(message, awaits_keys=awaits_keys(message), keys_taken=keys_taken(message))
     if not message.status_callback:
         return ConversationItem(message)
     callbacks = sandbox.store.status_callbacks(message.sid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,8 +41,21 @@ class SandboxSettings(BaseSettings):
         default="http://127.0.0.1:8080/twilio/sms",
         description="where inbound SMS typed into the sandbox are POSTed, like Twilio's messaging webhook",
     )
+    sandbox_voice_webhook_url: str = Field(
+        default="",
+        description="where a call a phone makes to us is POSTed, like Twilio's voice webhook; empty: the inbound "
+        "webhook's origin + /twilio/voice/incoming",
+    )
     sandbox_org_number: str = Field(
         default="+15005550006",
         pattern=r"^\+[1-9]\d{6,14}$",
         description="the organisation's number; To of an inbound SMS from a phone nobody has texted yet",
     )
+
+    @property
+    def voice_webhook_url(self) -> str:
+        """The voice webhook a call in is POSTed to (``sandbox_voice_webhook_url``, or the inbound webhook's)."""
+        if self.sandbox_voice_webhook_url:
+            return self.sandbox_voice_webhook_url
+        parts = urlsplit(self.sandbox_inbound_webhook_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/twilio/voice/incoming", "", ""))

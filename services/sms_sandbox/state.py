@@ -1,9 +1,13 @@
-"""What the sandbox's routes share while it runs, and the phone side of it: texting our webhook.
+"""What the sandbox's routes share while it runs, and the phone side of it: texting our webhook, calling us.
 
 A phone that texts a Twilio opt-out keyword (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) is blocked
 from then on (creates to it fail with 21610, as Twilio does on a long code) until it texts START or
 UNSTOP; the inbound webhook carries ``OptOutType`` like Twilio's Advanced Opt-Out. YES is not an opt-in
 keyword here, matching the gateway (a responder accepts pages with "YES").
+
+A phone that calls the organisation's number (``call_in``) is posted to our voice webhook, signed, as Twilio posts
+an incoming call; the call is recorded with the TwiML our webhook answered, and waits for keys like our own calls
+do when that TwiML has a <Gather> (``call_keys``).
 """
 
 from __future__ import annotations
@@ -150,6 +154,50 @@ class Sandbox:
         replies = self._twiml_replies(message, response) if response.is_success else []
         return response.status_code, replies
 
+    async def call_in(self, phone: str, to: str | None = None) -> StoredMessage:
+        """``phone`` calls ``to`` (default: the org number): POST the signed voice webhook, record the call with the
+        TwiML it answered (what it says is the call's body). A webhook failure is recorded on the call."""
+        sid, to_number = new_sid("CA"), to or self.settings.sandbox_org_number
+        params = {
+            "AccountSid": self.settings.twilio_account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": sid,
+            "CallStatus": "ringing",
+            "Called": to_number,
+            "Caller": phone,
+            "Direction": "inbound",
+            "From": phone,
+            "To": to_number,
+        }
+        url = self.settings.voice_webhook_url
+        signature = RequestValidator(self.settings.twilio_auth_token).compute_signature(url, params)
+        headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (sms-sandbox)"}
+        twiml: str | None = None
+        try:
+            response = await self.http.post(url, data=params, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            logger.warning("call in %s: voice webhook not reachable (%s)", sid, type(exc).__name__)
+            webhook_status: int | str = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        else:
+            logger.info("call in %s: voice webhook answered %s", sid, response.status_code)
+            webhook_status = response.status_code
+            twiml = response.text if response.is_success else None
+        call = StoredMessage(
+            sid=sid,
+            direction="inbound",
+            from_number=phone,
+            to_number=to_number,
+            body=(spoken_text(twiml) or "") if twiml else "",
+            status="in-progress" if twiml else "failed",
+            num_segments=1,
+            created_at=self.clock.now(),
+            webhook_status=webhook_status,
+            kind="call",
+            twiml=twiml,
+        )
+        await self.record(call)
+        return call
+
     def _twiml_replies(self, inbound: StoredMessage, response: httpx.Response) -> list[StoredMessage]:
         # Twilio sends the <Message> verbs of a webhook's TwiML answer; so does the sandbox.
         if "<Message" not in response.text:
@@ -179,6 +227,17 @@ class Sandbox:
                 )
             )
         return replies
+
+
+def spoken_text(twiml: str) -> str | None:
+    """What a TwiML document says (its <Say> verbs joined), or None if it is not TwiML."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != "Response":
+        return None
+    return " / ".join((say.text or "").strip() for say in root.iter("Say") if (say.text or "").strip())
 
 
 def _sandbox(request: Request) -> Sandbox:

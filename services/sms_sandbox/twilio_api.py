@@ -18,7 +18,6 @@ import asyncio
 import base64
 import logging
 import secrets
-import xml.etree.ElementTree as ElementTree
 from email.utils import format_datetime
 from http import HTTPStatus
 from typing import Any
@@ -30,7 +29,7 @@ from starlette.datastructures import FormData
 from services.contract.gsm7 import count_segments
 from services.sms_sandbox.faults import HTTP_FAULTS, FaultRequest, Resource
 from services.sms_sandbox.settings import SandboxSettings
-from services.sms_sandbox.state import Sandbox, SandboxDep, is_e164, new_sid
+from services.sms_sandbox.state import Sandbox, SandboxDep, is_e164, new_sid, spoken_text
 from services.sms_sandbox.status_callbacks import API_VERSION
 from services.sms_sandbox.store import StoredMessage
 
@@ -186,17 +185,6 @@ def _message_rejection(to: str, from_: str, service_sid: str, body: str) -> int 
     if len(body) > MAX_BODY_CHARS:
         return 21617
     return MAGIC_FROM.get(from_) or MAGIC_TO.get(to)
-
-
-def spoken_text(twiml: str) -> str | None:
-    """What a TwiML document says (its <Say> verbs joined), or None if it is not TwiML."""
-    try:
-        root = ElementTree.fromstring(twiml)
-    except ElementTree.ParseError:
-        return None
-    if root.tag != "Response":
-        return None
-    return " / ".join((say.text or "").strip() for say in root.iter("Say") if (say.text or "").strip())
 
 
 async def _held_back(request: Request, fault: FaultRequest) -> JSONResponse:

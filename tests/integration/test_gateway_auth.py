@@ -28,7 +28,13 @@ from tests.support.asgi_server import serving
 
 RESPONDER_ID = UUID("5e1d2c3b-0000-4000-8000-00000000a001")
 TOKENS = {role: f"test-{role.value}-token" for role in AccessRole}
-PUBLIC = {("GET", "/healthz"), ("POST", "/twilio/sms"), ("POST", "/twilio/status"), ("POST", "/twilio/voice/keypad")}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("POST", "/twilio/sms"),
+    ("POST", "/twilio/status"),
+    ("POST", "/twilio/voice/keypad"),
+    ("POST", "/twilio/voice/incoming"),
+}
 A, INTAKE, R = AccessRole.ADMIN, AccessRole.INTAKE, AccessRole.RESPONDER
 # Who may do what, for the routes this file's author knows; any other route must still refuse some role.
 EXPECTED = {
@@ -145,7 +151,7 @@ def test_protected_routes_declare_bearer_security_in_openapi(app) -> None:
 
 def test_health_and_twilio_webhooks_need_no_bearer_token(gateway) -> None:
     assert httpx.get(f"{gateway}/healthz").status_code == 200
-    for path in ("/twilio/sms", "/twilio/status", "/twilio/voice/keypad"):
+    for path in ("/twilio/sms", "/twilio/status", "/twilio/voice/keypad", "/twilio/voice/incoming"):
         response = httpx.post(gateway + path, data={"MessageSid": "SM" + "0" * 32})
         assert response.status_code == 403  # refused for its signature, not for a bearer token
         assert "X-Twilio-Signature" in response.json()["detail"]

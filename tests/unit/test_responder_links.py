@@ -101,7 +101,7 @@ def test_a_progress_event_published_before_v2_reads_as_a_text() -> None:
 
     event = decode_event(json.dumps(raw).encode())
 
-    assert isinstance(event, ResponderEnRoute) and event.schema_version == 2
+    assert isinstance(event, ResponderEnRoute) and event.schema_version == 3
     assert (event.data.channel, event.data.reported_by) == ("sms", None)
 
 

@@ -287,6 +287,7 @@ class IncidentDispatch(Aggregate):
         caused_by: UUID,
         at: datetime,
         reported_by: str | None = None,  # pressed on the incident page (message_sid None) by this subject
+        channel: str | None = None,  # "voice": keys pressed on a call in (None: stored before it was recorded)
     ) -> None:
         if stage == "arrived":
             self._prompts()["arrived"].setdefault(str(responder_id), at)

@@ -1,10 +1,12 @@
-"""Twilio's webhooks: inbound SMS, delivery status callbacks, and keys pressed on our voice calls.
+"""Twilio's webhooks: inbound SMS, delivery status callbacks, keys pressed on our voice calls, and calls in.
 
 They carry no bearer token: Twilio authenticates each request with ``X-Twilio-Signature``, an HMAC of the
 public URL it called and the form parameters, keyed with the account's auth token. During a token rotation
 the secondary token is accepted too. The SMS routes answer empty TwiML so Twilio sends nothing on its own; the
 keypad route answers a short spoken TwiML ("Thank you" / "Not understood"). A webhook recorded before (a retry or
-a replay, however late) is answered the same and records nothing.
+a replay, however late) is answered the same and records nothing. A call to the organisation's number
+(``/twilio/voice/incoming``) records nothing itself: it is answered with a <Gather> for the incident code and a
+field command, which Twilio posts to the keypad route with prompt "field".
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from services.contract.events import E164, KeypadPrompt, ShortCode
 from services.intake_gateway.sms_webhooks import DeliveryStatus, InboundSms, SmsWebhooks, WebhookLedgerUnavailable
-from services.intake_gateway.voice_keypad import KeypadPress, VoiceKeypad, answer_speech
+from services.intake_gateway.voice_keypad import (
+    SAY_LANGUAGES,
+    KeypadPress,
+    VoiceKeypad,
+    answer_speech,
+    field_answer_twiml,
+    field_call_twiml,
+)
 from services.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemDocument
 
 log = logging.getLogger(__name__)
@@ -120,7 +129,8 @@ async def delivery_status(
 # ---- keys pressed on a voice call (issue 18: the voice keypad) ----
 
 _CALL_SID = r"^CA[0-9a-fA-F]{32}$"
-SAY_LANGUAGES = {"en": "en-US", "es": "es-MX"}
+KEYPAD_PATH = "/twilio/voice/keypad"
+PAGE_KEYS = 4  # a page or check-in call takes one key (at most 4 were ever accepted); a call in takes 5
 
 
 async def voice_keypad(request: Request) -> VoiceKeypad:
@@ -128,14 +138,15 @@ async def voice_keypad(request: Request) -> VoiceKeypad:
 
 
 class KeypadForm(BaseModel):
-    """What Twilio posts to a <Gather>'s action. Our calls are outbound: ``To`` (also ``Called``) is the phone
-    that was called and pressed the keys."""
+    """What Twilio posts to a <Gather>'s action. On our calls (outbound) ``To`` (also ``Called``) is the phone
+    that was called and pressed the keys; on a call in (prompt "field") it is ``From``, the caller."""
 
     model_config = ConfigDict(extra="ignore")
     CallSid: str = Field(pattern=_CALL_SID)
     To: E164
     Called: E164 | None = None
-    Digits: str = Field(pattern=r"^[0-9*#]{1,4}$")
+    From: str | None = Field(default=None, max_length=64)
+    Digits: str = Field(pattern=r"^[0-9*#]{1,5}$")
 
 
 class KeypadQuery(BaseModel):
@@ -148,7 +159,7 @@ class KeypadQuery(BaseModel):
     lang: Literal["en", "es"] = "en"
 
 
-@router.post("/twilio/voice/keypad", response_class=Response)
+@router.post(KEYPAD_PATH, response_class=Response)
 async def keypad_pressed(
     request: Request,
     form: Annotated[FormData, Depends(signed_form)],
@@ -156,14 +167,46 @@ async def keypad_pressed(
 ) -> Response:
     """Twilio's <Gather> action of our page and check-in calls: append `call.keypad_pressed`, then say "Thank
     you" when the key means something for the call (1 accept / 2 decline a page; 1 safe / 2 end a check-in),
-    "Not understood" when not."""
+    "Not understood" when not. On a call in (prompt "field") the keys are the incident's code and a command
+    (1 on scene, 2 I am safe, 3 leaving the scene, 4 done); keys that are not are not recorded and asked again."""
     keys = _parse(KeypadForm, form, "keypad")
     call = _parse(KeypadQuery, request.query_params, "keypad action URL")
-    press = KeypadPress(keys.CallSid, keys.Called or keys.To, keys.Digits, call.prompt, call.code, call.notification_id)
+    phone = keys.Called or keys.To
+    if call.prompt == "field":  # a call in: the caller pressed the keys
+        if keys.From is None or not _E164.fullmatch(keys.From):
+            raise Problem(422, "keypad fields not accepted: From")
+        phone = keys.From
+    elif len(keys.Digits) > PAGE_KEYS:
+        raise Problem(422, "keypad fields not accepted: Digits")
+    press = KeypadPress(keys.CallSid, phone, keys.Digits, call.prompt, call.code, call.notification_id)
     try:
         await app.press(press)
     except WebhookLedgerUnavailable as exc:
         raise Problem(503, LEDGER_UNAVAILABLE) from exc
+    if call.prompt == "field":
+        keypad_url = request.app.state.public_url + KEYPAD_PATH
+        return Response(field_answer_twiml(press.understood, keypad_url), media_type="application/xml")
     response = VoiceResponse()
     response.say(answer_speech(press.understood, call.lang), language=SAY_LANGUAGES[call.lang])
     return Response(str(response), media_type="application/xml")
+
+
+class IncomingCallForm(BaseModel):
+    """What Twilio posts when someone calls the organisation's number: ``From`` is the caller (a withheld number
+    arrives as text such as "anonymous")."""
+
+    model_config = ConfigDict(extra="ignore")
+    CallSid: str = Field(pattern=_CALL_SID)
+    From: str = Field(default="", max_length=64)
+    To: str = Field(default="", max_length=64)
+
+
+@router.post("/twilio/voice/incoming", response_class=Response)
+async def incoming_call(request: Request, form: Annotated[FormData, Depends(signed_form)]) -> Response:
+    """Twilio's voice webhook of the organisation's number: a responder calls in to report from the field. The
+    answer asks (English, then Spanish) for the incident code and one key, which Twilio posts to the keypad route
+    with prompt "field". It records nothing, so a retry is answered the same."""
+    call = _parse(IncomingCallForm, form, "incoming call")
+    keypad_url = request.app.state.public_url + KEYPAD_PATH
+    twiml_answer = field_call_twiml(keypad_url, caller_known=bool(_E164.fullmatch(call.From)))
+    return Response(twiml_answer, media_type="application/xml")
