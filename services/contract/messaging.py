@@ -190,8 +190,8 @@ class CallKeypadPressedData(Strict):
     it to the gateway's ``/twilio/voice/keypad``. ``prompt``, ``code`` and ``notification_id`` are what the call
     itself carried in its action URL (signed by Twilio with the rest); ``KEYPAD_COMMANDS`` says what the keys
     mean. It is no text: ``message_sid`` is None, and ``from_number`` is the phone that pressed the keys. On a
-    call the responder made (prompt "field") the phone is the caller's and ``code`` the first four keys pressed.
-    v1 took up to 4 keys; the "field" prompt takes 5 (a code and a command key)."""
+    call the responder made (prompt "field") the phone is the caller's and ``code`` the first four keys pressed:
+    up to 5 keys (a code and a command key)."""
 
     call_sid: CallSid
     phone: E164 = Field(description="the phone that pressed the keys: the one called (Twilio's To), or the caller")
