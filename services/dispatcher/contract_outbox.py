@@ -42,7 +42,7 @@ from services.contract.events import (
 )
 from services.contract.templates import place_ref
 from services.dispatcher.alarm_outbox import AlarmOutbox
-from services.dispatcher.check_ins import CHECK_IN_OUTBOX_HANDLERS, CheckInOutbox
+from services.dispatcher.check_in_outbox import CHECK_IN_OUTBOX_HANDLERS, CheckInOutbox
 from services.dispatcher.domain.field_report import FieldReport
 from services.dispatcher.domain.incident import IncidentDispatch, Page
 from services.dispatcher.domain.roster import ResponderRecord
