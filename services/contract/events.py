@@ -16,7 +16,18 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from services.contract import clinical_record, dispatch, field, intake, messaging, operations, roster, treatment
+from services.contract import (
+    clinical_record,
+    dispatch,
+    field,
+    intake,
+    messaging,
+    operations,
+    person,
+    referral,
+    roster,
+    treatment,
+)
 from services.contract.clinical_record import *  # noqa: F403
 from services.contract.dispatch import *  # noqa: F403
 from services.contract.envelope import *  # noqa: F403
@@ -25,11 +36,13 @@ from services.contract.field import *  # noqa: F403
 from services.contract.intake import *  # noqa: F403
 from services.contract.messaging import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
+from services.contract.person import *  # noqa: F403
+from services.contract.referral import *  # noqa: F403
 from services.contract.roster import *  # noqa: F403
 from services.contract.templates import *  # noqa: F403
 from services.contract.treatment import *  # noqa: F403
 
-_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field, treatment)
+_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field, treatment, referral, person)
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}
 

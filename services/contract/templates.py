@@ -93,13 +93,23 @@ ResponderLink = Annotated[
 ]
 
 
-_LINK_TOKEN = re.compile(r"/r/[A-Za-z0-9_-]{40}(?![A-Za-z0-9_-])")
+ReferralLink = Annotated[
+    str,
+    Field(
+        max_length=120,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*/rf/[A-Za-z0-9_-]{64}$",
+        description="a program's page for one referral: CRISIS_WORKSPACE_PUBLIC_URL + /rf/ + an opaque signed token "
+        "(projections/referral_links.py) naming the referral and the program, nothing about the person",
+    ),
+]
+
+_LINK_TOKEN = re.compile(r"/(r|rf|p)/([A-Za-z0-9_-]{64}|[A-Za-z0-9_-]{40})(?![A-Za-z0-9_-])")
 
 
 def without_link_tokens(text: str | None) -> str | None:
-    """``text`` with the token of every responder link in it left out ("/r/..."): a text as the stream records it
-    (``sms.sent``) is read on timelines by others than its recipient, and a link opens its responder's page."""
-    return _LINK_TOKEN.sub("/r/...", text) if text else text
+    """``text`` with the token of every signed link in it left out ("/r/...", "/rf/...", "/p/..."): a text as the
+    stream records it (``sms.sent``) is read on timelines by others than its recipient, and a link opens a page."""
+    return _LINK_TOKEN.sub(lambda m: f"/{m.group(1)}/...", text) if text else text
 
 
 class AcceptConfirmed(Strict):
@@ -351,6 +361,60 @@ class NoParams(Strict):
     pass
 
 
+# ---- referrals, programs, family and caller updates (issue 17) ----
+
+
+class ReferralOffer(Strict):
+    """To a program: a referral is waiting. A code and a signed link only: never the person, the level of care, or
+    anything a page would say (the link, opened, shows the needs)."""
+
+    code: ShortCode
+    link: ReferralLink
+
+
+class ReferralCodeOnly(Strict):
+    code: ShortCode
+
+
+ReferralAnswerNoted = Literal["received", "accepted", "declined", "info_needed", "admitted", "no_show"]
+
+
+class ReferralNoted(Strict):
+    """A program's answer by SMS was recorded: which, for which code."""
+
+    code: ShortCode
+    answer: ReferralAnswerNoted
+
+
+class AvailabilityNoted(Strict):
+    """A program's BEDS / FULL / SLOT text was recorded: beds open now (None: not said), and whether a slot was."""
+
+    beds_open: int | None = Field(default=None, ge=0, le=10000)
+    slot: bool = False
+
+
+class ReferralOverdue(Strict):
+    """To the on-call supervisor: nobody accepted referral ``code`` by its deadline; how many declined and how many
+    did not answer."""
+
+    code: ShortCode
+    declined: int = Field(ge=0, le=3)
+    unanswered: int = Field(ge=0, le=3)
+
+
+class FamilyUpdate(Strict):
+    """To a family contact under an active consent: one of the fixed messages (FamilyMessage), nothing else."""
+
+    message: Literal["help_on_the_way", "responder_with_them", "person_safe", "support_guidance", "admitted_to_care"]
+
+
+class CallerUpdate(Strict):
+    """To the caller who reported (their callback): help is on the way, or a responder has arrived. Nothing about the
+    person: the caller hears only that their own report is being answered."""
+
+    update: Literal["help_on_the_way", "responder_with_them"]
+
+
 TEMPLATES: dict[str, type[Strict]] = {
     "page_offer": PageOffer,
     "page_reminder": PageReminder,
@@ -405,6 +469,17 @@ TEMPLATES: dict[str, type[Strict]] = {
     "field_alert": FieldAlert,
     "caller_confirm_location": NoParams,
     # end F2
+    # issue 17: referrals, program replies, family and caller updates
+    "referral_offer": ReferralOffer,
+    "referral_withdrawn": ReferralCodeOnly,
+    "referral_noted": ReferralNoted,
+    "program_reply_help": NoParams,
+    "availability_noted": AvailabilityNoted,
+    "referral_overdue": ReferralOverdue,
+    "referral_no_show": ReferralCodeOnly,
+    "family_update": FamilyUpdate,
+    "caller_update": CallerUpdate,
+    # end issue 17
     "legacy_v1": NoParams,
 }
 """Template name -> the parameters it takes. The notifier has wording for every one in every language."""

@@ -21,6 +21,7 @@ from services.projections.adapters.fhir_bundle import fhir_bundle
 from services.projections.adapters.session_cookies import SessionCodec, WorkspaceSessions, session_key
 from services.projections.adapters.sql_directory import open_sql_directory
 from services.projections.adapters.sql_read_models import open_sql_stores
+from services.projections.adapters.sql_referrals import open_sql_referrals
 from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
@@ -87,6 +88,7 @@ def build_projections(
         clock=clock or SystemClock(),
         open_stores=open_sql_stores,
         open_directory=open_sql_directory,
+        open_referrals=open_sql_referrals,
         prefix=name,
         role_of=role_of,
     )

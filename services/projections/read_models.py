@@ -21,6 +21,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.contract.events import (
+    REFERRAL_TRANSITIONS,
     AccessRefused,
     Envelope,
     MessageDeadLettered,
@@ -40,8 +41,10 @@ from services.projections.domain.directory import fold_program
 from services.projections.domain.documentation import assemble_documentation
 from services.projections.domain.followups import fold_tasks, refused_commands
 from services.projections.domain.progress import RecordedEvent, incident_progress
+from services.projections.domain.referral import TransitionRefused, fold_referral
 from services.projections.domain.responder_view import StaffContact
 from services.projections.errors import UnknownIncident
+from services.projections.referrals import OpenReferrals
 from services.projections.stores import OpenStores
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
@@ -82,12 +85,14 @@ class ReadModels(StreamProcessor):
         clock: Clock,
         open_stores: OpenStores,
         open_directory: OpenDirectory,
+        open_referrals: OpenReferrals,
         prefix: str = "projections",
         role_of: RoleOf = no_known_roles,
     ) -> None:
         super().__init__(env, clock=clock)
         self.store, self.audit = open_stores(self, prefix)
         self.directory = open_directory(self, prefix)  # the treatment-program directory (directory.py)
+        self.referrals = open_referrals(self, prefix)  # one row per referral (referrals.py)
         self.role_of = role_of
         current = self.store.has_current_layout()
         self.store.create_tables()
@@ -218,6 +223,19 @@ class ReadModels(StreamProcessor):
     record_beside_timeline.register(ProgramRetired, keep_program)
     record_beside_timeline.register(ProgramAvailabilityReported, keep_program)
 
+    def keep_referral(self, event: Envelope, recorded: RecordedEvent, cursor: Any) -> None:
+        """A referral's transition, folded into its row; one the state machine refuses changes nothing here."""
+        referral_id = str(event.data.referral_id)
+        try:
+            view = fold_referral(self.referrals.get(cursor, referral_id), event)
+        except TransitionRefused as refused:
+            log.info("%s %s not applied to referral %s: %s", event.type, event.id, referral_id, refused)
+            return
+        self.referrals.save(cursor, view, recorded.sequence)
+
+    for _referral_event in REFERRAL_TRANSITIONS:
+        record_beside_timeline.register(_referral_event, keep_referral)
+
     # ---- an incident's rows, folded from its events ----------------------------------------------------------
 
     def _audit_write(self, cursor: Any, event: Envelope) -> None:
@@ -272,6 +290,8 @@ class ReadModels(StreamProcessor):
             self.store.drop_tables()
             self.directory.drop_table()
             self.directory.create_table()
+            self.referrals.drop_table()
+            self.referrals.create_table()
             self.store.forget_position(STREAM_NAME)
             self.store.create_tables()
             self.needs_replay = False
