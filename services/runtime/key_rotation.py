@@ -6,6 +6,8 @@ What it re-encrypts, in the store the settings name (``CRISIS_DATABASE_URL``, el
 - every eventsourcing event and snapshot table (any table with ``originator_id``, ``originator_version`` and
   ``state`` columns): the dispatcher's, the notifier's, the projections' and the follow-up desk's, and any other
   application sharing the store (a rebuild's, say);
+- the dispatcher's roster snapshot (``state`` of every ``*roster_snapshot`` table: base64 text of the same cipher's
+  output; issue 16), so the first start after a rotation restores it instead of folding the whole log;
 - the projections' sealed read-model columns (``body`` of every ``*_rm_timeline``, ``*_rm_tasks``,
   ``*_rm_dead_letters``, ``*_rm_incidents`` and ``*_rm_responders`` table; the last two seal an incident's kind
   and staff names since read-model schema 3, and have no ``body`` column before it).
@@ -35,6 +37,8 @@ Exit status: 0 done (or nothing to do), 2 refused (nothing changed), 1 bad argum
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import contextlib
 import os
 import sqlite3
@@ -77,9 +81,18 @@ class EncryptedColumn:
     table: str
     column: str
     key: tuple[str, ...]
+    base64_text: bool = False
+    """The value is stored as base64 text (the roster snapshot), not as bytes."""
 
     def __str__(self) -> str:
         return f"{self.database}:{self.table}.{self.column}"
+
+    def stored(self, value: Any) -> bytes:
+        """The encrypted bytes of a stored value."""
+        return base64.b64decode(value) if self.base64_text else bytes(value)
+
+    def to_store(self, encrypted: bytes) -> Any:
+        return base64.b64encode(encrypted).decode() if self.base64_text else encrypted
 
 
 @dataclass
@@ -126,6 +139,8 @@ class Database:
         for table, columns in sorted(self.tables().items()):
             if {*EVENT_COLUMNS, "state"} <= set(columns):
                 found.append(EncryptedColumn(self.name, table, "state", EVENT_COLUMNS))
+            if table.endswith("roster_snapshot") and {"name", "state"} <= set(columns):
+                found.append(EncryptedColumn(self.name, table, "state", ("name",), base64_text=True))
             for suffix, key in SEALED_TABLES.items():
                 if table.endswith(suffix) and "body" in columns:
                     found.append(EncryptedColumn(self.name, table, "body", key))
@@ -262,7 +277,7 @@ def rotate(
         counts = report.columns.setdefault(str(column), ColumnReport())
         for row in _rows(by_name[column.database], column, batch_rows):
             counts.rows += 1
-            value = bytes(row[-1])
+            value = _encrypted(column, row[-1])
             if opens(new, value) is not None:
                 counts.already_new += 1
             elif opens(old, value) is None:
@@ -278,6 +293,14 @@ def rotate(
             by_name[column.database], column, old, new, batch_rows, after_batch
         )
     return report
+
+
+def _encrypted(column: EncryptedColumn, value: Any) -> bytes:
+    """The encrypted bytes of a stored value; b"" (opens under no key) for base64 text that is not base64."""
+    try:
+        return column.stored(value)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _rows(database: Database, column: EncryptedColumn, batch_rows: int) -> Iterator[tuple]:
@@ -304,13 +327,13 @@ def _rotate_column(
         with database.transaction() as cursor:
             rows = database.page(column, after, batch_rows, cursor)
             for row in rows:
-                value = bytes(row[-1])
+                value = _encrypted(column, row[-1])
                 if opens(new, value) is not None:
                     continue
                 plain = opens(old, value)
                 if plain is None:  # written since the first pass: a service is running
                     raise RotationRefused([f"{column}: a row changed during the rotation; stop every service"])
-                database.update(column, row[:-1], new.encrypt(plain), cursor)
+                database.update(column, row[:-1], column.to_store(new.encrypt(plain)), cursor)
                 rotated += 1
         seen += len(rows)
         if after_batch is not None:

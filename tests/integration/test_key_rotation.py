@@ -17,6 +17,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
 
+from services.dispatcher.adapters.roster_snapshot import roster_snapshots
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
 from services.notifier.bootstrap import build as build_notifier
@@ -79,6 +80,7 @@ def fill(apps: dict[str, Any]) -> None:
     reason = "ValueError: cannot route 17 Secret Lane"
     dead = dead_letter_event("dispatcher", reason, 3, "crisis.incident.reported", events[-1].to_json(), T0)
     apps["projections"].handle(dead, sequence + 1)
+    apps["dispatcher"].known.save_snapshot()  # the roster snapshot (issue 16) is encrypted with the same cipher
     for name in ("dispatcher", "followups"):  # snapshots are encrypted too
         app = apps[name]
         originators = {n.originator_id for n in app.recorder.select_notifications(start=1, limit=1000)}
@@ -99,6 +101,9 @@ def state(apps: dict[str, Any]) -> dict[str, Any]:
     """Everything the stores hold, decrypted: every event, every snapshot, every read-model row."""
     result: dict[str, Any] = {name: state_of(app) for name, app in apps.items()}
     result["read_models"] = apps["projections"].store.dump()
+    if "dispatcher" in apps:  # the roster snapshot as the next start would restore it (None: it would not open)
+        saved = roster_snapshots(apps["dispatcher"]).load()
+        result["roster_snapshot"] = saved.position if saved else None
     return result
 
 
@@ -111,7 +116,7 @@ def raw_digest(settings: RuntimeSettings) -> str:
             for column in database.encrypted_columns():
                 with database.transaction() as cursor:
                     for row in database.page(column, None, 10**9, cursor):
-                        digest.update(repr(row[:-1]).encode() + bytes(row[-1]))
+                        digest.update(repr(row[:-1]).encode() + column.stored(row[-1]))
     finally:
         for database in databases:
             database.close()
@@ -132,6 +137,7 @@ def test_rotation_re_encrypts_every_store_and_can_be_interrupted_and_re_run(
         before = state(apps)
     assert all(before[name][0] for name in ("dispatcher", "notifier", "followups"))  # the read models hold no events
     assert before["dispatcher"][1] and before["followups"][1], "snapshots were taken"
+    assert before["roster_snapshot"], "the dispatcher saved its roster snapshot"
     assert before["read_models"]["timeline"] and before["read_models"]["tasks"]
     assert [d["body"]["reason"] for d in before["read_models"]["dead_letters"]] == [
         "ValueError: cannot route 17 Secret Lane"
@@ -153,9 +159,10 @@ def test_rotation_re_encrypts_every_store_and_can_be_interrupted_and_re_run(
     assert {"projections_rm_timeline", "projections_rm_tasks", "projections_rm_dead_letters"} <= tables
     if database_url:
         expected = {"dispatcher_events", "dispatcher_snapshots", "notifier_events", "readmodels_events"}
+        expected |= {"dispatcher_roster_snapshot"}
         assert expected | {"followupdesk_events", "followupdesk_snapshots"} <= tables
     else:
-        assert {"stored_events", "stored_snapshots"} <= tables
+        assert {"stored_events", "stored_snapshots", "stored_roster_snapshot"} <= tables
         assert {c.database for c in columns} == {
             f"{n}.sqlite" for n in ("dispatcher", "notifier", "projections", "followups")
         }
