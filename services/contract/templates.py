@@ -96,7 +96,7 @@ ResponderLink = Annotated[
 ReferralLink = Annotated[
     str,
     Field(
-        max_length=120,
+        max_length=100,
         pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*/rf/[A-Za-z0-9_-]{64}$",
         description="a program's page for one referral: CRISIS_WORKSPACE_PUBLIC_URL + /rf/ + an opaque signed token "
         "(projections/referral_links.py) naming the referral and the program, nothing about the person",

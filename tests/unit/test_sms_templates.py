@@ -22,7 +22,10 @@ from services.contract.events import NotificationRequested, NotificationRequeste
 from services.contract.gsm7 import GSM7_BASIC, count_segments, is_gsm7, septets, to_gsm7
 from services.contract.templates import (
     TEMPLATES,
+    CallerUpdate,
+    FamilyUpdate,
     FieldNoted,
+    ReferralNoted,
     ReplyCommand,
     ReplyPart,
     place_ref,
@@ -158,6 +161,20 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     ],
     "caller_confirm_location": [{}],
     # end F2
+    # issue 17: referrals, programs, family and caller
+    "referral_offer": [{"code": "9999", "link": "https://w" + "x" * 19 + ".org/rf/" + "A" * 64}],
+    "referral_withdrawn": [{"code": "9999"}],
+    "referral_noted": [
+        {"code": "9999", "answer": a} for a in typing.get_args(ReferralNoted.model_fields["answer"].annotation)
+    ],
+    "program_reply_help": [{}],
+    "availability_noted": [
+        {"beds_open": b, "slot": s} for b in (None, 0, 10000) for s in (True, False) if b is not None or s
+    ],
+    "referral_overdue": [{"code": "9999", "declined": 3, "unanswered": 3}],
+    "referral_no_show": [{"code": "9999"}],
+    "family_update": [{"message": m} for m in typing.get_args(FamilyUpdate.model_fields["message"].annotation)],
+    "caller_update": [{"update": u} for u in typing.get_args(CallerUpdate.model_fields["update"].annotation)],
     "legacy_v1": [{}],
 }
 

@@ -30,6 +30,7 @@ from services.contract.events import TEMPLATES
 from services.contract.gsm7 import count_segments
 from services.notifier.domain import reply_wording
 from services.notifier.domain.field_wording import FIELD_WORDING
+from services.notifier.domain.referral_wording import REFERRAL_WORDING
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 from services.notifier.domain.reply_wording import reply_ambiguous, reply_help, reply_unknown, status_summary
 from services.notifier.domain.segment_fit import MORE, fit_codes, fit_name, fits
@@ -421,6 +422,7 @@ _WORDING: dict[str, dict[str, _Wording]] = {
             "Tiene un mensaje del despacho. Responda STATUS para ver sus avisos abiertos.",
         ),
         **FIELD_WORDING,  # check-ins, pairs only, late ETA, EMS not confirmed, naloxone (field_wording.py)
+        **REFERRAL_WORDING,  # referrals, programs, family and caller (referral_wording.py)
     }.items()
 }
 
