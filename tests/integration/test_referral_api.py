@@ -1,0 +1,110 @@
+"""The referral's JSON API on the projections service, over a real nats-server and a real port (SQLite and
+PostgreSQL): matches ranked by confirmed availability then distance with their reasons (a stale report never among
+the open), the level of care chosen with its author, a referral sent once per Idempotency-Key, refusals (too many
+programs, no level chosen, not on the incident, a transition the state machine does not allow), and what staff
+record after an accept, all on the stream with their actor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from services.contract.events import (
+    ReferralAccepted,
+    ReferralAcceptedData,
+    new_event,
+)
+from tests.integration.test_directory_read_model import CLINIC, CLOSED, RESIDENTIAL, registered, reported
+from tests.integration.test_projections import T0, Story, workspace
+from tests.support.stream import publish_all, stream_events
+
+NOW = T0 + timedelta(hours=2)
+FAR = UUID("0b7e8f10-0000-4000-8000-00000000a009")
+
+
+def programs() -> list:
+    near = {"location": {"lat": 39.7435, "lon": -104.9880}}
+    return [
+        registered(CLINIC, "Bannock Clinic", T0, levels_of_care=["OTP", "1"], **near),
+        registered(
+            RESIDENTIAL, "Cheesman House", T0, levels_of_care=["OTP", "3.5"], location={"lat": 39.9, "lon": -105.2}
+        ),
+        registered(CLOSED, "Stale Place", T0, levels_of_care=["OTP"], **near),
+        registered(FAR, "Far Clinic", T0, levels_of_care=["OTP"], location={"lat": 40.5, "lon": -105.0}),
+        reported(RESIDENTIAL, NOW - timedelta(minutes=20), 2),  # open, confirmed, but farther
+        reported(CLOSED, NOW - timedelta(days=3), 9),  # stale: never among the open
+    ]
+
+
+async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, database_url) -> None:
+    async with workspace(js, nats_server, tmp_path, database_url) as space:
+        clinician = space.people["clinician"]
+        story = Story()
+        await publish_all(js, [*programs(), *story.full_response(clinician, ack=1, en_route=2, arrive=10, done=60)])
+        await space.settled(js)
+        incident = story.incident_id
+        async with space.client("clinician") as client:
+            found = (await client.get(f"/v1/incidents/{incident}/matches")).json()
+            assert found["proposal"]["level"] == "OTP"  # an opioid overdose survived
+            ranked = [(m["name"], m["availability"]) for m in found["matches"]]
+            assert ranked[0] == ("Cheesman House", "open")
+            assert ("Stale Place", "unconfirmed") in ranked and ranked.index(("Stale Place", "unconfirmed")) > 0
+            assert any("km away" in r for r in found["matches"][0]["reasons"])
+
+            refused = await client.post(f"/v1/incidents/{incident}/referrals", json={"program_ids": [str(CLINIC)]})
+            assert refused.status_code == 409 and "level of care" in refused.json()["detail"]
+            unexplained = await client.post(f"/v1/incidents/{incident}/level-of-care", json={"chosen": "3.5"})
+            assert unexplained.status_code == 422 and "why" in unexplained.json()["detail"]
+            chosen = await client.post(f"/v1/incidents/{incident}/level-of-care", json={"chosen": "OTP"})
+            assert chosen.status_code == 202, chosen.text
+
+            four = [str(p) for p in (CLINIC, RESIDENTIAL, CLOSED, FAR)]
+            too_many = await client.post(f"/v1/incidents/{incident}/referrals", json={"program_ids": four})
+            assert too_many.status_code == 422
+            body = {"program_ids": four[:3], "needs": {"medication": "buprenorphine", "payer": "medicaid"}}
+            key = {"Idempotency-Key": "send-once"}
+            sent = await client.post(f"/v1/incidents/{incident}/referrals", json=body, headers=key)
+            again = await client.post(f"/v1/incidents/{incident}/referrals", json=body, headers=key)
+            assert sent.status_code == 201 and again.status_code == 201, sent.text
+            assert again.headers["Idempotent-Replayed"] == "true" and again.json() == sent.json()
+            referral = sent.json()["referral_id"]
+
+        async with space.client("coach") as client:  # paged for nothing here
+            assert (await client.get(f"/v1/referrals/{referral}")).status_code == 403
+        events = await stream_events(js)
+        sent_events = [e for e in events if e.type == "referral.sent"]
+        assert len(sent_events) == 1 and sent_events[0].data.sent_by == "clinician-user"
+        chosen_events = [e for e in events if e.type == "referral.level_of_care_chosen"]
+        assert [(e.data.chosen.value, e.data.chosen_by) for e in chosen_events] == [("OTP", "clinician-user")]
+
+        async with space.client("clinician") as client:
+            early = await client.post(f"/v1/referrals/{referral}/transport", json={"mode": "family"})
+            assert early.status_code == 409 and "sent" in early.json()["detail"]
+            accepted = ReferralAcceptedData(
+                referral_id=UUID(referral),
+                incident_id=incident,
+                program_id=RESIDENTIAL,
+                actor="program link",
+                channel="link",
+                admission_from=NOW,
+                admission_until=NOW + timedelta(hours=6),
+            )
+            accept = new_event(ReferralAccepted, accepted, event_id=UUID(int=7), occurred_at=NOW, producer="t")
+            await publish_all(js, [accept.model_copy(update={"incident_id": incident})])
+            await space.settled(js)
+            for path, payload in (
+                ("transport", {"mode": "family"}),
+                ("insurance", {"status": "yes", "payer": "medicaid"}),
+                ("arrived", {}),
+            ):
+                answer = await client.post(f"/v1/referrals/{referral}/{path}", json=payload)
+                assert answer.status_code == 202, answer.text
+            view = (await client.get(f"/v1/referrals/{referral}")).json()
+        assert view["state"] == "admitted"
+        assert [h["event_type"] for h in view["history"]][-3:] == [
+            "referral.transport_arranged",
+            "referral.insurance_verified",
+            "referral.admitted",
+        ]
+        assert {o["program_name"] for o in view["offers"]} == {"Bannock Clinic", "Cheesman House", "Stale Place"}
+        assert all(h["actor"] for h in view["history"])
