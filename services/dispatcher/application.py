@@ -39,6 +39,7 @@ from services.contract.events import (
     OverrideAdded,
     OverrideRemoved,
     ProgressReported,
+    ReferralAcceptanceOverdue,
     ResponderAvailabilityChanged,
     ResponderLocationReported,
     ResponderRegistered,
@@ -62,6 +63,7 @@ from services.dispatcher.domain.schedule import OnCallSchedule
 from services.dispatcher.naloxone_stock import NaloxoneStock
 from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
+from services.dispatcher.referral_alerts import on_referral_acceptance_overdue
 from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.unit_of_work import UnitOfWork
@@ -494,5 +496,6 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     IncidentReassessed: Dispatcher.on_incident_reassessed,  # F4
     EmsCalled: Dispatcher.on_ems_called,  # F4: 911 called on the incident page
     EmsArrived: Dispatcher.on_ems_arrived,  # F2: EMS on scene from the incident page or the gateway
+    ReferralAcceptanceOverdue: on_referral_acceptance_overdue,  # issue 17: referral_alerts.py
 }
 """What the dispatcher does for each contract event it consumes; its durable is filtered to exactly these types."""
