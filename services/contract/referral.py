@@ -136,6 +136,9 @@ class ProgramAnswer(Strict):
     referral_id: UUID
     incident_id: UUID
     program_id: UUID
+    program_name: str | None = Field(
+        default=None, max_length=150, description="the program's name in the directory then (for the record)"
+    )
     actor: Actor = Field(min_length=1, max_length=100)
     channel: AnswerChannel
 

@@ -246,10 +246,12 @@ class ReferralCommands(ClinicalRecordAccess):
         offer = view.accepted_offer
         if offer is None:
             raise Refused(f"referral {view.code} is {view.state.value}: an arrival comes after a program accepted")
+        listing = await asyncio.to_thread(self.directory().listing, offer.program_id)
         data = ReferralAdmittedData(
             referral_id=referral_id,
             incident_id=UUID(view.incident_id),
             program_id=UUID(offer.program_id),
+            program_name=listing.entry.profile.get("name") if listing else None,
             actor=who.subject,
             channel="app",
             admitted_at=admitted_at or self.clock.now(),

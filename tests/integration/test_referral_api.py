@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+from fhir.resources.R4B.bundle import Bundle
+
 from services.contract.events import (
     ReferralAccepted,
     ReferralAcceptedData,
@@ -100,6 +102,21 @@ async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, da
                 answer = await client.post(f"/v1/referrals/{referral}/{path}", json=payload)
                 assert answer.status_code == 202, answer.text
             view = (await client.get(f"/v1/referrals/{referral}")).json()
+            doc = (await client.get(f"/v1/incidents/{incident}/documentation")).json()
+            bundle = (await client.get(f"/v1/incidents/{incident}/fhir")).json()
+        handoff = doc["what"]["handoff"]
+        assert handoff["organisation"] == "Cheesman House" and handoff["receiving_person"] == "clinician-user"
+        assert doc["outcome"]["disposition"] == "referred_to_treatment"
+        assert not [g for g in doc["gaps"] if g["key"].startswith("handoff")]
+        Bundle.model_validate(bundle)
+        resources = [entry["resource"] for entry in bundle["entry"]]
+        (request,) = [r for r in resources if r["resourceType"] == "ServiceRequest"]
+        tasks = [r for r in resources if r["resourceType"] == "Task" and r["focus"].get("type") == "ServiceRequest"]
+        assert {t["focus"]["reference"] for t in tasks} == {f"urn:uuid:{request['id']}"}
+        assert sorted(t["status"] for t in tasks) == ["completed", "requested", "requested"]  # no desk here to withdraw
+        assert request["status"] == "completed"
+        kinds = [r["resourceType"] for r in resources]
+        assert kinds.count("Organization") == kinds.count("Location") == kinds.count("HealthcareService") == 3
         assert view["state"] == "admitted"
         assert [h["event_type"] for h in view["history"]][-3:] == [
             "referral.transport_arranged",

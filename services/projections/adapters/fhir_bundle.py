@@ -13,7 +13,7 @@ resources' elements used here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from services.contract.events import (
     SmsSent,
     derived_id,
 )
+from services.projections.adapters.fhir_referrals import referral_resources
 from services.projections.domain.documentation import Documentation
 from services.projections.domain.followups import TaskState
 from services.projections.domain.progress import Progress, RecordedEvent
@@ -107,8 +108,11 @@ def fhir_bundle(
     events: Sequence[RecordedEvent],
     tasks: Sequence[TaskState],
     staff_names: dict[UUID, str],
+    programs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A FHIR R4 ``collection`` Bundle for one incident's documentation (a plain JSON-ready dict)."""
+    """A FHIR R4 ``collection`` Bundle for one incident's documentation (a plain JSON-ready dict); its referrals as
+    ServiceRequest and Task, with ``programs`` (program id -> directory profile) for their Organization, Location
+    and HealthcareService (fhir_referrals.py)."""
     incident = doc.incident_id
     patient_id, encounter_id = _id(incident, "patient"), _id(incident, "encounter")
     patient = {"resourceType": "Patient", "id": str(patient_id), "active": True}
@@ -230,6 +234,7 @@ def fhir_bundle(
         resources.append(resource)
 
     resources.extend(_communications(events, subject, encounter))
+    resources.extend(referral_resources(events, subject, encounter, programs or {}))
 
     plan = doc.outcome.get("safety_plan")
     if plan:

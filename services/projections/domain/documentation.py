@@ -28,6 +28,7 @@ from services.contract.events import (
     VitalsRecorded,
 )
 from services.projections.domain.progress import Progress, RecordedEvent
+from services.projections.domain.referral_handoff import handoff_from_referrals
 
 LICENSED_ROLES = frozenset({"clinician", "nurse", "prescriber", "supervisor", "director"})
 """Roster roles that may attest documentation (a peer coach may not: DOMAIN.md)."""
@@ -150,6 +151,7 @@ def assemble_documentation(
     """The documentation as the events tell it, with every required-but-missing item listed as a gap."""
     report = next((r.event for r in events if isinstance(r.event, IncidentReported)), None)
     fields, dose_records, disclosures = _merge_fields(events)
+    referral_pending = handoff_from_referrals(events, fields)  # issue 17: a confirmed admission is the hand-off
     gaps: list[Gap] = []
 
     def need(condition: bool, key: str, label: str, section: str) -> None:
@@ -266,7 +268,9 @@ def assemble_documentation(
     unknown = ems["activated"] is None and ems["needed"] and not no_response
     need(unknown, "ems_activated", "whether EMS (911) was activated", "what")
     need(bool(ems["activated"]) and not ems["agency"], "ems_agency", "EMS agency", "what")
-    if disposition in HANDOFF_DISPOSITIONS:
+    if referral_pending and not fields.get("handoff_organisation"):
+        need(True, "handoff_organisation", f"hand-off organisation ({referral_pending})", "what")
+    elif disposition in HANDOFF_DISPOSITIONS:
         need(not fields.get("handoff_organisation"), "handoff_organisation", "hand-off organisation", "what")
         need(
             not fields.get("handoff_receiving_person"), "handoff_receiving_person", "hand-off receiving person", "what"

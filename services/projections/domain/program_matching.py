@@ -61,10 +61,10 @@ def propose_level_of_care(kind: str | None, details: dict[str, Any], reassessed:
     """A proposal from what triage knows (``details``: the report's kind-specific details as JSON; ``reassessed``:
     the ``incident.reassessed`` data, oldest first).
 
-    Rules (DOMAIN.md, ASAM): complicated withdrawal (seizure, delirium, new hallucinations) -> 4-WM; CIWA-Ar severe (>= 20) -> 3.7-WM;
-    CIWA-Ar moderate (10-19) or COWS moderate (>= 13) -> 2-WM; COWS mild (5-12) -> 1-WM; an opioid overdose the
-    person survived -> OTP (medication for opioid use disorder); C-SSRS high -> 4 (a licensed clinician evaluates
-    now); anything else -> 1 (outpatient). A later re-assessment's score replaces the intake's.
+    Rules (DOMAIN.md, ASAM): complicated withdrawal (seizure, delirium, new hallucinations) -> 4-WM; CIWA-Ar severe
+    (>= 20) -> 3.7-WM; CIWA-Ar moderate (10-19) or COWS moderate (>= 13) -> 2-WM; COWS mild (5-12) -> 1-WM; an
+    opioid overdose the person survived -> OTP (medication for opioid use disorder); C-SSRS high -> 4 (a licensed
+    clinician evaluates now); anything else -> 1 (outpatient). A later re-assessment's score replaces the intake's.
     """
     basis: list[str] = []
     ciwa = details.get("ciwa_ar_score")
