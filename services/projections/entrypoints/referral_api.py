@@ -7,7 +7,7 @@ referral, reading referrals, and what staff record after an accept. Each handler
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,7 @@ from services.contract.events import ReferralNeeds
 from services.contract.referral import CancelReason, InfoNeeded, InsuranceStatus, TransportMode
 from services.contract.treatment import LevelOfCare, Payer
 from services.projections.adapters.geodesic import geodesic_km
-from services.projections.directory import ProgramDirectory
+from services.projections.directory import DirectorySettings, ProgramDirectory
 from services.projections.domain.directory import availability_words
 from services.projections.domain.program_matching import MatchRequest
 from services.projections.domain.referral import ReferralView
@@ -27,6 +27,8 @@ from services.projections.entrypoints.auth import ApiCaller
 from services.projections.entrypoints.http import AUTH, CommandCall
 from services.projections.entrypoints.requester import WorkspaceRequester
 from services.projections.referral_commands import InvalidReferral, ReferralCommands, ReferralSettings
+from services.projections.referral_desk import ReferralDeskSettings
+from services.projections.referral_links import ReferralLinks
 from services.runtime.idempotency import Answer
 from services.runtime.input_times import InputDatetime
 from services.runtime.problems import Problem
@@ -91,7 +93,15 @@ def commands(request: Request) -> ReferralCommands:
 
 
 def install_referral_api(app: FastAPI) -> None:
+    """The routes, the settings and the programs' referral links (signed with the responder links' key: install
+    after ``install_responder_page``)."""
     app.state.referral_settings = ReferralSettings()
+    desk_settings = ReferralDeskSettings()
+    app.state.referral_links = ReferralLinks(
+        app.state.responder_links.key,
+        lifetime=timedelta(days=desk_settings.referral_link_days),
+        base_url=DirectorySettings().workspace_public_url,
+    )
     app.include_router(router)
 
 
