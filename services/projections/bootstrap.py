@@ -27,6 +27,7 @@ from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.program_pages import install_program_directory
+from services.projections.entrypoints.referral_api import install_referral_api
 from services.projections.entrypoints.responder_page import install_responder_page
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
@@ -42,6 +43,8 @@ from services.projections.errors import (
 from services.projections.followup_desk import FollowUpDesk, OverdueWatch
 from services.projections.read_models import ReadModels, RoleOf, no_known_roles
 from services.projections.rebuild import replay_into
+from services.projections.referral_desk import ReferralDesk, ReferralDeskSettings, ReferralWatch
+from services.projections.referral_links import ReferralLinks
 from services.projections.responder_desk import ResponderDesk
 from services.projections.settings import ProjectionsSettings
 from services.runtime.body_limit import RequestBodyLimit
@@ -70,6 +73,7 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "projections"
 DESK_NAME = "followups"
+REFERRAL_DESK_NAME = "referrals"
 IDEMPOTENCY_BUCKET = "workspace_idempotency"  # Idempotency-Keys of the workspace API's commands
 
 
@@ -94,8 +98,19 @@ def build_projections(
     )
 
 
+def programs_in_bundle(directory, *args):  # noqa: ANN001, ANN002, ANN201 - the FhirExport port
+    """``fhir_bundle`` with the directory's profiles, for the referrals' Organization, Location, HealthcareService."""
+    return fhir_bundle(*args, programs={e.program_id: e.profile for e in directory.entries()})
+
+
 def build_desk(settings: ProjectionsSettings, clock: Clock | None = None) -> FollowUpDesk:
     return FollowUpDesk(store_env(settings, DESK_NAME), clock=clock or SystemClock(), rules=settings.follow_up_policy())
+
+
+def build_referral_desk(settings: ProjectionsSettings, clock: Clock, links: ReferralLinks) -> ReferralDesk:
+    return ReferralDesk(
+        store_env(settings, REFERRAL_DESK_NAME), clock=clock, links=links, settings=ReferralDeskSettings()
+    )
 
 
 def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
@@ -104,7 +119,11 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         role_of = app.state.credentials.role_of
-        with build_projections(settings, clock, role_of) as read_models, build_desk(settings, clock) as desk:
+        with (
+            build_projections(settings, clock, role_of) as read_models,
+            build_desk(settings, clock) as desk,
+            build_referral_desk(settings, clock, app.state.referral_links) as referral_desk,
+        ):
             session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             session_store.create_table()
             app.state.sessions = WorkspaceSessions(session_codec, session_store, app.state.credentials)
@@ -116,9 +135,14 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 await replay_into(js, read_models, reset=True)
             relay = outbox_relay(desk, publish)
             watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
+            referral_relay = outbox_relay(referral_desk, publish)
+            referral_watch = ReferralWatch(
+                referral_desk, clock, referral_desk.settings.referral_check_seconds, referral_relay.wake
+            )
             consumers = (
                 StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME),
                 ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME),
+                ProcessorConsumer(referral_desk, [referral_relay, referral_watch], publish, durable=REFERRAL_DESK_NAME),
             )
             for consumer in consumers:
                 await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
@@ -128,6 +152,9 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             app.state.read_models = read_models
             app.state.desk = desk
             app.state.overdue_watch = watch
+            app.state.referral_desk = referral_desk
+            app.state.referral_watch = referral_watch
+            app.state.referral_outbox = referral_relay
             app.state.outbox = relay
             app.state.changes = changes
             app.state.broker = broker
@@ -137,8 +164,12 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                     "nats": broker_connected(broker),
                     "store": store_answers(read_models.recorder.datastore),
                     "followups_store": store_answers(desk.recorder.datastore),
+                    "referrals_store": store_answers(referral_desk.recorder.datastore),
                 },
-                refreshers=[consumer_lag(js, [APPLICATION_NAME, DESK_NAME]), overdue_followups(read_models, clock)],
+                refreshers=[
+                    consumer_lag(js, [APPLICATION_NAME, DESK_NAME, REFERRAL_DESK_NAME]),
+                    overdue_followups(read_models, clock),
+                ],
             )
             # commands answer a person: they publish on a connection that buffers nothing while disconnected
             commands_broker = make_broker(settings, buffered=False)
@@ -163,14 +194,15 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 counting(APPLICATION_NAME, answered.publish),
                 clock,
                 settings.sla_targets(),
-                fhir_bundle,
+                partial(programs_in_bundle, read_models.directory),
                 settings.time_zone(),
             )
             app.state.responder_desk = ResponderDesk(
                 app.state.record_access, app.state.responder_links, changes, thresholds=settings.triage_thresholds()
             )
             await broker.start()
-            tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in (relay, watch)]
+            followers = (relay, watch, referral_relay, referral_watch)
+            tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in followers]
             try:
                 yield
             finally:
@@ -210,6 +242,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     app.include_router(web_router)
     install_responder_page(app, settings)  # /r/<token> and /workspace/respond/<incident>: the responder's page
     install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
+    install_referral_api(app)  # /v1/incidents/{id}/matches, level-of-care, referrals; /v1/referrals/{id}/...
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
