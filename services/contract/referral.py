@@ -218,6 +218,7 @@ class ReferralNoShowData(Strict):
     referral_id: UUID
     incident_id: UUID
     program_id: UUID
+    code: ShortCode | None = Field(default=None, description="the referral's code, for the coach's text")
     window_closed_at: UtcDatetime
     actor: Actor = Field(min_length=1, max_length=100)
     channel: Literal["deadline", "link", "sms", "app"]

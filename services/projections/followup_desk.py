@@ -37,6 +37,7 @@ from services.contract.events import (
     FollowUpRescheduled,
     IncidentCancelled,
     IncidentReported,
+    ReferralNoShow,
     ResponderRegistered,
     ResponderRetired,
     ResponderUpdated,
@@ -259,6 +260,22 @@ class FollowUpDesk(StreamProcessor):
             self._create(case, index, task_on_ed_visit(event.occurred_at, self.rules, basis), event.occurred_at)
         processing_event.collect_events(case, index)
 
+    def on_referral_no_show(self, event: ReferralNoShow, processing_event: ProcessingEvent) -> None:
+        """An accepted admission was missed (issue 17): the coach assigned to the incident's follow-up is told
+        (the post-overdose outreach task's assignee first, else any open task's), else the supervisors; once."""
+        case = self._case(event.data.incident_id)
+        if case is None or case.no_show_told(event.data.referral_id):
+            return
+        open_tasks = sorted(case.open_tasks(), key=lambda item: item[1]["rule"] != "post_overdose_outreach")
+        coach = next((UUID(t["assignee_id"]) for _, t in open_tasks if t["assignee_id"]), None)
+        notify = self._chasers(case, coach, self._directory())
+        if coach is not None:
+            notify = [p for p in notify if p["as"] == "assignee"] or notify
+        case.tell_referral_no_show(
+            referral_id=event.data.referral_id, code=event.data.code, at=event.occurred_at, notify=notify
+        )
+        processing_event.collect_events(case)
+
     # ---- the clock ------------------------------------------------------------------------------------------
 
     def flag_overdue(self, now: datetime) -> int:
@@ -335,6 +352,7 @@ class FollowUpDesk(StreamProcessor):
     policy.register(ResponderRegistered, on_responder_profile)
     policy.register(ResponderUpdated, on_responder_profile)
     policy.register(ResponderRetired, on_responder_retired)
+    policy.register(ReferralNoShow, on_referral_no_show)
 
 
 class OverdueWatch:

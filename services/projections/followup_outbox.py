@@ -113,10 +113,28 @@ class FollowUpOutbox:
         ]
         return (contract_event(FollowUpOverdue, data, overdue), *notices)
 
+    def publish_referral_no_show(self, told: IncidentCase.ReferralNoShowTold) -> Sequence[Envelope]:
+        """The referral's code to each person told (the follow-up coach, else the supervisors)."""
+        return [
+            notification_request(
+                notification_id=derived_id("followups", told.originator_id, told.originator_version, p["responder_id"]),
+                to=p["phone"],
+                language=p["language"],
+                template="referral_no_show",
+                params={"code": told.code or "0000"},
+                priority="P2",
+                occurred_at=told.at,
+                producer=PRODUCER,
+                incident_id=told.originator_id,
+            )
+            for p in told.notify
+        ]
+
     translate.register(IncidentCase.TaskCreated, publish_task_created)
     translate.register(IncidentCase.TaskAssigned, publish_task_assigned)
     translate.register(IncidentCase.TaskCancelled, publish_task_cancelled)
     translate.register(IncidentCase.TaskOverdue, publish_task_overdue)
+    translate.register(IncidentCase.ReferralNoShowTold, publish_referral_no_show)
 
 
 def contract_event(event_class: type[Envelope], data: Any, stored: Any) -> Envelope:

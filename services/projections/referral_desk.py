@@ -226,7 +226,10 @@ class ReferralDesk(StreamProcessor):
             return None
         program = book.programs[program_id]
         case.answer_by_sms(
-            event_json=event.to_json().decode(), phone=program["phone"], language=program["language"], answer=reply.answer
+            event_json=event.to_json().decode(),
+            phone=program["phone"],
+            language=program["language"],
+            answer=reply.answer,
         )
         self._after(case, deadlines, now)
         return case, deadlines
@@ -254,7 +257,7 @@ class ReferralDesk(StreamProcessor):
             "no_show": (
                 ReferralNoShow,
                 lambda: ReferralNoShowData(
-                    **{k: v for k, v in common.items() if k != "program_name"}, window_closed_at=now
+                    **{k: v for k, v in common.items() if k != "program_name"}, code=view.code, window_closed_at=now
                 ),
             ),
         }

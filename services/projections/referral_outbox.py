@@ -138,6 +138,7 @@ class ReferralOutbox:
             referral_id=UUID(view.referral_id),
             incident_id=UUID(view.incident_id),
             program_id=UUID(stored.program_id),
+            code=view.code,
             window_closed_at=stored.window_closed_at,
             actor="deadline",
             channel="deadline",

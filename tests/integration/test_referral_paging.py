@@ -1,4 +1,5 @@
-"""A referral nobody accepted by its deadline pages the on-call supervisor once (issue 17): the dispatcher on a
+"""A referral nobody accepted by its deadline pages the on-call supervisor once, and a missed admission tells the
+follow-up coach once (issue 17): the dispatcher on a
 real store, fed by hand, restarted in between; the same ``referral.acceptance_overdue`` again (a re-publish after
 the stream's duplicate window) and another copy after the restart page nobody again."""
 
@@ -7,9 +8,20 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
-from services.contract.events import ReferralAcceptanceOverdue, ReferralAcceptanceOverdueData, new_event
+from services.contract.events import (
+    ReferralAcceptanceOverdue,
+    ReferralAcceptanceOverdueData,
+    ReferralNoShow,
+    ReferralNoShowData,
+    new_event,
+)
 from services.dispatcher.bootstrap import build
+from services.projections.bootstrap import build_desk
+from services.projections.settings import ProjectionsSettings
+from services.runtime.clock import ManualClock
 from tests.factories import T0
+from tests.integration.test_projections import Story
+from tests.integration.test_projections import team as team_of_projections
 from tests.support.dispatch_harness import harness, messages, of, settings, team  # noqa: F401 - fixtures
 
 
@@ -41,3 +53,40 @@ def test_the_on_call_supervisor_is_paged_once_per_referral(harness, team, settin
         assert messages(resumed.feed(overdue(referral, incident))) == []
         other = resumed.feed(overdue(uuid4(), incident))  # another referral: its own page
         assert messages(other) == [(team["supervisor"].phone, "referral_overdue")]
+
+
+def test_a_missed_admission_tells_the_follow_up_coach_once(tmp_path, database_url) -> None:
+    """The follow-up desk (projections): the coach assigned to the incident's post-overdose outreach is told the
+    referral's code when an accepted admission window closed without an arrival; a repeat tells nobody."""
+    people, story = team_of_projections(), Story()
+    projections = ProjectionsSettings(var_dir=tmp_path, database_url=database_url)
+    coach = people["coach"]
+    with build_desk(projections, ManualClock(T0)) as desk:
+        events = [*(p.registered() for p in people.values()), *story.full_response(coach, 1, 2, 20, 40)]
+        for sequence, event in enumerate(events, start=1):
+            desk.handle(event, sequence)
+        before = desk_published(desk)
+        referral = uuid4()
+        no_show = ReferralNoShowData(
+            referral_id=referral,
+            incident_id=story.incident_id,
+            program_id=uuid4(),
+            code="4417",
+            window_closed_at=T0 + timedelta(hours=30),
+            actor="deadline",
+            channel="deadline",
+        )
+        for sequence in (len(events) + 1, len(events) + 2):  # the same event twice (a re-publish)
+            missed = new_event(
+                ReferralNoShow, no_show, event_id=uuid4(), occurred_at=T0 + timedelta(hours=30), producer="t"
+            )
+            desk.handle(missed, sequence)
+        told = [e for e in desk_published(desk)[len(before) :] if e.type == "notification.requested"]
+    assert [(e.data.to, e.data.template, e.data.params) for e in told] == [
+        (coach.phone, "referral_no_show", {"code": "4417"})
+    ]
+
+
+def desk_published(desk) -> list:
+    notifications = desk.recorder.select_notifications(start=1, limit=10_000)
+    return [e for n in notifications for e in desk.outbox(desk.mapper.to_domain_event(n))]

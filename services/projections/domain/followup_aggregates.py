@@ -119,6 +119,17 @@ class IncidentCase(Aggregate):
     ) -> None:
         self.tasks[str(task_id)]["overdue_for"] = due_at
 
+    @event("ReferralNoShowTold")
+    def tell_referral_no_show(
+        self, referral_id: UUID, code: str | None, at: datetime, notify: list[dict[str, Any]]
+    ) -> None:
+        """An accepted admission was missed (issue 17): the follow-up coach (else the supervisors) told, once."""
+        told = getattr(self, "no_shows_told", [])
+        self.no_shows_told = [*told, str(referral_id)]
+
+    def no_show_told(self, referral_id: UUID) -> bool:
+        return str(referral_id) in getattr(self, "no_shows_told", [])
+
 
 class DueIndex(Aggregate):
     """Open tasks by due time. A task leaves it when done, cancelled, or flagged overdue for its due time."""
