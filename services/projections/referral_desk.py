@@ -317,6 +317,7 @@ class ReferralDesk(StreamProcessor):
     policy.register(ReferralSent, on_referral_sent)
     for _transition in REFERRAL_TRANSITIONS[1:]:
         policy.register(_transition, on_referral_event)
+    del _transition  # not a class attribute
     policy.register(SmsReceived, on_sms_received)
 
 
