@@ -104,6 +104,15 @@ async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, da
             view = (await client.get(f"/v1/referrals/{referral}")).json()
             doc = (await client.get(f"/v1/incidents/{incident}/documentation")).json()
             bundle = (await client.get(f"/v1/incidents/{incident}/fhir")).json()
+            timeline = (await client.get(f"/v1/incidents/{incident}/timeline")).json()["entries"]
+        said = [(e["actor"], e["summary"]) for e in timeline if e["type"].startswith("referral.")]
+        code = sent.json()["code"]
+        assert ("clinician-user", "level of care OTP chosen (triage proposed OTP)") in said
+        assert any(
+            who == "clinician-user" and what.startswith(f"referral {code} sent to 3 program(s)") for who, what in said
+        )
+        assert ("clinician-user", "transport arranged: family") in said
+        assert ("clinician-user", "arrival confirmed at Cheesman House") in said
         handoff = doc["what"]["handoff"]
         assert handoff["organisation"] == "Cheesman House" and handoff["receiving_person"] == "clinician-user"
         assert doc["outcome"]["disposition"] == "referred_to_treatment"

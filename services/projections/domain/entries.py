@@ -75,6 +75,7 @@ from services.contract.events import (
 from services.projections.domain.followups import refused_commands
 from services.projections.domain.messages import DeliveryStatus, Outcome, fold_messages
 from services.projections.domain.plain_words import CHANNEL_WORDS, words
+from services.projections.domain.referral_sentences import REFERRAL_WORDING
 from services.projections.domain.sentences import (
     Text,
     accepted_late,
@@ -354,3 +355,10 @@ def timeline_entries(
             entry = with_outcomes(entry, messages.outcomes[event.id], telling)
         entries.append(entry)
     return entries
+
+
+# issue 17: the referral's and the person record's incident events (referral_sentences.py)
+WORDING |= {
+    kind: Wording(by(who) if who in ("actor", "sent_by", "chosen_by") else who, channel, what)
+    for kind, (who, channel, what) in REFERRAL_WORDING.items()
+}
