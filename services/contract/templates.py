@@ -369,7 +369,9 @@ class ReferralOffer(Strict):
     anything a page would say (the link, opened, shows the needs)."""
 
     code: ShortCode
-    link: ReferralLink
+    link: ReferralLink | None = Field(
+        default=None, description="None when no CRISIS_WORKSPACE_PUBLIC_URL is set: the program then answers by SMS"
+    )
 
 
 class ReferralCodeOnly(Strict):

@@ -41,6 +41,7 @@ from services.projections.errors import (
     UnknownTask,
 )
 from services.projections.followup_desk import FollowUpDesk, OverdueWatch
+from services.projections.person_desk import PersonDesk, PersonDeskSettings
 from services.projections.read_models import ReadModels, RoleOf, no_known_roles
 from services.projections.rebuild import replay_into
 from services.projections.referral_desk import ReferralDesk, ReferralDeskSettings, ReferralWatch
@@ -74,6 +75,7 @@ log = logging.getLogger(__name__)
 APPLICATION_NAME = "projections"
 DESK_NAME = "followups"
 REFERRAL_DESK_NAME = "referrals"
+PERSON_DESK_NAME = "persons"
 IDEMPOTENCY_BUCKET = "workspace_idempotency"  # Idempotency-Keys of the workspace API's commands
 
 
@@ -113,6 +115,10 @@ def build_referral_desk(settings: ProjectionsSettings, clock: Clock, links: Refe
     )
 
 
+def build_person_desk(settings: ProjectionsSettings, clock: Clock) -> PersonDesk:
+    return PersonDesk(store_env(settings, PERSON_DESK_NAME), clock=clock, settings=PersonDeskSettings())
+
+
 def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
 
@@ -123,6 +129,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             build_projections(settings, clock, role_of) as read_models,
             build_desk(settings, clock) as desk,
             build_referral_desk(settings, clock, app.state.referral_links) as referral_desk,
+            build_person_desk(settings, clock) as person_desk,
         ):
             session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             session_store.create_table()
@@ -136,6 +143,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             relay = outbox_relay(desk, publish)
             watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
             referral_relay = outbox_relay(referral_desk, publish)
+            person_relay = outbox_relay(person_desk, publish)
             referral_watch = ReferralWatch(
                 referral_desk, clock, referral_desk.settings.referral_check_seconds, referral_relay.wake
             )
@@ -153,6 +161,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             app.state.desk = desk
             app.state.overdue_watch = watch
             app.state.referral_desk = referral_desk
+            app.state.person_desk = person_desk
             app.state.referral_watch = referral_watch
             app.state.referral_outbox = referral_relay
             app.state.outbox = relay
@@ -165,9 +174,10 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                     "store": store_answers(read_models.recorder.datastore),
                     "followups_store": store_answers(desk.recorder.datastore),
                     "referrals_store": store_answers(referral_desk.recorder.datastore),
+                    "persons_store": store_answers(person_desk.recorder.datastore),
                 },
                 refreshers=[
-                    consumer_lag(js, [APPLICATION_NAME, DESK_NAME, REFERRAL_DESK_NAME]),
+                    consumer_lag(js, [APPLICATION_NAME, DESK_NAME, REFERRAL_DESK_NAME, PERSON_DESK_NAME]),
                     overdue_followups(read_models, clock),
                 ],
             )
@@ -197,11 +207,12 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 partial(programs_in_bundle, read_models.directory),
                 settings.time_zone(),
             )
+            app.state.record_access.referral_views = lambda: read_models.referrals.referrals(limit=100_000)
             app.state.responder_desk = ResponderDesk(
                 app.state.record_access, app.state.responder_links, changes, thresholds=settings.triage_thresholds()
             )
             await broker.start()
-            followers = (relay, watch, referral_relay, referral_watch)
+            followers = (relay, watch, referral_relay, referral_watch, person_relay)
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in followers]
             try:
                 yield

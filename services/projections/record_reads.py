@@ -51,6 +51,7 @@ from services.projections.domain.progress import (
     known_at,
     sla_marks,
 )
+from services.projections.domain.referral_metrics import referral_to_admission
 from services.projections.domain.telling import Telling
 from services.projections.errors import NotPermitted, UnknownIncident, UnknownTask, record_refused
 from services.projections.stores import AuditLog, FhirExport, ReadModelQueries, parse_time
@@ -328,7 +329,13 @@ class RecordReads:
             "by_week": response_metrics(rows, self.targets, now, "week"),
             "follow_ups": follow_up_metrics(task_rows, now),
             "kits_left_behind": kits_left_behind(kit_rows, self.zone),  # naloxone (issue 18)
+            "referral_to_admission": referral_to_admission(
+                await asyncio.to_thread(self.referral_views), since, until
+            ),  # issue 17
         }
+
+    referral_views: Any = staticmethod(list)
+    """Every referral's view (``ReferralTable.referrals``), set by bootstrap; none by default."""
 
     async def dead_letters(self, who: Principal, limit: int = 200) -> list[dict[str, Any]]:
         """Messages a consumer gave up on, newest first, with the reason and the original message. Directors

@@ -60,13 +60,14 @@ class ReferralOutbox:
         texts = []
         for program in stored.programs:
             link, _ = self.links.url(UUID(view.referral_id), UUID(program["program_id"]), stored.at)
+            params = {"code": view.code} | ({"link": link} if link.startswith("http") else {})  # no public URL set
             texts.append(
                 notification_request(
                     notification_id=derived_id(view.referral_id, program["program_id"], "offer"),
                     to=program["phone"],
                     language=program["language"],
                     template="referral_offer",
-                    params={"code": view.code, "link": link},
+                    params=params,
                     priority="P2",
                     occurred_at=stored.at,
                     producer=PRODUCER,

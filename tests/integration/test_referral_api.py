@@ -17,7 +17,7 @@ from services.contract.events import (
     new_event,
 )
 from tests.integration.test_directory_read_model import CLINIC, CLOSED, RESIDENTIAL, registered, reported
-from tests.integration.test_projections import T0, Story, workspace
+from tests.integration.test_projections import T0, Story, signed_in, workspace
 from tests.support.stream import publish_all, stream_events
 
 NOW = T0 + timedelta(hours=2)
@@ -122,7 +122,7 @@ async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, da
         (request,) = [r for r in resources if r["resourceType"] == "ServiceRequest"]
         tasks = [r for r in resources if r["resourceType"] == "Task" and r["focus"].get("type") == "ServiceRequest"]
         assert {t["focus"]["reference"] for t in tasks} == {f"urn:uuid:{request['id']}"}
-        assert sorted(t["status"] for t in tasks) == ["completed", "requested", "requested"]  # no desk here to withdraw
+        assert sorted(t["status"] for t in tasks) == ["cancelled", "cancelled", "completed"]  # the others withdrawn
         assert request["status"] == "completed"
         kinds = [r["resourceType"] for r in resources]
         assert kinds.count("Organization") == kinds.count("Location") == kinds.count("HealthcareService") == 3
@@ -132,5 +132,14 @@ async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, da
             "referral.insurance_verified",
             "referral.admitted",
         ]
+        async with space.client("director") as client:
+            figures = (await client.get("/v1/metrics")).json()["referral_to_admission"]
+        browser = await signed_in(space, "dr-director", "director")
+        page = (await browser.get("/workspace/metrics")).text
+        await browser.aclose()
+        assert (figures["sent"], figures["admitted"], figures["by_state"]) == (1, 1, {"admitted": 1})
+        hours = figures["referrals"][0]["hours_to_admission"]
+        assert hours is not None and figures["median_hours"] == figures["p90_hours"] == hours
+        assert "Admitted 1 of 1 referrals sent in the period" in page
         assert {o["program_name"] for o in view["offers"]} == {"Bannock Clinic", "Cheesman House", "Stale Place"}
         assert all(h["actor"] for h in view["history"])

@@ -162,7 +162,7 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "caller_confirm_location": [{}],
     # end F2
     # issue 17: referrals, programs, family and caller
-    "referral_offer": [{"code": "9999", "link": "https://w" + "x" * 19 + ".org/rf/" + "A" * 64}],
+    "referral_offer": [{"code": "9999", "link": "https://w" + "x" * 19 + ".org/rf/" + "A" * 64}, {"code": "9999"}],
     "referral_withdrawn": [{"code": "9999"}],
     "referral_noted": [
         {"code": "9999", "answer": a} for a in typing.get_args(ReferralNoted.model_fields["answer"].annotation)

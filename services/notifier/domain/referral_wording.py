@@ -15,10 +15,10 @@ from services.notifier.domain.wording_parts import Wording as _Wording
 
 
 def _referral_offer(p: dict[str, Any], lang: str) -> str:
-    code, link = p["code"], p["link"]
+    code, link = p["code"], p.get("link") or ""
     if lang == "es":
-        return f"Referencia {code} {link} Responda ACEPTAR {code} o RECHAZAR {code}"
-    return f"Referral {code} {link} Reply ACCEPT {code} or DECLINE {code}"
+        return f"Referencia {code} {link or 'pendiente.'} Responda ACEPTAR {code} o RECHAZAR {code}"
+    return f"Referral {code} {link or 'waiting.'} Reply ACCEPT {code} or DECLINE {code}"
 
 
 def _referral_withdrawn(p: dict[str, Any], lang: str) -> str:

@@ -30,8 +30,8 @@ from services.contract.events import TEMPLATES
 from services.contract.gsm7 import count_segments
 from services.notifier.domain import reply_wording
 from services.notifier.domain.field_wording import FIELD_WORDING
-from services.notifier.domain.referral_wording import REFERRAL_WORDING
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
+from services.notifier.domain.referral_wording import REFERRAL_WORDING
 from services.notifier.domain.reply_wording import reply_ambiguous, reply_help, reply_unknown, status_summary
 from services.notifier.domain.segment_fit import MORE, fit_codes, fit_name, fits
 from services.notifier.domain.wording_parts import Wording, spoken_digits, staff_name
