@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+import httpx
 from fhir.resources.R4B.bundle import Bundle
 
 from services.contract.events import (
@@ -17,7 +18,7 @@ from services.contract.events import (
     new_event,
 )
 from tests.integration.test_directory_read_model import CLINIC, CLOSED, RESIDENTIAL, registered, reported
-from tests.integration.test_projections import T0, Story, signed_in, workspace
+from tests.integration.test_projections import T0, Story, page_csrf, signed_in, workspace
 from tests.support.stream import publish_all, stream_events
 
 NOW = T0 + timedelta(hours=2)
@@ -143,3 +144,62 @@ async def test_matches_level_send_and_after_accept(js, nats_server, tmp_path, da
         assert "Admitted 1 of 1 referrals sent in the period" in page
         assert {o["program_name"] for o in view["offers"]} == {"Bannock Clinic", "Cheesman House", "Stale Place"}
         assert all(h["actor"] for h in view["history"])
+
+
+async def test_a_program_answers_on_its_signed_page(js, nats_server, tmp_path, database_url) -> None:
+    async with workspace(js, nats_server, tmp_path, database_url) as space:
+        story = Story()
+        await publish_all(js, [*programs(), *story.full_response(space.people["clinician"], 1, 2, 10, 60)])
+        await space.settled(js)
+        incident = story.incident_id
+        async with space.client("clinician") as client:
+            await client.post(f"/v1/incidents/{incident}/level-of-care", json={"chosen": "OTP"})
+            body = {"program_ids": [str(CLINIC), str(RESIDENTIAL), str(FAR)]}
+            sent = (await client.post(f"/v1/incidents/{incident}/referrals", json=body)).json()
+        referral = UUID(sent["referral_id"])
+        links = space.app.state.referral_links
+
+        def path(program: UUID) -> str:
+            return "/rf/" + links.url(referral, program, space.clock.now())[0].rsplit("/rf/", 1)[1]
+
+        async with httpx.AsyncClient(base_url=space.url, timeout=30) as desk:  # the intake desk: no sign-in
+            page = await desk.get(path(CLINIC))
+            assert page.status_code == 200 and f"Referral {sent['code']} for Bannock Clinic" in page.text
+            assert "ASAM OTP" in page.text and "River" not in page.text
+            await desk.get(path(CLINIC))  # opened twice: received once
+            csrf = page_csrf(page.text)
+            declined = await desk.post(
+                path(CLINIC), data={"answer": "decline", "reason": "no_capacity", "csrf_token": csrf}
+            )
+            assert declined.status_code == 303
+            assert "declined by you" in (await desk.get(path(CLINIC) + "?saved=1")).text
+
+            other = await desk.get(path(RESIDENTIAL))
+            bad = await desk.post(
+                path(RESIDENTIAL), data={"answer": "accept", "hours": "999", "csrf_token": page_csrf(other.text)}
+            )
+            assert bad.status_code == 422 and "hours" in bad.text
+            ok = await desk.post(
+                path(RESIDENTIAL), data={"answer": "accept", "hours": "6", "csrf_token": page_csrf(other.text)}
+            )
+            assert ok.status_code == 303
+            third = await desk.get(path(FAR))  # withdrawn once another program accepted: no forms
+            assert "no longer needed" in third.text and 'name="answer"' not in third.text
+            late = await desk.post(
+                path(FAR), data={"answer": "accept", "hours": "6", "csrf_token": page_csrf(other.text)}
+            )
+            assert late.status_code == 409
+            tampered = await desk.get(path(FAR)[:-2] + "xx")
+            assert tampered.status_code == 404
+        events = [e for e in await stream_events(js) if e.type.startswith("referral.")]
+        received = [e for e in events if e.type == "referral.received"]
+        assert sorted(str(e.data.program_id) for e in received) == sorted(str(p) for p in (CLINIC, RESIDENTIAL))
+        answers = [
+            (e.type, e.data.program_id, e.data.actor)
+            for e in events
+            if e.type in ("referral.accepted", "referral.declined")
+        ]
+        assert answers == [
+            ("referral.declined", CLINIC, "program link"),
+            ("referral.accepted", RESIDENTIAL, "program link"),
+        ]

@@ -25,6 +25,7 @@ from services.projections.domain.program_matching import MatchRequest
 from services.projections.domain.referral import ReferralView
 from services.projections.entrypoints.auth import ApiCaller
 from services.projections.entrypoints.http import AUTH, CommandCall
+from services.projections.entrypoints.referral_link_page import install_referral_link_page
 from services.projections.entrypoints.requester import WorkspaceRequester
 from services.projections.referral_commands import InvalidReferral, ReferralCommands, ReferralSettings
 from services.projections.referral_desk import ReferralDeskSettings
@@ -103,6 +104,7 @@ def install_referral_api(app: FastAPI) -> None:
         base_url=DirectorySettings().workspace_public_url,
     )
     app.include_router(router)
+    install_referral_link_page(app)  # /rf/<token>: the program's page for one referral
 
 
 # ---- matching and sending -----------------------------------------------------------------------------------
