@@ -28,6 +28,7 @@ from services.projections.entrypoints.auth import NotAuthenticated, SignInRequir
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.program_pages import install_program_directory
 from services.projections.entrypoints.referral_api import install_referral_api
+from services.projections.entrypoints.referral_pages import install_referral_pages
 from services.projections.entrypoints.responder_page import install_responder_page
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
@@ -254,6 +255,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     install_responder_page(app, settings)  # /r/<token> and /workspace/respond/<incident>: the responder's page
     install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
     install_referral_api(app)  # /v1/incidents/{id}/matches, level-of-care, referrals; /v1/referrals/{id}/...
+    install_referral_pages(app)  # /workspace/incidents/{id}/matches, /workspace/referrals/...
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

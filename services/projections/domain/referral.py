@@ -201,7 +201,7 @@ def fold_referral(view: ReferralView | None, event: Any) -> ReferralView:
     line = Transition(
         at=event.occurred_at,
         event_type=event.type,
-        actor=getattr(data, "actor", None) or "deadline",
+        actor=getattr(data, "actor", None) or ("deadline" if event.type.endswith("overdue") else "referral desk"),
         channel=getattr(data, "channel", None),
         program_id=str(data.program_id) if getattr(data, "program_id", None) else None,
         detail=_detail(data),
