@@ -152,6 +152,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 StreamTimedConsumer(read_models, [], publish, durable=APPLICATION_NAME),
                 ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME),
                 ProcessorConsumer(referral_desk, [referral_relay, referral_watch], publish, durable=REFERRAL_DESK_NAME),
+                ProcessorConsumer(person_desk, [person_relay], publish, durable=PERSON_DESK_NAME),
             )
             for consumer in consumers:
                 await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
