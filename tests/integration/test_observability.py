@@ -225,7 +225,13 @@ async def test_projections_serve_ops_routes_and_count_overdue_follow_ups(js, nat
         async with httpx.AsyncClient(base_url=space.url, timeout=15) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200
-            assert ready.json()["checks"] == {"nats": "up", "store": "up", "followups_store": "up"}
+            assert ready.json()["checks"] == {
+                "nats": "up",
+                "store": "up",
+                "followups_store": "up",
+                "referrals_store": "up",
+                "persons_store": "up",
+            }
             assert (await client.get("/livez")).status_code == 200
             not_yet = await scrape(space.url)
             clock.advance(timedelta(hours=73))

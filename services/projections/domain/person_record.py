@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.contract.person import FAMILY_MESSAGE_SCOPE, FamilyMessage
+from services.contract.events import FAMILY_MESSAGE_SCOPE, FamilyMessage
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from services.contract.referral import DeclineReason, InfoNeeded
+from services.contract.events import DeclineReason, InfoNeeded
 
 ANSWERS = {
     "ACCEPT": "accept", "ACEPTAR": "accept", "ACEPTO": "accept",

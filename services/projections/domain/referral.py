@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.contract.referral import OfferState, ReferralState
+from services.contract.events import OfferState, ReferralState
 
 
 class TransitionRefused(Exception):
