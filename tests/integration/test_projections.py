@@ -940,12 +940,13 @@ async def test_dead_letters_are_listed_for_directors_only_and_each_read_is_audit
         # a report no consumer can read: every consumer dead-letters it, naming itself
         bad = story.reported().model_dump(mode="json") | {"schema_version": 99}
         sequence = (await js.publish("crisis.incident.reported", json.dumps(bad).encode())).seq
-        # both consumers publish their dead letter after the bad message (no tracking records an unreadable one)
-        await wait_for_stream(js, lambda after: len(after) >= 2, sequence + 1)
+        # the three consumers that read reports publish their dead letter after the bad message (no tracking
+        # records an unreadable one): the read models, the follow-up desk and the person desk
+        await wait_for_stream(js, lambda after: len(after) >= 3, sequence + 1)
         await space.settled(js)
         async with space.client("director") as director, space.client("clinician") as cleo:
             listed = (await director.get("/v1/dead-letters")).json()
-            assert {d["consumer"] for d in listed} == {"projections", "followups"}
+            assert {d["consumer"] for d in listed} == {"projections", "followups", "persons"}
             assert {d["original_sequence"] for d in listed} == {sequence}
             assert {d["incident_id"] for d in listed} == {str(story.incident_id)}
             assert all("schema_version" in d["reason"] or "99" in d["reason"] for d in listed), listed
