@@ -26,6 +26,7 @@ from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import ClinicalRecordAccess
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
+from services.projections.entrypoints.person_pages import install_person_pages
 from services.projections.entrypoints.program_pages import install_program_directory
 from services.projections.entrypoints.referral_api import install_referral_api
 from services.projections.entrypoints.referral_pages import install_referral_pages
@@ -257,6 +258,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
     install_referral_api(app)  # /v1/incidents/{id}/matches, level-of-care, referrals; /v1/referrals/{id}/...
     install_referral_pages(app)  # /workspace/incidents/{id}/matches, /workspace/referrals/...
+    install_person_pages(app)  # /workspace/people..., /v1/people/{id}: the person record and its consents
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -161,9 +161,11 @@ def board_page(
     )
 
 
-def timeline_page(view: Mapping[str, Any], who: Principal, csrf: str, as_of_text: str, zone: tzinfo) -> str:
+def timeline_page(
+    view: Mapping[str, Any], who: Principal, csrf: str, as_of_text: str, zone: tzinfo, people: Sequence[Any] = ()
+) -> str:
     title = f"Incident {view['short_code']}"
-    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone}
+    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone, "people": people}
     return render("timeline.html", title=title, view=view, as_of_text=as_of_text, **context)
 
 

@@ -26,6 +26,7 @@ from services.projections.domain.access import READER_ROLES
 from services.projections.entrypoints import documentation_form as doc_form
 from services.projections.entrypoints.auth import Caller, PageCaller, session_of
 from services.projections.entrypoints.form_values import InvalidFormValue, form_time, refusal_reason
+from services.projections.entrypoints.person_pages import incident_people
 from services.runtime.credentials import CredentialStore, token_digest
 from services.runtime.form_csrf import FIELD, FormTokenCookie
 from services.runtime.input_times import within_input_range
@@ -193,7 +194,8 @@ async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_o
     view = await record_access(request).timeline(caller.principal, incident_id, moment)
     as_of_text = moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
     csrf = caller.session.csrf_token  # type: ignore[union-attr]
-    return page(pages.timeline_page(view, caller.principal, csrf, as_of_text, zone))
+    people = await incident_people(request, caller, incident_id)
+    return page(pages.timeline_page(view, caller.principal, csrf, as_of_text, zone, people))
 
 
 async def documentation_view(

@@ -1,0 +1,280 @@
+"""The person record in the workspace over HTTP (issue 17, section 4), on SQLite and PostgreSQL: each form
+appends ONE event of services/contract/person.py naming who made it; a wrong role or relation is a 403 entered in
+the audit log as denied; a form that is not right is a 422 naming its field, shown again as typed, with nothing
+appended; a form sent twice (same form key) records once."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+
+from tests.integration.test_projections import Story, Workspace, signed_in, workspace
+from tests.support.stream import last_sequence, publish_all, stream_events
+
+CONSENT = {
+    "patient_name": "Jordan Avery",
+    "discloser": "Front Range Crisis Team",
+    "purpose": "family_support",
+    "expiry_event": "discharge from treatment",
+    "revocation_explained": "yes",
+    "revoke_how": "Tell any staff member or text STOP",
+    "signed_by": "Jordan Avery",
+    "signer_relation": "self",
+}
+
+
+@contextlib.asynccontextmanager
+async def people_workspace(js, nats_server, tmp_path, database_url: str = "") -> AsyncIterator[tuple[Workspace, bool]]:
+    """The workspace with its person desk (the flag is kept for the tests that read it: always True)."""
+    async with workspace(js, nats_server, tmp_path, database_url) as space:
+        assert space.app.state.person_desk is not None
+        yield space, True
+
+
+@contextlib.asynccontextmanager
+async def session(space: Workspace, who: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client signed in to the workspace as ``who`` (``<who>-user``, or the director)."""
+    client = await signed_in(space, "dr-director" if who == "director" else f"{who}-user", who)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+def form_key_of(html: str) -> str:
+    return re.search(r'name="form_key" value="([^"]+)"', html)[1]
+
+
+async def paged_incident(js, space: Workspace, *who: str) -> Story:
+    """An incident whose pages went to ``who`` (their roster people)."""
+    story = Story()
+    events = [story.reported()]
+    for key in who:
+        events += story.offered(space.people[key], 0.2)
+    await publish_all(js, events)
+    await space.settled(js)
+    return story
+
+
+async def posted(client: httpx.AsyncClient, path: str, page: str, **fields: Any) -> httpx.Response:
+    """The form at ``path`` sent with the page's CSRF token and form key."""
+    data = {"csrf_token": csrf_of(page), "form_key": form_key_of(page), **fields}
+    return await client.post(path, data=data)
+
+
+def person_events(events: list, prefix: tuple[str, ...] = ("person.", "family.", "consent.")) -> list:
+    return [e for e in events if e.type.startswith(prefix)]
+
+
+def audit_rows(space: Workspace) -> list[dict]:
+    return space.read_models.audit.query(limit=1000)
+
+
+async def registered(js, space: Workspace, client: httpx.AsyncClient, story: Story, alias: str = "Jay") -> UUID:
+    form = await client.get(f"/workspace/people/new?incident={story.incident_id}")
+    assert form.status_code == 200, form.text
+    answer = await posted(client, "/workspace/people/new", form.text, alias=alias, incident=str(story.incident_id))
+    assert answer.status_code == 303, answer.text[:500]
+    return UUID(answer.headers["location"].split("?")[0].rsplit("/", 1)[1])
+
+
+async def test_a_clinician_registers_links_adds_a_contact_records_revokes_and_asks_for_a_family_message(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician")
+        first = await last_sequence(js) + 1
+        clinician = space.people["clinician"]
+        async with session(space, "clinician") as client:
+            person_id = await registered(js, space, client, story)
+            page = await client.get(f"/workspace/people/{person_id}")
+            assert page.status_code == 200 and "<h1>Jay</h1>" in page.text
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/contact", page.text,
+                name="Robin Avery", relation="parent", phone="+1 555 019 8877", language="es",
+            )  # fmt: skip
+            assert answer.status_code == 303, answer.text[:500]
+            page = await client.get(answer.headers["location"])
+            assert "Recorded: contact (parent) added." in page.text and "Robin Avery" in page.text
+            contact_id = re.search(r'data-contact="([^"]+)"', page.text)[1]
+
+            form = await client.get(f"/workspace/people/{person_id}/consents/new")
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/consents/new", form.text,
+                **CONSENT, recipient=f"contact:{contact_id}", information=["safety_status", "contact_point"],
+            )  # fmt: skip
+            assert answer.status_code == 303, answer.text[:800]
+            page = await client.get(answer.headers["location"])
+            assert 'data-status="active"' in page.text
+            consent_id = re.search(r'data-consent="([^"]+)"', page.text)[1]
+
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/family_message", page.text,
+                contact_id=contact_id, message="help_on_the_way", incident_id=str(story.incident_id),
+            )  # fmt: skip
+            assert answer.status_code == 303, answer.text[:500]
+            page = await client.get(answer.headers["location"])
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/revoke", page.text, consent_id=consent_id, how="verbal"
+            )
+            assert answer.status_code == 303, answer.text[:500]
+            page = await client.get(answer.headers["location"])
+            assert 'data-status="revoked"' in page.text and "Recorded: consent revoked." in page.text
+            timeline = await client.get(f"/workspace/incidents/{story.incident_id}")
+            assert f'href="/workspace/people/{person_id}">Jay</a>' in timeline.text
+
+        events = person_events(await stream_events(js, first))
+        assert [e.type for e in events] == [
+            "person.registered",
+            "person.incident_linked",
+            "family.contact_added",
+            "consent.recorded",
+            "family.message_requested",
+            "consent.revoked",
+        ]
+        by_type = {e.type: e for e in events}
+        assert by_type["person.registered"].data.alias == "Jay"
+        assert by_type["person.registered"].data.actor == "clinician-user"
+        link = by_type["person.incident_linked"]
+        assert (link.incident_id, link.data.incident_id) == (story.incident_id, story.incident_id)
+        assert (link.data.actor, link.data.responder_id) == ("clinician-user", clinician.responder_id)
+        contact = by_type["family.contact_added"].data
+        assert (contact.name, contact.relation, contact.phone, contact.language) == (
+            "Robin Avery", "parent", "+15550198877", "es",
+        )  # fmt: skip
+        consent = by_type["consent.recorded"].data
+        assert consent.patient_name == "Jordan Avery" and consent.discloser == "Front Range Crisis Team"
+        assert str(consent.recipient.contact_id) == contact_id and consent.recipient.kind == "family_contact"
+        assert [s.value for s in consent.information] == ["safety_status", "contact_point"]
+        assert consent.expiry_event == "discharge from treatment" and consent.expires_at is None
+        assert consent.revocation_explained and consent.signed_at == space.clock.now()
+        message = by_type["family.message_requested"].data
+        assert (str(message.contact_id), message.message.value, message.incident_id) == (
+            contact_id, "help_on_the_way", story.incident_id,
+        )  # fmt: skip
+        revoked = by_type["consent.revoked"].data
+        assert (str(revoked.consent_id), revoked.how, revoked.actor) == (consent_id, "verbal", "clinician-user")
+        writes = [row for row in audit_rows(space) if row["action"].startswith("write:")]
+        assert {row["record_id"] for row in writes if row["record_type"] == "person"} == {str(person_id)}
+
+
+async def test_wrong_role_or_relation_is_refused_403_and_audited(js, nats_server, tmp_path, database_url) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician", "coach")
+        async with session(space, "clinician") as clinician:
+            person_id = await registered(js, space, clinician, story)
+        before = await last_sequence(js)
+        async with session(space, "coach") as coach:
+            assert (await coach.get(f"/workspace/people/{person_id}")).status_code == 200  # via the incident
+            assert (await coach.get("/workspace/people?alias=J")).status_code == 403  # no search for a coach
+            page = await coach.get(f"/workspace/people/{person_id}")
+            refused = await posted(
+                coach, f"/workspace/people/{person_id}/contact", page.text, name="X", relation="friend",
+                phone="+15550100000",
+            )  # fmt: skip
+            assert refused.status_code == 403
+        async with session(space, "nurse") as nurse:  # never paged for it
+            assert (await nurse.get(f"/workspace/people/{person_id}")).status_code == 403
+            assert (await nurse.get(f"/v1/people/{person_id}")).status_code == 403
+        assert await last_sequence(js) == before  # nothing appended
+        denied = [r for r in audit_rows(space) if r["outcome"] == "denied"]
+        assert {(r["subject"], r["action"]) for r in denied} >= {
+            ("coach-user", "person:search"),
+            ("coach-user", "person:contacts"),
+            ("nurse-user", "person:read"),
+        }
+        async with space.client("director") as director:
+            record = await director.get(f"/v1/people/{person_id}")
+            listed = await director.get(f"/v1/people/{person_id}/disclosures")
+        assert record.status_code == 200 and record.json()["alias"] == "Jay"
+        assert listed.status_code == 200 and listed.json()["disclosures"] == []
+
+
+async def test_a_form_that_is_not_right_is_422_naming_its_field_and_shown_again_as_typed(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician")
+        async with session(space, "clinician") as client:
+            person_id = await registered(js, space, client, story)
+            before = await last_sequence(js)
+            form = await client.get(f"/workspace/people/{person_id}/consents/new")
+            assert 'value="Tell any staff member' in form.text  # how to revoke, proposed
+            fields = {**CONSENT, "recipient": "designation", "designation": "my treating providers"}
+            fields.pop("revocation_explained")
+            refused = await posted(
+                client, f"/workspace/people/{person_id}/consents/new", form.text, **fields, information="safety_status"
+            )
+            assert refused.status_code == 422
+            assert "revocation_explained: explain the right to revoke" in refused.text
+            assert 'value="Jordan Avery"' in refused.text and 'value="safety_status" checked' in refused.text
+            page = await client.get(f"/workspace/people/{person_id}")
+            bad_phone = await posted(
+                client, f"/workspace/people/{person_id}/contact", page.text, name="Robin", relation="parent",
+                phone="call me",
+            )  # fmt: skip
+            assert bad_phone.status_code == 422 and "phone: String should match pattern" in bad_phone.text
+            assert 'value="Robin"' in bad_phone.text
+            nameless = await posted(client, "/workspace/people/new", form.text, alias="", lat="91", lon="0")
+            assert nameless.status_code == 422 and "alias" in nameless.text
+        assert await last_sequence(js) == before
+
+
+async def test_a_form_sent_twice_records_once(js, nats_server, tmp_path, database_url) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician")
+        async with session(space, "clinician") as client:
+            person_id = await registered(js, space, client, story)
+            page = await client.get(f"/workspace/people/{person_id}")
+            first = await last_sequence(js) + 1
+            fields = {"name": "Robin Avery", "relation": "parent", "phone": "+15550198877"}
+            answers = [
+                await posted(client, f"/workspace/people/{person_id}/contact", page.text, **fields) for _ in "ab"
+            ]
+            assert [a.status_code for a in answers] == [303, 303]
+            shown = await client.get(f"/workspace/people/{person_id}")
+        added = [e for e in await stream_events(js, first) if e.type == "family.contact_added"]
+        assert len(added) == 1
+        assert shown.text.count("data-contact=") == 1
+
+
+async def test_a_director_lists_everyone_an_unknown_id_is_404_to_them_and_403_to_others(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician")
+        async with session(space, "clinician") as client:
+            person_id = await registered(js, space, client, story, alias="Jay")
+            other = await registered(js, space, client, story, alias="Kim")
+            found = await client.get("/workspace/people?alias=j")
+            nothing_typed = await client.get("/workspace/people")
+            page = await client.get(f"/workspace/people/{person_id}")
+            refused = await posted(
+                client, f"/workspace/people/{person_id}/update", page.text, alias="Jay", lat="39.7", lon=""
+            )
+        assert f'data-person="{person_id}"' in found.text and f'data-person="{other}"' not in found.text
+        assert "data-person=" not in nothing_typed.text  # only a director lists everyone
+        assert refused.status_code == 422 and "lon: give both latitude and longitude" in refused.text
+        assert "<details open><summary>Change the profile" in refused.text and 'value="39.7"' in refused.text
+        unknown = uuid4()
+        async with session(space, "director") as director:
+            listed = await director.get("/workspace/people")
+            assert (await director.get(f"/workspace/people/{unknown}")).status_code == 404
+        assert f'data-person="{person_id}"' in listed.text and f'data-person="{other}"' in listed.text
+        async with space.client("nurse") as nurse, space.client("admin") as admin:
+            assert (await nurse.get(f"/v1/people/{unknown}")).status_code == 403
+            assert (await admin.get(f"/v1/people/{person_id}/disclosures")).status_code == 403
+        denied = {(r["subject"], r["record_id"]) for r in audit_rows(space) if r["outcome"] == "denied"}
+        assert {("nurse-user", str(unknown)), ("roster-admin", str(person_id))} <= denied
+        assert ("dr-director", str(unknown)) in {
+            (r["subject"], r["record_id"]) for r in audit_rows(space) if r["outcome"] == "not_found"
+        }
