@@ -361,9 +361,6 @@ class NoParams(Strict):
     pass
 
 
-# ---- referrals, programs, family and caller updates (issue 17) ----
-
-
 class ReferralOffer(Strict):
     """To a program: a referral is waiting. A code and a signed link only: never the person, the level of care, or
     anything a page would say (the link, opened, shows the needs)."""

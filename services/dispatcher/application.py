@@ -206,8 +206,7 @@ class Dispatcher(StreamProcessor):
                 priority=data.priority.value,
                 lat=location.lat,
                 lon=location.lon,
-                # what the reporter typed (address, place, access notes) never reaches a page: the
-                # scene is named from the coordinates, by the gazetteer, or by its zone
+                # what the reporter typed never reaches a page: the scene is named by the gazetteer or its zone
                 area=None,
                 place=self.landmark(location.lat, location.lon) if self.landmark else None,
                 zone=_zone_of(data),
