@@ -113,7 +113,11 @@ def build_desk(settings: ProjectionsSettings, clock: Clock | None = None) -> Fol
 
 def build_referral_desk(settings: ProjectionsSettings, clock: Clock, links: ReferralLinks) -> ReferralDesk:
     return ReferralDesk(
-        store_env(settings, REFERRAL_DESK_NAME), clock=clock, links=links, settings=ReferralDeskSettings()
+        store_env(settings, REFERRAL_DESK_NAME),
+        clock=clock,
+        links=links,
+        settings=ReferralDeskSettings(),
+        time_zone=settings.time_zone(),  # a program's SLOT is its local date and time
     )
 
 

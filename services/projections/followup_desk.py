@@ -16,7 +16,6 @@ What is published for each stored desk event is in followup_outbox.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -55,7 +54,7 @@ from services.projections.domain.followups import (
     tasks_on_report,
 )
 from services.projections.followup_outbox import PRODUCER, RULES, FollowUpOutbox
-from services.runtime.background import run_forever
+from services.runtime.background import ClockWatch
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
@@ -355,32 +354,12 @@ class FollowUpDesk(StreamProcessor):
     policy.register(ReferralNoShow, on_referral_no_show)
 
 
-class OverdueWatch:
+class OverdueWatch(ClockWatch):
     """Runs ``desk.flag_overdue`` at start and then every ``interval`` seconds; wakes the outbox after a flag."""
 
     name = "followup-overdue-watch"
+    did = "overdue follow-up task(s) flagged"
 
     def __init__(self, desk: FollowUpDesk, clock: Clock, interval: float, after: Callable[[], None]) -> None:
+        super().__init__(desk.flag_overdue, clock, interval, after)
         self.desk = desk
-        self.clock = clock
-        self.interval = interval
-        self.after = after
-
-    def wake(self) -> None:
-        """Stream messages do not make anything due sooner; the timer is enough."""
-
-    async def check_once(self) -> int:
-        flagged = await asyncio.to_thread(self.desk.flag_overdue, self.clock.now())
-        if flagged:
-            log.info("flagged %s overdue follow-up task(s)", flagged)
-            self.after()
-        return flagged
-
-    async def run(self) -> None:
-        """Check now and then every ``interval`` seconds until cancelled; a failed check (a store hiccup) keeps
-        the due times in the store and is tried again with backoff."""
-        await run_forever(self._check_then_wait, None, name=self.name)
-
-    async def _check_then_wait(self) -> float:
-        await self.check_once()
-        return self.interval

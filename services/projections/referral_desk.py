@@ -9,7 +9,8 @@ with the stream position in one transaction and published by its outbox relay (r
   (domain/referral.py); after ``referral.sent`` each program is texted the code and its signed link; after an
   accept the other open offers are withdrawn (and texted so), after a cancel every open offer;
 - ``sms.received`` from a program's phone: ACCEPT / DECLINE / INFO / ARRIVED / NOSHOW <code>, BEDS <n> / FULL,
-  HELP (domain/program_replies.py). Texts from any other phone are the dispatcher's (responders), not ours.
+  SLOT <date> <time> (the organisation's time zone), HELP (domain/program_replies.py). Texts from any other phone
+  are the dispatcher's (responders), not ours.
 
 ``fire_due(now)``, called by ``ReferralWatch`` on a timer and at start: a referral nobody accepted by its
 ``accept_by`` -> ``referral.acceptance_overdue`` (the dispatcher pages the on-call supervisor); an accepted
@@ -19,10 +20,9 @@ pages the coach). Each once: the deadlines live in the store (``DeadlineBook``) 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -53,12 +53,12 @@ from services.contract.events import (
     new_event,
 )
 from services.contract.referral import OfferState, ReferralState
-from services.projections.domain.program_replies import BedsReport, ReferralAnswer, parse_program_reply
+from services.projections.domain.program_replies import BedsReport, ReferralAnswer, SlotReport, parse_program_reply
 from services.projections.domain.referral import ReferralView, may
 from services.projections.domain.referral_case import DeadlineBook, ProgramBook, ReferralCase
 from services.projections.referral_links import ReferralLinks
 from services.projections.referral_outbox import PRODUCER, ReferralOutbox
-from services.runtime.background import run_forever
+from services.runtime.background import ClockWatch
 from services.runtime.clock import Clock
 from services.runtime.processor import StreamProcessor
 
@@ -82,11 +82,18 @@ class ReferralDesk(StreamProcessor):
     producer = PRODUCER
 
     def __init__(
-        self, env: dict[str, str] | None = None, *, clock: Clock, links: ReferralLinks, settings: ReferralDeskSettings
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock,
+        links: ReferralLinks,
+        settings: ReferralDeskSettings,
+        time_zone: tzinfo = UTC,
     ) -> None:
         super().__init__(env, clock=clock)
         self.links = links
         self.settings = settings
+        self.time_zone = time_zone  # the organisation's: a SLOT text is its local date and time
 
     # ---- our aggregates ----------------------------------------------------------------------------------------
 
@@ -193,10 +200,14 @@ class ReferralDesk(StreamProcessor):
         program_id = book.by_phone(data.from_number)
         if program_id is None:
             return  # a responder's or a stranger's text: the dispatcher's
-        reply = parse_program_reply(data.body)
+        reply = parse_program_reply(data.body, self.time_zone)
         now = self.clock.now()
         if isinstance(reply, BedsReport):
             book.availability_texted(program_id, reply.beds_open, data.message_sid, now)
+            processing_event.collect_events(book)
+            return
+        if isinstance(reply, SlotReport) and reply.next_intake_at > now:  # a slot already past is a slip: HELP
+            book.availability_texted(program_id, None, data.message_sid, now, next_intake_at=reply.next_intake_at)
             processing_event.collect_events(book)
             return
         answered = (
@@ -321,30 +332,12 @@ class ReferralDesk(StreamProcessor):
     policy.register(SmsReceived, on_sms_received)
 
 
-class ReferralWatch:
+class ReferralWatch(ClockWatch):
     """Runs ``desk.fire_due`` at start and then every ``interval`` seconds; wakes the outbox after it fired."""
 
     name = "referral-watch"
+    did = "referral deadline(s) passed"
 
     def __init__(self, desk: ReferralDesk, clock: Clock, interval: float, after: Callable[[], None]) -> None:
+        super().__init__(desk.fire_due, clock, interval, after)
         self.desk = desk
-        self.clock = clock
-        self.interval = interval
-        self.after = after
-
-    def wake(self) -> None:
-        """A stream message makes nothing due sooner; the timer is enough."""
-
-    async def check_once(self) -> int:
-        fired = await asyncio.to_thread(self.desk.fire_due, self.clock.now())
-        if fired:
-            log.info("%s referral deadline(s) passed", fired)
-            self.after()
-        return fired
-
-    async def run(self) -> None:
-        await run_forever(self._check_then_wait, None, name=self.name)
-
-    async def _check_then_wait(self) -> float:
-        await self.check_once()
-        return self.interval

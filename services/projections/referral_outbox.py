@@ -150,9 +150,11 @@ class ReferralOutbox:
     def publish_availability(self, stored: ProgramBook.AvailabilityTexted) -> Sequence[Envelope]:
         book: ProgramBook = self.repository.get(stored.originator_id, version=stored.originator_version)
         program = book.programs[stored.program_id]
+        slot = getattr(stored, "next_intake_at", None)  # absent from the events stored before SLOT was read
         data = ProgramAvailabilityReportedData(
             program_id=UUID(stored.program_id),
             beds_open=stored.beds_open,
+            next_intake_at=slot,
             as_of=stored.at,
             reported_by="program sms",
             channel="sms",
@@ -163,7 +165,7 @@ class ReferralOutbox:
             to=program["phone"],
             language=program["language"],
             template="availability_noted",
-            params={"beds_open": stored.beds_open, "slot": False},
+            params={"beds_open": stored.beds_open, "slot": slot is not None},
             priority="P3",
             occurred_at=stored.at,
             producer=PRODUCER,

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +101,37 @@ def stop_if_cancelled(cause: BaseException | None = None) -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError from cause
+
+
+class ClockWatch:
+    """A follower that runs ``check(now)`` at start and then every ``interval`` seconds, and wakes ``after`` (an
+    outbox relay) when the check did something. ``check`` is a processor's deadline step (``flag_overdue``,
+    ``fire_due``): it returns how many things came due and keeps the due times in its store, so a failed check (a
+    store hiccup) is tried again with backoff and nothing due is lost."""
+
+    name = "clock-watch"
+    did = "deadline(s) passed"
+
+    def __init__(self, check: Callable[[Any], int], clock: Any, interval: float, after: Callable[[], None]) -> None:
+        self.check = check
+        self.clock = clock
+        self.interval = interval
+        self.after = after
+
+    def wake(self) -> None:
+        """A stream message makes nothing due sooner; the timer is enough."""
+
+    async def check_once(self) -> int:
+        done = await asyncio.to_thread(self.check, self.clock.now())
+        if done:
+            log.info("%s: %s %s", self.name, done, self.did)
+            self.after()
+        return done
+
+    async def run(self) -> None:
+        """Check now and then every ``interval`` seconds until cancelled."""
+        await run_forever(self._check_then_wait, None, name=self.name)
+
+    async def _check_then_wait(self) -> float:
+        await self.check_once()
+        return self.interval

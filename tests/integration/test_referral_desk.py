@@ -7,17 +7,21 @@ SMS (the others are withdrawn after an accept) and report beds by SMS; a strange
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.contract.events import (
+    CancelReason,
     Envelope,
     ReferralAdmitted,
     ReferralAdmittedData,
+    ReferralCancelled,
+    ReferralCancelledData,
     ReferralNeeds,
     ReferralSent,
     ReferralSentData,
@@ -63,14 +67,14 @@ def texts(events: list[Envelope]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(e.data.to, e.data.template, e.data.params) for e in events if e.type == "notification.requested"]
 
 
-def sent(referral_id: UUID, incident_id: UUID) -> Envelope:
+def sent(referral_id: UUID, incident_id: UUID, code: str = "4417", to: tuple[UUID, ...] = tuple(PHONES)) -> Envelope:
     data = ReferralSentData(
         referral_id=referral_id,
         incident_id=incident_id,
-        code="4417",
+        code=code,
         level_of_care="OTP",
         needs=ReferralNeeds(medication="buprenorphine"),
-        program_ids=[CLINIC, RESIDENTIAL, CLOSED],
+        program_ids=list(to),
         accept_by=T0 + timedelta(hours=1),
         sent_by="cleo",
     )
@@ -153,7 +157,7 @@ def test_sms_answers_withdraw_the_others_and_a_missed_admission_is_a_no_show(ope
         (PHONES[CLINIC], "referral_withdrawn"),
         (PHONES[CLOSED], "referral_withdrawn"),
     }
-    fed.feed(*accepted, *withdrawn)  # our own events coming back from the stream change nothing
+    assert fed.feed(*accepted, *withdrawn) == []  # our own events coming back from the stream change nothing
     assert texts(fed.feed(sms_received(PHONES[CLINIC], "ACCEPT 4417"))) == [
         (PHONES[CLINIC], "program_reply_help", {})
     ]  # its offer was withdrawn
@@ -193,3 +197,58 @@ def test_an_admission_in_time_is_no_no_show(open_desk) -> None:
     assert fed.desk.view(referral).state.value == "admitted"
     assert fed.desk.fire_due(clock.now() + timedelta(days=3)) == 0
     assert not [e for e in fed.new() if e.type in ("referral.no_show", "referral.acceptance_overdue")]
+
+
+def test_slots_help_and_texts_the_desk_cannot_place(open_desk) -> None:
+    opening, clock = open_desk
+    fed = Fed(opening())  # the organisation's time zone: America/Denver (the settings' default)
+    fed.feed(*programs(), sent(uuid4(), uuid4()), sent(uuid4(), uuid4(), to=(CLINIC,)))  # two open 4417s for CLINIC
+
+    slot = fed.feed(sms_received(PHONES[RESIDENTIAL], "SLOT 2026-12-07 09:30"))
+    reported = [e for e in slot if e.type == "program.availability_reported"]
+    assert [(e.data.program_id, e.data.next_intake_at, e.data.beds_open, e.data.channel) for e in reported] == [
+        (RESIDENTIAL, datetime(2026, 12, 7, 16, 30, tzinfo=UTC), None, "sms")
+    ]
+    assert texts(slot) == [(PHONES[RESIDENTIAL], "availability_noted", {"beds_open": None, "slot": True})]
+
+    help_only = [(PHONES[CLINIC], "program_reply_help", {})]
+    past = (clock.now() - timedelta(days=1)).astimezone(ZoneInfo("America/Denver")).strftime("%Y-%m-%d %H:%M")
+    assert texts(fed.feed(sms_received(PHONES[CLINIC], f"SLOT {past}"))) == help_only  # already past: a slip
+    assert texts(fed.feed(sms_received(PHONES[CLINIC], "HELP"))) == help_only
+    assert texts(fed.feed(sms_received(PHONES[CLINIC], "call me about Maria 555-0100"))) == help_only  # no echo
+    assert texts(fed.feed(sms_received(PHONES[CLINIC], "ACCEPT 4417"))) == help_only  # which 4417? ask again
+    assert texts(fed.feed(sms_received(PHONES[CLINIC], "ACCEPT 9999"))) == help_only  # no such referral
+    assert fed.feed(sms_received("+15550000999", "DECLINE 4417")) == []  # not a program: nothing at all
+    assert fed.feed(sms_received("+15550000999", "BEDS 3")) == []
+
+
+def test_a_cancel_withdraws_every_open_offer_once(open_desk) -> None:
+    opening, clock = open_desk
+    fed = Fed(opening())
+    referral, incident = uuid4(), uuid4()
+    fed.feed(*programs(), sent(referral, incident))
+    fed.feed(sms_received(PHONES[CLINIC], "DECLINE 4417"))
+
+    data = ReferralCancelledData(
+        referral_id=referral, incident_id=incident, reason=CancelReason.OTHER_CARE_ARRANGED, actor="cleo"
+    )
+    cancelled = new_event(ReferralCancelled, data, event_id=uuid4(), occurred_at=clock.now(), producer="t")
+    out = fed.feed(cancelled)
+
+    withdrawn = [e for e in out if e.type == "referral.withdrawn"]
+    assert {(e.data.program_id, e.data.reason) for e in withdrawn} == {
+        (RESIDENTIAL, "referral_cancelled"),
+        (CLOSED, "referral_cancelled"),
+    }  # the clinic had declined: nothing to withdraw there
+    assert all(e.incident_id == incident for e in withdrawn)
+    assert sorted(texts(out)) == sorted(
+        [
+            (PHONES[RESIDENTIAL], "referral_withdrawn", {"code": "4417"}),
+            (PHONES[CLOSED], "referral_withdrawn", {"code": "4417"}),
+        ]
+    )
+    assert fed.feed(cancelled, *withdrawn) == []  # redelivered, and our own withdrawals back: nothing more
+    assert fed.desk.fire_due(clock.now() + timedelta(days=2)) == 0  # a cancelled referral has no deadlines
+    assert texts(fed.feed(sms_received(PHONES[RESIDENTIAL], "ACCEPT 4417"))) == [
+        (PHONES[RESIDENTIAL], "program_reply_help", {})
+    ]

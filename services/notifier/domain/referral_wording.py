@@ -58,10 +58,11 @@ def _program_reply_help(p: dict[str, Any], lang: str) -> str:
     if lang == "es":
         return (
             "Responda ACEPTAR <codigo> <horas>, RECHAZAR <codigo> LLENO, INFO <codigo>, LLEGO <codigo>, "
-            "CAMAS <n> o LLENO."
+            "NOLLEGO <codigo>, CAMAS <n>, LLENO, CITA <aaaa-mm-dd> <hh:mm>."
         )
     return (
-        "Reply ACCEPT <code> <hours>, DECLINE <code> FULL, INFO <code>, ARRIVED <code>, NOSHOW <code>, BEDS <n>, FULL."
+        "Reply ACCEPT <code> <hours>, DECLINE <code> FULL, INFO <code>, ARRIVED <code>, NOSHOW <code>, BEDS <n>, FULL, "
+        "SLOT <yyyy-mm-dd> <hh:mm>."
     )
 
 

@@ -5,10 +5,11 @@ it cannot read is ``NotUnderstood`` (answered with the commands, never with what
 
     ACCEPT <code> [<hours>]      ACEPTAR     an admission window from now for <hours> (default: the desk's)
     DECLINE <code> [FULL|LEVEL|PAYER|POP|MED]  RECHAZAR [LLENO|NIVEL|PAGO|POB|MED]
-    INFO <code> [INS|HISTORY|MEDS|ID|CONTACT]  what the program needs before it decides
+    INFO <code> [INS|MED|MEDS|ID|CONTACT]      what the program needs before it decides (MED: medical history)
     ARRIVED <code> / ADMITTED <code>           LLEGO / LLEGÓ / ADMITIDO   the person arrived
     NOSHOW <code>                              NOLLEGO                    the person did not come
     BEDS <n> / FULL                            CAMAS <n> / LLENO          beds open now
+    SLOT <YYYY-MM-DD> <HH:MM>                  CITA <AAAA-MM-DD> <HH:MM>  the next intake slot, the org's local time
     HELP                                       AYUDA                      the commands
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 from services.contract.events import DeclineReason, InfoNeeded
 
@@ -36,7 +38,7 @@ DECLINE_WORDS = {
 }  # fmt: skip
 INFO_WORDS = {
     "INS": InfoNeeded.INSURANCE, "INSURANCE": InfoNeeded.INSURANCE, "SEGURO": InfoNeeded.INSURANCE,
-    "HISTORY": InfoNeeded.MEDICAL_HISTORY, "HISTORIA": InfoNeeded.MEDICAL_HISTORY,
+    "MED": InfoNeeded.MEDICAL_HISTORY, "HISTORY": InfoNeeded.MEDICAL_HISTORY, "HISTORIA": InfoNeeded.MEDICAL_HISTORY,
     "MEDS": InfoNeeded.MEDICATION_LIST, "ID": InfoNeeded.IDENTIFICATION, "CONTACT": InfoNeeded.CONTACT,
 }  # fmt: skip
 MAX_HOURS = 14 * 24
@@ -57,6 +59,13 @@ class BedsReport:
 
 
 @dataclass(frozen=True)
+class SlotReport:
+    """The program's next intake slot, in UTC (read as the organisation's local time)."""
+
+    next_intake_at: datetime
+
+
+@dataclass(frozen=True)
 class HelpAsked:
     pass
 
@@ -66,15 +75,40 @@ class NotUnderstood:
     pass
 
 
-ProgramReply = ReferralAnswer | BedsReport | HelpAsked | NotUnderstood
+ProgramReply = ReferralAnswer | BedsReport | SlotReport | HelpAsked | NotUnderstood
+_SLOT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})")
 
 
 def _words(text: str) -> list[str]:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.findall(r"[A-Z0-9]+", plain.upper())
+    """Upper-case words split on spaces, commas and hyphens between letters ("NO-SHOW"), edge punctuation dropped.
+    A sign stays on its number ("BEDS -1" is not 1 bed) and fails the digits checks below."""
+    spaced = re.sub(r"[,;/]|(?<=[A-Z])-(?=[A-Z])", " ", _plain(text))
+    return [word for word in (w.strip(".:!?#()\"'") for w in spaced.split()) if word]
 
 
-def parse_program_reply(text: str) -> ProgramReply:
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
+
+
+def _slot(text: str, time_zone: tzinfo) -> ProgramReply:
+    """``SLOT 2026-12-07 09:30`` (after the word): that local wall time in ``time_zone``, as UTC."""
+    found = _SLOT.fullmatch(text.strip())
+    if found is None:
+        return NotUnderstood()
+    year, month, day, hour, minute = (int(part) for part in found.groups())
+    try:
+        local = datetime(year, month, day, hour, minute, tzinfo=time_zone)
+    except ValueError:
+        return NotUnderstood()
+    return SlotReport(local.astimezone(UTC))
+
+
+def parse_program_reply(text: str, time_zone: tzinfo = UTC) -> ProgramReply:
+    """One SMS from a program; ``time_zone`` is the organisation's, for a SLOT's local date and time."""
+    plain = _plain(text[:320]).strip()
+    head = plain.split(maxsplit=1)[0] if plain else ""
+    if head in ("SLOT", "CITA"):
+        return _slot(plain[len(head) :], time_zone)
     words = _words(text[:320])
     if not words:
         return NotUnderstood()

@@ -80,8 +80,15 @@ class ProgramBook(Aggregate):
         self.programs[program_id] = {"phone": phone, "name": name, "language": language, "retired": retired}
 
     @event("AvailabilityTexted")
-    def availability_texted(self, program_id: str, beds_open: int, message_sid: str, at: datetime) -> None:
-        """BEDS <n> / FULL by SMS: published as program.availability_reported (channel sms) and confirmed."""
+    def availability_texted(
+        self,
+        program_id: str,
+        beds_open: int | None,
+        message_sid: str,
+        at: datetime,
+        next_intake_at: datetime | None = None,
+    ) -> None:
+        """BEDS <n> / FULL / SLOT by SMS: published as program.availability_reported (channel sms) and confirmed."""
 
     @event("HelpTexted")
     def help_texted(self, program_id: str, message_sid: str, at: datetime) -> None:
