@@ -98,6 +98,9 @@ class Reporter(Strict):
     channel: Literal["staff", "hotline", "web"]
     relation: str | None = Field(default=None, max_length=100)
     callback: E164 | None = None
+    language: Literal["en", "es"] | None = Field(
+        default=None, description="the caller's language, for the updates texted to the callback (None: English)"
+    )
 
 
 class IncidentReportedData(Strict):

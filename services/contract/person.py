@@ -194,10 +194,12 @@ class DisclosureRecordedData(Strict):
     incident_id: UUID | None = None
     recipient_kind: Literal["family_contact", "program", "export"]
     recipient_id: UUID | None = None
-    recipient_label: str = Field(min_length=1, max_length=200, description="a contact's relation, a program's name")
+    recipient_label: str = Field(
+        min_length=1, max_length=200, description="a contact's relation, a program's name, who made an export"
+    )
     information: list[DisclosureScope] = Field(min_length=1, max_length=5)
     consent_id: UUID | None = Field(description="None only for an export a director made under 2.51")
-    channel: Literal["sms", "referral_link", "fhir_export"]
+    channel: Literal["sms", "referral_link", "fhir_export", "pdf_export"]
     notification_id: UUID | None = None
     disclosed_at: UtcDatetime
     actor: Actor = Field(min_length=1, max_length=100)

@@ -12,7 +12,9 @@ Producers: the workspace (projections) appends what a person does (``referral.le
 ``referral.sent``, the answers a program gives on its signed link, transport, insurance, arrival, cancel); the
 projections' referral desk appends what a program answers by SMS and what its clock decides
 (``referral.acceptance_overdue``, ``referral.no_show`` with actor "deadline"). The dispatcher pages the on-call
-supervisor on ``referral.acceptance_overdue``; the follow-up desk pages the follow-up coach on ``referral.no_show``.
+supervisor on ``referral.acceptance_overdue`` and repeats it, wider, until someone takes it or a program accepts
+(``referral.escalated``, ``referral.escalation_answered``); the follow-up desk pages the follow-up coach on
+``referral.no_show``.
 
 Nothing a program is sent by SMS names the person: a code and a signed link (``templates.py``).
 """
@@ -25,6 +27,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from services.contract.dispatch import AlarmRecipient
 from services.contract.envelope import ShortCode, Strict, UtcDatetime, event_type
 from services.contract.treatment import LanguageCode, LevelOfCare, Medication, Payer, Population
 
@@ -243,6 +246,42 @@ class ReferralAcceptanceOverdueData(Strict):
     unanswered: int = Field(ge=0, le=3)
 
 
+class ReferralEscalatedData(Strict):
+    """The dispatcher paged about a referral nobody accepted in time: sounding ``repeat`` (1: the on-duty supervisor;
+    later ones also every active director), whom it told, and when it sounds again unless someone takes it."""
+
+    referral_id: UUID
+    incident_id: UUID
+    code: ShortCode
+    repeat: int = Field(ge=1)
+    notified: list[AlarmRecipient]
+    next_at: UtcDatetime | None = Field(description="None: the last sounding (CRISIS_REFERRAL_ALARM_SOUNDINGS)")
+
+
+EscalationAnswer = Literal["taken", "accepted", "cancelled", "admitted"]
+"""What ended the paging: someone paged replied Y <code> (taken), or a program accepted, or the referral was
+cancelled or the person admitted."""
+
+
+class ReferralEscalationAnsweredData(Strict):
+    referral_id: UUID
+    incident_id: UUID
+    code: ShortCode
+    reason: EscalationAnswer
+    responder_id: UUID | None = Field(default=None, description="who took it (reason taken)")
+    role: Literal["supervisor", "director"] | None = Field(default=None, description="their role (reason taken)")
+    soundings: int = Field(ge=1)
+
+
+class ReferralAlarmAnswered(Strict):
+    """Template ``referral_alarm_answered``: to the people paged about a referral, that it needs none of them now
+    (a program accepted, it was cancelled, the person arrived), or that it is theirs (taken_by_you) or a
+    colleague's (taken)."""
+
+    code: ShortCode
+    reason: Literal["taken_by_you", "taken", "accepted", "cancelled", "admitted"]
+
+
 class LevelOfCareChosen(event_type("referral.level_of_care_chosen", LevelOfCareChosenData)):
     pass
 
@@ -299,6 +338,14 @@ class ReferralAcceptanceOverdue(event_type("referral.acceptance_overdue", Referr
     pass
 
 
+class ReferralEscalated(event_type("referral.escalated", ReferralEscalatedData)):
+    pass
+
+
+class ReferralEscalationAnswered(event_type("referral.escalation_answered", ReferralEscalationAnsweredData)):
+    pass
+
+
 EVENTS = (
     LevelOfCareChosen,
     ReferralSent,
@@ -314,6 +361,8 @@ EVENTS = (
     ReferralNoShow,
     ReferralCancelled,
     ReferralAcceptanceOverdue,
+    ReferralEscalated,
+    ReferralEscalationAnswered,
 )
 REFERRAL_TRANSITIONS = EVENTS[1:]
 """Every event that changes a referral (``referral.level_of_care_chosen`` belongs to the incident)."""

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from services.contract.envelope import CrisisKind, Priority, ShortCode, Strict
+from services.contract.referral import ReferralAlarmAnswered
 
 Language = Literal["en", "es"]
 
@@ -393,12 +394,12 @@ class AvailabilityNoted(Strict):
 
 
 class ReferralOverdue(Strict):
-    """To the on-call supervisor: nobody accepted referral ``code`` by its deadline; how many declined and how many
-    did not answer."""
+    """To the people paged: nobody accepted referral ``code`` by its deadline (declined, no answer); ``repeat``."""
 
     code: ShortCode
     declined: int = Field(ge=0, le=3)
     unanswered: int = Field(ge=0, le=3)
+    repeat: int = Field(default=1, ge=1, le=99)
 
 
 class FamilyUpdate(Strict):
@@ -475,6 +476,7 @@ TEMPLATES: dict[str, type[Strict]] = {
     "program_reply_help": NoParams,
     "availability_noted": AvailabilityNoted,
     "referral_overdue": ReferralOverdue,
+    "referral_alarm_answered": ReferralAlarmAnswered,  # in referral.py
     "referral_no_show": ReferralCodeOnly,
     "family_update": FamilyUpdate,
     "caller_update": CallerUpdate,

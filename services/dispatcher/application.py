@@ -39,7 +39,6 @@ from services.contract.events import (
     OverrideAdded,
     OverrideRemoved,
     ProgressReported,
-    ReferralAcceptanceOverdue,
     ResponderAvailabilityChanged,
     ResponderLocationReported,
     ResponderRegistered,
@@ -57,13 +56,14 @@ from services.dispatcher.domain.alerts import MessageAlert
 from services.dispatcher.domain.field_policy import FieldPolicy
 from services.dispatcher.domain.incident import IncidentDispatch
 from services.dispatcher.domain.policy import PagingPolicy
+from services.dispatcher.domain.referral_alert import ReferralAlert
 from services.dispatcher.domain.roster import ResponderRecord
 from services.dispatcher.domain.routing import DistanceKm, RoutingRules, haversine_km
 from services.dispatcher.domain.schedule import OnCallSchedule
 from services.dispatcher.naloxone_stock import NaloxoneStock
 from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
-from services.dispatcher.referral_alerts import on_referral_acceptance_overdue
+from services.dispatcher.referral_alerts import REFERRAL_HANDLERS, ReferralAlarms
 from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.unit_of_work import UnitOfWork
@@ -119,6 +119,7 @@ class Dispatcher(StreamProcessor):
             self.known, self.pager, clock, self.paging, limits, locate, check_ins=self.check_ins, stock=self.stock
         )
         self.keypad = VoiceKeypad(self.known, self.replies, self.check_ins)  # keys pressed on our calls (F5)
+        self.referral_alarms = ReferralAlarms(self.known, self.paging.referral_alarm, self.check_ins.duress_words)
         self.contract_outbox = ContractOutbox(self.repository, links, time_zone)
         self.known.restore(self.repository)  # from the last roster snapshot, if any: then fold only what follows
         self.catch_up()
@@ -318,7 +319,8 @@ class Dispatcher(StreamProcessor):
         self.keypad.on_pressed(work, pressed, self.clock.now())
 
     def on_sms_received(self, work: UnitOfWork, received: SmsReceived) -> None:
-        self.replies.on_reply(work, received)
+        if not self.referral_alarms.on_reply(work, received, self.clock.now()):  # Y <a referral's code>: taken
+            self.replies.on_reply(work, received)
 
     def on_progress_reported(self, work: UnitOfWork, reported: ProgressReported) -> None:
         """En route, on scene or done pressed on the responder's incident page: recorded as the same words
@@ -414,12 +416,9 @@ class Dispatcher(StreamProcessor):
         return self.known.next_deadline()
 
     def fire_due(self) -> int:
-        """Fire every reminder, voice call, acknowledgement deadline and NOBODY ACCEPTED repeat that has passed.
-        Returns how many.
-
-        Safe to run on several instances at once: saving is optimistic, so when two fire the same
-        deadline one save conflicts and is dropped, and the other's events reach it via ``catch_up``.
-        """
+        """Fire every reminder, voice call, acknowledgement deadline and NOBODY ACCEPTED or referral alarm repeat
+        that has passed; how many. Safe on several instances at once: saving is optimistic, so when two fire the
+        same deadline one save conflicts and is dropped, and the other's events reach it via ``catch_up``."""
         fired = 0
         with self.processing_lock:
             self.catch_up()
@@ -438,7 +437,8 @@ class Dispatcher(StreamProcessor):
 
     def _fire(self, incident_id: UUID, now: datetime) -> int:
         work = UnitOfWork(self.repository)
-        fired = self.pager.fire_due(work, work.incident(incident_id), now)
+        due = work.get(incident_id)  # an incident, or a referral's alarm (referral_alerts.py)
+        fired = (self.referral_alarms if isinstance(due, ReferralAlert) else self.pager).fire_due(work, due, now)
         self.save(*work.aggregates())
         return fired
 
@@ -495,6 +495,6 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     IncidentReassessed: Dispatcher.on_incident_reassessed,  # F4
     EmsCalled: Dispatcher.on_ems_called,  # F4: 911 called on the incident page
     EmsArrived: Dispatcher.on_ems_arrived,  # F2: EMS on scene from the incident page or the gateway
-    ReferralAcceptanceOverdue: on_referral_acceptance_overdue,  # issue 17: referral_alerts.py
+    **REFERRAL_HANDLERS,  # a referral nobody accepted in time, paged until taken (issue 17): referral_alerts.py
 }
 """What the dispatcher does for each contract event it consumes; its durable is filtered to exactly these types."""

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from services.dispatcher.domain.incident import IncidentDispatch
+from services.dispatcher.domain.referral_alert import ReferralAlert
 from services.dispatcher.domain.roster import ResponderRecord, ResponderView
 from services.dispatcher.domain.routing import SpatialIndex
 from services.dispatcher.domain.schedule import OnCallSchedule, Rotation, Window, on_call
@@ -69,8 +70,9 @@ class RosterCache:
     rotations: list[Rotation] = field(default_factory=list)
     shifts: list[Window] = field(default_factory=list)
     overrides: list[Window] = field(default_factory=list)
-    open_incidents: set[UUID] = field(default_factory=set)  # not closed (cancelled or done), deadline or not
+    open_incidents: set[UUID] = field(default_factory=set)  # not closed (cancelled or done), and referral alarms
     deadlines: dict[UUID, datetime] = field(default_factory=dict, metadata=TRANSIENT)  # open incident -> next one
+    referral_alerts: dict[str, list[UUID]] = field(default_factory=dict, metadata=TRANSIENT)  # code -> open alarms
     snapshots: RosterSnapshots | None = field(default=None, repr=False, compare=False, metadata=TRANSIENT)
     saved_position: int = field(default=0, repr=False, compare=False, metadata=TRANSIENT)
 
@@ -105,7 +107,7 @@ class RosterCache:
             if view.active:
                 self.index.place(view)
         self.saved_position = self.position
-        self.deadlines = {}
+        self.deadlines, self.referral_alerts = {}, {}
         for incident_id in list(self.open_incidents):
             try:
                 self._refresh(repository.get(incident_id))
@@ -152,7 +154,9 @@ class RosterCache:
             self.rotations = aggregate.rotations()
             self.shifts = aggregate.shifts()
             self.overrides = aggregate.overrides()
-        elif isinstance(aggregate, IncidentDispatch):
+        elif isinstance(aggregate, IncidentDispatch | ReferralAlert):
+            if isinstance(aggregate, ReferralAlert) and aggregate.code is not None:
+                self._refresh_alert_code(aggregate)
             if aggregate.is_closed:
                 self.open_incidents.discard(aggregate.id)
             else:
@@ -162,6 +166,16 @@ class RosterCache:
                 self.deadlines.pop(aggregate.id, None)
             else:
                 self.deadlines[aggregate.id] = deadline
+
+    def _refresh_alert_code(self, alert: ReferralAlert) -> None:
+        """``Y <code>`` finds the open alarms of a referral code (codes may repeat across referrals over time)."""
+        ids = [i for i in self.referral_alerts.get(alert.code, []) if i != alert.id]
+        if not alert.is_closed:
+            ids.append(alert.id)
+        if ids:
+            self.referral_alerts[alert.code] = ids
+        else:
+            self.referral_alerts.pop(alert.code, None)
 
     def _refresh_responder(self, record: ResponderRecord) -> None:
         view = record.view()
@@ -193,6 +207,7 @@ class RosterCache:
         return min(self.deadlines.values(), default=None)
 
     def due_incidents(self, now: datetime) -> list[UUID]:
+        """The open incidents and referral alarms with a deadline passed."""
         return [incident_id for incident_id, deadline in self.deadlines.items() if deadline <= now]
 
 

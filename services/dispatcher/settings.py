@@ -17,7 +17,7 @@ from services.dispatcher.domain.field_policy import (
     parse_pairs_only,
     step_offsets,
 )
-from services.dispatcher.domain.policy import AlarmPolicy, PagingPolicy, StepPolicy
+from services.dispatcher.domain.policy import AlarmPolicy, PagingPolicy, ReferralAlarmPolicy, StepPolicy
 from services.dispatcher.domain.routing import RoutingRules
 from services.runtime.settings import RuntimeSettings
 from services.runtime.signed_links import ResponderLinks, link_key
@@ -49,6 +49,13 @@ class DispatcherSettings(RuntimeSettings):
         "and P1 called again, this often until someone accepts, the incident is cancelled or a disposition is "
         "recorded; 120 s suits the demo, production might choose 300",
     )
+    referral_alarm_repeat_minutes: int = Field(
+        default=15,
+        ge=1,
+        description="a referral nobody accepted in time: the on-duty supervisor is texted, then the supervisors and "
+        "directors again this often until someone replies Y <code>, a program accepts or it is cancelled",
+    )
+    referral_alarm_soundings: int = Field(default=4, ge=1, le=20, description="how many times, the first included")
     stale_location_minutes: int = Field(default=30, ge=1, description="older reported locations fall back to home")
     max_radius_km: float = Field(default=80.0, gt=0)
     busy_at_load: int = Field(default=1, ge=1, description="open incidents that make a responder busy")
@@ -196,6 +203,9 @@ class DispatcherSettings(RuntimeSettings):
             team_kinds=frozenset(self.team_kinds),
             second_acceptance=self.second_acceptance,
             alarm=AlarmPolicy(repeat_every=timedelta(seconds=self.nobody_accepted_repeat_seconds)),
+            referral_alarm=ReferralAlarmPolicy(
+                timedelta(minutes=self.referral_alarm_repeat_minutes), self.referral_alarm_soundings
+            ),
         )
 
     def routing_rules(self) -> RoutingRules:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,9 @@ from services.contract.person import (
     ConsentRecordedData,
     ConsentRevoked,
     ConsentRevokedData,
+    DisclosureRecorded,
+    DisclosureRecordedData,
+    DisclosureScope,
     FamilyContactAdded,
     FamilyContactAddedData,
     FamilyContactRemoved,
@@ -324,6 +327,39 @@ class PersonCommands(ClinicalRecordAccess):
         data = contract_data(FamilyMessageRequestedData, {**values, "incident_id": incident_id, "actor": who.subject})
         event = self._event(FamilyMessageRequested, data, incident_id, ids)  # type: ignore[arg-type]
         return await self._record(who, event, person_id, "family message asked for")
+
+    async def record_export(self, who: Principal, incident_id: UUID, channel: str = "fhir_export") -> int:
+        """Before an export of an incident's record is handed over (``who`` may export it: checked by the caller):
+        one ``disclosure.recorded`` per person linked to the incident (what: the clinical record; under the active
+        consent covering it, if any, else none: an export by a director under 2.51 or for the organisation's own
+        operations). Raises ``StreamUnavailable`` when the stream does not take it: nothing is exported unrecorded.
+        Returns how many were recorded; the desk folds them into each person's disclosure list."""
+        people = await asyncio.to_thread(self.records.people_for_incident, incident_id)
+        now, recorded = self.clock.now(), 0
+        for view in people:
+            consent = next(
+                (c for c in view.consents if c.active(now) and DisclosureScope.CLINICAL_RECORD in c.information), None
+            )
+            data = DisclosureRecordedData(
+                disclosure_id=uuid4(),
+                person_id=view.person_id,
+                incident_id=incident_id,
+                recipient_kind="export",
+                recipient_label=f"{'FHIR' if channel == 'fhir_export' else 'PDF'} export by {who.subject}"[:200],
+                information=[DisclosureScope.CLINICAL_RECORD],
+                consent_id=consent.consent_id if consent else None,
+                channel=channel,  # type: ignore[arg-type]
+                disclosed_at=now,
+                actor=who.subject,
+            )
+            sequence = await self._append(self._event(DisclosureRecorded, data, incident_id, FRESH))
+            recorded += 1
+        if recorded:
+            try:  # so the person's page lists it at once
+                await asyncio.to_thread(self.desk_wait, sequence, DESK_WAIT_SECONDS)
+            except Exception:  # recorded on the stream: the list shows it once the desk has it
+                log.warning("the person desk did not reach %s within %s s", sequence, DESK_WAIT_SECONDS)
+        return recorded
 
 
 class UnknownPerson(LookupError):

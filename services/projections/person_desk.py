@@ -174,7 +174,7 @@ class PersonDesk(StreamProcessor):
         index = self._index()
         incident = str(event.data.incident_id)
         if callback and self.settings.caller_updates and incident not in index.callers:
-            index.note_caller(incident, callback)
+            index.note_caller(incident, callback, event.data.reporter.language or "en")
             processing_event.collect_events(index)
 
     def on_progress(self, event: Envelope, processing_event: ProcessingEvent) -> None:
@@ -189,7 +189,7 @@ class PersonDesk(StreamProcessor):
         caller = index.callers.get(incident)
         update = CALLER.get(event.type)
         if caller and update and update not in caller["told"]:
-            index.tell_caller(incident, update, caller["phone"], event.occurred_at)
+            index.tell_caller(incident, update, caller["phone"], event.occurred_at, caller.get("language", "en"))
         for person_id in index.linked.get(incident, []):
             file = self._file(UUID(person_id))
             if file is None or file.view is None:

@@ -87,7 +87,7 @@ class PersonOutbox:
             notification_request(
                 notification_id=derived_id("persons", stored.incident_id, "caller", stored.update),
                 to=stored.phone,
-                language="en",
+                language=getattr(stored, "language", "en"),  # absent from the events stored before it was kept
                 template="caller_update",
                 params={"update": stored.update},
                 priority="P2",

@@ -178,3 +178,15 @@ def test_the_caller_hears_once_that_help_is_on_the_way(fed) -> None:
     callback = story.reported().data.reporter.callback
     assert callback and updates == [(callback, "help_on_the_way"), (callback, "responder_with_them")]
     assert fed.feed(*events[4:5]) == []  # another accept: not again
+
+
+def test_the_caller_is_texted_in_the_language_they_reported_in(fed) -> None:
+    fed, _, _ = fed
+    story = Story()
+    report, *rest = story.full_response(team()["clinician"], 1, 2, 20, 40)
+    assert report.type == "incident.reported"
+    reporter = report.data.reporter.model_copy(update={"language": "es"})
+    spanish = report.model_copy(update={"data": report.data.model_copy(update={"reporter": reporter})})
+    texts = [e for e in fed.feed(spanish, *rest) if e.type == "notification.requested"]
+    updates = [(e.data.params["update"], e.data.language) for e in texts if e.data.template == "caller_update"]
+    assert updates == [("help_on_the_way", "es"), ("responder_with_them", "es")]

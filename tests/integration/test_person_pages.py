@@ -278,3 +278,50 @@ async def test_a_director_lists_everyone_an_unknown_id_is_404_to_them_and_403_to
         assert ("dr-director", str(unknown)) in {
             (r["subject"], r["record_id"]) for r in audit_rows(space) if r["outcome"] == "not_found"
         }
+
+
+async def test_an_export_of_a_linked_incident_enters_the_persons_disclosure_list(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    """A FHIR or PDF export of an incident's record discloses something about each person linked to it: a
+    ``disclosure.recorded`` per export (who made it, what: the clinical record, no consent: a director's export),
+    listed on the person's record; an incident linked to nobody discloses nobody."""
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story, other = await paged_incident(js, space, "clinician"), await paged_incident(js, space, "clinician")
+        async with session(space, "clinician") as clinician:
+            person_id = await registered(js, space, clinician, story)
+        first = await last_sequence(js) + 1
+        async with space.client("director") as director:
+            assert (await director.get(f"/v1/incidents/{story.incident_id}/fhir")).status_code == 200
+            assert (await director.get(f"/v1/incidents/{story.incident_id}/documentation.pdf")).status_code == 200
+            assert (await director.get(f"/v1/incidents/{other.incident_id}/fhir")).status_code == 200
+            listed = (await director.get(f"/v1/people/{person_id}/disclosures")).json()["disclosures"]
+        recorded = [e for e in await stream_events(js, first) if e.type == "disclosure.recorded"]
+        assert [(e.data.person_id, e.data.incident_id, e.data.channel) for e in recorded] == [
+            (person_id, story.incident_id, "fhir_export"),
+            (person_id, story.incident_id, "pdf_export"),
+        ]
+        assert {(e.data.recipient_kind, e.data.consent_id, e.data.actor) for e in recorded} == {
+            ("export", None, "dr-director")
+        }
+        assert [e.data.information[0].value for e in recorded] == ["clinical_record", "clinical_record"]
+        assert [(d["channel"], d["recipient_label"]) for d in listed] == [
+            ("fhir_export", "FHIR export by dr-director"),
+            ("pdf_export", "PDF export by dr-director"),
+        ]
+
+
+async def test_the_incident_page_offers_linking_a_person_only_to_those_who_may(
+    js, nats_server, tmp_path, database_url
+) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician", "coach")
+        offered = {}
+        for who in ("clinician", "coach", "director"):
+            async with session(space, who) as client:
+                page = await client.get(f"/workspace/incidents/{story.incident_id}")
+                assert page.status_code == 200
+                offered[who] = 'id="link-person"' in page.text
+        assert offered == {"clinician": True, "coach": False, "director": True}
+        denied = [r for r in audit_rows(space) if r["outcome"] == "denied"]
+        assert denied == []  # asking whether to offer the link refuses nobody

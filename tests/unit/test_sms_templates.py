@@ -25,6 +25,7 @@ from services.contract.templates import (
     CallerUpdate,
     FamilyUpdate,
     FieldNoted,
+    ReferralAlarmAnswered,
     ReferralNoted,
     ReplyCommand,
     ReplyPart,
@@ -171,7 +172,13 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "availability_noted": [
         {"beds_open": b, "slot": s} for b in (None, 0, 10000) for s in (True, False) if b is not None or s
     ],
-    "referral_overdue": [{"code": "9999", "declined": 3, "unanswered": 3}],
+    "referral_overdue": [
+        {"code": "9999", "declined": 3, "unanswered": 3},
+        {"code": "9999", "declined": 0, "unanswered": 3, "repeat": 99},
+    ],
+    "referral_alarm_answered": [
+        {"code": "9999", "reason": r} for r in typing.get_args(ReferralAlarmAnswered.model_fields["reason"].annotation)
+    ],
     "referral_no_show": [{"code": "9999"}],
     "family_update": [{"message": m} for m in typing.get_args(FamilyUpdate.model_fields["message"].annotation)],
     "caller_update": [{"update": u} for u in typing.get_args(CallerUpdate.model_fields["update"].annotation)],

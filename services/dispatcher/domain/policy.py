@@ -35,6 +35,15 @@ class AlarmPolicy:
 
 
 @dataclass(frozen=True)
+class ReferralAlarmPolicy:
+    """A referral nobody accepted in time (issue 17): sounded first to the on-duty supervisor, then again every
+    ``repeat_every`` to the supervisors and the directors, ``soundings`` times in all, until someone takes it."""
+
+    repeat_every: timedelta = timedelta(minutes=15)
+    soundings: int = 4
+
+
+@dataclass(frozen=True)
 class PagingPolicy:
     by_priority: dict[str, StepPolicy] = field(
         default_factory=lambda: {
@@ -47,6 +56,7 @@ class PagingPolicy:
     team_kinds: frozenset[str] = frozenset({"self_harm_risk"})  # clinician + peer coach
     second_acceptance: Literal["backup", "stand_down"] = "backup"
     alarm: AlarmPolicy = field(default_factory=AlarmPolicy)
+    referral_alarm: ReferralAlarmPolicy = field(default_factory=ReferralAlarmPolicy)
 
     def step(self, priority: str) -> StepPolicy:
         return self.by_priority[priority]

@@ -76,16 +76,36 @@ def _availability_noted(p: dict[str, Any], lang: str) -> str:
 
 
 def _referral_overdue(p: dict[str, Any], lang: str) -> str:
-    code, declined, unanswered = p["code"], p["declined"], p["unanswered"]
+    code, declined, unanswered, repeat = p["code"], p["declined"], p["unanswered"], p.get("repeat", 1)
     if lang == "es":
+        again = f"Aviso {repeat}: " if repeat > 1 else ""
         return (
-            f"Nadie acepto la referencia {code} a tiempo ({declined} rechazos, {unanswered} sin respuesta). "
-            "Revise en la app y decida el siguiente paso."
+            f"{again}Nadie acepto la referencia {code} a tiempo ({declined} rechazos, {unanswered} sin respuesta). "
+            f"Responda Y {code} para encargarse."
         )
+    again = f"Repeat {repeat}: " if repeat > 1 else ""
     return (
-        f"Nobody accepted referral {code} in time ({declined} declined, {unanswered} no answer). "
-        "Open the app and decide the next step."
+        f"{again}Nobody accepted referral {code} in time ({declined} declined, {unanswered} no answer). "
+        f"Reply Y {code} to take it."
     )
+
+
+_ALARM_ANSWERED = {
+    "en": {
+        "taken_by_you": "Referral {code} is yours: find the next program in the app. The others were told.",
+        "taken": "Referral {code} was taken by a colleague. Nothing to do.",
+        "accepted": "Referral {code}: a program accepted. Nothing to do.",
+        "cancelled": "Referral {code} was cancelled. Nothing to do.",
+        "admitted": "Referral {code}: the person was admitted. Nothing to do.",
+    },
+    "es": {
+        "taken_by_you": "La referencia {code} es suya: busque otro programa en la app. Avisamos a los demas.",
+        "taken": "Un colega se encargo de la referencia {code}. Nada que hacer.",
+        "accepted": "Referencia {code}: un programa acepto. Nada que hacer.",
+        "cancelled": "La referencia {code} fue cancelada. Nada que hacer.",
+        "admitted": "Referencia {code}: la persona fue admitida. Nada que hacer.",
+    },
+}
 
 
 def _referral_no_show(p: dict[str, Any], lang: str) -> str:
@@ -140,6 +160,7 @@ REFERRAL_WORDING: dict[str, _Wording] = {
     "program_reply_help": _program_reply_help,
     "availability_noted": _availability_noted,
     "referral_overdue": _referral_overdue,
+    "referral_alarm_answered": lambda p, lang: _ALARM_ANSWERED[lang][p["reason"]].format(code=p["code"]),
     "referral_no_show": _referral_no_show,
     "family_update": lambda p, lang: _FAMILY[lang][p["message"]],
     "caller_update": lambda p, lang: _CALLER[lang][p["update"]],

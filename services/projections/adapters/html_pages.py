@@ -162,10 +162,17 @@ def board_page(
 
 
 def timeline_page(
-    view: Mapping[str, Any], who: Principal, csrf: str, as_of_text: str, zone: tzinfo, people: Sequence[Any] = ()
+    view: Mapping[str, Any],
+    who: Principal,
+    csrf: str,
+    as_of_text: str,
+    zone: tzinfo,
+    people: Sequence[Any] = (),
+    may_link: bool = False,
 ) -> str:
+    """``may_link``: ``who`` may link a person to the incident (the link is offered only then)."""
     title = f"Incident {view['short_code']}"
-    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone, "people": people}
+    context = {"who": who, "csrf": csrf, "active": "board", "zone": zone, "people": people, "may_link": may_link}
     return render("timeline.html", title=title, view=view, as_of_text=as_of_text, **context)
 
 

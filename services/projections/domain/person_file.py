@@ -74,11 +74,11 @@ class PersonIndex(Aggregate):
         self.linked[incident_id] = [p for p in self.linked.get(incident_id, []) if p != person_id]
 
     @event("CallerNoted")
-    def note_caller(self, incident_id: str, phone: str) -> None:
-        self.callers[incident_id] = {"phone": phone, "told": []}
+    def note_caller(self, incident_id: str, phone: str, language: str = "en") -> None:
+        self.callers[incident_id] = {"phone": phone, "told": [], "language": language}
 
     @event("CallerTold")
-    def tell_caller(self, incident_id: str, update: str, phone: str, at: datetime) -> None:
+    def tell_caller(self, incident_id: str, update: str, phone: str, at: datetime, language: str = "en") -> None:
         """The caller's update (help_on_the_way, responder_with_them), once per incident and kind."""
         self.callers[incident_id]["told"] = [*self.callers[incident_id]["told"], update]
 

@@ -81,6 +81,8 @@ class ReferralView:
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     acceptance_overdue_at: datetime | None = None
+    escalations: int = 0  # soundings of the alarm nobody-accepted-in-time (the dispatcher's)
+    escalation_end: str | None = None  # taken (by whom: the history), accepted, cancelled, admitted
     history: tuple[Transition, ...] = field(default_factory=tuple)
 
     # ---- questions everyone asks ----------------------------------------------------------------------------
@@ -194,14 +196,14 @@ def fold_referral(view: ReferralView | None, event: Any) -> ReferralView:
     step = _STEPS.get(event.type)
     if step is None:
         raise TransitionRefused(f"{event.type} is not a referral transition", view.state.value)
-    if view.final:
+    if view.final and event.type not in _PAGING:
         raise TransitionRefused(f"the referral is {view.state.value}", view.state.value)
     data = event.data
     changed = step(view, data, event.occurred_at)
     line = Transition(
         at=event.occurred_at,
         event_type=event.type,
-        actor=getattr(data, "actor", None) or ("deadline" if event.type.endswith("overdue") else "referral desk"),
+        actor=getattr(data, "actor", None) or _ACTORS.get(event.type, "referral desk"),
         channel=getattr(data, "channel", None),
         program_id=str(data.program_id) if getattr(data, "program_id", None) else None,
         detail=_detail(data),
@@ -209,7 +211,20 @@ def fold_referral(view: ReferralView | None, event: Any) -> ReferralView:
     return replace(changed, history=(*changed.history, line))
 
 
+_PAGING = ("referral.escalated", "referral.escalation_answered")
+"""The dispatcher paging about a referral: recorded in any state (its end often follows a final one)."""
+_ACTORS = {
+    "referral.acceptance_overdue": "deadline",
+    "referral.escalated": "dispatcher",
+    "referral.escalation_answered": "dispatcher",
+}
+
+
 def _detail(data: Any) -> str | None:
+    if hasattr(data, "notified"):  # referral.escalated
+        return f"sounding {data.repeat}: " + (", ".join(p.role for p in data.notified) or "nobody on the roster")
+    if getattr(data, "role", None):  # referral.escalation_answered, taken
+        return f"taken by the {data.role}"
     for name in ("reason", "mode", "status"):
         value = getattr(data, name, None)
         if value is not None:
@@ -320,6 +335,16 @@ def _acceptance_overdue(view: ReferralView, data: Any, at: datetime) -> Referral
     return replace(view, acceptance_overdue_at=at)
 
 
+def _escalated(view: ReferralView, data: Any, at: datetime) -> ReferralView:
+    return replace(view, escalations=max(view.escalations, data.repeat))
+
+
+def _escalation_answered(view: ReferralView, data: Any, at: datetime) -> ReferralView:
+    if view.escalation_end is not None:
+        raise TransitionRefused("the paging ended already", view.state.value)
+    return replace(view, escalation_end=data.reason)
+
+
 _STEPS = {
     "referral.received": _received,
     "referral.accepted": _accepted,
@@ -333,6 +358,8 @@ _STEPS = {
     "referral.no_show": _no_show,
     "referral.cancelled": _cancelled,
     "referral.acceptance_overdue": _acceptance_overdue,
+    "referral.escalated": _escalated,
+    "referral.escalation_answered": _escalation_answered,
 }
 
 

@@ -17,6 +17,8 @@ from services.contract.events import (
     ReferralAdmitted,
     ReferralCancelled,
     ReferralDeclined,
+    ReferralEscalated,
+    ReferralEscalationAnswered,
     ReferralInfoProvided,
     ReferralInfoRequested,
     ReferralInsuranceVerified,
@@ -84,6 +86,22 @@ REFERRAL_WORDING: dict[type, tuple[Any, Any, Any]] = {
         "referral desk",
         "system",
         lambda e, t: f"referral {e.data.code}: nobody accepted in time; the on-call supervisor is paged",
+    ),
+    ReferralEscalated: (
+        "dispatcher",
+        "sms",
+        lambda e, t: (
+            f"referral {e.data.code}: paged ({e.data.repeat}) "
+            + (", ".join(p.role for p in e.data.notified) or "nobody on the roster")
+        ),
+    ),
+    ReferralEscalationAnswered: (
+        "dispatcher",
+        "sms",
+        lambda e, t: (
+            f"referral {e.data.code}: "
+            + (f"taken by the {e.data.role}" if e.data.role else f"paging ended ({words(e.data.reason)})")
+        ),
     ),
     PersonIncidentLinked: ("actor", "app", lambda e, t: "linked to a person record"),
     PersonIncidentUnlinked: ("actor", "app", lambda e, t: f"unlinked from a person record ({words(e.data.reason)})"),

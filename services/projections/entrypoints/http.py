@@ -25,6 +25,7 @@ from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, pri
 from services.projections.adapters.pdf_report import documentation_pdf
 from services.projections.application import ClinicalRecordAccess, TaskScope
 from services.projections.entrypoints.auth import ApiCaller, Caller
+from services.projections.entrypoints.person_pages import person_commands
 from services.projections.entrypoints.requester import Change, answer_command
 from services.runtime.idempotency import IdempotencyKey
 from services.runtime.input_times import InputDatetime, QueryDatetime
@@ -213,6 +214,7 @@ async def documentation_pdf_export(request: Request, incident_id: UUID, caller: 
     doc, progress = await app.documentation(caller.principal, incident_id, action="export:pdf")
     title, zone = _title(doc, progress.short_code), request.app.state.time_zone
     pdf = await asyncio.to_thread(documentation_pdf, doc, title, app.clock.now(), zone)
+    await person_commands(request).record_export(caller.principal, incident_id, "pdf_export")
     return Response(
         pdf,
         media_type="application/pdf",
@@ -229,6 +231,7 @@ async def documentation_fhir(request: Request, incident_id: UUID, caller: ApiCal
     """An HL7 FHIR R4 Bundle: Encounter, Observation, QuestionnaireResponse, MedicationAdministration, Task,
     Communication (and CarePlan). Audited as an export."""
     bundle = await record_access(request).fhir_bundle(caller.principal, incident_id)
+    await person_commands(request).record_export(caller.principal, incident_id)  # each linked person's disclosures
     return JSONResponse(bundle, media_type="application/fhir+json", headers={"Cache-Control": "no-store"})
 
 

@@ -129,11 +129,14 @@ async def form_of(request: Request, caller: Caller) -> dict[str, str]:
     return values
 
 
-async def incident_people(request: Request, caller: Caller, incident_id: UUID) -> list[PersonView]:
-    """The people linked to the incident (its page's "Person" box); none while the person desk is not running."""
+async def incident_people(request: Request, caller: Caller, incident_id: UUID) -> tuple[list[PersonView], bool]:
+    """The people linked to the incident (its page's "Person" box), and whether ``caller`` may link one (the link
+    is offered only then); none and False while the person desk is not running."""
     if getattr(request.app.state, "person_desk", None) is None:
-        return []
-    return await person_commands(request).people_on_incident(caller.principal, incident_id)
+        return [], False
+    commands = person_commands(request)
+    people = await commands.people_on_incident(caller.principal, incident_id)
+    return people, await commands.may(caller.principal, PersonAction.LINK, None, incident_id)
 
 
 def incident_of(request: Request) -> UUID | None:

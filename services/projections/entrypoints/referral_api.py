@@ -198,6 +198,7 @@ def referral_json(view: ReferralView, names: dict[str, str]) -> dict[str, Any]:
         "sent_by": view.sent_by,
         "accept_by": at(view.accept_by),
         "acceptance_overdue_at": at(view.acceptance_overdue_at),
+        "escalation": {"soundings": view.escalations, "ended": view.escalation_end},
         "offers": [
             {
                 "program_id": o.program_id,

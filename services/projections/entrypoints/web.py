@@ -194,8 +194,8 @@ async def timeline(request: Request, incident_id: UUID, caller: PageCaller, as_o
     view = await record_access(request).timeline(caller.principal, incident_id, moment)
     as_of_text = moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
     csrf = caller.session.csrf_token  # type: ignore[union-attr]
-    people = await incident_people(request, caller, incident_id)
-    return page(pages.timeline_page(view, caller.principal, csrf, as_of_text, zone, people))
+    people, may_link = await incident_people(request, caller, incident_id)
+    return page(pages.timeline_page(view, caller.principal, csrf, as_of_text, zone, people, may_link))
 
 
 async def documentation_view(
