@@ -88,6 +88,7 @@ class Matches:
     chosen: dict[str, Any] | None  # the last referral.level_of_care_chosen, as JSON
     wanted: MatchRequest
     matches: list[Match]
+    origin_from: str = "the incident"  # or "the place the person chose"
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,14 @@ class ReferralCommands(ClinicalRecordAccess):
         referrals: ReferralTable,
         distance: Distance,
         settings: ReferralSettings,
+        person_place: Callable[[UUID], tuple[float, float] | None] = lambda incident_id: None,
     ) -> None:
+        """``person_place``: the place chosen by a person linked to the incident (matching measures from it)."""
         super().__init__(
             access.store, access.audit, access.publish, access.clock, access.targets, access.export_fhir, access.zone
         )
         self.directory = directory
+        self.person_place = person_place
         self.referrals = referrals
         self.distance = distance
         self.settings = settings
@@ -125,12 +129,14 @@ class ReferralCommands(ClinicalRecordAccess):
         chosen = _last_chosen(events)
         reported = next((e for e in events if isinstance(e, IncidentReported)), None)
         level = wanted.level or (chosen["chosen"] if chosen else proposal.level)
-        origin = wanted.origin
+        origin, origin_from = wanted.origin, "the place asked for"
+        if origin is None:
+            origin, origin_from = await asyncio.to_thread(self.person_place, incident_id), "the place the person chose"
         if origin is None and reported is not None:
-            origin = (reported.data.location.lat, reported.data.location.lon)
+            origin, origin_from = (reported.data.location.lat, reported.data.location.lon), "the incident"
         wanted = MatchRequest(level, wanted.medication, wanted.payer, wanted.populations, wanted.language, origin)
         listings = await asyncio.to_thread(self.directory().listings, DirectoryFilter())
-        return Matches(proposal, chosen, wanted, match_programs(listings, wanted, self.distance))
+        return Matches(proposal, chosen, wanted, match_programs(listings, wanted, self.distance), origin_from)
 
     async def choose_level_of_care(
         self, who: Principal, incident_id: UUID, chosen: LevelOfCare, reason: str | None, ids: RequestIds = FRESH

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import httpx
 
 from tests.integration.test_projections import Story, Workspace, signed_in, workspace
+from tests.integration.test_referral_api import FAR, programs
 from tests.support.stream import last_sequence, publish_all, stream_events
 
 CONSENT = {
@@ -325,3 +326,24 @@ async def test_the_incident_page_offers_linking_a_person_only_to_those_who_may(
         assert offered == {"clinician": True, "coach": False, "director": True}
         denied = [r for r in audit_rows(space) if r["outcome"] == "denied"]
         assert denied == []  # asking whether to offer the link refuses nobody
+
+
+async def test_matching_measures_from_the_place_a_linked_person_chose(js, nats_server, tmp_path, database_url) -> None:
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        await publish_all(js, programs())
+        story = await paged_incident(js, space, "clinician")
+        async with session(space, "clinician") as client:
+            before = (await client.get(f"/v1/incidents/{story.incident_id}/matches")).json()
+            form = await client.get(f"/workspace/people/new?incident={story.incident_id}")
+            answer = await posted(
+                client, "/workspace/people/new", form.text,
+                alias="Jay", incident=str(story.incident_id), lat="40.5", lon="-105.0",
+            )  # fmt: skip
+            assert answer.status_code == 303, answer.text[:500]
+            after = (await client.get(f"/v1/incidents/{story.incident_id}/matches")).json()
+            page = await client.get(f"/workspace/incidents/{story.incident_id}/matches")
+        far = {m["program_id"]: m["distance_km"] for m in before["matches"]}[str(FAR)]
+        assert before["distance_from"] == "the incident" and far > 50
+        assert after["distance_from"] == "the place the person chose"
+        assert {m["program_id"]: m["distance_km"] for m in after["matches"]}[str(FAR)] < 1
+        assert '<span id="distance-from">the place the person chose</span>' in page.text

@@ -90,7 +90,17 @@ def commands(request: Request) -> ReferralCommands:
         state.read_models.referrals,
         geodesic_km,
         state.referral_settings,
+        lambda incident_id: _person_place(state, incident_id),
     )
+
+
+def _person_place(state: Any, incident_id: UUID) -> tuple[float, float] | None:
+    """The place chosen by the first person linked to the incident who chose one (None: no person desk, nobody
+    linked, or no place chosen)."""
+    desk = getattr(state, "person_desk", None)
+    if desk is None:
+        return None
+    return next((v.chosen_place for v in desk.people_for_incident(incident_id) if v.chosen_place), None)
 
 
 def install_referral_api(app: FastAPI) -> None:
@@ -132,6 +142,7 @@ async def incident_matches(
         "proposal": {"level": found.proposal.level, "basis": list(found.proposal.basis)},
         "chosen": found.chosen,
         "level": found.wanted.level,
+        "distance_from": found.origin_from,
         "matches": [
             {
                 "rank": m.rank,
