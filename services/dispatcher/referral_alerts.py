@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TAKERS = frozenset({"supervisor", "director"})
+"""Who may take a referral's alarm by Y <code> whether or not a sounding has reached them yet."""
+
 
 class ReferralAlarms:
     def __init__(self, cache: RosterCache, policy: ReferralAlarmPolicy, duress_words: Collection[str] = ()) -> None:
@@ -112,10 +115,14 @@ class ReferralAlarms:
             return False
         if reply.code in work.record(responder_id).open_codes:
             return False
+        view = self.cache.roster.get(responder_id)
+        if view is None:
+            return False
+        taker = {"responder_id": str(responder_id), "role": view.role, "phone": view.phone, "language": view.language}
         for alert_id in alert_ids[reply.code]:
             alert: ReferralAlert = work.get(alert_id)
-            if not alert.is_closed and alert.was_paged(responder_id):
-                alert.answer_with("taken", responder_id, received.data.message_sid, received.id, now)
+            if not alert.is_closed and alert.soundings and (view.role in TAKERS or alert.was_paged(responder_id)):
+                alert.answer_with("taken", responder_id, received.data.message_sid, received.id, now, taker)
                 return True
         return False
 
@@ -182,7 +189,7 @@ def publish_answered(outbox: Any, answered: ReferralAlert.Answered) -> Sequence[
         code=alert.code,
         reason=answered.reason,
         responder_id=answered.responder_id,
-        role=next((p["role"] for p in alert.paged_people() if p["responder_id"] == taker), None),
+        role=next((p["role"] for p in alert.told_at_the_end() if p["responder_id"] == taker), None),
         soundings=max(1, len(alert.soundings)),
     )
     texts = [
@@ -194,7 +201,7 @@ def publish_answered(outbox: Any, answered: ReferralAlert.Answered) -> Sequence[
             {"code": alert.code, "reason": "taken_by_you" if p["responder_id"] == taker else answered.reason},
             "referral_answered",
         )
-        for p in alert.paged_people()
+        for p in alert.told_at_the_end()
     ]
     return (contract_event(ReferralEscalationAnswered, data, answered, alert.incident_id), *texts)
 

@@ -109,6 +109,15 @@ def test_y_code_from_someone_paged_takes_it_and_the_others_are_told(harness, tea
     assert of(harness.new(), "referral.escalation_answered") == []
 
 
+def test_a_director_may_take_it_before_a_sounding_reaches_them(harness, team) -> None:  # noqa: F811
+    harness.feed(overdue(uuid4(), uuid4()))  # sounding 1: the supervisor only
+    taken = harness.reply(team["director"].phone, "Y 5150")
+    (answered,) = of(taken, "referral.escalation_answered")
+    assert (answered.data.responder_id, answered.data.role) == (team["director"].responder_id, "director")
+    told = {(e.data.to, e.data.params["reason"]) for e in of(taken, "notification.requested")}
+    assert told == {(team["supervisor"].phone, "taken"), (team["director"].phone, "taken_by_you")}
+
+
 def test_a_program_accepting_stops_the_alarm(harness, team) -> None:  # noqa: F811
     referral, incident = uuid4(), uuid4()
     harness.feed(overdue(referral, incident))

@@ -68,12 +68,19 @@ class ReferralAlert(Aggregate):
 
     @event("Answered")
     def answer_with(
-        self, reason: str, responder_id: UUID | None, message_sid: str | None, caused_by: UUID | None, at: datetime
+        self,
+        reason: str,
+        responder_id: UUID | None,
+        message_sid: str | None,
+        caused_by: UUID | None,
+        at: datetime,
+        taker: dict[str, Any] | None = None,
     ) -> None:
-        """It ended: ``taken`` (``responder_id`` replied Y <code>), or the referral was accepted, cancelled or the
-        person admitted."""
+        """It ended: ``taken`` (``responder_id`` replied Y <code>; ``taker``: their responder_id, role, phone and
+        language, as a sounding names people), or the referral was accepted, cancelled or the person admitted."""
         self.answer = reason
         self.next_at = None
+        self.taker = taker
 
     @property
     def is_closed(self) -> bool:
@@ -93,6 +100,13 @@ class ReferralAlert(Aggregate):
 
     def was_paged(self, responder_id: UUID) -> bool:
         return any(p["responder_id"] == str(responder_id) for p in self.paged_people())
+
+    def told_at_the_end(self) -> list[dict[str, Any]]:
+        """Whom its end is texted to: everyone paged, and who took it (a supervisor or director may take it before
+        a sounding reached them)."""
+        taker = getattr(self, "taker", None)
+        people = self.paged_people()
+        return people if taker is None or self.was_paged(UUID(taker["responder_id"])) else [*people, taker]
 
 
 @dataclass(frozen=True)

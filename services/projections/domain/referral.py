@@ -342,7 +342,7 @@ def _escalated(view: ReferralView, data: Any, at: datetime) -> ReferralView:
 def _escalation_answered(view: ReferralView, data: Any, at: datetime) -> ReferralView:
     if view.escalation_end is not None:
         raise TransitionRefused("the paging ended already", view.state.value)
-    return replace(view, escalation_end=data.reason)
+    return replace(view, escalation_end=f"taken by the {data.role}" if data.role else data.reason)
 
 
 _STEPS = {

@@ -39,15 +39,11 @@ def _answer_channel(e: Any, t: Any) -> str:
     return {"link": "program link", "sms": "sms", "app": "app"}.get(e.data.channel, e.data.channel)
 
 
-def _time(at: Any) -> str:
-    return at.strftime("%b %d %H:%M UTC")
-
-
 def _sent(e: Any, t: Any) -> str:
     d = e.data
     return (
         f"referral {d.code} sent to {len(d.program_ids)} program(s) for level of care {d.level_of_care.value}; "
-        f"accept by {_time(d.accept_by)}"
+        f"accept by {t.moment(d.accept_by, e.occurred_at)}"
     )
 
 
@@ -66,7 +62,8 @@ REFERRAL_WORDING: dict[type, tuple[Any, Any, Any]] = {
         "actor",
         _answer_channel,
         lambda e, t: (
-            f"{_program(e)} accepted; admission {_time(e.data.admission_from)} to {_time(e.data.admission_until)}"
+            f"{_program(e)} accepted; admission {t.moment(e.data.admission_from, e.occurred_at)} "
+            f"to {t.moment(e.data.admission_until, e.occurred_at)}"
         ),
     ),
     ReferralDeclined: ("actor", _answer_channel, lambda e, t: f"{_program(e)} declined: {words(e.data.reason.value)}"),
