@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from services.contract import (
+    caring,
     clinical_record,
     dispatch,
     field,
@@ -28,6 +29,7 @@ from services.contract import (
     roster,
     treatment,
 )
+from services.contract.caring import *  # noqa: F403
 from services.contract.clinical_record import *  # noqa: F403
 from services.contract.dispatch import *  # noqa: F403
 from services.contract.envelope import *  # noqa: F403
@@ -42,7 +44,19 @@ from services.contract.roster import *  # noqa: F403
 from services.contract.templates import *  # noqa: F403
 from services.contract.treatment import *  # noqa: F403
 
-_MODULES = (intake, dispatch, roster, messaging, clinical_record, operations, field, treatment, referral, person)
+_MODULES = (
+    intake,
+    dispatch,
+    roster,
+    messaging,
+    clinical_record,
+    operations,
+    field,
+    treatment,
+    referral,
+    person,
+    caring,
+)
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}
 

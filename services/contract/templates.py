@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from services.contract.caring import CARING_TEMPLATES
 from services.contract.envelope import CrisisKind, Priority, ShortCode, Strict
 from services.contract.referral import ReferralAlarmAnswered
 
@@ -477,6 +478,7 @@ TEMPLATES: dict[str, type[Strict]] = {
     "availability_noted": AvailabilityNoted,
     "referral_overdue": ReferralOverdue,
     "referral_alarm_answered": ReferralAlarmAnswered,  # in referral.py
+    **CARING_TEMPLATES,  # issue 19: caring contacts (caring.py)
     "referral_no_show": ReferralCodeOnly,
     "family_update": FamilyUpdate,
     "caller_update": CallerUpdate,

@@ -26,6 +26,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.contract.events import (
     AlarmRecipient,
+    CaringReplyReceived,
     Envelope,
     ReferralAcceptanceOverdue,
     ReferralAccepted,
@@ -79,6 +80,7 @@ class ReferralAlarms:
             cache.active_with_role("director"),
             self.policy,
             now,
+            getattr(alert, "kind", "referral"),
         )
         if plan is None:
             return 0
@@ -136,6 +138,19 @@ class ReferralAlarms:
             alert.answer_with(reason, None, None, event.id, now)
 
 
+def on_caring_reply(dispatcher: Dispatcher, work: UnitOfWork, replied: CaringReplyReceived) -> None:
+    """A person in caring contacts texted back (issue 19): the on-call clinician is paged until someone takes it."""
+    data = replied.data
+    key = derived_id("caring-reply", data.message_sid)
+    try:
+        work.get(ReferralAlert.create_id(key))
+        return  # paged before
+    except AggregateNotFoundError:
+        pass
+    alert = work.add(ReferralAlert(key, None, data.code, kind="caring"))
+    dispatcher.referral_alarms.sound(alert, replied.id, dispatcher.clock.now())
+
+
 def _closing(reason: str) -> Callable[[Dispatcher, UnitOfWork, Any], None]:
     def handle(dispatcher: Dispatcher, work: UnitOfWork, event: Any) -> None:
         dispatcher.referral_alarms.on_closed(work, event, reason, dispatcher.clock.now())
@@ -154,6 +169,7 @@ REFERRAL_HANDLERS: dict[type, Callable[[Dispatcher, UnitOfWork, Any], None]] = {
     ReferralAccepted: _closing("accepted"),
     ReferralCancelled: _closing("cancelled"),
     ReferralAdmitted: _closing("admitted"),
+    CaringReplyReceived: on_caring_reply,
 }
 """The stream events the referral alarm acts on (merged into the dispatcher's ``STREAM_HANDLERS``)."""
 
@@ -167,6 +183,9 @@ def _alert_at(outbox: Any, stored: Any) -> ReferralAlert:
 
 def publish_sounded(outbox: Any, sounded: ReferralAlert.Sounded) -> Sequence[Envelope]:
     alert = _alert_at(outbox, sounded)
+    if getattr(alert, "kind", "referral") == "caring":  # the texts only: the reply is on the stream already
+        params = {"code": alert.code, "repeat": sounded.repeat}
+        return [_text(sounded, alert, p, "caring_reply_alert", params, "caring_alarm") for p in sounded.notified]
     data = ReferralEscalatedData(
         referral_id=alert.referral_id,
         incident_id=alert.incident_id,
@@ -183,6 +202,14 @@ def publish_sounded(outbox: Any, sounded: ReferralAlert.Sounded) -> Sequence[Env
 def publish_answered(outbox: Any, answered: ReferralAlert.Answered) -> Sequence[Envelope]:
     alert = _alert_at(outbox, answered)
     taker = str(answered.responder_id) if answered.responder_id else None
+    if getattr(alert, "kind", "referral") == "caring":
+        return [
+            _text(
+                answered, alert, p, "caring_alarm_answered", {"code": alert.code, "reason": reason}, "caring_answered"
+            )
+            for p in alert.told_at_the_end()
+            for reason in ["taken_by_you" if p["responder_id"] == taker else "taken"]
+        ]
     data = ReferralEscalationAnsweredData(
         referral_id=alert.referral_id,
         incident_id=alert.incident_id,

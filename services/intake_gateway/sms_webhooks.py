@@ -25,7 +25,7 @@ from services.contract.events import (
     derived_id,
     new_event,
 )
-from services.intake_gateway.domain.sms_keywords import KeywordEffect, keyword_of
+from services.contract.sms_keywords import KeywordEffect, keyword_of
 from services.runtime.clock import Clock
 
 PRODUCER = "intake_gateway"

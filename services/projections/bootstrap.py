@@ -24,6 +24,7 @@ from services.projections.adapters.sql_read_models import open_sql_stores
 from services.projections.adapters.sql_referrals import open_sql_referrals
 from services.projections.adapters.sql_sessions import SqlSessionStore
 from services.projections.application import ClinicalRecordAccess
+from services.projections.caring_desk import CaringDesk, CaringDeskSettings, CaringWatch
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
 from services.projections.entrypoints.person_pages import install_person_pages
@@ -78,6 +79,8 @@ APPLICATION_NAME = "projections"
 DESK_NAME = "followups"
 REFERRAL_DESK_NAME = "referrals"
 PERSON_DESK_NAME = "persons"
+CARING_DESK_NAME = "caring"
+DESKS = (DESK_NAME, REFERRAL_DESK_NAME, PERSON_DESK_NAME, CARING_DESK_NAME)
 IDEMPOTENCY_BUCKET = "workspace_idempotency"  # Idempotency-Keys of the workspace API's commands
 
 
@@ -125,6 +128,10 @@ def build_person_desk(settings: ProjectionsSettings, clock: Clock) -> PersonDesk
     return PersonDesk(store_env(settings, PERSON_DESK_NAME), clock=clock, settings=PersonDeskSettings())
 
 
+def build_caring_desk(settings: ProjectionsSettings, clock: Clock) -> CaringDesk:
+    return CaringDesk(store_env(settings, CARING_DESK_NAME), clock=clock, time_zone=settings.time_zone())
+
+
 def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
 
@@ -136,6 +143,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             build_desk(settings, clock) as desk,
             build_referral_desk(settings, clock, app.state.referral_links) as referral_desk,
             build_person_desk(settings, clock) as person_desk,
+            build_caring_desk(settings, clock) as caring_desk,
         ):
             session_store = SqlSessionStore(read_models.recorder.datastore, prefix=APPLICATION_NAME)
             session_store.create_table()
@@ -150,6 +158,8 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             watch = OverdueWatch(desk, clock, settings.followup_check_seconds, relay.wake)
             referral_relay = outbox_relay(referral_desk, publish)
             person_relay = outbox_relay(person_desk, publish)
+            caring_relay = outbox_relay(caring_desk, publish)
+            caring_watch = CaringWatch(caring_desk, clock, CaringDeskSettings().caring_check_seconds, caring_relay.wake)
             referral_watch = ReferralWatch(
                 referral_desk, clock, referral_desk.settings.referral_check_seconds, referral_relay.wake
             )
@@ -158,6 +168,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 ProcessorConsumer(desk, [relay, watch], publish, durable=DESK_NAME),
                 ProcessorConsumer(referral_desk, [referral_relay, referral_watch], publish, durable=REFERRAL_DESK_NAME),
                 ProcessorConsumer(person_desk, [person_relay], publish, durable=PERSON_DESK_NAME),
+                ProcessorConsumer(caring_desk, [caring_relay, caring_watch], publish, durable=CARING_DESK_NAME),
             )
             for consumer in consumers:
                 await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
@@ -169,6 +180,8 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
             app.state.overdue_watch = watch
             app.state.referral_desk = referral_desk
             app.state.person_desk = person_desk
+            app.state.caring_desk = caring_desk
+            app.state.caring_schedule = CaringDeskSettings().schedule()
             app.state.referral_watch = referral_watch
             app.state.referral_outbox = referral_relay
             app.state.outbox = relay
@@ -182,9 +195,12 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                     "followups_store": store_answers(desk.recorder.datastore),
                     "referrals_store": store_answers(referral_desk.recorder.datastore),
                     "persons_store": store_answers(person_desk.recorder.datastore),
+                    "caring_store": store_answers(caring_desk.recorder.datastore),
                 },
                 refreshers=[
-                    consumer_lag(js, [APPLICATION_NAME, DESK_NAME, REFERRAL_DESK_NAME, PERSON_DESK_NAME]),
+                    consumer_lag(
+                        js, [APPLICATION_NAME, DESK_NAME, REFERRAL_DESK_NAME, PERSON_DESK_NAME, CARING_DESK_NAME]
+                    ),
                     overdue_followups(read_models, clock),
                 ],
             )

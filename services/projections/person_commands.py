@@ -95,6 +95,8 @@ class PersonCommands(ClinicalRecordAccess):
     publisher as ``access``; ``records``: the person desk; ``known_program``: whether a program id is in the
     directory; ``organisation``: the organisation's name, the default discloser of a consent."""
 
+    caring: Any = None  # CaringCommands (caring_commands.py), set by the pages' factory
+
     def __init__(
         self,
         access: ClinicalRecordAccess,

@@ -347,3 +347,51 @@ async def test_matching_measures_from_the_place_a_linked_person_chose(js, nats_s
         assert after["distance_from"] == "the place the person chose"
         assert {m["program_id"]: m["distance_km"] for m in after["matches"]}[str(FAR)] < 1
         assert '<span id="distance-from">the place the person chose</span>' in page.text
+
+
+async def test_caring_contacts_start_with_consent_show_back_and_end(js, nats_server, tmp_path, database_url) -> None:
+    """Issue 19: a clinician on the incident starts the person's caring texts (how the person agreed), the page shows
+    the series back; without a phone it is a 422 naming the field; a coach may not (403, audited); staff end it."""
+    async with people_workspace(js, nats_server, tmp_path, database_url) as (space, _):
+        story = await paged_incident(js, space, "clinician", "coach")
+        first = await last_sequence(js) + 1
+        async with session(space, "clinician") as client:
+            person_id = await registered(js, space, client, story)
+            page = await client.get(f"/workspace/people/{person_id}")
+            no_phone = await posted(client, f"/workspace/people/{person_id}/caring", page.text, consent_how="verbal")
+            assert no_phone.status_code == 422 and "no phone" in no_phone.text
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/update", page.text,
+                alias="Jay", preferred_language="es", contact_preference="sms", phone="+1 555 010 7001",
+            )  # fmt: skip
+            assert answer.status_code == 303, answer.text[:500]
+            page = await client.get(f"/workspace/people/{person_id}")
+            answer = await posted(client, f"/workspace/people/{person_id}/caring", page.text, consent_how="written")
+            assert answer.status_code == 303, answer.text[:500]
+            page = await client.get(answer.headers["location"])
+            assert "Recorded: caring texts started." in page.text
+            assert 'data-status="active"' in page.text and "0 of 11" in page.text
+            assert 'id="caring-enrol"' not in page.text  # one open series per person
+        async with session(space, "coach") as coach:
+            page = await coach.get(f"/workspace/people/{person_id}")
+            assert 'id="caring-enrol"' not in page.text and "End these texts" not in page.text
+            refused = await posted(coach, f"/workspace/people/{person_id}/caring", page.text, consent_how="verbal")
+            assert refused.status_code == 403
+        async with session(space, "clinician") as client:
+            page = await client.get(f"/workspace/people/{person_id}")
+            enrolment = re.search(r'data-enrolment="([^"]+)"', page.text)[1]
+            answer = await posted(
+                client, f"/workspace/people/{person_id}/caring_end", page.text, enrolment_id=enrolment
+            )
+            page = await client.get(answer.headers["location"])
+            assert "Recorded: caring texts ended." in page.text and 'data-status="withdrawn"' in page.text
+        events = [e for e in await stream_events(js, first) if e.type.startswith("caring.")]
+        assert [e.type for e in events] == ["caring.enrolled", "caring.withdrawn"]
+        enrolled = events[0].data
+        assert (enrolled.phone, enrolled.language, enrolled.consent_how, enrolled.actor) == (
+            "+15550107001", "es", "written", "clinician-user",
+        )  # fmt: skip
+        assert enrolled.schedule_days == [1, 7, 14, 21, 28, 60, 90, 120, 180, 270, 365]
+        assert (events[1].data.reason, events[1].data.actor) == ("staff", "clinician-user")
+        denied = [r for r in audit_rows(space) if r["outcome"] == "denied" and r["subject"] == "coach-user"]
+        assert denied

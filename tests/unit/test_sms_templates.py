@@ -182,6 +182,10 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "referral_no_show": [{"code": "9999"}],
     "family_update": [{"message": m} for m in typing.get_args(FamilyUpdate.model_fields["message"].annotation)],
     "caller_update": [{"update": u} for u in typing.get_args(CallerUpdate.model_fields["update"].annotation)],
+    "caring_contact": [{"number": n} for n in range(1, 25)],
+    "caring_reply_ack": [{}],
+    "caring_reply_alert": [{"code": "9999"}, {"code": "9999", "repeat": 99}],
+    "caring_alarm_answered": [{"code": "9999", "reason": r} for r in ("taken_by_you", "taken")],
     "legacy_v1": [{}],
 }
 

@@ -36,7 +36,10 @@ class ReferralAlert(Aggregate):
         code: str | None = None,
         declined: int = 0,
         unanswered: int = 0,
+        kind: str = "referral",
     ) -> None:
+        """``kind`` "caring": a reply to caring contacts (issue 19); ``referral_id`` then keys the reply."""
+        self.kind = kind
         self.referral_id = referral_id
         self.incident_id = incident_id
         self.code = code
@@ -123,15 +126,20 @@ def plan_referral_sounding(
     directors: Iterable[ResponderView],
     policy: ReferralAlarmPolicy,
     now: datetime,
+    kind: str = "referral",
 ) -> Sounding | None:
-    """The next sounding, or None when all ``policy.soundings`` were sounded. The first tells the supervisors on
-    duty (else every active supervisor, else the directors); the later ones also the directors (on duty, else every
-    active one), like NOBODY ACCEPTED."""
+    """The next sounding, or None when all ``policy.soundings`` were sounded. A referral's first tells the supervisors
+    on duty (else every active supervisor, else the directors); the later ones also the directors (on duty, else
+    every active one), like NOBODY ACCEPTED. A caring-contacts reply's ("caring") first tells the clinicians on duty
+    (else as a referral's), and the later ones them and the supervisors and directors."""
     if soundings_so_far >= policy.soundings:
         return None
     on_duty = list(on_duty)
     everyone = alarm_recipients(on_duty, [*on_duty, *[s for s in supervisors if s.role == "supervisor"]], directors)
+    clinicians = [v for v in on_duty if v.role == "clinician" and v.active] if kind == "caring" else []
     if soundings_so_far == 0:
-        everyone = [v for v in everyone if v.role == "supervisor"] or everyone
+        everyone = clinicians or [v for v in everyone if v.role == "supervisor"] or everyone
+    else:
+        everyone = [*clinicians, *everyone]
     repeat = soundings_so_far + 1
     return Sounding(repeat, everyone, now + policy.repeat_every if repeat < policy.soundings else None)

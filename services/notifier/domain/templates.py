@@ -29,6 +29,7 @@ from typing import Any
 from services.contract.events import TEMPLATES
 from services.contract.gsm7 import count_segments
 from services.notifier.domain import reply_wording
+from services.notifier.domain.caring_wording import CARING_WORDING
 from services.notifier.domain.field_wording import FIELD_WORDING
 from services.notifier.domain.place_names import NO_PLACES, PlaceBook
 from services.notifier.domain.referral_wording import REFERRAL_WORDING
@@ -423,6 +424,7 @@ _WORDING: dict[str, dict[str, _Wording]] = {
         ),
         **FIELD_WORDING,  # check-ins, pairs only, late ETA, EMS not confirmed, naloxone (field_wording.py)
         **REFERRAL_WORDING,  # referrals, programs, family and caller (referral_wording.py)
+        **CARING_WORDING,  # caring contacts (caring_wording.py)
     }.items()
 }
 

@@ -20,7 +20,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.projections.adapters import html_pages as pages
+from services.projections.caring_commands import CaringCommands
 from services.projections.directory import ProgramDirectory
+from services.projections.domain.caring import DEFAULT_SCHEDULE
 from services.projections.domain.directory import DirectoryFilter
 from services.projections.domain.person_access import PersonAction
 from services.projections.entrypoints import person_forms as forms
@@ -63,13 +65,16 @@ def person_commands(request: Request) -> PersonCommands:
     if desk is None:  # installed by the lifespan with the other desks: not before it started
         raise StreamUnavailable("the person record is not available now: its desk is not running")
     directory = ProgramDirectory(state.read_models.directory, state.clock, state.staleness_rule)
-    return PersonCommands(
+    commands = PersonCommands(
         state.record_access,
         desk,
         lambda sequence, timeout: desk.recorder.wait(STREAM_NAME, sequence, timeout),
         lambda program_id: directory.listing(str(program_id)) is not None,
         state.person_page_settings.organisation_name,
     )
+    schedule = getattr(state, "caring_schedule", DEFAULT_SCHEDULE)
+    commands.caring = CaringCommands(commands, getattr(state, "caring_desk", None), schedule)
+    return commands
 
 
 def programs(request: Request) -> list[tuple[str, str]]:
@@ -220,6 +225,7 @@ async def person_view(request: Request, caller: Caller, person_id: UUID, status:
     }
     codes = await commands.incident_codes(view)
     named = forms.place_names(request.app.state.person_places)
+    caring = await asyncio.to_thread(commands.caring.series, person_id)
     return html(
         request,
         caller,
@@ -231,6 +237,7 @@ async def person_view(request: Request, caller: Caller, person_id: UUID, status:
         unlinkable=unlinkable,
         codes=codes,
         places=named,
+        caring=caring,
         **shown,
     )
 
@@ -273,13 +280,18 @@ CHANGES: dict[str, Change] = {
     ),
     "revoke": _revoke,
     "family_message": _family_message,
+    "caring": lambda app, who, person, values, _, ids: app.caring.enrol(who, person, values, ids),
+    "caring_end": lambda app, who, person, values, _, ids: app.caring.end(
+        who, person, forms.required_id(values, "enrolment_id"), ids
+    ),
 }
 """The forms of a person's page, each to its use case (form values as read by ``person_forms``)."""
 
 
 @router.post(PEOPLE + "/{person_id}/{action}", include_in_schema=False)
 async def change(request: Request, person_id: UUID, action: str, caller: PageCaller) -> Response:
-    """One form of the person's page: update, link, unlink, contact, remove_contact, revoke, family_message."""
+    """One form of the person's page: update, link, unlink, contact, remove_contact, revoke, family_message,
+    caring, caring_end."""
     values = await form_of(request, caller)
     path = f"{PEOPLE}/{person_id}"
     if action not in CHANGES:
