@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from services.contract.envelope import E164, MessageSid, ShortCode, Strict, UtcDatetime, event_type
+from services.contract.outreach import OutreachUnreachable
 
 Actor = str
 
@@ -132,6 +133,7 @@ CARING_TEMPLATES: dict[str, type[Strict]] = {
     "caring_reply_ack": CaringReplyAck,
     "caring_reply_alert": CaringReplyAlert,
     "caring_alarm_answered": CaringAlarmAnswered,
+    "outreach_unreachable": OutreachUnreachable,  # outreach.py
 }
 
 EVENTS = (CaringEnrolled, CaringContactSent, CaringWithdrawn, CaringReplyReceived, CaringCompleted)

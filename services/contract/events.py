@@ -24,6 +24,7 @@ from services.contract import (
     intake,
     messaging,
     operations,
+    outreach,
     person,
     referral,
     roster,
@@ -38,6 +39,7 @@ from services.contract.field import *  # noqa: F403
 from services.contract.intake import *  # noqa: F403
 from services.contract.messaging import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
+from services.contract.outreach import *  # noqa: F403
 from services.contract.person import *  # noqa: F403
 from services.contract.referral import *  # noqa: F403
 from services.contract.roster import *  # noqa: F403
@@ -56,6 +58,7 @@ _MODULES = (
     referral,
     person,
     caring,
+    outreach,
 )
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}

@@ -221,4 +221,5 @@ def task_row(
         "completed_by": row.get("completed_by"),
         "basis": row.get("basis"),
         "history": row.get("history", []),
+        "attempts": row.get("attempts", []),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import partial
@@ -33,11 +33,16 @@ from services.contract.events import (
     Envelope,
     FollowUpAssigned,
     FollowUpAssignedData,
+    FollowUpAttemptRecorded,
+    FollowUpAttemptRecordedData,
     FollowUpCompleted,
     FollowUpCompletedData,
     FollowUpOutcome,
     FollowUpRescheduled,
     FollowUpRescheduledData,
+    FollowUpSeriesEnded,
+    FollowUpSeriesEndedData,
+    SeriesOutcome,
     new_event,
 )
 from services.projections.domain.access import may_read_incident
@@ -235,6 +240,20 @@ class ClinicalRecordAccess(RecordReads):
     ) -> int:
         data = partial(FollowUpRescheduledData, due_at=due_at, reason=reason, rescheduled_by=who.subject)
         return await self._task_command(who, task_id, "reschedule", scope, FollowUpRescheduled, data)
+
+    async def record_attempt(
+        self, who: Principal, task_id: UUID, attempt: Mapping[str, Any], scope: TaskScope = ANY
+    ) -> int:
+        """An outreach attempt (issue 19): numbered after the task's last one; ``attempt`` has channel, reached,
+        offered, accepted, safety_plan_reviewed, further_contact."""
+        task = await self._task_for_command(who, task_id, "attempt", scope.incident_id)
+        data = partial(FollowUpAttemptRecordedData, number=len(task.attempts) + 1, recorded_by=who.subject, **attempt)
+        return await self._task_command(who, task_id, "attempt", scope, FollowUpAttemptRecorded, data)
+
+    async def end_series(self, who: Principal, task_id: UUID, outcome: SeriesOutcome, scope: TaskScope = ANY) -> int:
+        task = await self._task_for_command(who, task_id, "end", scope.incident_id)
+        data = partial(FollowUpSeriesEndedData, outcome=outcome, attempts=len(task.attempts), ended_by=who.subject)
+        return await self._task_command(who, task_id, "end", scope, FollowUpSeriesEnded, data)
 
     async def _task_command(
         self,

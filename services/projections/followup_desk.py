@@ -32,8 +32,10 @@ from services.contract.events import (
     DocumentationFieldsCompleted,
     Envelope,
     FollowUpAssigned,
+    FollowUpAttemptRecorded,
     FollowUpCompleted,
     FollowUpRescheduled,
+    FollowUpSeriesEnded,
     IncidentCancelled,
     IncidentReported,
     ReferralNoShow,
@@ -53,6 +55,7 @@ from services.projections.domain.followups import (
     task_on_ed_visit,
     tasks_on_report,
 )
+from services.projections.domain.outreach import after_attempt
 from services.projections.followup_outbox import PRODUCER, RULES, FollowUpOutbox
 from services.runtime.background import ClockWatch
 from services.runtime.clock import Clock
@@ -241,6 +244,50 @@ class FollowUpDesk(StreamProcessor):
         index.schedule(task_id=event.data.task_id, incident_id=case.id, due_at=event.data.due_at)
         processing_event.collect_events(case, index)
 
+    def on_attempt_recorded(self, event: FollowUpAttemptRecorded, processing_event: ProcessingEvent) -> None:
+        """An outreach attempt (issue 19): the next one due by the rule's policy, or, after the last with nobody
+        reached, the series ends as unreachable and the supervisors are told (``domain/outreach.py``)."""
+        data = event.data
+        case = self._case(data.incident_id)
+        if not self._changeable(case, data.task_id, data.responder_id):
+            return
+        task = case.task(data.task_id)  # type: ignore[union-attr]
+        policy = self.rules.outreach
+        if data.number != task.get("attempts", 0) + 1 or not policy.is_series(task["rule"]):
+            return  # a repeat, out of order, or not a series: the read models show it refused or as a note
+        step = after_attempt(
+            policy, task["rule"], data.number, task.get("reached", False) or data.reached, event.occurred_at
+        )
+        index = self._index()
+        assignee = UUID(task["assignee_id"]) if task["assignee_id"] else None
+        chasers = self._chasers(case, assignee, self._directory())  # type: ignore[arg-type]
+        case.note_attempt(  # type: ignore[union-attr]
+            task_id=data.task_id,
+            number=data.number,
+            reached=data.reached,
+            at=event.occurred_at,
+            next_due_at=step.next_due_at,
+            channel=step.channel,
+            of=policy.attempts[task["rule"]],
+            unreachable=step.unreachable,
+            notify=[p for p in chasers if p["as"] == "supervisor"] if step.unreachable else [],
+        )
+        unreachable, next_due = step.unreachable, step.next_due_at
+        if unreachable:
+            index.settle(task_id=data.task_id)
+        else:
+            index.schedule(task_id=data.task_id, incident_id=data.incident_id, due_at=next_due)
+        processing_event.collect_events(case, index)
+
+    def on_series_ended(self, event: FollowUpSeriesEnded, processing_event: ProcessingEvent) -> None:
+        case = self._case(event.data.incident_id)
+        if not self._changeable(case, event.data.task_id, event.data.responder_id):
+            return  # ended already (the desk's own 'unreachable' coming back), or not theirs
+        index = self._index()
+        case.finish_task(task_id=event.data.task_id, at=event.occurred_at)  # type: ignore[union-attr]
+        index.settle(task_id=event.data.task_id)
+        processing_event.collect_events(case, index)
+
     def on_documentation_completed(
         self, event: DocumentationFieldsCompleted, processing_event: ProcessingEvent
     ) -> None:
@@ -347,6 +394,8 @@ class FollowUpDesk(StreamProcessor):
     policy.register(FollowUpAssigned, on_task_assigned)
     policy.register(FollowUpCompleted, on_task_completed)
     policy.register(FollowUpRescheduled, on_task_rescheduled)
+    policy.register(FollowUpAttemptRecorded, on_attempt_recorded)  # the outreach series (issue 19)
+    policy.register(FollowUpSeriesEnded, on_series_ended)
     policy.register(DocumentationFieldsCompleted, on_documentation_completed)
     policy.register(ResponderRegistered, on_responder_profile)
     policy.register(ResponderUpdated, on_responder_profile)

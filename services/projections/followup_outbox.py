@@ -27,6 +27,10 @@ from services.contract.events import (
     FollowUpCreatedData,
     FollowUpOverdue,
     FollowUpOverdueData,
+    FollowUpRescheduled,
+    FollowUpRescheduledData,
+    FollowUpSeriesEnded,
+    FollowUpSeriesEndedData,
     Priority,
     Role,
     derived_id,
@@ -130,11 +134,51 @@ class FollowUpOutbox:
             for p in told.notify
         ]
 
+    def publish_attempt_noted(self, noted: IncidentCase.AttemptNoted) -> Sequence[Envelope]:
+        """After an outreach attempt (issue 19): the next attempt's due time (``followup.rescheduled`` by rules), or
+        the series ended as unreachable (``followup.series_ended`` by rules) and the supervisors told."""
+        incident = noted.originator_id
+        if noted.next_due_at is not None:
+            reason = f"attempt {noted.number + 1} by {noted.channel} (outreach series, {noted.of} attempts)"
+            data = FollowUpRescheduledData(
+                task_id=noted.task_id,
+                incident_id=incident,
+                due_at=noted.next_due_at,
+                reason=reason,
+                rescheduled_by=RULES,
+            )
+            return (contract_event(FollowUpRescheduled, data, noted),)
+        if not noted.unreachable:
+            return ()
+        ended = FollowUpSeriesEndedData(
+            task_id=noted.task_id, incident_id=incident, outcome="unreachable", attempts=noted.number, ended_by=RULES
+        )
+        case = self.repository.get(incident, version=noted.originator_version)
+        params = {"task_code": case.task(noted.task_id)["code"], "attempts": noted.number}
+        if code := _code_of(case):
+            params["incident_code"] = code
+        texts = [
+            notification_request(
+                notification_id=derived_id("followups", incident, noted.originator_version, p["responder_id"]),
+                to=p["phone"],
+                language=p["language"],
+                template="outreach_unreachable",
+                params=params,
+                priority="P2",
+                occurred_at=noted.at,
+                producer=PRODUCER,
+                incident_id=incident,
+            )
+            for p in noted.notify
+        ]
+        return (contract_event(FollowUpSeriesEnded, ended, noted), *texts)
+
     translate.register(IncidentCase.TaskCreated, publish_task_created)
     translate.register(IncidentCase.TaskAssigned, publish_task_assigned)
     translate.register(IncidentCase.TaskCancelled, publish_task_cancelled)
     translate.register(IncidentCase.TaskOverdue, publish_task_overdue)
     translate.register(IncidentCase.ReferralNoShowTold, publish_referral_no_show)
+    translate.register(IncidentCase.AttemptNoted, publish_attempt_noted)
 
 
 def contract_event(event_class: type[Envelope], data: Any, stored: Any) -> Envelope:

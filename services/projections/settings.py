@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from services.contract.triage import Thresholds
 from services.projections.domain.followups import FollowUpPolicy
+from services.projections.domain.outreach import OutreachPolicy
 from services.projections.domain.progress import SlaTargets
 from services.runtime.settings import RuntimeSettings
 
@@ -30,6 +32,12 @@ class ProjectionsSettings(RuntimeSettings):
     ciwa_severe_threshold: int = Field(default=19, ge=0, le=67, description="CIWA-Ar score that is severe")
     cows_prescriber_threshold: int = Field(default=8, ge=0, le=48, description="COWS score for prescriber review")
     followup_check_seconds: float = Field(default=30.0, gt=0, description="how often overdue follow-ups are checked")
+    outreach_attempts: str = Field(
+        default="post_overdose_outreach=4,caring_contact=5,follow_up_appointment=3,ed_follow_up=3",
+        description="rules worked as a series of attempts, and how many attempts before 'unreachable'",
+    )
+    outreach_spacing_hours: float = Field(default=24.0, gt=0, description="the next attempt is due this much later")
+    outreach_channels: str = Field(default="call,text,visit", description="the channel suggested for each attempt")
 
     session_secret: str = Field(
         default="", description="key signing workspace session cookies; empty: generated into <var_dir>/session.key"
@@ -83,4 +91,17 @@ class ProjectionsSettings(RuntimeSettings):
             ed_deadline_days=self.followup_ed_deadline_days,
             ciwa_severe_threshold=self.ciwa_severe_threshold,
             cows_prescriber_threshold=self.cows_prescriber_threshold,
+            outreach=OutreachPolicy(
+                attempts={
+                    rule.strip(): int(n)
+                    for rule, n in (p.split("=", 1) for p in self.outreach_attempts.split(",") if "=" in p)
+                },
+                spacing=timedelta(hours=self.outreach_spacing_hours),
+                channels=tuple(c.strip() for c in self.outreach_channels.split(",") if c.strip()) or ("call",),
+            ),
         )
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """``a=1,b=2`` as [(a, 1), (b, 2)]; parts without '=' are ignored."""
+    return [tuple(part.split("=", 1)) for part in text.split(",") if "=" in part]  # type: ignore[misc]

@@ -29,7 +29,7 @@ from services.projections.rebuild import replay_into
 from services.runtime.clock import ManualClock
 from tests.integration.test_projections import T0, Person, Story, Workspace, workspace
 from tests.support.asgi_server import serving
-from tests.support.stream import publish_all, stream_events
+from tests.support.stream import last_sequence, publish_all, stream_events
 
 PERSON_COMMANDS = ("followup.assigned", "followup.completed", "followup.rescheduled")
 
@@ -222,3 +222,52 @@ async def test_a_follow_up_command_retried_with_its_idempotency_key_is_recorded_
         completions = [e for e in events if e.type == "followup.completed" and e.data.task_id == task.task_id]
         assert len(completions) == 1
         assert completions[0].data.note == "kit replaced"
+
+
+async def test_outreach_attempts_and_the_series_end_over_http(js, nats_server, tmp_path, database_url) -> None:
+    """Issue 19: the assignee records attempts (numbered by the service), the series ends by a person; another
+    responder is refused 403 and nothing is appended; answers that contradict each other are a 422; the task the
+    API shows lists the attempts, the timeline words them, and the audit log has each as a write."""
+    clock = ManualClock(T0 + timedelta(hours=1))
+    async with workspace(js, nats_server, tmp_path, database_url, clock=clock) as space:
+        story, _, task, _ = await two_incidents(js, space)
+        url = f"/v1/followups/{task.task_id}"
+        first = await last_sequence(js) + 1
+        async with space.client("coach") as pat, space.client("nurse") as nia, space.client("director") as director:
+            missed = {"channel": "call", "reached": False}
+            assert (await nia.post(f"{url}/attempts", json=missed)).status_code == 403
+            muddled = {"channel": "visit", "reached": True, "offered": ["test_strips"], "accepted": ["naloxone_kit"]}
+            bad = await pat.post(f"{url}/attempts", json=muddled)
+            assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+            assert (await pat.post(f"{url}/attempts", json=missed)).status_code == 202
+            met = {
+                "channel": "visit",
+                "reached": True,
+                "offered": ["naloxone_kit", "referral"],
+                "accepted": ["naloxone_kit"],
+                "further_contact": True,
+            }
+            assert (await pat.post(f"{url}/attempts", json=met)).status_code == 202
+            assert (await pat.post(f"{url}/end", json={"outcome": "engaged_in_care"})).status_code == 202
+            late = await pat.post(f"{url}/attempts", json=missed)
+            assert late.status_code == 409 and "done" in late.json()["detail"]
+            await space.settled(js)
+            shown = (await director.get(url)).json()
+            timeline = (await director.get(f"/v1/incidents/{story.incident_id}/timeline")).json()
+        events = [e for e in await stream_events(js, first) if e.type.startswith("followup.")]
+        mine = [e for e in events if e.type in ("followup.attempt_recorded", "followup.series_ended")]
+        assert [(e.type, getattr(e.data, "number", None)) for e in mine] == [
+            ("followup.attempt_recorded", 1),
+            ("followup.attempt_recorded", 2),
+            ("followup.series_ended", None),
+        ]
+        assert (shown["status"], shown["outcome"]) == ("done", "engaged_in_care")
+        assert [(a["number"], a["reached"], a["accepted"]) for a in shown["attempts"]] == [
+            (1, False, []),
+            (2, True, ["naloxone_kit"]),
+        ]
+        said = " | ".join(str(entry) for entry in timeline["entries"])
+        assert "outreach attempt 2 by visit: reached; offered naloxone kit, referral; accepted naloxone kit" in said
+        assert "outreach series ended after 2 attempt(s): engaged in care" in said
+        writes = {r["action"] for r in space.read_models.audit.query(limit=1000) if r["subject"] == "coach-user"}
+        assert {"write:followup.attempt_recorded", "write:followup.series_ended"} <= writes

@@ -186,6 +186,10 @@ WORST_CASE: dict[str, list[dict[str, Any]]] = {
     "caring_reply_ack": [{}],
     "caring_reply_alert": [{"code": "9999"}, {"code": "9999", "repeat": 99}],
     "caring_alarm_answered": [{"code": "9999", "reason": r} for r in ("taken_by_you", "taken")],
+    "outreach_unreachable": [
+        {"task_code": "9999", "incident_code": "9999", "attempts": 20},
+        {"task_code": "9999", "attempts": 1},
+    ],
     "legacy_v1": [{}],
 }
 

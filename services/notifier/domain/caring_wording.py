@@ -57,10 +57,26 @@ _ANSWERED = {
     },
 }
 
+
+def _unreachable(p: dict[str, Any], lang: str) -> str:
+    incident = f" (incident {p['incident_code']})" if p.get("incident_code") else ""
+    if lang == "es":
+        incidente = f" (incidente {p['incident_code']})" if p.get("incident_code") else ""
+        return (
+            f"Tarea de seguimiento {p['task_code']}{incidente}: nadie respondio en {p['attempts']} intentos. "
+            "Decida el siguiente paso en la app."
+        )
+    return (
+        f"Outreach task {p['task_code']}{incident}: nobody reached in {p['attempts']} attempts. "
+        "Decide the next step in the app."
+    )
+
+
 CARING_WORDING: dict[str, Callable[[dict[str, Any], str], str]] = {
     "caring_contact": lambda p, lang: _CONTACT[lang][(p["number"] - 1) % len(_CONTACT[lang])],
     "caring_reply_ack": lambda p, lang: _ACK[lang],
     "caring_reply_alert": _alert,
     "caring_alarm_answered": lambda p, lang: _ANSWERED[lang][p["reason"]].format(code=p["code"]),
+    "outreach_unreachable": _unreachable,  # the outreach series (issue 19 section 1)
 }
 """template -> its wording, for every issue-19 caring-contacts template."""

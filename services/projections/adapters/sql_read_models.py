@@ -354,6 +354,7 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
                     "completed_by": task.completed_by,
                     "cancel_reason": task.cancel_reason,
                     "history": [{**h, "at": iso(h["at"])} for h in task.history],
+                    "attempts": [{**a, "at": iso(a["at"])} for a in task.attempts],
                 }
             ),
             "last_seq": sequence,

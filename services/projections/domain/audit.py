@@ -31,6 +31,8 @@ WRITERS = {
     "incident.reassessed": "recorded_by",
     "naloxone.restock_reported": "recorded_by",
     "field.ems_called": "recorded_by",  # from the incident page (a text names nobody signed in: not a write here)
+    "followup.attempt_recorded": "recorded_by",  # the outreach series (issue 19)
+    "followup.series_ended": "ended_by",
 }
 SYSTEM_WRITERS = frozenset({"rules", "system"})
 """Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""

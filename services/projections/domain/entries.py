@@ -47,11 +47,13 @@ from services.contract.events import (
     EtaGiven,
     EtaOverdue,
     FollowUpAssigned,
+    FollowUpAttemptRecorded,
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpCreated,
     FollowUpOverdue,
     FollowUpRescheduled,
+    FollowUpSeriesEnded,
     IncidentCancelled,
     IncidentReassessed,
     IncidentRelocated,
@@ -361,4 +363,29 @@ def timeline_entries(
 WORDING |= {
     kind: Wording(by(who) if who in ("actor", "sent_by", "chosen_by") else who, channel, what)
     for kind, (who, channel, what) in REFERRAL_WORDING.items()
+}
+
+
+def _attempt(e: Any, t: Any) -> str:
+    d = e.data
+    said = f"outreach attempt {d.number} by {d.channel}: " + ("reached" if d.reached else "not reached")
+    if d.offered:
+        said += "; offered " + ", ".join(words(o) for o in d.offered)
+    if d.accepted:
+        said += "; accepted " + ", ".join(words(o) for o in d.accepted)
+    if d.safety_plan_reviewed is not None:
+        said += "; safety plan " + ("reviewed" if d.safety_plan_reviewed else "not reviewed")
+    if d.further_contact is not None:
+        said += "; further contact " + ("agreed" if d.further_contact else "declined")
+    return said
+
+
+# issue 19: the outreach series (domain/outreach.py)
+WORDING |= {
+    FollowUpAttemptRecorded: Wording(by("recorded_by"), "workspace", _attempt),
+    FollowUpSeriesEnded: Wording(
+        by("ended_by"),
+        "workspace",
+        lambda e, t: f"outreach series ended after {e.data.attempts} attempt(s): {words(e.data.outcome)}",
+    ),
 }

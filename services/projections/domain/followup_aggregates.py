@@ -113,6 +113,29 @@ class IncidentCase(Aggregate):
     def cancel_task(self, task_id: UUID, reason: str, at: datetime) -> None:
         self.tasks[str(task_id)]["status"] = "cancelled"
 
+    @event("AttemptNoted")
+    def note_attempt(
+        self,
+        task_id: UUID,
+        number: int,
+        reached: bool,
+        at: datetime,
+        next_due_at: datetime | None,
+        channel: str | None,
+        of: int,
+        unreachable: bool,
+        notify: list[dict[str, Any]],
+    ) -> None:
+        """An outreach attempt (issue 19): the next due at ``next_due_at`` by ``channel`` (published as
+        followup.rescheduled), or ``unreachable`` after the last (followup.series_ended, ``notify`` told)."""
+        task = self.tasks[str(task_id)]
+        task["attempts"] = number
+        task["reached"] = task.get("reached", False) or reached
+        if next_due_at is not None:
+            task["due_at"] = next_due_at
+        if unreachable:
+            task["status"] = "done"
+
     @event("TaskOverdue")
     def flag_overdue(
         self, task_id: UUID, due_at: datetime, at: datetime, assignee_id: UUID | None, notify: list[dict[str, Any]]

@@ -18,17 +18,20 @@ from uuid import UUID
 from services.contract.events import (
     Envelope,
     FollowUpAssigned,
+    FollowUpAttemptRecorded,
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpCreated,
     FollowUpOverdue,
     FollowUpRescheduled,
     FollowUpRule,
+    FollowUpSeriesEnded,
     IncidentReportedData,
     Priority,
     Role,
     derived_id,
 )
+from services.projections.domain.outreach import OutreachPolicy, attempt_refusal, fold_outreach
 
 RULE_TITLES: dict[str, str] = {
     "post_overdose_outreach": "Post-overdose outreach visit (naloxone kit, test strips, MOUD referral offer)",
@@ -84,6 +87,8 @@ class FollowUpPolicy:
     """Rule 6: the lowest CIWA-Ar score that counts as severe (ASAM 2020)."""
     cows_prescriber_threshold: int = 8
     """Rule 7: the lowest COWS score that calls for a prescriber evaluation."""
+    outreach: OutreachPolicy = field(default_factory=OutreachPolicy)
+    """Issue 19: which rules are worked as a series of attempts, how many, how far apart (``domain/outreach.py``)."""
 
 
 def task_id_for(incident_id: UUID, rule: str) -> UUID:
@@ -201,6 +206,7 @@ class TaskState:
     overdue_since: datetime | None = None
     overdue_count: int = 0
     cancel_reason: str | None = None
+    attempts: tuple[dict[str, Any], ...] = ()  # the outreach series' attempts (domain/outreach.py)
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     @property
@@ -227,7 +233,7 @@ class TaskNotYours(TaskRefused):
 
 def check_task_command(
     state: TaskState | None,
-    kind: Literal["assign", "complete", "reschedule"],
+    kind: Literal["assign", "complete", "reschedule", "attempt", "end"],
     responder_id: UUID | None,
     incident_id: UUID | None = None,
 ) -> None:
@@ -251,13 +257,17 @@ def command_refusal(state: TaskState | None, event: Envelope) -> str | None:
 
     ``state`` None: the incident whose events are folded has no such task (the command names another incident).
     """
-    kind: Literal["assign", "complete", "reschedule"]
+    kind: Literal["assign", "complete", "reschedule", "attempt", "end"]
     if isinstance(event, FollowUpAssigned):
         kind, responder_id = "assign", None
     elif isinstance(event, FollowUpCompleted):
         kind, responder_id = "complete", event.data.responder_id
     elif isinstance(event, FollowUpRescheduled):
         kind, responder_id = "reschedule", event.data.responder_id
+    elif isinstance(event, FollowUpAttemptRecorded):
+        kind, responder_id = "attempt", event.data.responder_id
+    elif isinstance(event, FollowUpSeriesEnded):
+        kind, responder_id = "end", event.data.responder_id
     else:
         return None
     if state is None:
@@ -268,7 +278,7 @@ def command_refusal(state: TaskState | None, event: Envelope) -> str | None:
         check_task_command(state, kind, responder_id, named)
     except TaskRefused as exc:
         return str(exc)
-    return None
+    return attempt_refusal(state, event.data) if kind == "attempt" else None
 
 
 def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
@@ -334,6 +344,11 @@ def fold_task(state: TaskState | None, event: Envelope) -> TaskState | None:
                 note | {"what": f"rescheduled to {data.due_at.isoformat()}: {data.reason}", "by": data.rescheduled_by},
             ),
         )
+    if isinstance(event, FollowUpAttemptRecorded | FollowUpSeriesEnded):
+        if refused:
+            what = {"what": f"{event.type.removeprefix('followup.').replace('_', ' ')} refused", "why": refused}
+            return replace(state, history=(*state.history, note | what))
+        return fold_outreach(state, event, note)
     if isinstance(event, FollowUpOverdue):
         if state.status != "open":
             return state

@@ -17,9 +17,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.contract.events import DocumentationFields, FollowUpOutcome, NaloxoneDoseRecord, Part2Disclosure
+from services.contract.outreach import OutreachChannel, OutreachOffer, SeriesOutcome, attempt_problem
 from services.contract.schemagen import asyncapi_document
 from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
 from services.projections.adapters.pdf_report import documentation_pdf
@@ -110,6 +111,28 @@ class Assign(TaskCommand):
 class Complete(TaskCommand):
     outcome: FollowUpOutcome
     note: str | None = Field(default=None, max_length=2000)
+
+
+class Attempt(TaskCommand):
+    """An outreach attempt (issue 19): by which channel, whether the person was reached, what was offered and
+    accepted, whether the safety plan was reviewed and further contact agreed."""
+
+    channel: OutreachChannel
+    reached: bool
+    offered: list[OutreachOffer] = Field(default_factory=list, max_length=5)
+    accepted: list[OutreachOffer] = Field(default_factory=list, max_length=5)
+    safety_plan_reviewed: bool | None = None
+    further_contact: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Attempt:
+        if problem := attempt_problem(self.reached, self.offered, self.accepted, self.further_contact):
+            raise ValueError(problem)
+        return self
+
+
+class EndSeries(TaskCommand):
+    outcome: SeriesOutcome
 
 
 class Reschedule(TaskCommand):
@@ -316,6 +339,21 @@ async def complete(task_id: UUID, body: Complete, call: CommandCall) -> JSONResp
     return await call.run(
         body, lambda who, ids: call.access.complete_task(who, task_id, body.outcome, body.note, scope(ids))
     )
+
+
+@command_route("/v1/followups/{task_id}/attempts", "follow-ups")
+async def record_attempt(task_id: UUID, body: Attempt, call: CommandCall) -> JSONResponse:
+    """One outreach attempt (the assignee or a director); the next is then due by the rule's policy."""
+    scope = partial(TaskScope, body.incident_id)
+    attempt = body.model_dump(exclude={"incident_id"})
+    return await call.run(body, lambda who, ids: call.access.record_attempt(who, task_id, attempt, scope(ids)))
+
+
+@command_route("/v1/followups/{task_id}/end", "follow-ups")
+async def end_series(task_id: UUID, body: EndSeries, call: CommandCall) -> JSONResponse:
+    """The outreach series ends: engaged in care, declined, unreachable, moved, deceased."""
+    scope = partial(TaskScope, body.incident_id)
+    return await call.run(body, lambda who, ids: call.access.end_series(who, task_id, body.outcome, scope(ids)))
 
 
 @command_route("/v1/followups/{task_id}/reschedule", "follow-ups")

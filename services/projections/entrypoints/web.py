@@ -37,7 +37,15 @@ SSE_LIFETIME_SECONDS = 300.0
 SSE_KEEPALIVE_SECONDS = 10.0
 
 SHORT_CODE = re.compile(r"\d{4}")
-PAST_TENSE = {"assign": "assigned", "complete": "completed", "reschedule": "rescheduled"}
+PAST_TENSE = {
+    "assign": "assigned",
+    "complete": "completed",
+    "reschedule": "rescheduled",
+    "attempt": "recorded",  # an outreach attempt (issue 19)
+    "end": "ended",  # the outreach series
+}
+OFFERS = ("naloxone_kit", "test_strips", "moud_start", "bridge_prescription", "referral")
+YES_NO = {"yes": True, "no": False}
 
 
 def record_access(request: Request) -> ClinicalRecordAccess:
@@ -299,6 +307,18 @@ async def task_command(request: Request, caller: Caller, task_id: UUID, action: 
         except ValueError:
             raise InvalidFormValue("assignee_id", "choose who takes the task") from None
         await app.assign_task(caller.principal, task_id, assignee)
+    elif action == "attempt":
+        attempt = {
+            "channel": values.get("channel", ""),
+            "reached": values.get("reached") == "yes",
+            "offered": [o for o in OFFERS if values.get(f"offered_{o}")],
+            "accepted": [o for o in OFFERS if values.get(f"accepted_{o}")],
+            "safety_plan_reviewed": YES_NO.get(values.get("safety_plan", "")),
+            "further_contact": YES_NO.get(values.get("further_contact", "")),
+        }
+        await app.record_attempt(caller.principal, task_id, attempt)
+    elif action == "end":
+        await app.end_series(caller.principal, task_id, values.get("series_outcome", ""))  # type: ignore[arg-type]
     elif action == "complete":
         note = values.get("note", "").strip() or None
         await app.complete_task(caller.principal, task_id, values.get("outcome", ""), note)  # type: ignore[arg-type]
