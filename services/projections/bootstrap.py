@@ -235,7 +235,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
                 app.state.record_access, app.state.responder_links, changes, thresholds=settings.triage_thresholds()
             )
             await broker.start()
-            followers = (relay, watch, referral_relay, referral_watch, person_relay)
+            followers = [follower for consumer in consumers for follower in consumer.followers]  # none forgotten
             tasks = [asyncio.create_task(follower.run(), name=follower.name) for follower in followers]
             try:
                 yield

@@ -33,6 +33,7 @@ from services.projections.domain.caring import (
     CaringBook,
     CaringPolicy,
     CaringSeries,
+    earliest_send,
     next_text,
     reply_code,
 )
@@ -90,7 +91,15 @@ class CaringDesk(StreamProcessor):
     def series_for(self, person_id: UUID) -> list[dict[str, Any]]:
         """Each series of the person, oldest first, as the person's page shows it."""
         ids = self._book().people.get(str(person_id), [])
-        return [s.view() for s in (self._series(UUID(i)) for i in ids) if s is not None]
+        views = []
+        for series in (self._series(UUID(i)) for i in ids):
+            if series is None:
+                continue
+            view = series.view()
+            if view["next_due"] is not None:  # when it will really go out: daytime, a day after the last
+                view["next_due"] = earliest_send(view["next_due"], series.last_sent_at, self.time_zone, self.caring)
+            views.append(view)
+        return views
 
     # ---- the stream ---------------------------------------------------------------------------------------------
 

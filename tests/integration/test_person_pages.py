@@ -13,9 +13,10 @@ from uuid import UUID, uuid4
 
 import httpx
 
+from tests.factories import sms_received
 from tests.integration.test_projections import Story, Workspace, signed_in, workspace
 from tests.integration.test_referral_api import FAR, programs
-from tests.support.stream import last_sequence, publish_all, stream_events
+from tests.support.stream import eventually, last_sequence, publish_all, stream_events
 
 CONSENT = {
     "patient_name": "Jordan Avery",
@@ -372,6 +373,16 @@ async def test_caring_contacts_start_with_consent_show_back_and_end(js, nats_ser
             assert "Recorded: caring texts started." in page.text
             assert 'data-status="active"' in page.text and "0 of 11" in page.text
             assert 'id="caring-enrol"' not in page.text  # one open series per person
+        reply_from = await last_sequence(js) + 1
+        await publish_all(js, [sms_received("+15550107001", "hola, no estoy bien")])  # the caring desk runs here
+
+        async def replied() -> list:
+            return [e for e in await stream_events(js, reply_from) if e.type == "caring.reply_received"]
+
+        (reply,) = await eventually(replied, "the caring desk to publish the reply")
+        async with session(space, "clinician") as client:
+            page = await client.get(f"/workspace/people/{person_id}")
+            assert reply.data.code in page.text  # the reply's code, shown next to the series
         async with session(space, "coach") as coach:
             page = await coach.get(f"/workspace/people/{person_id}")
             assert 'id="caring-enrol"' not in page.text and "End these texts" not in page.text
@@ -386,12 +397,12 @@ async def test_caring_contacts_start_with_consent_show_back_and_end(js, nats_ser
             page = await client.get(answer.headers["location"])
             assert "Recorded: caring texts ended." in page.text and 'data-status="withdrawn"' in page.text
         events = [e for e in await stream_events(js, first) if e.type.startswith("caring.")]
-        assert [e.type for e in events] == ["caring.enrolled", "caring.withdrawn"]
+        assert [e.type for e in events] == ["caring.enrolled", "caring.reply_received", "caring.withdrawn"]
         enrolled = events[0].data
         assert (enrolled.phone, enrolled.language, enrolled.consent_how, enrolled.actor) == (
             "+15550107001", "es", "written", "clinician-user",
         )  # fmt: skip
         assert enrolled.schedule_days == [1, 7, 14, 21, 28, 60, 90, 120, 180, 270, 365]
-        assert (events[1].data.reason, events[1].data.actor) == ("staff", "clinician-user")
+        assert (events[2].data.reason, events[2].data.actor) == ("staff", "clinician-user")
         denied = [r for r in audit_rows(space) if r["outcome"] == "denied" and r["subject"] == "coach-user"]
         assert denied

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.projections.domain.caring import DEFAULT_SCHEDULE, CaringPolicy, next_text, reply_code
+from services.projections.domain.caring import DEFAULT_SCHEDULE, CaringPolicy, earliest_send, next_text, reply_code
 
 DENVER = ZoneInfo("America/Denver")
 CONSENT = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 10:00 in Denver
@@ -55,6 +55,20 @@ def test_a_year_stepped_hour_by_hour_sends_each_text_once_in_order(gaps: list[in
     assert sent == len(days)
     assert all(9 <= t.astimezone(DENVER).hour < 20 for t in times)
     assert all(b - a >= timedelta(hours=20) for a, b in zip(times, times[1:], strict=False))
+
+
+@given(
+    st.integers(min_value=0, max_value=10),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    st.booleans(),
+)
+def test_the_earliest_send_is_when_next_text_first_says_yes(sent: int, moment: datetime, has_last: bool) -> None:
+    consent = moment.replace(tzinfo=UTC)
+    last = consent + timedelta(days=DAYS[sent - 1]) + timedelta(hours=5) if sent and has_last else None
+    due = consent + timedelta(days=DAYS[sent])
+    first = earliest_send(due, last, DENVER, POLICY)
+    assert next_text(DAYS, consent, sent, last, first, DENVER, POLICY) == sent + 1
+    assert next_text(DAYS, consent, sent, last, first - timedelta(minutes=1), DENVER, POLICY) is None
 
 
 def test_the_reply_code() -> None:

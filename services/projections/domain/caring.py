@@ -9,7 +9,7 @@ forward past several due times, the texts missed are sent one a day, in order, f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -47,6 +47,18 @@ def next_text(
         return None
     hour = now.astimezone(zone).hour
     return sent + 1 if policy.day_starts <= hour < policy.day_ends else None
+
+
+def earliest_send(due: datetime, last_sent_at: datetime | None, zone: tzinfo, policy: CaringPolicy) -> datetime:
+    """When the text due at ``due`` goes out at the earliest (what the person's page shows): not before ``min_gap``
+    after the last one, and in the day's window in ``zone``; ``next_text`` answers it from then on."""
+    at = max(due, last_sent_at + policy.min_gap) if last_sent_at is not None else due
+    local = at.astimezone(zone)
+    if local.hour >= policy.day_ends:
+        local = datetime.combine(local.date() + timedelta(days=1), time(policy.day_starts), tzinfo=zone)
+    elif local.hour < policy.day_starts:
+        local = datetime.combine(local.date(), time(policy.day_starts), tzinfo=zone)
+    return local.astimezone(UTC)
 
 
 def reply_code(message_sid: str) -> str:
