@@ -231,6 +231,7 @@ async def test_projections_serve_ops_routes_and_count_overdue_follow_ups(js, nat
                 "followups_store": "up",
                 "referrals_store": "up",
                 "persons_store": "up",
+                "caring_store": "up",
             }
             assert (await client.get("/livez")).status_code == 200
             not_yet = await scrape(space.url)
