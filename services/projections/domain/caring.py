@@ -106,6 +106,7 @@ class CaringSeries(Aggregate):
     def withdraw(self, reason: str, message_sid: str | None, publish: bool, at: datetime) -> None:
         """``publish``: the desk saw a STOP and says so on the stream (a staff withdrawal is on it already)."""
         self.ended = "withdrawn"
+        self.ended_why = reason
 
     @event("Replied")
     def reply(self, code: str, message_sid: str, at: datetime) -> None:
@@ -125,6 +126,7 @@ class CaringSeries(Aggregate):
             "of": len(self.schedule_days),
             "next_due": due,
             "ended": self.ended,
+            "why": getattr(self, "ended_why", None),  # stop | staff
             "consented_at": self.consented_at,
             "replies": list(self.replies),
         }

@@ -36,5 +36,6 @@ def refusal_reason(exc: Exception) -> str:
     """A refusal in a sentence: a validation error by its first field and message, anything else as it says."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+        where, said = ".".join(str(part) for part in first["loc"]), first["msg"].removeprefix("Value error, ")
+        return f"{where}: {said}" if where else said
     return str(exc)

@@ -341,7 +341,8 @@ async def change_task(request: Request, task_id: UUID, action: str, caller: Page
         error = f"Not {PAST_TENSE[action]}; nothing was recorded: {refusal_reason(exc)}"[:300]
         typed = {"task_id": str(task_id), "action": action, "values": values}
         return await tasks_view(request, caller, values.get("show", ""), status, error=error, typed=typed)
-    return back("/workspace/tasks", done=f"Task {PAST_TENSE[action]}.")
+    done = {"attempt": "Attempt recorded.", "end": "Series ended."}.get(action, f"Task {PAST_TENSE[action]}.")
+    return back("/workspace/tasks", done=done)
 
 
 # ---- metrics and audit ---------------------------------------------------------------------------------------------
