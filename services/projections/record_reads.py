@@ -43,6 +43,7 @@ from services.projections.domain.metrics import (
     kits_left_behind,
     response_metrics,
 )
+from services.projections.domain.outcomes import OUTCOME_TYPES, outcome_figures
 from services.projections.domain.progress import (
     Progress,
     RecordedEvent,
@@ -333,6 +334,20 @@ class RecordReads:
                 await asyncio.to_thread(self.referral_views), since, until
             ),  # issue 17
         }
+
+    async def outcomes(self, who: Principal) -> dict[str, Any]:
+        """The outcome figures (issue 19, ``domain/outcomes.py``), from every incident's events. Directors only;
+        audited."""
+        if who.role is not AccessRole.DIRECTOR:
+            await self._audited(who, "outcomes", "metrics", "outcomes", False, "outcome figures are for directors")
+        await self._audited(who, "outcomes", "metrics", "outcomes", True)
+        events = await asyncio.to_thread(self.store.events_of_types, OUTCOME_TYPES)
+        figures = outcome_figures(events, self.clock.now(), self.zone)
+        staff = await asyncio.to_thread(self.staff)
+        for row in figures["responder_load"]:
+            info = staff.get(UUID(row["responder_id"]))
+            row["name"] = info.name if info else None
+        return figures
 
     referral_views: Any = staticmethod(list)
     """Every referral's view (``ReferralTable.referrals``), set by bootstrap; none by default."""

@@ -129,6 +129,9 @@ class ReadModelQueries(Protocol):
         """Naloxone kits left behind (``naloxone.left_behind`` on incidents' timelines) in [since, until): each
         with ``incident_id``, ``occurred_at`` (a datetime), ``count`` and ``zone``."""
 
+    def events_of_types(self, types: Sequence[str]) -> list[dict[str, Any]]:
+        """Every incident event of ``types`` (stream order): incident_id, type, occurred_at, data."""
+
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         """The newest dead letters first."""
 

@@ -338,6 +338,49 @@ def metrics_page(
     )
 
 
+RATIO_FIGURES = (
+    ("contacted_72h", "Overdose survivors reached within 72 h"),
+    ("moud_30d", "MOUD started within 30 days (overdose or withdrawal survivors)"),
+)
+REPEAT_WINDOWS = (
+    ("any_30d", "Another crisis within 30 days"),
+    ("any_90d", "Another crisis within 90 days"),
+    ("any_365d", "Another crisis within 365 days"),
+    ("overdose_30d", "Another overdose within 30 days of an overdose"),
+    ("overdose_90d", "Another overdose within 90 days of an overdose"),
+    ("overdose_365d", "Another overdose within 365 days of an overdose"),
+)
+
+
+def outcomes_page(figures: Mapping[str, Any], who: Principal, csrf: str, zone: tzinfo = UTC) -> str:
+    """The outcome figures (issue 19) with their charts (inline SVG) and the incidents behind each."""
+    short = {"contacted_72h": "reached in 72 h", "moud_30d": "MOUD in 30 d"}
+    rates = [(short[key], [figures[key]["rate"]]) for key, _ in RATIO_FIGURES]
+    rates += [(f"repeat in {key[4:-1]} d", [figures["repeat_crisis"][key]["rate"]]) for key, _ in REPEAT_WINDOWS[:3]]
+    series = figures["series_outcomes"]
+    counts = [*series["ended"].items(), ("in_progress", series["in_progress"])]
+    charts = [
+        Markup(grouped_bars("Outcome rates", rates, ["rate"], percent_label, maximum=1.0, width=900)),
+        Markup(
+            grouped_bars(
+                "Outreach series by outcome",
+                [(o.replace("_", " "), [n]) for o, n in counts],
+                ["series"],
+            )
+        ),
+    ]
+    context = {"who": who, "csrf": csrf, "active": "outcomes", "zone": zone, "zone_label": str(zone)}
+    return render(
+        "outcomes.html",
+        title="Outcomes",
+        figures=figures,
+        charts=charts,
+        ratio_figures=RATIO_FIGURES,
+        repeat_windows=REPEAT_WINDOWS,
+        **context,
+    )
+
+
 def audit_page(
     rows: Sequence[Mapping[str, Any]],
     who: Principal,

@@ -156,6 +156,24 @@ class SqlReadModelQueries(ABC):
             )
         return kits
 
+    def events_of_types(self, types: Sequence[str]) -> list[dict[str, Any]]:
+        """Every incident event of ``types`` on the timelines, in stream order: ``incident_id``, ``type``,
+        ``occurred_at`` (a datetime) and ``data`` (unsealed). For the outcome figures (issue 19)."""
+        marks = ", ".join("%s" for _ in types)
+        rows = self.query(
+            f"SELECT incident_id, type, occurred_at, body FROM {{timeline}} WHERE type IN ({marks}) ORDER BY seq",
+            tuple(types),
+        )
+        return [
+            {
+                "incident_id": row["incident_id"],
+                "type": row["type"],
+                "occurred_at": datetime.fromisoformat(row["occurred_at"]),
+                "data": self.sealer.unseal(row["body"])["data"],
+            }
+            for row in rows
+        ]
+
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every row of every read-model table, sealed columns opened: two stores with equal dumps are equal."""
         result: dict[str, list[dict[str, Any]]] = {}

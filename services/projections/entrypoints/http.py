@@ -23,6 +23,7 @@ from services.contract.events import DocumentationFields, FollowUpOutcome, Nalox
 from services.contract.outreach import OutreachChannel, OutreachOffer, SeriesOutcome, attempt_problem
 from services.contract.schemagen import asyncapi_document
 from services.projections.adapters.html_pages import PRINT_SECURITY_HEADERS, print_documentation
+from services.projections.adapters.outcome_csv import FigureName, outcome_csv
 from services.projections.adapters.pdf_report import documentation_pdf
 from services.projections.application import ClinicalRecordAccess, TaskScope
 from services.projections.entrypoints.auth import ApiCaller, Caller
@@ -372,6 +373,25 @@ async def metrics(
     on-scene SLA compliance; follow-ups done on time; naloxone kits left behind by zone and month
     (``kits_left_behind``, the month in the organisation's zone). Directors only."""
     return await record_access(request).metrics(caller.principal, since, until)
+
+
+@router.get("/v1/outcomes", responses=AUTH, tags=["metrics"])
+async def outcomes(request: Request, caller: ApiCaller) -> dict[str, Any]:
+    """The outcome figures (issue 19): contact within 72 h after an overdose, MOUD within 30 days, outreach series
+    by outcome, repeat crisis at 30/90/365 days, unmet demand by zone and hour, responder load; each ratio with
+    numerator, denominator and the incidents behind both. Directors only."""
+    return await record_access(request).outcomes(caller.principal)
+
+
+@router.get("/v1/outcomes.csv", responses=AUTH | {200: {"content": {"text/csv": {}}}}, tags=["metrics"])
+async def outcomes_csv(request: Request, caller: ApiCaller, figure: FigureName = "contacted_72h") -> Response:
+    """One figure's rows as CSV (``figure``: contacted_72h, moud_30d, repeat_crisis, series_outcomes, unmet_demand,
+    responder_load)."""
+    body = outcome_csv(await record_access(request).outcomes(caller.principal), figure)
+    disposition = f'attachment; filename="outcomes-{figure}.csv"'
+    return Response(
+        body, media_type="text/csv", headers={"Content-Disposition": disposition, "Cache-Control": "no-store"}
+    )
 
 
 @router.get("/v1/dead-letters", responses=AUTH, tags=["operations"])

@@ -374,6 +374,14 @@ async def metrics(request: Request, caller: PageCaller, since: str = "", until: 
     return page(pages.metrics_page(figures, caller.principal, csrf, since, until, zone))
 
 
+@router.get("/outcomes")
+async def outcomes(request: Request, caller: PageCaller) -> HTMLResponse:
+    """The outcome figures (issue 19): directors only."""
+    figures = await record_access(request).outcomes(caller.principal)
+    csrf = caller.session.csrf_token  # type: ignore[union-attr]
+    return page(pages.outcomes_page(figures, caller.principal, csrf, request.app.state.time_zone))
+
+
 @router.get("/audit")
 async def audit(
     request: Request, caller: PageCaller, subject: str = "", incident: str = "", record_id: str = ""
