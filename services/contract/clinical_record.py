@@ -120,6 +120,7 @@ FollowUpRule = Literal[
     "follow_up_appointment",
     "medical_review",
     "prescriber_review",
+    "bridge_appointment",  # issue 19: outreach if an MOUD bridge appointment is missed (moud.py)
 ]
 FollowUpOutcome = Literal["contact_made", "no_contact", "declined", "referred", "other"]
 

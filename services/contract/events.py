@@ -23,6 +23,7 @@ from services.contract import (
     field,
     intake,
     messaging,
+    moud,
     operations,
     outreach,
     person,
@@ -38,6 +39,7 @@ from services.contract.envelope import Envelope, UnreadableMessage
 from services.contract.field import *  # noqa: F403
 from services.contract.intake import *  # noqa: F403
 from services.contract.messaging import *  # noqa: F403
+from services.contract.moud import *  # noqa: F403
 from services.contract.operations import *  # noqa: F403
 from services.contract.outreach import *  # noqa: F403
 from services.contract.person import *  # noqa: F403
@@ -59,6 +61,7 @@ _MODULES = (
     person,
     caring,
     outreach,
+    moud,
 )
 
 EVENT_TYPES: dict[str, type[Envelope]] = {cls.TYPE: cls for module in _MODULES for cls in module.EVENTS}

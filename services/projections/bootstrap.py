@@ -27,6 +27,7 @@ from services.projections.application import ClinicalRecordAccess
 from services.projections.caring_desk import CaringDesk, CaringDeskSettings, CaringWatch
 from services.projections.entrypoints.auth import NotAuthenticated, SignInRequired, session_of
 from services.projections.entrypoints.http import router as api_router
+from services.projections.entrypoints.moud_api import install_moud_api
 from services.projections.entrypoints.person_pages import install_person_pages
 from services.projections.entrypoints.program_pages import install_program_directory
 from services.projections.entrypoints.referral_api import install_referral_api
@@ -277,6 +278,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     install_responder_page(app, settings)  # /r/<token> and /workspace/respond/<incident>: the responder's page
     install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
     install_referral_api(app)  # /v1/incidents/{id}/matches, level-of-care, referrals; /v1/referrals/{id}/...
+    install_moud_api(app)  # /v1/incidents/{id}/moud-bridges (issue 19)
     install_referral_pages(app)  # /workspace/incidents/{id}/matches, /workspace/referrals/...
     install_person_pages(app)  # /workspace/people..., /v1/people/{id}: the person record and its consents
 

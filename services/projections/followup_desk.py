@@ -38,6 +38,8 @@ from services.contract.events import (
     FollowUpSeriesEnded,
     IncidentCancelled,
     IncidentReported,
+    MoudAppointmentKept,
+    MoudBridgeRecorded,
     ReferralNoShow,
     ResponderRegistered,
     ResponderRetired,
@@ -52,6 +54,7 @@ from services.projections.domain.followups import (
     can_take,
     task_code,
     task_id_for,
+    task_on_bridge,
     task_on_ed_visit,
     tasks_on_report,
 )
@@ -288,6 +291,27 @@ class FollowUpDesk(StreamProcessor):
         index.settle(task_id=event.data.task_id)
         processing_event.collect_events(case, index)
 
+    def on_bridge_recorded(self, event: MoudBridgeRecorded, processing_event: ProcessingEvent) -> None:
+        """An MOUD bridge (issue 19): the outreach if its appointment is missed, due a grace period after it."""
+        case = self._case(event.data.incident_id)
+        if case is None or case.cancelled:
+            return
+        index = self._index()
+        self._create(case, index, task_on_bridge(event.data.appointment_at, self.rules), event.occurred_at)
+        processing_event.collect_events(case, index)
+
+    def on_appointment_kept(self, event: MoudAppointmentKept, processing_event: ProcessingEvent) -> None:
+        """The bridge appointment was kept: its outreach is not needed (cancelled, never overdue)."""
+        case = self._case(event.data.incident_id)
+        task_id = task_id_for(event.data.incident_id, "bridge_appointment")
+        task = case.task(task_id) if case else None
+        if case is None or task is None or task["status"] != "open":
+            return
+        index = self._index()
+        case.cancel_task(task_id=task_id, reason="not_applicable", at=event.occurred_at)
+        index.settle(task_id=task_id)
+        processing_event.collect_events(case, index)
+
     def on_documentation_completed(
         self, event: DocumentationFieldsCompleted, processing_event: ProcessingEvent
     ) -> None:
@@ -396,6 +420,8 @@ class FollowUpDesk(StreamProcessor):
     policy.register(FollowUpRescheduled, on_task_rescheduled)
     policy.register(FollowUpAttemptRecorded, on_attempt_recorded)  # the outreach series (issue 19)
     policy.register(FollowUpSeriesEnded, on_series_ended)
+    policy.register(MoudBridgeRecorded, on_bridge_recorded)  # MOUD continuity (issue 19)
+    policy.register(MoudAppointmentKept, on_appointment_kept)
     policy.register(DocumentationFieldsCompleted, on_documentation_completed)
     policy.register(ResponderRegistered, on_responder_profile)
     policy.register(ResponderUpdated, on_responder_profile)

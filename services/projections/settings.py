@@ -27,13 +27,14 @@ class ProjectionsSettings(RuntimeSettings):
     followup_appointment_hours: int = Field(default=48, ge=1, description="appointment after a suicidal crisis")
     followup_medical_review_hours: int = Field(default=24, ge=1, description="medical review, severe CIWA-Ar")
     followup_prescriber_review_hours: int = Field(default=24, ge=1, description="prescriber review, COWS >= threshold")
+    followup_bridge_grace_hours: int = Field(default=2, ge=1, description="an MOUD bridge appointment not kept by then")
     followup_ed_visit_days: int = Field(default=7, ge=1, description="follow-up after an ED visit: target")
     followup_ed_deadline_days: int = Field(default=30, ge=1, description="follow-up after an ED visit: deadline")
     ciwa_severe_threshold: int = Field(default=19, ge=0, le=67, description="CIWA-Ar score that is severe")
     cows_prescriber_threshold: int = Field(default=8, ge=0, le=48, description="COWS score for prescriber review")
     followup_check_seconds: float = Field(default=30.0, gt=0, description="how often overdue follow-ups are checked")
     outreach_attempts: str = Field(
-        default="post_overdose_outreach=4,caring_contact=5,follow_up_appointment=3,ed_follow_up=3",
+        default="post_overdose_outreach=4,caring_contact=5,follow_up_appointment=3,ed_follow_up=3,bridge_appointment=3",
         description="rules worked as a series of attempts, and how many attempts before 'unreachable'",
     )
     outreach_spacing_hours: float = Field(default=24.0, gt=0, description="the next attempt is due this much later")
@@ -87,6 +88,7 @@ class ProjectionsSettings(RuntimeSettings):
             appointment_hours=self.followup_appointment_hours,
             medical_review_hours=self.followup_medical_review_hours,
             prescriber_review_hours=self.followup_prescriber_review_hours,
+            bridge_grace_hours=self.followup_bridge_grace_hours,
             ed_visit_days=self.followup_ed_visit_days,
             ed_deadline_days=self.followup_ed_deadline_days,
             ciwa_severe_threshold=self.ciwa_severe_threshold,

@@ -26,6 +26,8 @@ from services.contract.events import (
     FollowUpCompletedData,
     FollowUpSeriesEnded,
     FollowUpSeriesEndedData,
+    MoudBridgeRecorded,
+    MoudBridgeRecordedData,
     PersonIncidentLinkData,
     PersonIncidentLinked,
     SelfHarmRiskDetails,
@@ -134,6 +136,19 @@ def seeded(space: Any) -> tuple[list[Any], dict[str, Story]]:
             e.incident_id,
         ),  # fmt: skip
         attempt(s["D"], NOW - timedelta(hours=12), 1, False),  # a series in progress
+        _ev(
+            MoudBridgeRecorded,
+            MoudBridgeRecordedData(
+                bridge_id=uuid4(),
+                incident_id=b.incident_id,
+                dose_mg=8,
+                dose_given_at=b.start + 3 * DAY,
+                appointment_at=b.start + 4 * DAY,
+                recorded_by="dr",
+            ),
+            b.start + 3 * DAY,
+            b.incident_id,
+        ),  # fmt: skip  # B's first MOUD dose on day 3
     ]
     one, two = uuid4(), uuid4()
     events += [linked(one, a, a.start), linked(one, s["F"], s["F"].start), linked(two, e, e.start)]
@@ -171,10 +186,13 @@ def recount(events: list[Any], now: datetime, zone: Any) -> dict[str, Any]:
         return times
 
     def moud_times(i: UUID) -> list[datetime]:
-        return [
+        times = [
             e.occurred_at for e in of[i]
             if e.type == "followup.attempt_recorded" and {"moud_start", "bridge_prescription"} & set(e.data.accepted)
         ]  # fmt: skip
+        return times + [
+            e.data.dose_given_at for e in of[i] if e.type == "moud.bridge_recorded" and e.data.dose_given_at
+        ]
 
     def ratio(ids: list[UUID], times: Any, window: timedelta) -> tuple[set[str], set[str]]:
         yes, no = set(), set()
@@ -282,7 +300,7 @@ async def test_the_figures_equal_a_plain_recount_of_the_stream_and_survive_a_reb
         # what the seeded history says by construction, so the recount itself is checked too
         a, b, d, e = (str(s[k].incident_id) for k in "ABDE")
         assert ids(api["contacted_72h"]) == ({a, e}, {b, str(s["F"].incident_id)})  # C died; D is too recent
-        assert ids(api["moud_30d"])[0] == {a}
+        assert ids(api["moud_30d"])[0] == {a, b}
         assert ids(api["repeat_crisis"]["any_30d"])[0] == {a} and ids(api["repeat_crisis"]["any_365d"])[0] == {a, e}
         assert ids(api["repeat_crisis"]["overdose_90d"])[0] == {a}
         assert api["series_outcomes"] == {"ended": {"declined": 1, "engaged_in_care": 1}, "in_progress": 1}

@@ -58,6 +58,8 @@ from services.contract.events import (
     IncidentReassessed,
     IncidentRelocated,
     IncidentReported,
+    MoudAppointmentKept,
+    MoudBridgeRecorded,
     NaloxoneAdministered,
     NaloxoneLeftBehind,
     NaloxoneRestockReported,
@@ -387,5 +389,26 @@ WORDING |= {
         by("ended_by"),
         "workspace",
         lambda e, t: f"outreach series ended after {e.data.attempts} attempt(s): {words(e.data.outcome)}",
+    ),
+}
+
+
+def _bridge(e: Any, t: Any) -> str:
+    d = e.data
+    said = f"MOUD bridge ({words(d.medication.value)})"
+    if d.dose_mg is not None:
+        said += f": {d.dose_mg:g} mg given at {t.moment(d.dose_given_at, e.occurred_at)}"
+    if d.prescription_days:
+        said += f"; prescription for {d.prescription_days} day(s)"
+    return said + f"; clinic appointment {t.moment(d.appointment_at, e.occurred_at)}"
+
+
+# issue 19: MOUD continuity (services/contract/moud.py)
+WORDING |= {
+    MoudBridgeRecorded: Wording(by("recorded_by"), "workspace", _bridge),
+    MoudAppointmentKept: Wording(
+        by("recorded_by"),
+        "workspace",
+        lambda e, t: f"MOUD bridge appointment kept ({t.moment(e.data.kept_at, e.occurred_at)})",
     ),
 }

@@ -40,6 +40,7 @@ RULE_TITLES: dict[str, str] = {
     "follow_up_appointment": "Appointment after the suicidal crisis",
     "medical_review": "Urgent medical review for severe alcohol withdrawal",
     "prescriber_review": "Prescriber evaluation for buprenorphine induction",
+    "bridge_appointment": "Outreach the same day if the MOUD bridge appointment is missed",
 }
 
 QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
@@ -87,6 +88,8 @@ class FollowUpPolicy:
     """Rule 6: the lowest CIWA-Ar score that counts as severe (ASAM 2020)."""
     cows_prescriber_threshold: int = 8
     """Rule 7: the lowest COWS score that calls for a prescriber evaluation."""
+    bridge_grace_hours: int = 2
+    """Issue 19: an MOUD bridge appointment not kept this long after its time is missed: the outreach is due."""
     outreach: OutreachPolicy = field(default_factory=OutreachPolicy)
     """Issue 19: which rules are worked as a series of attempts, how many, how far apart (``domain/outreach.py``)."""
 
@@ -174,6 +177,17 @@ def task_on_ed_visit(at: datetime, policy: FollowUpPolicy, basis: str) -> TaskSp
         Priority.P3,
         basis,
         deadline_at=at + timedelta(days=policy.ed_deadline_days),
+    )
+
+
+def task_on_bridge(appointment_at: datetime, policy: FollowUpPolicy) -> TaskSpec:
+    """Issue 19: the outreach if an MOUD bridge appointment is missed, due a grace period after it (kept: cancelled)."""
+    return TaskSpec(
+        "bridge_appointment",
+        Role.PEER_COACH,
+        appointment_at + timedelta(hours=policy.bridge_grace_hours),
+        Priority.P2,
+        f"MOUD bridge: the coach is paged if the appointment is not kept within {policy.bridge_grace_hours} h",
     )
 
 

@@ -7,8 +7,9 @@ Definitions (the README repeats them):
   false alarm or unable to locate) reached by a follow-up within 72 h of the report: an outreach attempt that
   reached the person, a task completed as contact made or referred, or a series ended as engaged in care, at most
   72 h after the report. Counted once 72 h have passed (or once reached).
-- **moud_30d**: survivors of an overdose or a withdrawal for whom an outreach attempt recorded an MOUD start or a
-  bridge prescription accepted within 30 days of the report. Counted once 30 days have passed (or once started).
+- **moud_30d**: survivors of an overdose or a withdrawal with a first MOUD dose within 30 days of the report: a
+  bridge dose given (``moud.bridge_recorded``), or an outreach attempt that recorded an MOUD start or a bridge
+  prescription accepted. Counted once 30 days have passed (or once started).
 - **series_outcomes**: outreach series ended, by outcome (the first end of each task), and series in progress
   (tasks with attempts and no end).
 - **repeat_crisis**: for each incident linked to a person, whether another incident of the same person was
@@ -40,6 +41,7 @@ OUTCOME_TYPES = (
     "person.incident_unlinked",
     "dispatch.unfilled",
     "dispatch.offered",
+    "moud.bridge_recorded",
 )
 """The event types the figures are computed from."""
 NOT_SURVIVED = frozenset({"deceased", "false_alarm", "unable_to_locate"})
@@ -101,6 +103,8 @@ def incidents_from(events: Iterable[Mapping[str, Any]]) -> dict[str, Incident]:
                 incident.contacts.append(e["occurred_at"])
             if MOUD & set(data.get("accepted") or ()):
                 incident.moud.append(e["occurred_at"])
+        elif e["type"] == "moud.bridge_recorded" and data.get("dose_given_at"):
+            incident.moud.append(datetime.fromisoformat(str(data["dose_given_at"]).replace("Z", "+00:00")))
         elif e["type"] == "followup.completed" and data.get("outcome") in CONTACT_OUTCOMES:
             incident.contacts.append(e["occurred_at"])
         elif e["type"] == "followup.series_ended" and data.get("outcome") == "engaged_in_care":

@@ -26,6 +26,7 @@ class OutreachPolicy:
             "caring_contact": 5,
             "follow_up_appointment": 3,
             "ed_follow_up": 3,
+            "bridge_appointment": 3,
         }
     )
     """Rule -> the attempts before a series with nobody reached ends as unreachable (988 practice: 3-5)."""
