@@ -121,6 +121,7 @@ FollowUpRule = Literal[
     "medical_review",
     "prescriber_review",
     "bridge_appointment",  # issue 19: outreach if an MOUD bridge appointment is missed (moud.py)
+    "debrief",  # issue 19: the team's debrief after a death or an overdose reversal
 ]
 FollowUpOutcome = Literal["contact_made", "no_contact", "declined", "referred", "other"]
 

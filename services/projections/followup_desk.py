@@ -52,10 +52,12 @@ from services.projections.domain.followups import (
     FollowUpPolicy,
     TaskSpec,
     can_take,
+    hard_call,
     task_code,
     task_id_for,
     task_on_bridge,
     task_on_ed_visit,
+    task_on_hard_call,
     tasks_on_report,
 )
 from services.projections.domain.outreach import after_attempt
@@ -317,7 +319,7 @@ class FollowUpDesk(StreamProcessor):
     ) -> None:
         disposition = event.data.fields.disposition
         case = self._case(event.data.incident_id)
-        if case is None or disposition is None:
+        if case is None:
             return
         index = self._index()
         if disposition in ENDS_SUPPORT:
@@ -328,7 +330,25 @@ class FollowUpDesk(StreamProcessor):
             case.note_ed_visit(at=event.occurred_at)
             basis = f"disposition {disposition.replace('_', ' ')}: follow-up visit (HEDIS FUA)"
             self._create(case, index, task_on_ed_visit(event.occurred_at, self.rules, basis), event.occurred_at)
+        if (what := hard_call(event.data.fields)) and not case.cancelled:  # a death or a reversal (issue 19)
+            self._debrief(case, index, what, event.occurred_at)
         processing_event.collect_events(case, index)
+
+    def _debrief(self, case: IncidentCase, index: DueIndex, what: str, at: datetime) -> None:
+        """The team's debrief: a task for the supervisor of the responders on the incident, once per incident."""
+        task_id = task_id_for(case.id, "debrief")
+        if case.has_task(task_id):
+            return
+        self._create(case, index, task_on_hard_call(at, self.rules, what), at)
+        directory = self._directory()
+        task = case.task(task_id)
+        supervisors = [p for p in self._chasers(case, None, directory) if p["as"] == "supervisor"]
+        if task is not None and task["assignee_id"] is None and supervisors:
+            chosen = supervisors[0]
+            case.assign_task(
+                task_id=task_id, assignee_id=UUID(chosen["responder_id"]), by=RULES, at=at, announce=True,
+                notify=[chosen | {"as": "assignee"}],
+            )  # fmt: skip
 
     def on_referral_no_show(self, event: ReferralNoShow, processing_event: ProcessingEvent) -> None:
         """An accepted admission was missed (issue 17): the coach assigned to the incident's follow-up is told

@@ -28,6 +28,7 @@ class ProjectionsSettings(RuntimeSettings):
     followup_medical_review_hours: int = Field(default=24, ge=1, description="medical review, severe CIWA-Ar")
     followup_prescriber_review_hours: int = Field(default=24, ge=1, description="prescriber review, COWS >= threshold")
     followup_bridge_grace_hours: int = Field(default=2, ge=1, description="an MOUD bridge appointment not kept by then")
+    followup_debrief_hours: int = Field(default=72, ge=1, description="the debrief after a death or a reversal")
     followup_ed_visit_days: int = Field(default=7, ge=1, description="follow-up after an ED visit: target")
     followup_ed_deadline_days: int = Field(default=30, ge=1, description="follow-up after an ED visit: deadline")
     ciwa_severe_threshold: int = Field(default=19, ge=0, le=67, description="CIWA-Ar score that is severe")
@@ -89,6 +90,7 @@ class ProjectionsSettings(RuntimeSettings):
             medical_review_hours=self.followup_medical_review_hours,
             prescriber_review_hours=self.followup_prescriber_review_hours,
             bridge_grace_hours=self.followup_bridge_grace_hours,
+            debrief_hours=self.followup_debrief_hours,
             ed_visit_days=self.followup_ed_visit_days,
             ed_deadline_days=self.followup_ed_deadline_days,
             ciwa_severe_threshold=self.ciwa_severe_threshold,

@@ -41,6 +41,7 @@ RULE_TITLES: dict[str, str] = {
     "medical_review": "Urgent medical review for severe alcohol withdrawal",
     "prescriber_review": "Prescriber evaluation for buprenorphine induction",
     "bridge_appointment": "Outreach the same day if the MOUD bridge appointment is missed",
+    "debrief": "Team debrief after a death or an overdose reversal",
 }
 
 QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
@@ -88,6 +89,8 @@ class FollowUpPolicy:
     """Rule 6: the lowest CIWA-Ar score that counts as severe (ASAM 2020)."""
     cows_prescriber_threshold: int = 8
     """Rule 7: the lowest COWS score that calls for a prescriber evaluation."""
+    debrief_hours: int = 72
+    """Issue 19: the team's debrief after a death or an overdose reversal is due this long after it is recorded."""
     bridge_grace_hours: int = 2
     """Issue 19: an MOUD bridge appointment not kept this long after its time is missed: the outreach is due."""
     outreach: OutreachPolicy = field(default_factory=OutreachPolicy)
@@ -189,6 +192,22 @@ def task_on_bridge(appointment_at: datetime, policy: FollowUpPolicy) -> TaskSpec
         Priority.P2,
         f"MOUD bridge: the coach is paged if the appointment is not kept within {policy.bridge_grace_hours} h",
     )
+
+
+def task_on_hard_call(at: datetime, policy: FollowUpPolicy, what: str) -> TaskSpec:
+    """Issue 19: a death or an overdose reversal on the incident: the team's debrief, for a supervisor."""
+    return TaskSpec(
+        "debrief", Role.SUPERVISOR, at + timedelta(hours=policy.debrief_hours), Priority.P3, f"{what}: team debrief"
+    )
+
+
+def hard_call(fields: Any) -> str | None:
+    """'a death' or 'an overdose reversal' when the documentation records one (a dose that improved the person)."""
+    if fields.disposition == "deceased":
+        return "a death"
+    if any(dose.response == "improved" for dose in fields.naloxone_doses):
+        return "an overdose reversal"
+    return None
 
 
 def can_take(owner_role: Role | str, responder_role: str) -> bool:
