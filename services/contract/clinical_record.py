@@ -87,6 +87,16 @@ class DocumentationFields(Strict):
     notes: str | None = Field(default=None, max_length=4000)
 
 
+def hard_call(fields: DocumentationFields) -> str | None:
+    """'a death' or 'an overdose reversal' when the documentation records one (a naloxone dose that improved the
+    person): the responders rest, and the team debriefs (issue 19). None otherwise."""
+    if fields.disposition == "deceased":
+        return "a death"
+    if any(dose.response == "improved" for dose in fields.naloxone_doses):
+        return "an overdose reversal"
+    return None
+
+
 class DocumentationFieldsCompletedData(Strict):
     incident_id: UUID
     fields: DocumentationFields

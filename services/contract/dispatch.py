@@ -46,6 +46,8 @@ class PageReason(Strict):
     team_role: Literal["primary", "peer", "supervisor", "director"] = "primary"
     location_source: Literal["reported", "home_base"] = "home_base"
     location_age_minutes: int | None = Field(default=None, ge=0)
+    resting: bool = Field(default=False, description="resting after a death or a reversal: nobody else could be paged")
+    passed_over_resting: int = Field(default=0, ge=0, description="able and on call, passed over for their rest")
 
 
 class DispatchOfferedData(Strict):

@@ -130,6 +130,24 @@ class CalendarImportedData(Strict):
     shifts: list[Shift]
 
 
+class ResponderRestStartedData(Strict):
+    """Issue 19: a death or an overdose reversal on ``incident_id``: this responder rests until ``until`` (routing
+    passes them over while anyone else can be paged)."""
+
+    responder_id: UUID
+    incident_id: UUID
+    until: UtcDatetime
+    what: Literal["a death", "an overdose reversal"]
+
+
+class ResponderRestEndedData(Strict):
+    """A supervisor (or director) ended a rest early, explicitly."""
+
+    responder_id: UUID
+    incident_id: UUID = Field(description="the incident the rest was for")
+    ended_by: str = Field(min_length=1, max_length=100)
+
+
 class ResponderRegistered(event_type("responder.registered", ResponderProfile)):
     pass
 
@@ -170,7 +188,17 @@ class CalendarImported(event_type("schedule.calendar_imported", CalendarImported
     pass
 
 
+class ResponderRestStarted(event_type("responder.rest_started", ResponderRestStartedData)):
+    pass
+
+
+class ResponderRestEnded(event_type("responder.rest_ended", ResponderRestEndedData)):
+    pass
+
+
 EVENTS = (
+    ResponderRestStarted,
+    ResponderRestEnded,
     ResponderRegistered,
     ResponderUpdated,
     ResponderRetired,

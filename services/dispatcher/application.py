@@ -42,6 +42,7 @@ from services.contract.events import (
     ResponderAvailabilityChanged,
     ResponderLocationReported,
     ResponderRegistered,
+    ResponderRestEnded,
     ResponderRetired,
     ResponderUpdated,
     RotationDefined,
@@ -64,6 +65,7 @@ from services.dispatcher.naloxone_stock import NaloxoneStock
 from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
 from services.dispatcher.referral_alerts import REFERRAL_HANDLERS, ReferralAlarms
+from services.dispatcher.rest import end_rest, rest_after_hard_call
 from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.unit_of_work import UnitOfWork
@@ -134,8 +136,7 @@ class Dispatcher(StreamProcessor):
         self.known.catch_up(self.recorder, self.repository)
 
     def on_call_now(self, zone: str | None, at: datetime | None = None) -> frozenset[UUID]:
-        """Who is on call for ``zone`` at ``at`` (default: now)."""
-        return self.known.on_call(zone, at or self.clock.now())
+        return self.known.on_call(zone, at or self.clock.now())  # who is on call for ``zone`` at ``at`` (or now)
 
     # ---- stream events --------------------------------------------------------------------------------
 
@@ -237,13 +238,11 @@ class Dispatcher(StreamProcessor):
             work.record(UUID(responder_id)).release(incident_id=incident.id)
 
     def on_documentation_completed(self, work: UnitOfWork, completed: DocumentationFieldsCompleted) -> None:
-        """A disposition recorded for the incident (the first one) answers a NOBODY ACCEPTED alarm.
-
-        Who may write documentation is the projections' rule; after an exhausted ladder nobody was assigned, so
-        in practice that is a clinical director.
-        """
+        """A disposition recorded (the first one) answers a NOBODY ACCEPTED alarm; a death or a reversal: rest."""
         disposition = completed.data.fields.disposition
         incident = work.incident_or_none(completed.data.incident_id)
+        if incident is not None:  # issue 19: rest.py
+            rest_after_hard_call(work, incident, completed, self.paging.rest_hours, self.clock.now())
         if disposition is None or incident is None or incident.recorded_disposition() is not None:
             return
         incident.note_disposition(disposition=disposition, caused_by=completed.id, at=self.clock.now())
@@ -496,5 +495,6 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     EmsCalled: Dispatcher.on_ems_called,  # F4: 911 called on the incident page
     EmsArrived: Dispatcher.on_ems_arrived,  # F2: EMS on scene from the incident page or the gateway
     **REFERRAL_HANDLERS,  # a referral nobody accepted in time, paged until taken (issue 17): referral_alerts.py
+    ResponderRestEnded: lambda dispatcher, work, ended: end_rest(work, ended, dispatcher.clock.now()),  # rest.py
 }
 """What the dispatcher does for each contract event it consumes; its durable is filtered to exactly these types."""

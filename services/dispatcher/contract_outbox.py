@@ -50,6 +50,7 @@ from services.dispatcher.field_reports import is_backup_page, publish_field_repo
 from services.dispatcher.naloxone_stock import publish_left_behind, publish_stock_changed, publish_stock_low
 from services.dispatcher.outbox_events import contract_event, notification_requested
 from services.dispatcher.referral_alerts import REFERRAL_OUTBOX_HANDLERS
+from services.dispatcher.rest import publish_rest_started
 from services.runtime.signed_links import ResponderLinks
 
 PAGE_PURPOSES = ("offer", "reminder", "voice")
@@ -350,5 +351,6 @@ OUTBOX_HANDLERS: dict[type, Callable[[ContractOutbox, Any], Sequence[Envelope]]]
     ResponderRecord.NaloxoneStockLow: publish_stock_low,
     FieldReport.Reported: publish_field_report,  # field reports by text (F2, issue 18): field_reports.py
     **REFERRAL_OUTBOX_HANDLERS,  # a referral nobody accepted in time (issue 17): referral_alerts.py
+    ResponderRecord.RestStarted: publish_rest_started,  # rest after a hard call (issue 19): rest.py
 }
 """What the dispatcher publishes, by the stored domain event it publishes it for."""

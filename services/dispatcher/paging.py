@@ -182,7 +182,7 @@ class Pager:
                 reminder_at=now + step_policy.reminder_after if step_policy.reminder_after else None,
                 voice_at=now + step_policy.voice_after if step_policy.voice_after else None,
                 distance_km=candidate.distance_km,
-                reason=page_reason(candidate, plan, slot, at),
+                reason=page_reason(candidate, plan, slot, at, selection.passed_over_resting),
                 caused_by=cause,
                 at=now,
             )

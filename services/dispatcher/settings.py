@@ -56,6 +56,12 @@ class DispatcherSettings(RuntimeSettings):
         "directors again this often until someone replies Y <code>, a program accepts or it is cancelled",
     )
     referral_alarm_soundings: int = Field(default=4, ge=1, le=20, description="how many times, the first included")
+    rest_after_hard_call_hours: float = Field(
+        default=8.0,
+        ge=0,
+        description="after a death or an overdose reversal, its responders are passed over in routing this long "
+        "while anyone else can be paged (0: off)",
+    )
     stale_location_minutes: int = Field(default=30, ge=1, description="older reported locations fall back to home")
     max_radius_km: float = Field(default=80.0, gt=0)
     busy_at_load: int = Field(default=1, ge=1, description="open incidents that make a responder busy")
@@ -206,6 +212,7 @@ class DispatcherSettings(RuntimeSettings):
             referral_alarm=ReferralAlarmPolicy(
                 timedelta(minutes=self.referral_alarm_repeat_minutes), self.referral_alarm_soundings
             ),
+            rest_hours=self.rest_after_hard_call_hours,
         )
 
     def routing_rules(self) -> RoutingRules:

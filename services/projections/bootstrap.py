@@ -33,6 +33,7 @@ from services.projections.entrypoints.program_pages import install_program_direc
 from services.projections.entrypoints.referral_api import install_referral_api
 from services.projections.entrypoints.referral_pages import install_referral_pages
 from services.projections.entrypoints.responder_page import install_responder_page
+from services.projections.entrypoints.rest_pages import install_rest_pages
 from services.projections.entrypoints.stream import StreamTimedConsumer
 from services.projections.entrypoints.web import InvalidFormValue
 from services.projections.entrypoints.web import router as web_router
@@ -279,6 +280,7 @@ def build(settings: ProjectionsSettings, clock: Clock | None = None) -> FastAPI:
     install_program_directory(app, settings)  # /v1/programs, /workspace/programs and /p/<token>
     install_referral_api(app)  # /v1/incidents/{id}/matches, level-of-care, referrals; /v1/referrals/{id}/...
     install_moud_api(app)  # /v1/incidents/{id}/moud-bridges (issue 19)
+    install_rest_pages(app)  # /workspace/resting (issue 19)
     install_referral_pages(app)  # /workspace/incidents/{id}/matches, /workspace/referrals/...
     install_person_pages(app)  # /workspace/people..., /v1/people/{id}: the person record and its consents
 

@@ -45,6 +45,7 @@ from services.contract.events import (
     ResponderRetired,
     ResponderUpdated,
     Role,
+    hard_call,
 )
 from services.projections.domain import followup_aggregates
 from services.projections.domain.followup_aggregates import DueIndex, IncidentCase, StaffDirectory
@@ -52,7 +53,6 @@ from services.projections.domain.followups import (
     FollowUpPolicy,
     TaskSpec,
     can_take,
-    hard_call,
     task_code,
     task_id_for,
     task_on_bridge,

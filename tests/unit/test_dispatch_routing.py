@@ -181,3 +181,20 @@ def test_free_code_skips_codes_in_use_and_wraps() -> None:
     assert free_code("4821", set()) == "4821"
     assert free_code("4821", {"4821", "4822"}) == "4823"
     assert free_code("9999", {"9999"}) == "1000"
+
+
+def test_resting_after_a_hard_call_is_passed_over_unless_nobody_else_can_go() -> None:
+    """Issue 19: a responder resting after a death or a reversal is passed over (the page says how many were), and
+    is paged, marked resting, only when nobody else can be; the rest ends at its time."""
+    resting = person(39.744, -104.988, resting_until=NOW + timedelta(hours=8))
+    other = person(39.80, -104.90)
+    chosen = select([resting, other])
+    assert [c.responder for c in chosen.candidates] == [other]
+    assert chosen.passed_over_resting == 1 and not chosen.candidates[0].resting
+    alone = select([resting])
+    assert [c.responder for c in alone.candidates] == [resting]
+    assert alone.candidates[0].resting and alone.passed_over_resting == 0
+    rested = replace(resting, resting_until=NOW - timedelta(minutes=1))
+    back = select([rested, other])
+    assert [c.responder for c in back.candidates] == [rested] and back.passed_over_resting == 0
+    assert select([resting], needs=("prescriber",)).shortfalls == ("nobody_with_skill",)  # rest is no excuse

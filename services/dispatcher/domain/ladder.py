@@ -120,9 +120,14 @@ def decide_escalation(position: Rung, state: SlotState, policy: PagingPolicy, re
     return LadderDecision(Move.EXHAUSTED, None, LADDER_EXHAUSTED)
 
 
-def page_reason(candidate: Candidate, plan: StepPlan, slot: str, at: Rung) -> dict[str, Any]:
-    """Why ``candidate`` is paged: the ``PageReason`` of the offer, as the stored event keeps it."""
-    return {
+def page_reason(
+    candidate: Candidate, plan: StepPlan, slot: str, at: Rung, passed_over_resting: int = 0
+) -> dict[str, Any]:
+    """Why ``candidate`` is paged: the ``PageReason`` of the offer, as the stored event keeps it; with who was passed
+    over for resting after a hard call, or that this one is resting and nobody else could be paged (issue 19)."""
+    rest = {"resting": True} if candidate.resting else {}
+    rest |= {"passed_over_resting": passed_over_resting} if passed_over_resting else {}
+    return rest | {
         "on_call": True,
         "skills_matched": list(candidate.skills_matched),
         "distance_km": candidate.distance_km,

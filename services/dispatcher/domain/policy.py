@@ -57,6 +57,7 @@ class PagingPolicy:
     second_acceptance: Literal["backup", "stand_down"] = "backup"
     alarm: AlarmPolicy = field(default_factory=AlarmPolicy)
     referral_alarm: ReferralAlarmPolicy = field(default_factory=ReferralAlarmPolicy)
+    rest_hours: float = 8.0  # after a death or a reversal, the responders rest this long (issue 19; 0: off)
 
     def step(self, priority: str) -> StepPolicy:
         return self.by_priority[priority]

@@ -108,6 +108,10 @@ class ResponderView:
     reported_at: datetime | None = None
     load: int = 0
     naloxone: tuple[NaloxoneLot, ...] | None = None  # None: stock never recorded
+    resting_until: datetime | None = None  # after a death or a reversal (issue 19)
+
+    def resting(self, at: datetime) -> bool:
+        return self.resting_until is not None and at < self.resting_until
 
     @property
     def language(self) -> str:
@@ -167,6 +171,24 @@ class ResponderRecord(Aggregate):
     @event("OptOutChanged")
     def change_opt_out(self, opted_out: bool, at: datetime) -> None:
         self.opted_out = opted_out
+
+    # ---- rest after a hard call (issue 19): old records have none of it, read through ``rest`` ----
+
+    @event("RestStarted")
+    def start_rest(self, until: datetime, what: str, incident_id: UUID, caused_by: UUID | None, at: datetime) -> None:
+        """``what``: 'a death' or 'an overdose reversal' on ``incident_id``: passed over in routing until ``until``
+        while anyone else can be paged."""
+        self.rest = {"until": until, "what": what, "incident_id": str(incident_id)}
+        self.rested_for = [*getattr(self, "rested_for", []), str(incident_id)]
+
+    @event("RestEnded")
+    def end_rest(self, by: str, caused_by: UUID | None, at: datetime) -> None:
+        """A supervisor ended the rest early (explicitly, by name)."""
+        self.rest = None
+
+    def resting_until(self) -> datetime | None:
+        rest = getattr(self, "rest", None)
+        return rest["until"] if rest else None
 
     @event("CodeOpened")
     def open_code(self, code: str, incident_id: UUID, page_id: UUID) -> None:
@@ -317,6 +339,7 @@ class ResponderRecord(Aggregate):
             reported_at=location["at"] if location else None,
             load=len(self.assignments),
             naloxone=kits_from_stored(stored) if (stored := getattr(self, "naloxone", None)) is not None else None,
+            resting_until=self.resting_until(),
         )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -62,12 +62,14 @@ class Candidate:
     skills_matched: tuple[str, ...]
     location_source: str
     location_age_minutes: int | None
+    resting: bool = False  # resting after a hard call, paged because nobody else could be
 
 
 @dataclass(frozen=True)
 class Selection:
     candidates: tuple[Candidate, ...]
     shortfalls: tuple[str, ...] = ()
+    passed_over_resting: int = 0  # on call and able, but resting after a hard call (issue 19)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Request:
     needs: tuple[str, ...] = ()
     roles: frozenset[str] | None = None  # only these roles (supervisor rung, a team's peer)
     exclude: frozenset[UUID] = frozenset()
+    allow_resting: bool = False  # nobody else could be paged: those resting after a hard call may be (issue 19)
 
 
 def required_skills(needs: Iterable[str]) -> list[frozenset[str]]:
@@ -150,6 +153,9 @@ class SpatialIndex:
 def _eligible(responder: ResponderView, request: Request, rules: RoutingRules) -> tuple[float, Candidate] | None:
     if responder.responder_id in request.exclude or not responder.active or not responder.available:
         return None
+    resting = responder.resting(request.at)
+    if resting and not request.allow_resting:
+        return None
     if responder.opted_out or responder.load >= rules.busy_at_load:
         return None
     if request.roles is not None and responder.role not in request.roles:
@@ -161,7 +167,7 @@ def _eligible(responder: ResponderView, request: Request, rules: RoutingRules) -
     bound = haversine_km(where, request.location)
     if bound > rules.max_radius_km:
         return None
-    return bound, Candidate(responder, bound, skills, source, age)
+    return bound, Candidate(responder, bound, skills, source, age, resting)
 
 
 def select_candidates(
@@ -181,6 +187,9 @@ def select_candidates(
             responder = roster.get(responder_id)
             if responder is not None and (found := _eligible(responder, request, rules)) is not None:
                 bounded.append(found)
+    resting = _resting_able(roster, on_call, request, rules)
+    if not bounded and resting:  # nobody else: rest gives way to the crisis, and the page says so
+        bounded = resting
     if not bounded:
         return Selection((), diagnose(roster, on_call, request, rules))
     bounded.sort(key=lambda pair: pair[0])
@@ -195,10 +204,27 @@ def select_candidates(
                 candidate.skills_matched,
                 candidate.location_source,
                 candidate.location_age_minutes,
+                candidate.resting,
             )
         )
     measured.sort(key=lambda c: (c.distance_km, c.responder.load, str(c.responder.responder_id)))
-    return Selection(tuple(measured[: request.count]))
+    passed_over = 0 if measured and measured[0].resting else len(resting)
+    return Selection(tuple(measured[: request.count]), passed_over_resting=passed_over)
+
+
+def _resting_able(
+    roster: Mapping[UUID, ResponderView], on_call: frozenset[UUID], request: Request, rules: RoutingRules
+) -> list[tuple[float, Candidate]]:
+    """Those on call who could take it but are resting after a hard call (few: looked at one by one)."""
+    if request.allow_resting:
+        return []
+    allowing = replace(request, allow_resting=True)
+    found = []
+    for responder_id in on_call:
+        responder = roster.get(responder_id)
+        if responder is not None and responder.resting(request.at) and (pair := _eligible(responder, allowing, rules)):
+            found.append(pair)
+    return found
 
 
 def _nearest_by_rings(

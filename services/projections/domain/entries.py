@@ -71,6 +71,8 @@ from services.contract.events import (
     ProgressReported,
     ResponderArrived,
     ResponderEnRoute,
+    ResponderRestEnded,
+    ResponderRestStarted,
     SmsFailed,
     SmsSent,
     SmsStatusUpdated,
@@ -410,5 +412,21 @@ WORDING |= {
         by("recorded_by"),
         "workspace",
         lambda e, t: f"MOUD bridge appointment kept ({t.moment(e.data.kept_at, e.occurred_at)})",
+    ),
+}
+
+
+# issue 19: rest after a hard call (services/dispatcher/rest.py)
+WORDING |= {
+    ResponderRestStarted: Wording(
+        "dispatch",
+        "system",
+        lambda e, t: (
+            f"{t.person(e.data.responder_id)} rests until {t.moment(e.data.until, e.occurred_at)} after "
+            f"{e.data.what}: passed over in routing while anyone else can go"
+        ),
+    ),
+    ResponderRestEnded: Wording(
+        by("ended_by"), "workspace", lambda e, t: f"{t.person(e.data.responder_id)}'s rest ended early"
     ),
 }

@@ -201,15 +201,6 @@ def task_on_hard_call(at: datetime, policy: FollowUpPolicy, what: str) -> TaskSp
     )
 
 
-def hard_call(fields: Any) -> str | None:
-    """'a death' or 'an overdose reversal' when the documentation records one (a dose that improved the person)."""
-    if fields.disposition == "deceased":
-        return "a death"
-    if any(dose.response == "improved" for dose in fields.naloxone_doses):
-        return "an overdose reversal"
-    return None
-
-
 def can_take(owner_role: Role | str, responder_role: str) -> bool:
     """Whether a responder with roster role ``responder_role`` can own a task meant for ``owner_role``."""
     return responder_role in QUALIFIED_ROLES.get(Role(owner_role), frozenset({str(owner_role)}))

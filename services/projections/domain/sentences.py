@@ -95,9 +95,14 @@ def paged(e: Any, t: Telling) -> str:
     front_line = reason.rung == "candidates"
     as_what = f" as {words(reason.team_role)}" if front_line else ""
     why = f"{rung}, {reason.rule}" if front_line else rung
+    rest = ""  # issue 19: rest after a hard call
+    if getattr(reason, "resting", False):
+        rest = "; resting after a hard call, paged because nobody else could be"
+    elif passed := getattr(reason, "passed_over_resting", 0):
+        rest = f"; {passed} resting after a hard call passed over"
     return (
         f"paged {t.person(d.responder_id, d.responder_role)}{as_what} at step {d.step} ({why}): "
-        f"{reason.distance_km:.1f} km away; answer by {t.moment(d.ack_deadline, e.occurred_at)}"
+        f"{reason.distance_km:.1f} km away; answer by {t.moment(d.ack_deadline, e.occurred_at)}{rest}"
     )
 
 
