@@ -48,6 +48,8 @@ class PageReason(Strict):
     location_age_minutes: int | None = Field(default=None, ge=0)
     resting: bool = Field(default=False, description="resting after a death or a reversal: nobody else could be paged")
     passed_over_resting: int = Field(default=0, ge=0, description="able and on call, passed over for their rest")
+    after_hours_capped: bool = Field(default=False, description="at their weekly after-hours cap: nobody else could go")
+    passed_over_capped: int = Field(default=0, ge=0, description="able and on call, at their after-hours cap")
 
 
 class DispatchOfferedData(Strict):

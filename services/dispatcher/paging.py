@@ -28,7 +28,13 @@ from services.dispatcher.domain.ladder import (
 from services.dispatcher.domain.policy import PagingPolicy, Rung
 from services.dispatcher.domain.replies import free_code
 from services.dispatcher.domain.roster import ResponderRecord
-from services.dispatcher.domain.routing import DistanceKm, RoutingRules, Selection, select_candidates
+from services.dispatcher.domain.routing import (
+    DistanceKm,
+    RoutingRules,
+    Selection,
+    after_hours,
+    select_candidates,
+)
 from services.dispatcher.roster_cache import RosterCache
 from services.dispatcher.unit_of_work import UnitOfWork
 from services.runtime.clock import Clock
@@ -182,11 +188,15 @@ class Pager:
                 reminder_at=now + step_policy.reminder_after if step_policy.reminder_after else None,
                 voice_at=now + step_policy.voice_after if step_policy.voice_after else None,
                 distance_km=candidate.distance_km,
-                reason=page_reason(candidate, plan, slot, at, selection.passed_over_resting),
+                reason=page_reason(
+                    candidate, plan, slot, at, selection.passed_over_resting, selection.passed_over_capped
+                ),
                 caused_by=cause,
                 at=now,
             )
             record.open_code(code=code, incident_id=incident.id, page_id=page_id)
+            if after_hours(now, self.rules.zone):  # the weekly after-hours cap counts it (issue 19)
+                record.note_after_hours_page(at=now)
         return selection
 
     def _pool(self, incident: IncidentDispatch, plan: StepPlan, now: datetime) -> frozenset[UUID]:

@@ -56,6 +56,12 @@ class DispatcherSettings(RuntimeSettings):
         "directors again this often until someone replies Y <code>, a program accepts or it is cancelled",
     )
     referral_alarm_soundings: int = Field(default=4, ge=1, le=20, description="how many times, the first included")
+    after_hours_cap_per_week: int = Field(
+        default=10,
+        ge=0,
+        description="after-hours pages (before 08:00, from 18:00, weekends) per person in 7 days; at the cap a "
+        "person is passed over after hours while anyone else can go (0: no cap)",
+    )
     rest_after_hard_call_hours: float = Field(
         default=8.0,
         ge=0,
@@ -220,6 +226,8 @@ class DispatcherSettings(RuntimeSettings):
             stale_after=timedelta(minutes=self.stale_location_minutes),
             max_radius_km=self.max_radius_km,
             busy_at_load=self.busy_at_load,
+            after_hours_cap=self.after_hours_cap_per_week,
+            zone=self.org_time_zone,
         )
 
     def responder_links(self) -> ResponderLinks:

@@ -10,17 +10,45 @@ which appends ONE ``responder.rest_ended`` naming who ended it.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from uuid import UUID
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from services.contract.events import ResponderRestEnded, ResponderRestEndedData
 from services.projections.application import ClinicalRecordAccess
+from services.projections.domain.outcomes import after_hours
 from services.projections.errors import NotPermitted, Refused
 from services.runtime.credentials import AccessRole, Principal
 from services.runtime.request_ids import RequestIds
 
 REST_TYPES = ("responder.rest_started", "responder.rest_ended")
+
+
+class AfterHoursSettings(BaseSettings):
+    """The dispatcher's weekly after-hours cap (the same ``CRISIS_AFTER_HOURS_CAP_PER_WEEK``), shown here."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
+    after_hours_cap_per_week: int = Field(default=10, ge=0)
+
+
+def after_hours_load(offered: list[dict[str, Any]], now: datetime, zone: tzinfo, cap: int) -> list[dict[str, Any]]:
+    """After-hours pages per responder in the 7 days before ``now`` (the rule the dispatcher's cap counts), the
+    most first, each flagged ``at_cap`` (passed over after hours while anyone else can go) or ``near_cap`` (one
+    more and they are)."""
+    week = now - timedelta(days=7)
+    counts: dict[str, int] = {}
+    for e in offered:
+        if e["occurred_at"] > week and after_hours(e["occurred_at"], zone):
+            key = str(e["data"]["responder_id"])
+            counts[key] = counts.get(key, 0) + 1
+    rows = [
+        {"responder_id": r, "pages": n, "at_cap": bool(cap) and n >= cap, "near_cap": bool(cap) and n == cap - 1}
+        for r, n in counts.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["pages"], row["responder_id"]))
 
 
 def current_rests(events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -51,6 +79,17 @@ class RestCommands(ClinicalRecordAccess):
             info = staff.get(UUID(rest["responder_id"]))
             rest["name"] = info.name if info else "someone not on the roster"
         return rests
+
+    async def after_hours(self) -> tuple[int, list[dict[str, Any]]]:
+        """The cap, and each responder's after-hours pages in the last 7 days (names added)."""
+        cap = AfterHoursSettings().after_hours_cap_per_week
+        offered = await asyncio.to_thread(self.store.events_of_types, ("dispatch.offered",))
+        rows = after_hours_load(offered, self.clock.now(), self.zone, cap)
+        staff = await asyncio.to_thread(self.staff)
+        for row in rows:
+            info = staff.get(UUID(row["responder_id"]))
+            row["name"] = info.name if info else "someone not on the roster"
+        return cap, rows
 
     async def may_end(self, who: Principal) -> bool:
         if who.role is AccessRole.DIRECTOR:

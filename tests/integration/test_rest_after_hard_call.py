@@ -60,3 +60,28 @@ def test_a_reversal_rests_its_responder_until_a_supervisor_ends_it(harness, team
     third = harness.feed(f.incident(short_code="6160"))
     assert near.responder_id in paged(third)
     assert all(e.data.reason.passed_over_resting == 0 for e in of(third, "dispatch.offered"))
+
+
+def test_at_the_weekly_after_hours_cap_a_person_is_passed_over_at_night(team, settings) -> None:  # noqa: F811
+    """With a cap of 1 (``CRISIS_AFTER_HOURS_CAP_PER_WEEK``), the clinician paged at 02:00 is passed over for the
+    next night page (the page says so), and a restart keeps the count (it is in the store)."""
+    from services.dispatcher.bootstrap import build
+    from services.runtime.clock import ManualClock
+    from tests.support.dispatch_harness import Harness
+
+    capped = settings.model_copy(update={"after_hours_cap_per_week": 1, "var_dir": settings.var_dir / "capped"})
+    capped.var_dir.mkdir()
+    clock = ManualClock(T0)  # 02:00 in Denver
+    with build(capped, clock) as app:
+        h = Harness(app, clock)
+        h.feed(*(f.registered(p) for p in team.values()), *(f.rotation([p.responder_id]) for p in team.values()))
+        first = paged(h.feed(f.incident()))  # P1 overdose: the best two carriers at once
+        sequence = h.sequence
+    with build(capped, clock) as again:
+        h = Harness(again, clock)
+        h.sequence = sequence
+        h.seen = len(h.published())
+        second = h.feed(f.incident(short_code="5150"))
+    offered = of(second, "dispatch.offered")
+    assert len(first) == 2 and paged(second) and not paged(second) & first  # both paged at 02:00 are at the cap
+    assert all(e.data.reason.passed_over_capped == 2 and not e.data.reason.after_hours_capped for e in offered)

@@ -11,6 +11,7 @@ from uuid import uuid4
 
 from services.contract.events import ResponderRestStarted, ResponderRestStartedData, new_event
 from services.runtime.clock import ManualClock
+from tests.integration.test_followup_commands import paged
 from tests.integration.test_projections import T0, Story, signed_in, workspace
 from tests.support.stream import last_sequence, publish_all, stream_events
 
@@ -28,13 +29,15 @@ async def test_a_director_ends_a_rest_a_clinician_may_not(js, nats_server, tmp_p
             ResponderRestStarted, data, event_id=uuid4(), occurred_at=T0 + timedelta(minutes=50),
             producer="dispatcher", incident_id=story.incident_id,
         )  # fmt: skip
-        await publish_all(js, [story.reported(), started])
+        await publish_all(js, [story.reported(), started, *(paged(story, clinician) for _ in range(9))])
         await space.settled(js)
         before = await last_sequence(js)
         cleo = await signed_in(space, "clinician-user", "clinician")
         try:
             page = await cleo.get("/workspace/resting")
             assert page.status_code == 200 and "Cleo Clinician" in page.text and "End the rest" not in page.text
+            load = page.text[page.text.index('id="after-hours"') :]
+            assert "9 of 10" in load and "one below the cap" in load  # 02:00 in Denver: after hours
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
             form = {
                 "csrf_token": csrf,

@@ -198,3 +198,24 @@ def test_resting_after_a_hard_call_is_passed_over_unless_nobody_else_can_go() ->
     back = select([rested, other])
     assert [c.responder for c in back.candidates] == [rested] and back.passed_over_resting == 0
     assert select([resting], needs=("prescriber",)).shortfalls == ("nobody_with_skill",)  # rest is no excuse
+
+
+def test_the_weekly_after_hours_cap_spares_a_person_unless_nobody_else_can_go() -> None:
+    """Issue 19: at their after-hours cap (pages before 08:00, from 18:00 or at weekends in the last 7 days) a person
+    is passed over after hours, paged marked capped when nobody else can be, and paged as usual in the daytime."""
+    capped_rules = RoutingRules(after_hours_cap=2, zone="America/Denver")
+    night = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 02:00 in Denver, a Tuesday
+    day = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # 11:00 in Denver
+    tired = person(39.744, -104.988, after_hours_pages=(night - timedelta(days=1), night - timedelta(days=2)))
+    fresh = person(39.80, -104.90, after_hours_pages=(night - timedelta(days=8), night - timedelta(days=9)))
+
+    def pick(people, at):
+        roster = {p.responder_id: p for p in people}
+        request = Request(SCENE, at, 1, ("naloxone_carrier",))
+        return select_candidates(roster, frozenset(roster), request, capped_rules, haversine_km)
+
+    chosen = pick([tired, fresh], night)
+    assert [c.responder for c in chosen.candidates] == [fresh] and chosen.passed_over_capped == 1
+    alone = pick([tired], night)
+    assert alone.candidates[0].responder == tired and alone.candidates[0].capped
+    assert pick([tired, fresh], day).candidates[0].responder == tired  # the cap is about nights and weekends

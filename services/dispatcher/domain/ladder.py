@@ -121,12 +121,14 @@ def decide_escalation(position: Rung, state: SlotState, policy: PagingPolicy, re
 
 
 def page_reason(
-    candidate: Candidate, plan: StepPlan, slot: str, at: Rung, passed_over_resting: int = 0
+    candidate: Candidate, plan: StepPlan, slot: str, at: Rung, passed_over_resting: int = 0, passed_over_capped: int = 0
 ) -> dict[str, Any]:
     """Why ``candidate`` is paged: the ``PageReason`` of the offer, as the stored event keeps it; with who was passed
     over for resting after a hard call, or that this one is resting and nobody else could be paged (issue 19)."""
     rest = {"resting": True} if candidate.resting else {}
+    rest |= {"after_hours_capped": True} if candidate.capped else {}
     rest |= {"passed_over_resting": passed_over_resting} if passed_over_resting else {}
+    rest |= {"passed_over_capped": passed_over_capped} if passed_over_capped else {}
     return rest | {
         "on_call": True,
         "skills_matched": list(candidate.skills_matched),

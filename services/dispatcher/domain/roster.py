@@ -109,6 +109,7 @@ class ResponderView:
     load: int = 0
     naloxone: tuple[NaloxoneLot, ...] | None = None  # None: stock never recorded
     resting_until: datetime | None = None  # after a death or a reversal (issue 19)
+    after_hours_pages: tuple[datetime, ...] = ()  # pages offered after hours in the last 7 days (issue 19)
 
     def resting(self, at: datetime) -> bool:
         return self.resting_until is not None and at < self.resting_until
@@ -185,6 +186,12 @@ class ResponderRecord(Aggregate):
     def end_rest(self, by: str, caused_by: UUID | None, at: datetime) -> None:
         """A supervisor ended the rest early (explicitly, by name)."""
         self.rest = None
+
+    @event("PagedAfterHours")
+    def note_after_hours_page(self, at: datetime) -> None:
+        """A page offered after hours (issue 19: the weekly cap); only the last 7 days are kept."""
+        week = at - timedelta(days=7)
+        self.after_hours_pages = [t for t in getattr(self, "after_hours_pages", []) if t > week] + [at]
 
     def resting_until(self) -> datetime | None:
         rest = getattr(self, "rest", None)
@@ -340,6 +347,7 @@ class ResponderRecord(Aggregate):
             load=len(self.assignments),
             naloxone=kits_from_stored(stored) if (stored := getattr(self, "naloxone", None)) is not None else None,
             resting_until=self.resting_until(),
+            after_hours_pages=tuple(getattr(self, "after_hours_pages", ())),
         )
 
 

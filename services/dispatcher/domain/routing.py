@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from services.dispatcher.domain.roster import ResponderView
 
@@ -53,6 +54,22 @@ class RoutingRules:
     max_radius_km: float = 80.0
     busy_at_load: int = 1
     measured: int = 8  # how many haversine-nearest are measured with the geodesic
+    after_hours_cap: int = 0  # after-hours pages per person in 7 days before they are spared (issue 19; 0: none)
+    zone: str = "UTC"  # the organisation's: what "after hours" means
+
+
+def after_hours(at: datetime, zone: str) -> bool:
+    """Before 08:00, from 18:00, or a weekend, in ``zone`` (the outcome figures use the same rule)."""
+    local = at.astimezone(ZoneInfo(zone))
+    return local.weekday() >= 5 or local.hour < 8 or local.hour >= 18
+
+
+def at_after_hours_cap(responder: ResponderView, at: datetime, rules: RoutingRules) -> bool:
+    """Paging ``responder`` at ``at`` would pass their weekly after-hours cap."""
+    if rules.after_hours_cap <= 0 or not after_hours(at, rules.zone):
+        return False
+    week = at - timedelta(days=7)
+    return sum(1 for t in responder.after_hours_pages if t > week) >= rules.after_hours_cap
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Candidate:
     location_source: str
     location_age_minutes: int | None
     resting: bool = False  # resting after a hard call, paged because nobody else could be
+    capped: bool = False  # at the weekly after-hours cap, paged because nobody else could be
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class Selection:
     candidates: tuple[Candidate, ...]
     shortfalls: tuple[str, ...] = ()
     passed_over_resting: int = 0  # on call and able, but resting after a hard call (issue 19)
+    passed_over_capped: int = 0  # on call and able, but at their after-hours cap (issue 19)
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,7 @@ class Request:
     needs: tuple[str, ...] = ()
     roles: frozenset[str] | None = None  # only these roles (supervisor rung, a team's peer)
     exclude: frozenset[UUID] = frozenset()
-    allow_resting: bool = False  # nobody else could be paged: those resting after a hard call may be (issue 19)
+    allow_resting: bool = False  # nobody else could be paged: the resting and the capped may be (issue 19)
 
 
 def required_skills(needs: Iterable[str]) -> list[frozenset[str]]:
@@ -153,8 +172,8 @@ class SpatialIndex:
 def _eligible(responder: ResponderView, request: Request, rules: RoutingRules) -> tuple[float, Candidate] | None:
     if responder.responder_id in request.exclude or not responder.active or not responder.available:
         return None
-    resting = responder.resting(request.at)
-    if resting and not request.allow_resting:
+    resting, capped = responder.resting(request.at), at_after_hours_cap(responder, request.at, rules)
+    if (resting or capped) and not request.allow_resting:
         return None
     if responder.opted_out or responder.load >= rules.busy_at_load:
         return None
@@ -167,7 +186,7 @@ def _eligible(responder: ResponderView, request: Request, rules: RoutingRules) -
     bound = haversine_km(where, request.location)
     if bound > rules.max_radius_km:
         return None
-    return bound, Candidate(responder, bound, skills, source, age, resting)
+    return bound, Candidate(responder, bound, skills, source, age, resting, capped)
 
 
 def select_candidates(
@@ -187,9 +206,9 @@ def select_candidates(
             responder = roster.get(responder_id)
             if responder is not None and (found := _eligible(responder, request, rules)) is not None:
                 bounded.append(found)
-    resting = _resting_able(roster, on_call, request, rules)
-    if not bounded and resting:  # nobody else: rest gives way to the crisis, and the page says so
-        bounded = resting
+    spared = _spared_able(roster, on_call, request, rules)
+    if not bounded and spared:  # nobody else: rest and the cap give way to the crisis, and the page says so
+        bounded = spared
     if not bounded:
         return Selection((), diagnose(roster, on_call, request, rules))
     bounded.sort(key=lambda pair: pair[0])
@@ -205,24 +224,31 @@ def select_candidates(
                 candidate.location_source,
                 candidate.location_age_minutes,
                 candidate.resting,
+                candidate.capped,
             )
         )
     measured.sort(key=lambda c: (c.distance_km, c.responder.load, str(c.responder.responder_id)))
-    passed_over = 0 if measured and measured[0].resting else len(resting)
-    return Selection(tuple(measured[: request.count]), passed_over_resting=passed_over)
+    if measured and (measured[0].resting or measured[0].capped):  # the spared themselves: nobody passed over
+        return Selection(tuple(measured[: request.count]))
+    resting = sum(1 for _, c in spared if c.resting)
+    return Selection(
+        tuple(measured[: request.count]), passed_over_resting=resting, passed_over_capped=len(spared) - resting
+    )
 
 
-def _resting_able(
+def _spared_able(
     roster: Mapping[UUID, ResponderView], on_call: frozenset[UUID], request: Request, rules: RoutingRules
 ) -> list[tuple[float, Candidate]]:
-    """Those on call who could take it but are resting after a hard call (few: looked at one by one)."""
+    """Those on call who could take it but are resting after a hard call or at their after-hours cap."""
     if request.allow_resting:
         return []
     allowing = replace(request, allow_resting=True)
     found = []
     for responder_id in on_call:
         responder = roster.get(responder_id)
-        if responder is not None and responder.resting(request.at) and (pair := _eligible(responder, allowing, rules)):
+        if responder is None or not (responder.resting_until or responder.after_hours_pages):
+            continue  # the usual case: nothing spares them
+        if (pair := _eligible(responder, allowing, rules)) is not None and (pair[1].resting or pair[1].capped):
             found.append(pair)
     return found
 

@@ -95,11 +95,15 @@ def paged(e: Any, t: Telling) -> str:
     front_line = reason.rung == "candidates"
     as_what = f" as {words(reason.team_role)}" if front_line else ""
     why = f"{rung}, {reason.rule}" if front_line else rung
-    rest = ""  # issue 19: rest after a hard call
+    rest = ""  # issue 19: rest after a hard call, and the weekly after-hours cap
     if getattr(reason, "resting", False):
         rest = "; resting after a hard call, paged because nobody else could be"
-    elif passed := getattr(reason, "passed_over_resting", 0):
-        rest = f"; {passed} resting after a hard call passed over"
+    elif getattr(reason, "after_hours_capped", False):
+        rest = "; at the weekly after-hours cap, paged because nobody else could be"
+    if passed := getattr(reason, "passed_over_resting", 0):
+        rest += f"; {passed} resting after a hard call passed over"
+    if capped := getattr(reason, "passed_over_capped", 0):
+        rest += f"; {capped} at the weekly after-hours cap passed over"
     return (
         f"paged {t.person(d.responder_id, d.responder_role)}{as_what} at step {d.step} ({why}): "
         f"{reason.distance_km:.1f} km away; answer by {t.moment(d.ack_deadline, e.occurred_at)}{rest}"

@@ -25,6 +25,7 @@ def commands(request: Request) -> RestCommands:
 async def resting(request: Request, caller: PageCaller, done: str | None = None, error: str | None = None) -> Response:
     app = commands(request)
     zone = request.app.state.time_zone
+    cap, load = await app.after_hours()
     html = pages.render(
         "resting.html",
         title="Resting",
@@ -35,6 +36,8 @@ async def resting(request: Request, caller: PageCaller, done: str | None = None,
         zone_label=str(zone),
         rests=await app.resting(),
         may_end=await app.may_end(caller.principal),
+        cap=cap,
+        load=load,
         done=done,
         error=error,
     )
