@@ -133,6 +133,16 @@ FollowUpRule = Literal[
     "bridge_appointment",  # issue 19: outreach if an MOUD bridge appointment is missed (moud.py)
     "debrief",  # issue 19: the team's debrief after a death or an overdose reversal
 ]
+QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
+    Role.PEER_COACH: frozenset({"peer_coach"}),
+    Role.CLINICIAN: frozenset({"clinician", "nurse", "prescriber"}),
+    Role.NURSE: frozenset({"nurse", "clinician", "prescriber"}),
+    Role.PRESCRIBER: frozenset({"prescriber"}),
+    Role.SUPERVISOR: frozenset({"supervisor"}),
+    Role.DIRECTOR: frozenset({"director"}),
+}
+"""A task's owner role -> the roster roles that may take it (the follow-up desk's and the dispatcher's rule)."""
+
 FollowUpOutcome = Literal["contact_made", "no_contact", "declined", "referred", "other"]
 
 

@@ -68,6 +68,7 @@ from services.dispatcher.referral_alerts import REFERRAL_HANDLERS, ReferralAlarm
 from services.dispatcher.rest import end_rest, rest_after_hard_call
 from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
+from services.dispatcher.task_reassign import TASK_HANDLERS
 from services.dispatcher.unit_of_work import UnitOfWork
 from services.dispatcher.voice_keypad import VoiceKeypad
 from services.runtime.clock import Clock
@@ -131,8 +132,7 @@ class Dispatcher(StreamProcessor):
         """The events ``STREAM_HANDLERS`` names: all the dispatcher's durable consumer is sent."""
         return frozenset(STREAM_HANDLERS)
 
-    def catch_up(self) -> None:
-        """Fold everything stored since the last look (by this instance or another) into ``known``."""
+    def catch_up(self) -> None:  # fold everything stored since the last look (by any instance) into ``known``
         self.known.catch_up(self.recorder, self.repository)
 
     def on_call_now(self, zone: str | None, at: datetime | None = None) -> frozenset[UUID]:
@@ -443,8 +443,7 @@ class Dispatcher(StreamProcessor):
 
     # ---- outbox ---------------------------------------------------------------------------------------
 
-    def outbox(self, domain_event: Any) -> Sequence[Envelope]:
-        """The contract events to publish for one stored domain event (``contract_outbox.OUTBOX_HANDLERS``)."""
+    def outbox(self, domain_event: Any) -> Sequence[Envelope]:  # what to publish for it: OUTBOX_HANDLERS
         return self.contract_outbox.translate(domain_event)
 
 
@@ -496,5 +495,6 @@ STREAM_HANDLERS: dict[type[Envelope], StreamHandler] = {
     EmsArrived: Dispatcher.on_ems_arrived,  # F2: EMS on scene from the incident page or the gateway
     **REFERRAL_HANDLERS,  # a referral nobody accepted in time, paged until taken (issue 17): referral_alerts.py
     ResponderRestEnded: lambda dispatcher, work, ended: end_rest(work, ended, dispatcher.clock.now()),  # rest.py
+    **TASK_HANDLERS,  # overdue follow-up tasks go to someone on call (issue 19): task_reassign.py
 }
 """What the dispatcher does for each contract event it consumes; its durable is filtered to exactly these types."""

@@ -46,11 +46,13 @@ from services.dispatcher.check_in_outbox import CHECK_IN_OUTBOX_HANDLERS, CheckI
 from services.dispatcher.domain.field_report import FieldReport
 from services.dispatcher.domain.incident import IncidentDispatch, Page
 from services.dispatcher.domain.roster import ResponderRecord
+from services.dispatcher.domain.task_watch import TaskWatch
 from services.dispatcher.field_reports import is_backup_page, publish_field_report
 from services.dispatcher.naloxone_stock import publish_left_behind, publish_stock_changed, publish_stock_low
 from services.dispatcher.outbox_events import contract_event, notification_requested
 from services.dispatcher.referral_alerts import REFERRAL_OUTBOX_HANDLERS
 from services.dispatcher.rest import publish_rest_started
+from services.dispatcher.task_reassign import publish_reassigned
 from services.runtime.signed_links import ResponderLinks
 
 PAGE_PURPOSES = ("offer", "reminder", "voice")
@@ -352,5 +354,6 @@ OUTBOX_HANDLERS: dict[type, Callable[[ContractOutbox, Any], Sequence[Envelope]]]
     FieldReport.Reported: publish_field_report,  # field reports by text (F2, issue 18): field_reports.py
     **REFERRAL_OUTBOX_HANDLERS,  # a referral nobody accepted in time (issue 17): referral_alerts.py
     ResponderRecord.RestStarted: publish_rest_started,  # rest after a hard call (issue 19): rest.py
+    TaskWatch.Reassigned: publish_reassigned,  # overdue tasks to someone on call (issue 19): task_reassign.py
 }
 """What the dispatcher publishes, by the stored domain event it publishes it for."""

@@ -34,7 +34,7 @@ WRITERS = {
     "followup.attempt_recorded": "recorded_by",  # the outreach series (issue 19)
     "followup.series_ended": "ended_by",
 }
-SYSTEM_WRITERS = frozenset({"rules", "system"})
+SYSTEM_WRITERS = frozenset({"rules", "system", "rules: on call"})
 """Changes the services make by rule (assigning a new task, cancelling tasks with their incident): no person."""
 
 

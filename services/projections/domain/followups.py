@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from services.contract.events import (
+    QUALIFIED_ROLES,
     Envelope,
     FollowUpAssigned,
     FollowUpAttemptRecorded,
@@ -42,15 +43,6 @@ RULE_TITLES: dict[str, str] = {
     "prescriber_review": "Prescriber evaluation for buprenorphine induction",
     "bridge_appointment": "Outreach the same day if the MOUD bridge appointment is missed",
     "debrief": "Team debrief after a death or an overdose reversal",
-}
-
-QUALIFIED_ROLES: dict[Role, frozenset[str]] = {
-    Role.PEER_COACH: frozenset({"peer_coach"}),
-    Role.CLINICIAN: frozenset({"clinician", "nurse", "prescriber"}),
-    Role.NURSE: frozenset({"nurse", "clinician", "prescriber"}),
-    Role.PRESCRIBER: frozenset({"prescriber"}),
-    Role.SUPERVISOR: frozenset({"supervisor"}),
-    Role.DIRECTOR: frozenset({"director"}),
 }
 
 
