@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from importlib.resources import files
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -173,6 +173,7 @@ def timeline_page(
     """``may_link``: ``who`` may link a person to the incident (the link is offered only then)."""
     title = f"Incident {view['short_code']}"
     context = {"who": who, "csrf": csrf, "active": "board", "zone": zone, "people": people, "may_link": may_link}
+    context["form_key"] = str(uuid4())  # the bridge form records once however often it is sent
     return render("timeline.html", title=title, view=view, as_of_text=as_of_text, **context)
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.contract.treatment import Medication
+from services.projections.adapters import html_pages as pages
+from services.projections.entrypoints.auth import PageCaller
+from services.projections.entrypoints.form_values import InvalidFormValue, form_time, refusal_reason
 from services.projections.entrypoints.http import AUTH, CommandCall
+from services.projections.entrypoints.person_forms import form_ids
+from services.projections.entrypoints.person_pages import form_of
 from services.projections.entrypoints.requester import WorkspaceRequester
+from services.projections.errors import Refused
 from services.projections.moud_commands import MoudCommands
 from services.runtime.idempotency import Answer
 from services.runtime.input_times import InputDatetime
@@ -69,6 +75,48 @@ async def appointment_kept(incident_id: UUID, bridge_id: UUID, body: Kept, call:
         return Answer(202, {"stream_sequence": sequence})
 
     return await WorkspaceRequester(call.caller.principal, call.key, call.request).answer_once(body, use_case)
+
+
+# ---- the incident page's form ------------------------------------------------------------------------------------
+
+
+@router.post("/workspace/incidents/{incident_id}/moud-bridge", include_in_schema=False)
+async def bridge_form(request: Request, incident_id: UUID, caller: PageCaller) -> Response:
+    """The MOUD bridge form on the incident page: recorded, then the page again (its timeline shows it)."""
+    values = await form_of(request, caller)
+    zone = request.app.state.time_zone
+    try:
+        given = form_time(values.get("dose_given_at"), "dose_given_at", zone)
+        dose = float(values["dose_mg"]) if values.get("dose_mg") else None
+        days = int(values["prescription_days"]) if values.get("prescription_days") else None
+        bridge = Bridge(
+            medication=values.get("medication") or "buprenorphine",
+            dose_mg=dose,
+            dose_given_at=given,
+            prescription_days=days,
+            appointment_at=form_time(values.get("appointment_at"), "appointment_at", zone),
+        )
+    except (ValueError, ValidationError, InvalidFormValue) as exc:
+        message = f"Not recorded; nothing was recorded: {refusal_reason(exc)}"
+        return HTMLResponse(pages.error_page(422, message, caller.principal, None), 422)
+    ids = form_ids(caller.principal, values, request.url.path)
+    await MoudCommands(request.app.state.record_access).record_bridge(
+        caller.principal, incident_id, bridge.model_dump(), ids
+    )
+    return RedirectResponse(f"/workspace/incidents/{incident_id}#moud-bridge", status_code=303)
+
+
+@router.post("/workspace/incidents/{incident_id}/moud-bridge/{bridge_id}/kept", include_in_schema=False)
+async def kept_form(request: Request, incident_id: UUID, bridge_id: UUID, caller: PageCaller) -> Response:
+    values = await form_of(request, caller)
+    ids = form_ids(caller.principal, values, request.url.path)
+    try:
+        await MoudCommands(request.app.state.record_access).appointment_kept(
+            caller.principal, incident_id, bridge_id, None, ids
+        )
+    except Refused as exc:
+        return HTMLResponse(pages.error_page(409, f"Not recorded: {exc}", caller.principal, None), 409)
+    return RedirectResponse(f"/workspace/incidents/{incident_id}#moud-bridge", status_code=303)
 
 
 def install_moud_api(app: FastAPI) -> None:
