@@ -61,9 +61,24 @@ class Envelope(Strict):
     producer: str = Field(min_length=1, max_length=64)
     data: Any
 
+    SUBJECT_SUFFIXES: ClassVar[tuple[str, ...]] = ()
+    """Sub-subjects events of this type are published under (``crisis.<type>.<suffix>``, the suffix chosen by the
+    event's ``subject``), so that a durable can read some of them only; none: every event on ``crisis.<type>``."""
+
     @property
     def subject(self) -> str:
         return subject_for(self.type)
+
+    @classmethod
+    def type_subjects(cls, suffixes: tuple[str, ...] | None = None) -> list[str]:
+        """The subjects events of this type are on: ``crisis.<type>`` (every event of a type without sub-subjects,
+        and those stored before its sub-subjects were introduced) and its sub-subjects (``suffixes``: only those)."""
+        base = subject_for(cls.TYPE)
+        chosen = cls.SUBJECT_SUFFIXES if suffixes is None else suffixes
+        unknown = set(chosen) - set(cls.SUBJECT_SUFFIXES)
+        if unknown:
+            raise ValueError(f"{cls.TYPE} has no sub-subject {sorted(unknown)}")
+        return [base, *(f"{base}.{suffix}" for suffix in chosen)]
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

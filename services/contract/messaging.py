@@ -17,6 +17,7 @@ from services.contract.envelope import (
     UtcDatetime,
     event_type,
     new_event,
+    subject_for,
 )
 from services.contract.templates import TEMPLATES, Language, without_retired_free_text
 
@@ -214,8 +215,21 @@ class NotificationRequested(event_type("notification.requested", NotificationReq
     pass
 
 
+FAILED_DELIVERY_STATUSES = frozenset({"failed", "undelivered"})
+"""Status callbacks that say a message will never arrive."""
+
+
 class SmsStatusUpdated(event_type("sms.status_updated", SmsStatusUpdatedData)):
-    pass
+    """Published on ``crisis.sms.status_updated.failed`` (failed, undelivered) or ``...progress`` (the rest: sent,
+    delivered, ...), so that the services that act only on failures (the notifier) are not sent the rest, about two
+    status callbacks per SMS (issue 16). Events stored before this split are on ``crisis.sms.status_updated``."""
+
+    SUBJECT_SUFFIXES = ("failed", "progress")
+
+    @property
+    def subject(self) -> str:
+        outcome = "failed" if self.data.status in FAILED_DELIVERY_STATUSES else "progress"
+        return f"{subject_for(self.TYPE)}.{outcome}"
 
 
 class SmsOptOutChanged(event_type("sms.opt_out_changed", SmsOptOutChangedData)):

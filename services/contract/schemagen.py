@@ -53,6 +53,11 @@ def asyncapi_document() -> dict[str, Any]:
             "address": subject_for(event_type),
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
+        if event_class.SUBJECT_SUFFIXES:  # published on sub-subjects (stored before they existed: on the address)
+            channels[key]["address"] = f"{subject_for(event_type)}.{{outcome}}"
+            channels[key]["parameters"] = {
+                "outcome": {"enum": list(event_class.SUBJECT_SUFFIXES), "description": event_class.__doc__ or ""}
+            }
         operations[f"publish_{key}"] = {"action": "send", "channel": {"$ref": f"#/channels/{key}"}}
     return {
         "asyncapi": "3.0.0",

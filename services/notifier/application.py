@@ -94,6 +94,9 @@ class Notifier(StreamProcessor, MootMessages):
     """
 
     producer = PRODUCER
+    subject_suffixes = {SmsStatusUpdated: ("failed",)}  # a failed delivery fails its notification; the rest: nothing
+    batches = True  # up to CRISIS_CONSUMER_BATCH messages per store transaction (a drop hint from a failed batch is
+    # harmless: the send queue checks a notification is settled before forgetting it)
 
     def __init__(
         self,

@@ -44,7 +44,6 @@ from services.contract.events import (
     decode_event,
     derived_id,
     new_event,
-    subject_for,
 )
 from services.runtime.background import run_forever
 from services.runtime.json_logs import event_log_fields
@@ -113,14 +112,16 @@ EVERYTHING = f"{SUBJECT_PREFIX}.>"
 
 
 def filter_subjects(processor: type[StreamProcessor]) -> list[str]:
-    """The subjects a durable feeding ``processor`` reads: one per event type it handles, sorted; or the whole
-    stream when it handles every type."""
+    """The subjects a durable feeding ``processor`` reads: those of each event type it handles (a type's own subject,
+    and its sub-subjects, or those the processor's ``subject_suffixes`` names), sorted; or the whole stream when it
+    handles every type."""
     types = processor.handled_types()
     if types is None:
         return [EVERYTHING]
     if not types:
         raise ValueError(f"{processor.__name__} handles no event type: a durable without a filter would read all")
-    return sorted({subject_for(t.TYPE) for t in types})
+    narrowed = processor.subject_suffixes
+    return sorted({subject for t in types for subject in t.type_subjects(narrowed.get(t))})
 
 
 def _filter_of(config: ConsumerConfig) -> set[str]:

@@ -36,6 +36,9 @@ class StreamProcessor(EventSourcedProjection):
     """Base for a service's state: subclasses register ``policy`` handlers per contract event class."""
 
     producer: ClassVar[str] = ""
+    subject_suffixes: ClassVar[dict[type[Envelope], tuple[str, ...]]] = {}
+    """For a handled type published on sub-subjects (``Envelope.SUBJECT_SUFFIXES``): the only ones its durable reads
+    (e.g. the notifier: failed delivery statuses); a type not named here is read on all of its subjects."""
     batches: ClassVar[bool] = False
     """True when ``handle_batch`` applies several stream messages in one store transaction; its consumer then
     takes up to ``CRISIS_CONSUMER_BATCH`` messages at a time (consumer.py), else one."""

@@ -15,6 +15,7 @@ from tests import factories
 from tests.integration.test_notifier import (
     ManualTime,
     Sandbox,
+    opt_out_changed,
     outcomes,
     requested,
     running_sandbox,
@@ -129,3 +130,60 @@ async def test_a_restart_honours_a_recorded_backoff_and_the_retry_bound(tmp_path
     assert (failed.type, failed.data.permanent) == ("sms.failed", False)
     assert "gave up after 3 attempts" in failed.data.error_message  # the attempt before the restart counted
     assert time.clock.now() >= retry_at
+
+
+# ---- batches (issue 16): several stream messages in one store transaction ------------------------------------
+
+
+async def test_a_batch_committed_then_redelivered_sends_each_text_once(tmp_path, sandbox, database_url) -> None:
+    """Crash point after the batch's commit, before its acks: the redelivered batch changes nothing, and each
+    request of it is sent once; an opt-out in the same batch as a request to that phone still blocks it."""
+    settings = settings_for(tmp_path, sandbox.url, database_url)
+    time = ManualTime()
+    phones = [factories.fake_phone() for _ in range(3)]
+    events = [requested(phone) for phone in phones] + [opt_out_changed(phones[2], True)]
+    items = [(event, sequence, None) for sequence, event in enumerate(events, start=1)]
+    with build(settings, time.clock) as notifier:
+        assert notifier.batches
+        assert notifier.handle_batch(items) == [True] * len(events)
+        stored = notifier.recorder.max_notification_id()
+        assert notifier.handle_batch(items) == [False] * len(events)  # the redelivery
+        assert notifier.handle_batch(items[1:]) == [False] * (len(events) - 1)
+        assert notifier.recorder.max_notification_id() == stored
+        assert notifier.processed_position() == len(events)
+
+    with await restart_and_drain(settings, time) as notifier:
+        sent = [outcomes(notifier, e.data.notification_id) for e in events[:3]]
+    assert [[o.type for o in each] for each in sent] == [["sms.sent"], ["sms.sent"], ["sms.failed"]]
+    assert [len(sandbox.messages(phone)) for phone in phones] == [1, 1, 0]
+
+
+async def test_a_batch_that_fails_stores_nothing_and_is_then_applied_once(tmp_path, sandbox, database_url) -> None:
+    """Crash point inside the batch, before its commit: nothing of it is stored, not its position; applied again,
+    every request is recorded once and sent once."""
+    settings = settings_for(tmp_path, sandbox.url, database_url)
+    time = ManualTime()
+    phones = [factories.fake_phone() for _ in range(3)]
+    events = [requested(phone) for phone in phones]
+    items = [(event, sequence, None) for sequence, event in enumerate(events, start=1)]
+    with build(settings, time.clock) as notifier:
+        calls = {"n": 0}
+        track = notifier.track_request  # called by the request's policy, for each request of the batch
+
+        def dies_on_the_third(notification):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise Crash("inside the batch")
+            return track(notification)
+
+        notifier.track_request = dies_on_the_third  # type: ignore[method-assign]
+        with pytest.raises(Crash):
+            notifier.handle_batch(items)
+        assert notifier.recorder.max_notification_id() in (0, None)
+        assert notifier.processed_position() == 0
+
+    with build(settings, time.clock) as notifier:
+        assert notifier.handle_batch(items) == [True] * 3
+    with await restart_and_drain(settings, time) as notifier:
+        assert [[o.type for o in outcomes(notifier, e.data.notification_id)] for e in events] == [["sms.sent"]] * 3
+    assert [len(sandbox.messages(phone)) for phone in phones] == [1, 1, 1]

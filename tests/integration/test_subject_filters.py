@@ -13,12 +13,15 @@ from services.contract.events import Envelope, SmsStatusUpdated, SmsStatusUpdate
 from services.dispatcher.application import Dispatcher
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
+from services.notifier.application import Notifier
+from services.notifier.bootstrap import build as build_notifier
 from services.runtime.clock import ManualClock
 from services.runtime.consumer import ACK_WAIT_SECONDS, filter_subjects, refresh_durable
 from services.runtime.processor_service import running_processor
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.dispatch_factories import registered, responder
 from tests.factories import T0, fake_phone
+from tests.integration.test_notifier import settings_for as notifier_settings
 from tests.support.stream import tracked, wait_for_consumer_to_drain
 
 DURABLE = "dispatcher"
@@ -148,3 +151,29 @@ async def test_a_durable_given_more_types_reads_them_from_its_position_on(js) ->
     again = await js.consumer_info(STREAM_NAME, "narrow")
     assert sorted(again.config.filter_subjects) == today and again.created == info.created
     assert (again.delivered.stream_seq, again.ack_floor.stream_seq) == (after[-1].seq, after[-1].seq)
+
+
+async def test_the_notifiers_durable_is_sent_only_failed_deliveries(js, nats_server, tmp_path: Path) -> None:
+    """Status callbacks are published on their outcome's sub-subject; the notifier acts on failures only and is sent
+    only those (and any status stored before the split, on the bare subject, as an upgraded stream may hold)."""
+    settings = notifier_settings(tmp_path, "http://127.0.0.1:9", nats_url=nats_server.url)
+    with build_notifier(settings, ManualClock(T0)) as notifier:
+        seen = recording(notifier)
+        async with running_processor(settings, notifier, durable="notifier"):
+            published = {value: await publish_event(js, status(value)) for value in ("queued", "sent", "delivered")}
+            published["undelivered"] = await publish_event(js, status("undelivered"))
+            older = status("failed")  # as a version before the split published it
+            ack = await js.publish("crisis.sms.status_updated", older.to_json(), headers={"Nats-Msg-Id": str(older.id)})
+            published["failed"] = await publish_event(js, status("failed"))
+            last = published["failed"]
+            await tracked(notifier.recorder, last)
+            await wait_for_consumer_to_drain(js, last, "notifier")
+            info = await js.consumer_info(STREAM_NAME, "notifier")
+
+    assert seen == [
+        (published["undelivered"], "sms.status_updated"),
+        (ack.seq, "sms.status_updated"),
+        (last, "sms.status_updated"),
+    ]
+    assert sorted(info.config.filter_subjects) == filter_subjects(Notifier)
+    assert "crisis.sms.status_updated.progress" not in info.config.filter_subjects

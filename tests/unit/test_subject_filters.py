@@ -18,6 +18,9 @@ from services.contract.events import (
     IncidentReported,
     SmsReceived,
     SmsStatusUpdated,
+    SmsStatusUpdatedData,
+    derived_id,
+    new_event,
     subject_for,
 )
 from services.dispatcher.application import STREAM_HANDLERS, Dispatcher
@@ -26,10 +29,12 @@ from services.projections.followup_desk import FollowUpDesk
 from services.projections.read_models import ReadModels
 from services.runtime.consumer import EVERYTHING, filter_subjects
 from services.runtime.processor import StreamProcessor
+from tests.factories import T0
 
 
-def subjects(*types: type[Envelope]) -> list[str]:
-    return sorted(subject_for(t.TYPE) for t in types)
+def subjects(*types: type[Envelope], narrowed: dict | None = None) -> list[str]:
+    """Each type's subject(s): its own, and its sub-subjects (only those ``narrowed`` names for it, if it does)."""
+    return sorted(s for t in types for s in t.type_subjects((narrowed or {}).get(t)))
 
 
 def acted_on_by_policy(processor: type[StreamProcessor]) -> list[type[Envelope]]:
@@ -42,7 +47,7 @@ def acted_on_by_policy(processor: type[StreamProcessor]) -> list[type[Envelope]]
 
 @pytest.mark.parametrize("processor", [Notifier, FollowUpDesk])
 def test_a_singledispatch_processor_reads_exactly_the_types_its_policy_acts_on(processor) -> None:
-    assert filter_subjects(processor) == subjects(*acted_on_by_policy(processor))
+    assert filter_subjects(processor) == subjects(*acted_on_by_policy(processor), narrowed=processor.subject_suffixes)
 
 
 def test_the_dispatcher_reads_exactly_the_types_its_handler_table_names() -> None:
@@ -52,9 +57,11 @@ def test_the_dispatcher_reads_exactly_the_types_its_handler_table_names() -> Non
 
 def test_delivery_statuses_reach_only_the_services_that_act_on_them() -> None:
     status = subject_for(SmsStatusUpdated.TYPE)
-    assert status not in filter_subjects(Dispatcher)
-    assert status not in filter_subjects(FollowUpDesk)
-    assert status in filter_subjects(Notifier)  # failed and undelivered fail the notification
+    assert not [s for s in filter_subjects(Dispatcher) if s.startswith(status)]
+    assert not [s for s in filter_subjects(FollowUpDesk) if s.startswith(status)]
+    # failed and undelivered fail the notification; sent, delivered and the rest are not sent to the notifier (the
+    # bare subject: statuses stored before the split, read as before)
+    assert [s for s in filter_subjects(Notifier) if s.startswith(status)] == [status, f"{status}.failed"]
     assert filter_subjects(ReadModels) == [EVERYTHING]  # every event may be on a timeline (statuses fold into rows)
     # what each reads is what it handles: the dispatcher its inputs and dead letters, not its own outputs
     dispatcher = filter_subjects(Dispatcher)
@@ -67,7 +74,32 @@ def test_delivery_statuses_reach_only_the_services_that_act_on_them() -> None:
 def test_a_handler_added_to_the_dispatchers_table_adds_its_subject(monkeypatch: pytest.MonkeyPatch) -> None:
     before = filter_subjects(Dispatcher)
     monkeypatch.setitem(STREAM_HANDLERS, SmsStatusUpdated, lambda dispatcher, work, event: None)
-    assert filter_subjects(Dispatcher) == sorted([*before, subject_for(SmsStatusUpdated.TYPE)])
+    status = subject_for(SmsStatusUpdated.TYPE)
+    assert filter_subjects(Dispatcher) == sorted([*before, status, f"{status}.failed", f"{status}.progress"])
+
+
+@pytest.mark.parametrize(
+    ("status", "subject"),
+    [
+        ("failed", "crisis.sms.status_updated.failed"),
+        ("undelivered", "crisis.sms.status_updated.failed"),
+        ("delivered", "crisis.sms.status_updated.progress"),
+        ("sent", "crisis.sms.status_updated.progress"),
+        ("read", "crisis.sms.status_updated.progress"),  # a status Twilio adds later: not a failure
+    ],
+)
+def test_a_status_callback_is_published_on_its_outcome_s_sub_subject(status: str, subject: str) -> None:
+    event = new_event(
+        SmsStatusUpdated,
+        SmsStatusUpdatedData(message_sid="SM" + "0" * 32, status=status),
+        event_id=derived_id("status", status),
+        occurred_at=T0,
+        producer="intake_gateway",
+    )
+    assert event.subject == subject
+    assert subject in SmsStatusUpdated.type_subjects()
+    with pytest.raises(ValueError, match="no sub-subject"):
+        SmsStatusUpdated.type_subjects(("queued",))
 
 
 class Probe(StreamProcessor):

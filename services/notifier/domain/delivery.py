@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.contract.events import FAILED_DELIVERY_STATUSES  # what the status callbacks mean: the contract's
+
 OPTED_OUT_CODE = 21610
 """Twilio's "attempt to send to unsubscribed recipient"; also what the notifier records for a STOP."""
 
@@ -15,8 +17,6 @@ PERMANENT_DELIVERY_CODES = frozenset(range(30003, 30009))
 """Status-callback errors after which the number cannot be reached: 30003 unreachable handset, 30004
 blocked, 30005 unknown or inactive number, 30006 landline or unreachable carrier, 30007 filtered by the
 carrier, 30008 unknown delivery error."""
-
-FAILED_DELIVERY_STATUSES = frozenset({"failed", "undelivered"})
 
 
 def is_failed_delivery(status: str) -> bool:
