@@ -66,7 +66,7 @@ from services.dispatcher.outbox_events import PRODUCER
 from services.dispatcher.paging import Pager, ReplyLimits
 from services.dispatcher.referral_alerts import REFERRAL_HANDLERS, ReferralAlarms
 from services.dispatcher.rest import end_rest, rest_after_hard_call
-from services.dispatcher.roster_cache import RosterCache, RosterSnapshots
+from services.dispatcher.roster_cache import FoldsWhatItStores, RosterCache, RosterSnapshots
 from services.dispatcher.sms_replies import Locate, SmsReplies
 from services.dispatcher.task_reassign import TASK_HANDLERS
 from services.dispatcher.unit_of_work import UnitOfWork
@@ -88,7 +88,7 @@ What a page may call the scene: only a name from the organisation's gazetteer, n
 OPTED_OUT_ERROR = 21610  # Twilio's "the recipient replied STOP", which an opt-out amounts to
 
 
-class Dispatcher(StreamProcessor):
+class Dispatcher(FoldsWhatItStores, StreamProcessor):
     producer = PRODUCER
     snapshotting_intervals = {ResponderRecord: 50, IncidentDispatch: 50, OnCallSchedule: 20}
 

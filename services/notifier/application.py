@@ -208,6 +208,7 @@ class Notifier(StreamProcessor, MootMessages):
             template=notification.template,
             code=notification.code,
             due_at=notification.due_at(),
+            requested_at=notification.requested_at,
         )
 
     def begin_attempt(self, notification_id: UUID) -> Attempt | None:

@@ -44,6 +44,8 @@ from services.runtime.observability import PAGE_LATENCY, PROVIDER_ERRORS, error_
 log = logging.getLogger(__name__)
 
 SENDER_TRACKING_NAME = "sms-sender"
+MARK_EVERY = 64
+"""Log positions between two saves of the sending loop's low-water mark while messages are waiting."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -138,9 +140,12 @@ class SendQueue:
                 self.entries.pop(notification_id, None)
 
     async def _advance_mark(self) -> None:
+        """Save the low-water mark when the queue is empty, else every ``MARK_EVERY`` positions: under a backlog not a
+        store commit per message sent. A restart reads from the saved mark; what it re-reads that was settled is left
+        out (``pending_since``), so a mark saved late costs a longer read, never a message."""
         assert self._scanned is not None
         mark = min((e.position for e in self.entries.values()), default=self._scanned + 1) - 1
-        if mark > self._mark:
+        if mark > self._mark and (not self.entries or mark - self._mark >= MARK_EVERY):
             await asyncio.to_thread(self.notifier.recorder.insert_tracking, Tracking(self.name, mark))
             self._mark = mark
 
@@ -155,6 +160,7 @@ class SendQueue:
             self.flood.record(entry.to, now)
         try:
             await self._call_provider(attempt)
+            self._observe_latency(entry)
         except PermanentSmsError as exc:
             PROVIDER_ERRORS.labels(entry.channel, error_code_label(exc.code), "false").inc()
             log.warning("notification %s refused by the provider (code %s)", entry.notification_id, exc.code)
@@ -193,17 +199,14 @@ class SendQueue:
             sent = await asyncio.to_thread(self.sms.send, attempt.to, attempt.text, attempt=attempt.attempt)
             await asyncio.to_thread(self.notifier.record_sent, attempt.notification_id, sent, attempt.text)
         self.entries.pop(attempt.notification_id, None)
-        await self._observe_latency(attempt)
 
-    async def _observe_latency(self, attempt: Attempt) -> None:
-        """crisis_page_latency_seconds: from the request's record to the provider taking the message."""
-        try:
-            requested = await asyncio.to_thread(self.notifier.repository.get, attempt.notification_id, version=1)
-        except Exception as exc:  # noqa: BLE001 - the message went and is recorded; a metric must not undo that
-            log.debug("page latency not observed: %s", type(exc).__name__)
+    def _observe_latency(self, entry: QueueEntry) -> None:
+        """crisis_page_latency_seconds: from the request's record to the provider taking the message (the time the
+        queue entry carries, read with the request: no store read per message)."""
+        if entry.requested_at is None:
             return
-        seconds = (self.clock.now() - requested.requested_at).total_seconds()
-        PAGE_LATENCY.labels(attempt.channel, requested.priority).observe(max(0.0, seconds))
+        seconds = (self.clock.now() - entry.requested_at).total_seconds()
+        PAGE_LATENCY.labels(entry.channel, entry.priority).observe(max(0.0, seconds))
 
     # --- driving it ------------------------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ from services.runtime.stream import STREAM_NAME
 log = logging.getLogger(__name__)
 
 OUTBOX_TRACKING_NAME = f"outbox->{STREAM_NAME}"
+OUTBOX_RECORD_EVERY = 16
+"""Stored events the outbox relay publishes between two commits of its position (issue 16: not a commit per event).
+A crash repeats at most this many publishes; the stream de-duplicates them by event id within its window."""
 STORE_SETUP_ATTEMPTS = 5
 
 
@@ -192,8 +195,11 @@ class Follower(Protocol):
 class LogFollower:
     """Follows a processor's own notification log from a recorded position, acting on each stored event.
 
-    The position advances only after the action succeeded, so a crash repeats an action, never skips one.
-    """
+    The position advances only after the actions before it succeeded, so a crash repeats actions, never skips one.
+    It is recorded after every ``record_every`` actions and after the last one of a turn (a store commit each): a
+    crash repeats at most ``record_every`` actions, so the actions must be safe to repeat (the outbox relay's
+    publishes are: each event's id is derived from the stored event, and the stream drops a second publish of an id
+    within its de-duplication window)."""
 
     def __init__(
         self,
@@ -203,11 +209,13 @@ class LogFollower:
         *,
         batch_size: int = 100,
         idle_poll_seconds: float = 0.5,
+        record_every: int = 1,
     ) -> None:
         self.processor = processor
         self.name = name
         self.act = act
         self.batch_size = batch_size
+        self.record_every = max(1, record_every)
         self.idle_poll_seconds = idle_poll_seconds
         self._wake = asyncio.Event()
 
@@ -218,14 +226,16 @@ class LogFollower:
         """Act on everything stored since the recorded position; returns how many stored events it took."""
         recorder = self.processor.recorder
         pending = await asyncio.to_thread(self._pending)
-        for taken, (notification_id, domain_event) in enumerate(pending):
+        for taken, (notification_id, domain_event) in enumerate(pending, start=1):
             await self.act(domain_event)
+            if taken % self.record_every and taken < len(pending):
+                continue
             try:
                 await asyncio.to_thread(recorder.insert_tracking, Tracking(self.name, notification_id))
             except IntegrityError:
                 # another instance sharing this store got here first: carry on from where it is
                 log.debug("%s: position %s already recorded by another instance", self.name, notification_id)
-                return taken + 1
+                return taken
         return len(pending)
 
     def _pending(self) -> list[tuple[int, Any]]:
@@ -255,4 +265,4 @@ def outbox_relay(processor: StreamProcessor, publish: Callable[[Envelope], Await
         for event in await asyncio.to_thread(processor.outbox, domain_event):
             await publish(event)
 
-    return LogFollower(processor, OUTBOX_TRACKING_NAME, publish_contract_events)
+    return LogFollower(processor, OUTBOX_TRACKING_NAME, publish_contract_events, record_every=OUTBOX_RECORD_EVERY)

@@ -18,6 +18,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
@@ -297,3 +298,48 @@ def test_an_encrypted_store_keeps_an_encrypted_snapshot_and_restarts_from_it(wit
     with build(encrypted, clock) as restarted:
         assert restarted.known.saved_position == expected["position"]  # restored, not folded
         assert folded(restarted) == expected
+
+
+def test_what_the_dispatcher_stores_is_folded_from_the_aggregates_in_hand_as_a_fold_of_the_log_would(
+    with_store, monkeypatch
+) -> None:
+    """Issue 16: after each message (and each deadline fired) the cache is already at the end of the log, folded from
+    the aggregates just saved, so ``catch_up`` reads no aggregate back; and it equals a fold of the whole log."""
+    clock = ManualClock(T0)
+    with build(with_store, clock) as app:
+        harness = Harness(app, clock)
+        Story(harness)
+        harness.tick(95)  # deadlines fired: their saves are folded too
+        harness.feed(f.incident("overdose", "P1", ("naloxone_carrier",), short_code="1005"))  # the last: a message
+        assert app.known.position == app.recorder.max_notification_id()
+
+        def no_reading_back(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("catch_up read an aggregate back from the store")
+
+        monkeypatch.setattr(app.repository, "get", no_reading_back)
+        app.catch_up()
+        monkeypatch.undo()
+        in_hand = folded(app)
+        forget_snapshot(app)
+    with build(with_store, clock) as refolded:  # no snapshot: the whole log folded from the store
+        assert folded(refolded) == in_hand
+
+
+def test_what_does_not_directly_follow_the_folded_position_is_left_to_catch_up() -> None:
+    """Stored by another instance in between (or a gap after a failed transaction): not folded from the aggregates in
+    hand, nothing changed; the next ``catch_up`` reads it from the store."""
+    cache = roster_cache.RosterCache(position=5)
+    aggregate_id = uuid4()
+
+    def recording(notification_id: int) -> Any:
+        return SimpleNamespace(
+            notification=SimpleNamespace(id=notification_id), domain_event=SimpleNamespace(originator_id=aggregate_id)
+        )
+
+    assert not cache.fold_stored([recording(7), recording(8)], {aggregate_id: object()})  # 6 is someone else's
+    assert not cache.fold_stored([recording(6), recording(8)], {aggregate_id: object()})  # a gap
+    assert not cache.fold_stored([recording(6)], {})  # the aggregate not in hand
+    assert not cache.fold_stored([], {})
+    assert cache.position == 5
+    assert cache.fold_stored([recording(6), recording(7)], {aggregate_id: object()})  # an aggregate it does not keep
+    assert cache.position == 7

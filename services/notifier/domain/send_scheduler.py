@@ -101,6 +101,7 @@ class QueueEntry:
     template: str
     code: str | None
     due_at: datetime  # when it was requested, or when its next retry is allowed
+    requested_at: datetime | None = None  # when its request was recorded (for the page-latency metric)
 
     @property
     def rank(self) -> int:
