@@ -32,9 +32,11 @@ has an open page with that code.
 By default it starts its own stack through the launcher in a temporary directory on free ports (SQLite stores,
 encrypted JetStream, as ``make run``) and stops it at the end, on Ctrl-C or on an error. The stack gets settings
 that keep the measurement about the software: ``CRISIS_SMS_RATE_PER_SECOND`` raised (``--sms-rate``; the
-default 1 SMS/s of a long code would cap everything at 0.5 P1 reports/s), and the P1 reminder, voice call and
-acknowledgement timeout pushed beyond the run (nobody answers the pages here, so they would otherwise add
-reminders, calls and escalations on top of the load; ``--keep-timers`` leaves them as configured).
+default 1 SMS/s of a long code would cap everything at 0.5 P1 reports/s) with ``CRISIS_SMS_IN_FLIGHT`` 1
+(``--sms-in-flight``: calls to the SMS sandbox under way at once; more did not help against the local sandbox,
+whose calls take milliseconds, see bench/RESULTS.md), and the P1
+reminder, voice call and acknowledgement timeout pushed beyond the run (nobody answers the pages here, so they
+would otherwise add reminders, calls and escalations on top of the load; ``--keep-timers`` leaves them as configured).
 ``--url`` targets an already running stack instead (its settings as they are; a fresh roster is not seeded).
 
 Run: .venv/bin/python -m bench.e2e [--quick] [--duration 90] [--rates 2,4,6,8,10,12,14,16] [--step 20]
@@ -114,6 +116,7 @@ def stack_settings(args: argparse.Namespace) -> dict[str, str]:
     settings = {
         "CRISIS_SMS_RATE_PER_SECOND": str(args.sms_rate),
         "CRISIS_SMS_RATE_BURST": str(max(1, int(args.sms_rate))),
+        "CRISIS_SMS_IN_FLIGHT": str(args.sms_in_flight),
     }
     if args.no_status_callbacks:
         settings["CRISIS_TWILIO_STATUS_CALLBACK_URL"] = ""  # the launcher's default points them at the gateway
@@ -1035,6 +1038,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--floor-rate", type=float, default=100, help="floor latency messages/s")
     parser.add_argument("--floor-burst", type=int, default=2000, help="floor throughput messages")
     parser.add_argument("--sms-rate", type=float, default=1000, help="own stack: CRISIS_SMS_RATE_PER_SECOND")
+    parser.add_argument(
+        "--sms-in-flight",
+        type=int,
+        default=1,
+        help="own stack: CRISIS_SMS_IN_FLIGHT, provider calls under way at once (as a Messaging Service would be run)",
+    )
     parser.add_argument(
         "--scratch",
         help="own stack: where its temporary var dir goes (default: the system temp dir; /dev/shm "

@@ -76,4 +76,5 @@ def build_send_queue(
         flood_max_messages=settings.sms_flood_max_messages,
         flood_window=timedelta(seconds=settings.sms_flood_window_seconds),
         sleep=sleep,
+        in_flight=settings.sms_in_flight,
     )

@@ -3,8 +3,9 @@
 It keeps the unsettled notifications in memory, rebuilt from the store at start, and on each step asks the
 pure scheduler (``domain.send_scheduler.choose_next``) what to do: send the most urgent message whose channel
 has a token, bundle lower-priority pages to a flooded phone, or wait. In a service, ``run`` takes those steps
-under ``services.runtime.background.run_forever``. Provider calls run one at a time, so a crash
-duplicates at most the one message in flight (see ``application``).
+under ``services.runtime.background.run_forever``. Up to ``in_flight`` provider calls run at once
+(``CRISIS_SMS_IN_FLIGHT``, default 1), so a crash duplicates at most that many messages (see ``application``):
+with one, a provider that takes 200 ms per call caps the sending at 5 messages a second whatever its rate.
 
 Progress is kept as a low-water mark in the store's tracking table: every request at or below it is
 settled. A restart reads the log from the mark, so nothing unsettled is forgotten and settled work is not
@@ -75,8 +76,12 @@ class SendQueue:
         rng: random.Random | None = None,
         batch_size: int = 100,
         idle_poll_seconds: float = 0.5,
+        in_flight: int = 1,
     ) -> None:
         self.notifier = notifier
+        self.in_flight = max(1, in_flight)
+        self.sending: dict[UUID, tuple[QueueEntry, asyncio.Task[None]]] = {}
+        """Messages whose provider call is under way (only with ``in_flight`` above 1): out of ``entries``."""
         self.sms = sms
         self.voice = voice
         self.clock = clock
@@ -102,12 +107,23 @@ class SendQueue:
     # --- one step ------------------------------------------------------------------------------------------
 
     async def step(self) -> Decision:
-        """Read new requests, then do the one thing the scheduler chooses; returns that decision."""
+        """Read new requests, then do the one thing the scheduler chooses; returns that decision.
+
+        With ``in_flight`` above 1 a send is started and the step returns without waiting for it, unless as many are
+        under way already (then it waits for one first); with nothing else to do while sends are under way it waits
+        for one of them and answers ``WaitUntil(now)``: look again."""
+        await self._settle_sends(wait=len(self.sending) >= self.in_flight)
         await self._scan()
         await self._forget_dropped()
         decision = choose_next(self.entries.values(), self.clock.now(), self.buckets, self.flood)
         if isinstance(decision, SendNow):
-            await self._send(decision.entry)
+            if self.in_flight == 1:
+                await self._send(decision.entry)
+            else:
+                self._start_send(decision.entry)
+        elif self.sending and not isinstance(decision, BundleNow):
+            await self._settle_sends(wait=True)
+            decision = WaitUntil(self.clock.now())
         elif isinstance(decision, BundleNow):
             members = [e.notification_id for e in decision.entries]
             bundle = await asyncio.to_thread(self.notifier.bundle, members)
@@ -117,6 +133,39 @@ class SendQueue:
         await self._advance_mark()
         return decision
 
+    def _start_send(self, entry: QueueEntry) -> None:
+        """Take the message out of the queue and send it in a task of its own (its rate token and flood window are
+        counted now, so the next step's choice already sees them)."""
+        self.entries.pop(entry.notification_id, None)
+        self._count(entry)
+        task = asyncio.create_task(self._send(entry, counted=True), name=f"send-{entry.notification_id}")
+        self.sending[entry.notification_id] = (entry, task)
+
+    async def _settle_sends(self, *, wait: bool) -> None:
+        """Forget the sends that ended (waiting for one to end first if ``wait``); a send that failed in a way the
+        sending does not handle itself (the store down) puts its message back in the queue and raises, so the loop
+        backs off and tries again, as it does without concurrency."""
+        if not self.sending:
+            return
+        if wait:
+            await asyncio.wait([task for _, task in self.sending.values()], return_when=asyncio.FIRST_COMPLETED)
+        failure: BaseException | None = None
+        for notification_id, (entry, task) in list(self.sending.items()):
+            if not task.done():
+                continue
+            del self.sending[notification_id]
+            if task.cancelled() or task.exception() is not None:
+                self.entries.setdefault(notification_id, entry)
+                failure = failure or task.exception() or RuntimeError("a send was cancelled")
+        if failure is not None:
+            raise failure
+
+    def _count(self, entry: QueueEntry) -> None:
+        now = self.clock.now()
+        self.buckets[entry.channel].take(now)
+        if entry.channel == "sms":
+            self.flood.record(entry.to, now)
+
     async def _scan(self) -> None:
         recorder = self.notifier.recorder
         if self._scanned is None:
@@ -125,7 +174,8 @@ class SendQueue:
         while True:
             found, last = await asyncio.to_thread(self.notifier.pending_since, self._scanned, self.batch_size)
             for entry in found:
-                self.entries.setdefault(entry.notification_id, entry)
+                if entry.notification_id not in self.sending:
+                    self.entries.setdefault(entry.notification_id, entry)
             if last == self._scanned:
                 return
             self._scanned = last
@@ -144,20 +194,19 @@ class SendQueue:
         store commit per message sent. A restart reads from the saved mark; what it re-reads that was settled is left
         out (``pending_since``), so a mark saved late costs a longer read, never a message."""
         assert self._scanned is not None
-        mark = min((e.position for e in self.entries.values()), default=self._scanned + 1) - 1
-        if mark > self._mark and (not self.entries or mark - self._mark >= MARK_EVERY):
+        waiting = [e.position for e in self.entries.values()] + [e.position for e, _ in self.sending.values()]
+        mark = min(waiting, default=self._scanned + 1) - 1
+        if mark > self._mark and (not waiting or mark - self._mark >= MARK_EVERY):
             await asyncio.to_thread(self.notifier.recorder.insert_tracking, Tracking(self.name, mark))
             self._mark = mark
 
-    async def _send(self, entry: QueueEntry) -> None:
+    async def _send(self, entry: QueueEntry, *, counted: bool = False) -> None:
         attempt = await asyncio.to_thread(self.notifier.begin_attempt, entry.notification_id)
         if attempt is None:  # settled meanwhile, opted out, or not renderable: recorded, nothing to send
             self.entries.pop(entry.notification_id, None)
             return
-        now = self.clock.now()
-        self.buckets[entry.channel].take(now)
-        if entry.channel == "sms":
-            self.flood.record(entry.to, now)
+        if not counted:
+            self._count(entry)
         try:
             await self._call_provider(attempt)
             self._observe_latency(entry)
@@ -228,8 +277,15 @@ class SendQueue:
         return acted
 
     async def run(self) -> None:
-        """Send for as long as the service runs; a failing step (store or bug) is retried with backoff."""
-        await run_forever(self._run_turn, self._wake, name=self.name)
+        """Send for as long as the service runs; a failing step (store or bug) is retried with backoff. On the way out
+        the sends under way end and are recorded first (each is bounded by the provider client's timeout), so the
+        store is not closed under them; a send cut off by a crash is sent again after the restart: the duplicates
+        ``in_flight`` bounds."""
+        try:
+            await run_forever(self._run_turn, self._wake, name=self.name)
+        finally:
+            if self.sending:
+                await asyncio.wait([task for _, task in self.sending.values()])
 
     async def _run_turn(self) -> float:
         """One step, then how long ``run`` may wait before the next (``wake`` ends the wait early)."""

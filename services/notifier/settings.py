@@ -42,6 +42,13 @@ class NotifierSettings(RuntimeSettings):
     )
     sms_rate_burst: int = Field(default=1, ge=1, description="SMS that may go back to back before the rate applies")
     voice_rate_per_second: float = Field(default=1.0, gt=0, description="calls placed per second")
+    sms_in_flight: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="provider calls (SMS and voice) under way at once; a crash sends at most this many twice. "
+        "With 1, a provider answering in 200 ms caps sending at 5 per second whatever the rate",
+    )
     sms_retry_max_attempts: int = Field(
         default=6, ge=1, le=100, description="provider calls per message (first included) before giving up"
     )

@@ -4,6 +4,8 @@ that was in flight. Real stores (SQLite and PostgreSQL), the real SDK, the real 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +189,51 @@ async def test_a_batch_that_fails_stores_nothing_and_is_then_applied_once(tmp_pa
     with await restart_and_drain(settings, time) as notifier:
         assert [[o.type for o in outcomes(notifier, e.data.notification_id)] for e in events] == [["sms.sent"]] * 3
     assert [len(sandbox.messages(phone)) for phone in phones] == [1, 1, 1]
+
+
+class CrashingAmongOthers:
+    """As ``CrashingSender(after_call=N)``, for calls made from several threads at once: the Nth call to start dies
+    after the provider took it."""
+
+    def __init__(self, inner, *, after_call: int) -> None:
+        self.inner, self.after_call = inner, after_call
+        self.lock = threading.Lock()
+        self.calls = 0
+
+    def send(self, to: str, body: str, *, attempt: int = 1) -> SentMessage:
+        with self.lock:
+            self.calls += 1
+            number = self.calls
+        sent = self.inner.send(to, body, attempt=attempt)
+        if number == self.after_call:
+            raise Crash("after the provider call")
+        return sent
+
+
+async def test_with_four_calls_at_once_a_crash_loses_nothing_and_duplicates_at_most_four(
+    tmp_path, sandbox, database_url
+) -> None:
+    """CRISIS_SMS_IN_FLIGHT=4: the process dies just after one provider call, with other calls under way; after the
+    restart every message has gone, and no more than the four that could be under way went twice."""
+    settings = settings_for(
+        tmp_path, sandbox.url, database_url, sms_rate_per_second=1000, sms_rate_burst=1000, sms_in_flight=4
+    )
+    time = ManualTime()
+    phones = [factories.fake_phone() for _ in range(8)]
+    events = [requested(phone) for phone in phones]
+    with build(settings, time.clock) as notifier:
+        for sequence, event in enumerate(events, start=1):
+            notifier.handle(event, sequence)
+        sms, _ = build_providers(settings)
+        queue = send_queue(notifier, settings, time, sms=CrashingAmongOthers(sms, after_call=3))
+        with pytest.raises(Crash):
+            await queue.drain()
+        # the calls under way when it died end as they would have (their worker threads cannot be stopped), before
+        # the store is closed; only then does the "process" go
+        await asyncio.gather(*(task for _, task in queue.sending.values()), return_exceptions=True)
+    with await restart_and_drain(settings, time) as notifier:
+        outcome = [[o.type for o in outcomes(notifier, e.data.notification_id)] for e in events]
+    assert outcome == [["sms.sent"]] * 8  # each recorded sent once
+    received = [len(sandbox.messages(phone)) for phone in phones]
+    assert min(received) == 1
+    assert sum(received) - 8 <= 4

@@ -3,6 +3,7 @@ holds back a P1. Real store, real SDK, real sandbox; a ManualClock stands in for
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from services.contract.events import Priority, place_ref
-from services.notifier.bootstrap import build
+from services.notifier.bootstrap import build, build_providers
 from services.notifier.domain.notification import Notification
+from services.notifier.send_queue import SENDER_TRACKING_NAME
 from tests import factories
 from tests.integration.test_notifier import (
     ManualTime,
@@ -48,9 +50,15 @@ def send_times(notifier) -> list[tuple[float, str, str]]:
     return sent
 
 
-async def test_a_full_queue_is_rate_limited_p1_first_and_floods_are_bundled(tmp_path, sandbox) -> None:
+@pytest.mark.parametrize("in_flight", [1, 4], ids=["one-call-at-a-time", "four-calls-at-once"])
+async def test_a_full_queue_is_rate_limited_p1_first_and_floods_are_bundled(tmp_path, sandbox, in_flight) -> None:
     settings = settings_for(
-        tmp_path, sandbox.url, sms_rate_per_second=1.0, sms_flood_max_messages=2, sms_flood_window_seconds=60
+        tmp_path,
+        sandbox.url,
+        sms_rate_per_second=1.0,
+        sms_flood_max_messages=2,
+        sms_flood_window_seconds=60,
+        sms_in_flight=in_flight,
     )
     time = ManualTime()
     responder, other = factories.fake_phone(), factories.fake_phone()
@@ -94,3 +102,69 @@ async def test_a_full_queue_is_rate_limited_p1_first_and_floods_are_bundled(tmp_
         assert reported[event.data.notification_id].incident_id == event.data.incident_id
     assert set(reported) == {e.data.notification_id for e in [*low, *acks, urgent, *later_low, later_urgent]}
     assert len(sandbox.messages(responder)) == 4
+
+
+class OverlapCounter:
+    """The real SMS sender, counting the provider calls under way at once (each runs in a worker thread). The first
+    ``together`` calls wait for each other before going on, so they are under way at once if the sender allows it
+    (if it does not, the first times out: a broken barrier)."""
+
+    def __init__(self, inner, together: int) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.barrier = threading.Barrier(together, timeout=20)
+        self.together = together
+        self.now = 0
+        self.most = 0
+        self.calls = 0
+
+    def send(self, to: str, body: str, *, attempt: int = 1):
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.most = max(self.most, self.now)
+            first = self.calls <= self.together
+        try:
+            if first:
+                self.barrier.wait()
+            return self.inner.send(to, body, attempt=attempt)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+async def test_several_calls_at_once_send_each_message_once_and_no_more_than_allowed_at_a_time(
+    tmp_path, sandbox, database_url
+) -> None:
+    """CRISIS_SMS_IN_FLIGHT=4: twelve pages to twelve phones go out with up to four provider calls at once, each
+    once; every one is recorded sent, and the sender's low-water mark reaches the end (a restart sends nothing)."""
+    settings = settings_for(
+        tmp_path, sandbox.url, database_url, sms_rate_per_second=1000, sms_rate_burst=1000, sms_in_flight=4
+    )
+    clock_time = ManualTime()
+    phones = [factories.fake_phone() for _ in range(12)]
+    pages = [offer(phone, f"40{n:02d}", Priority.P1) for n, phone in enumerate(phones)]
+    with build(settings, clock_time.clock) as notifier:
+        sms, _ = build_providers(settings)
+        counter = OverlapCounter(sms, together=4)
+        queue = send_queue(notifier, settings, clock_time, sms=counter)
+        for sequence, event in enumerate(pages, start=1):
+            notifier.handle(event, sequence)
+        await queue.drain()
+        assert queue.sending == {} and queue.entries == {}
+        events = outbox_events(notifier)
+        mark = notifier.recorder.max_tracking_id(SENDER_TRACKING_NAME)
+        last_request = max(
+            n.id
+            for n in notifier.recorder.select_notifications(start=1, limit=1000)
+            if isinstance(notifier.mapper.to_domain_event(n), Notification.Requested)
+        )
+        await send_queue(notifier, settings, clock_time).drain()  # a restarted sender: nothing left to send
+
+    assert counter.most == 4  # four under way at once, never more
+    assert counter.calls == 12
+    assert [len(sandbox.messages(phone)) for phone in phones] == [1] * 12
+    assert sorted(e.data.notification_id for e in events if e.type == "sms.sent") == sorted(
+        p.data.notification_id for p in pages
+    )
+    assert mark is not None and mark >= last_request  # every request settled: the mark is past them all
