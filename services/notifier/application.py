@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.utils import resolve_topic
 
 from services.contract.events import (
     CallPlaced,
@@ -190,11 +191,13 @@ class Notifier(StreamProcessor, MootMessages):
         notifications = self.recorder.select_notifications(start=position + 1, limit=limit)
         entries = []
         for stored in notifications:
-            domain_event = self.mapper.to_domain_event(stored)
-            if isinstance(domain_event, Notification.Requested):
-                notification: Notification = self.repository.get(domain_event.originator_id)
-                if not notification.is_settled:
-                    entries.append(self._entry(notification, stored.id))
+            # most of the log is the sending's own record (attempts, sends): told apart by the stored topic, not
+            # decrypted and decoded (resolve_topic follows renamed topics and is cached)
+            if not issubclass(resolve_topic(stored.topic), Notification.Requested):
+                continue
+            notification: Notification = self.repository.get(stored.originator_id)
+            if not notification.is_settled:
+                entries.append(self._entry(notification, stored.id))
         return entries, (notifications[-1].id if notifications else position)
 
     @staticmethod

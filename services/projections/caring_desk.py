@@ -61,7 +61,6 @@ class CaringDesk(StreamProcessor):
     """The caring-contacts series, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
-    batches = True  # up to CRISIS_CONSUMER_BATCH messages per store transaction (issue 16)
 
     def __init__(
         self,

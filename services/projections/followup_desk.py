@@ -80,7 +80,6 @@ class FollowUpDesk(StreamProcessor):
     ``policy`` at the end of the class is the list of what it handles."""
 
     producer = PRODUCER
-    batches = True  # up to CRISIS_CONSUMER_BATCH messages per store transaction (issue 16)
     snapshotting_intervals = {DueIndex: 50, StaffDirectory: 50}  # noqa: RUF012 - eventsourcing's class attribute
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Clock, rules: FollowUpPolicy) -> None:

@@ -72,7 +72,6 @@ class PersonDesk(StreamProcessor):
     """The person records, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
-    batches = True  # up to CRISIS_CONSUMER_BATCH messages per store transaction (issue 16)
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Any, settings: PersonDeskSettings) -> None:
         super().__init__(env, clock=clock)

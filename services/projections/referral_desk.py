@@ -80,7 +80,6 @@ class ReferralDesk(StreamProcessor):
     """The referrals' own state, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
-    batches = True  # up to CRISIS_CONSUMER_BATCH messages per store transaction (issue 16)
 
     def __init__(
         self,

@@ -12,9 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
 
 from services.contract.events import Envelope, IncidentReported
-from services.projections.bootstrap import build_desk, build_projections
-from services.projections.domain.followup_aggregates import DueIndex
-from services.projections.followup_desk import FollowUpDesk
+from services.projections.bootstrap import build_projections
 from services.projections.settings import ProjectionsSettings
 from services.runtime.clock import ManualClock
 from services.runtime.consumer import ProcessorConsumer, consumer_batch
@@ -225,41 +223,6 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_and_the_rest_applied
                     tally.tally(report.data.incident_id)
             else:
                 assert tally.tally(report.data.incident_id) == [(str(report.id), sequence)]
-
-
-# ---- the projections desks (issue 16): their one-of-a-kind aggregates shared by a batch's events --------------
-
-
-def test_the_follow_up_desk_takes_a_batch_in_which_every_report_schedules_on_the_one_due_index(
-    tmp_path: Path, database_url: str
-) -> None:
-    """Every report of a batch creates its incident's tasks and schedules them on the one ``DueIndex`` (loaded once
-    for the batch, each report seeing the ones before it); a report re-published within the same batch adds
-    nothing; the redelivered batch changes nothing; a restart reads the same index."""
-    assert FollowUpDesk.batches
-    settings = ProjectionsSettings(var_dir=tmp_path, database_url=database_url)
-    events = reports()
-    events.insert(3, events[1].model_copy(update={"id": uuid4()}))  # the second incident re-published
-    items = [(event, sequence, None) for sequence, event in enumerate(events, start=1)]
-    far = factories.T0.replace(year=factories.T0.year + 2)
-
-    def scheduled(desk) -> list[tuple[UUID, UUID]]:
-        return [(task, incident) for task, incident, _ in desk.repository.get(DueIndex.create_id()).due_by(far)]
-
-    with build_desk(settings, ManualClock(factories.T0)) as desk:
-        assert desk.handle_batch(items) == [True] * len(events)
-        index = scheduled(desk)
-        stored = desk.recorder.max_notification_id()
-        assert desk.handle_batch(items) == [False] * len(events)
-        assert desk.recorder.max_notification_id() == stored
-    incidents = {e.data.incident_id for e in events}
-    assert {incident for _, incident in index} == incidents
-    assert len(index) == len({task for task, _ in index})  # each task once
-    per_incident = [sum(1 for _, i in index if i == incident) for incident in incidents]
-    assert len(set(per_incident)) == 1 and per_incident[0] >= 1  # the same rules for every P1 overdose report
-    with build_desk(settings, ManualClock(factories.T0)) as desk:
-        assert scheduled(desk) == index
-        assert desk.processed_position() == len(events)
 
 
 # ---- the outbox relay's position, recorded every few publishes (issue 16) --------------------------------------

@@ -29,15 +29,26 @@ from tests.support.stream import eventually
 CLUSTER_NAME = "crisis"
 
 
+_HANDED_OUT: set[int] = set()
+"""Every port ``free_ports`` gave in this process: a second call (the chaos stack's, after the cluster's) never gets
+one the first handed out to a server that has not bound it yet (a health check once reached a nats-server)."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the kernel calls free right now: all sockets stay bound until every port is chosen, so none repeats."""
+    """Ports the kernel calls free right now and this process has not handed out before: all sockets stay bound until
+    every port is chosen, so none repeats."""
     sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        chosen: list[int] = []
+        while len(chosen) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((host, 0))
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                chosen.append(port)
+        _HANDED_OUT.update(chosen)
+        return chosen
     finally:
         for s in sockets:
             s.close()
