@@ -493,10 +493,8 @@ RETIRED_FREE_TEXT: dict[str, tuple[str, ...]] = {"page_offer": ("area",), "super
 
 
 def without_retired_free_text(template: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` of a request made before v3, without the free text it may carry: that is never rendered.
-
-    A page requested that way names no place (the notifier cannot tell a typed address from a resolved
-    one), only the distance; everything else about it is unchanged.
-    """
+    """``params`` of a request made before v3, without the free text it may carry: that is never rendered. A page
+    requested that way names no place (the notifier cannot tell a typed address from a resolved one), only the
+    distance; everything else about it is unchanged."""
     retired = RETIRED_FREE_TEXT.get(template, ())
     return {name: value for name, value in params.items() if name not in retired}

@@ -7,106 +7,28 @@ dispatcher finds every one that passed while it was down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.dispatcher.domain.incident_field import FieldReads
+from services.dispatcher.domain.incident_pages import (  # re-exported: the incident's value types
+    OPEN,
+    DueAction,
+    FieldDue,
+    Page,
+    PageNotOpen,
+    PageStatus,
+    SlotState,
+)
 from services.dispatcher.domain.policy import Rung
 
-OPEN = "open"
+__all__ = ["OPEN", "DueAction", "FieldDue", "IncidentDispatch", "Page", "PageNotOpen", "PageStatus", "SlotState"]
 
 
-class PageStatus(StrEnum):
-    OPEN = "open"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    TIMED_OUT = "timed_out"
-    UNREACHABLE = "unreachable"
-    WITHDRAWN = "withdrawn"
-
-
-class PageNotOpen(Exception):
-    """The page was already answered or closed."""
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page as callers see it. The aggregate stores each as a dict of these fields (so stored
-    snapshots keep loading); this is a read-only view of one."""
-
-    page_id: UUID
-    slot: str
-    responder_id: UUID
-    phone: str
-    language: str
-    code: str
-    step: int
-    status: PageStatus
-    deadline: datetime
-    reminder_at: datetime | None
-    voice_at: datetime | None
-
-    @classmethod
-    def of(cls, page_id: str, stored: dict[str, Any]) -> Page:
-        return cls(
-            page_id=UUID(page_id),
-            slot=stored["slot"],
-            responder_id=UUID(stored["responder_id"]),
-            phone=stored["phone"],
-            language=stored["language"],
-            code=stored["code"],
-            step=stored["step"],
-            status=PageStatus(stored["status"]),
-            deadline=stored["deadline"],
-            reminder_at=stored["reminder_at"],
-            voice_at=stored["voice_at"],
-        )
-
-
-@dataclass(frozen=True)
-class SlotState:
-    """One slot of an incident (primary, or a team's peer) and where it stands on the ladder: a view of the
-    stored dict."""
-
-    name: str
-    step: int
-    rung: str
-    tried: tuple[UUID, ...]
-    covered_by: UUID | None
-    active: bool
-    from_step: int | None
-
-    @classmethod
-    def of(cls, name: str, stored: dict[str, Any]) -> SlotState:
-        covered_by = stored["covered_by"]
-        return cls(
-            name=name,
-            step=stored["step"],
-            rung=stored["rung"],
-            tried=tuple(UUID(r) for r in stored["tried"]),
-            covered_by=UUID(covered_by) if covered_by is not None else None,
-            active=stored["active"],
-            from_step=stored.get("from_step"),
-        )
-
-
-@dataclass(frozen=True)
-class FieldDue:
-    action: str  # "prompt" or "missed" (a check-in), "eta_overdue", "ems_overdue"
-    responder_id: UUID | None
-
-
-@dataclass(frozen=True)
-class DueAction:
-    page_id: UUID
-    action: str  # "remind", "call" or "time_out"
-
-
-class IncidentDispatch(Aggregate):
+class IncidentDispatch(FieldReads, Aggregate):
     @event("Opened")
     def __init__(
         self,
@@ -332,17 +254,6 @@ class IncidentDispatch(Aggregate):
         if field["ems_arrived_at"] is None:
             field["ems_arrived_at"] = arrived_at
 
-    def field_state(self) -> dict[str, Any]:
-        """What the field reports recorded: ``etas`` (responder id -> ETA), ``ems_called_at``, ``ems_arrived_at``.
-        Read-only for callers."""
-        return getattr(self, "field", None) or _field_state()
-
-    def _field(self) -> dict[str, Any]:
-        """The field state, made on first use (an incident stored before field reports has none)."""
-        if getattr(self, "field", None) is None:
-            self.field = _field_state()
-        return self.field
-
     # ---- safety check-ins and field deadlines (check_ins.py; the times come from field_policy.py) ----------
 
     @event("CheckInStarted")
@@ -466,83 +377,6 @@ class IncidentDispatch(Aggregate):
     ) -> None:
         self._prompts()["ems_overdue"] = True
 
-    def active_check_ins(self) -> dict[str, dict[str, Any]]:
-        """Responder id -> their running check-in (read-only for callers)."""
-        return {r: state for r, state in (getattr(self, "check_ins", None) or {}).items() if state["active"]}
-
-    def arrived_at(self, responder_id: UUID) -> datetime | None:
-        """When the responder first said they arrived (None: not yet)."""
-        return self._prompts()["arrived"].get(str(responder_id))
-
-    def field_due(self, now: datetime) -> list[FieldDue]:
-        """The check-in prompts and steps, and the ETA and EMS prompts, that are due at ``now``."""
-        if self.is_closed:
-            return []
-        due = []
-        for responder_id, state in self.active_check_ins().items():
-            if state["next_at"] is not None and state["next_at"] <= now:
-                due.append(FieldDue("missed", UUID(responder_id)))
-            elif state["prompt_at"] is not None and state["prompt_at"] <= now:
-                due.append(FieldDue("prompt", UUID(responder_id)))
-        for responder_id, eta_due in self._eta_deadlines().items():
-            if eta_due <= now:
-                due.append(FieldDue("eta_overdue", UUID(responder_id)))
-        ems_due = self.ems_deadline()
-        if ems_due is not None and ems_due[1] <= now:
-            due.append(FieldDue("ems_overdue", None))
-        return due
-
-    def _field_deadlines(self) -> list[datetime]:
-        if self.is_closed:
-            return []
-        times = [
-            t
-            for state in self.active_check_ins().values()
-            for t in (state["prompt_at"], state["next_at"])
-            if t is not None
-        ]
-        times.extend(self._eta_deadlines().values())
-        if (ems_due := self.ems_deadline()) is not None:
-            times.append(ems_due[1])
-        return times
-
-    def _eta_deadlines(self) -> dict[str, datetime]:
-        """Responder id -> when being late against their ETA prompts the supervisor (not arrived, not prompted)."""
-        grace = (getattr(self, "field_deadlines", None) or {}).get("eta_grace_minutes")
-        if grace is None:
-            return {}
-        prompts = self._prompts()
-        return {
-            responder_id: eta_at + timedelta(minutes=grace)
-            for responder_id, eta_at in self.field_state()["etas"].items()
-            if responder_id in self.on_it
-            and responder_id not in prompts["arrived"]
-            and responder_id not in prompts["eta_overdue"]
-        }
-
-    def ems_deadline(self) -> tuple[datetime, datetime] | None:
-        """(since, due): a P1 that needed EMS, not yet confirmed on scene nor prompted about; None otherwise.
-        ``since`` is when 911 was called, or the report when the reporter had called already."""
-        wait = (getattr(self, "field_deadlines", None) or {}).get("ems_confirm_minutes")
-        field = self.field_state()
-        if wait is None or self.priority != "P1" or "ems_now" not in self.needs or self._prompts()["ems_overdue"]:
-            return None
-        if field["ems_arrived_at"] is not None:
-            return None
-        since = field["ems_called_at"] or (self.report_time() if not self.call_911 else None)
-        return (since, since + timedelta(minutes=wait)) if since is not None else None
-
-    def _check_ins(self) -> dict[str, dict[str, Any]]:
-        if getattr(self, "check_ins", None) is None:
-            self.check_ins = {}
-        return self.check_ins
-
-    def _prompts(self) -> dict[str, Any]:
-        """Who said they arrived, and which field prompts were sent (an incident stored before them has none)."""
-        if getattr(self, "field_prompts", None) is None:
-            self.field_prompts = {"arrived": {}, "eta_overdue": [], "ems_overdue": False}
-        return self.field_prompts
-
     # ---- queries ----------------------------------------------------------------------------------
 
     @property
@@ -663,7 +497,3 @@ class IncidentDispatch(Aggregate):
 
 def _slot() -> dict[str, Any]:
     return {"step": 1, "rung": "candidates", "tried": [], "covered_by": None, "active": True}
-
-
-def _field_state() -> dict[str, Any]:
-    return {"etas": {}, "ems_called_at": None, "ems_arrived_at": None}
