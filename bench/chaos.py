@@ -89,6 +89,7 @@ class ChaosPlan:
     max_kills: int | None = None
     cluster: bool = False  # a 3-node JetStream cluster (stream R3) instead of one server
     instances: tuple[tuple[str, int], ...] = ()  # e.g. (("dispatcher", 2),)
+    partitions: int = 1  # CRISIS_PARTITIONS for every service
     check_ins: bool = True  # responders who accepted text ARRIVED, then OK, CLEAR or nothing (by seeded coin)
     check_in_minute_seconds: float = 5.0  # a check-in "minute": 3 of them to the due time, steps 0/1/2/3 after
     ok_share: float = 0.3  # of responders on scene: OK once (the timer restarts, then runs out)
@@ -185,6 +186,7 @@ class ChaosStack:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
             "CRISIS_NATS_URL": self.nats_url,
             "CRISIS_STREAM_REPLICAS": "3" if self.cluster else "1",
+            "CRISIS_PARTITIONS": str(plan.partitions),
             "CRISIS_DATABASE_URL": database_url,
             "CRISIS_VAR_DIR": str(self.var_dir),
             "CRISIS_CIPHER_KEY": CIPHER_KEY,
@@ -794,11 +796,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--responders", type=int, default=ChaosPlan.responders)
     parser.add_argument("--report-seconds", type=float, default=ChaosPlan.report_seconds)
     parser.add_argument("--seed", type=int, default=ChaosPlan.seed)
+    parser.add_argument("--partitions", type=int, default=ChaosPlan.partitions)
     parser.add_argument("--small", action="store_true", help="the plan make test runs")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, stores)")
     args = parser.parse_args(argv)
     plan = SMALL if args.small else ChaosPlan()
-    plan = replace(plan, seed=args.seed)
+    plan = replace(plan, seed=args.seed, partitions=args.partitions)
     if not args.small:
         plan = replace(plan, incidents=args.incidents, responders=args.responders, report_seconds=args.report_seconds)
     if args.keep:

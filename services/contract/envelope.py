@@ -6,6 +6,7 @@ Event types live in one module per area (intake, dispatch, roster, messaging, op
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -15,6 +16,25 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 EVENT_NAMESPACE = UUID("5b0f7c2e-4f8a-4d8e-9a51-3c1f0e6d2a90")
 SUBJECT_PREFIX = "crisis"
+PARTITIONS_ENV = "CRISIS_PARTITIONS"
+ANY_PARTITION = "*"
+
+
+def partition_count() -> int:
+    """How many partitions events about an incident are published in: ``CRISIS_PARTITIONS`` (default 1: none, every
+    event on ``crisis.<type>``). Every service of a deployment must be given the same count (deploy/README.md)."""
+    return max(1, int(os.environ.get(PARTITIONS_ENV) or 1))
+
+
+def partition_token(index: int, count: int) -> str:
+    """The subject token of partition ``index`` of ``count`` (``p2of4``): the count is part of it, so the subjects of
+    two counts never overlap and a change of count leaves the old partitions' events where their durables read them."""
+    return f"p{index}of{count}"
+
+
+def partition_of(incident_id: UUID, count: int) -> int:
+    """The partition an incident's events are in: every event of one incident in the same one, so their order holds."""
+    return incident_id.int % count
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -67,17 +87,38 @@ class Envelope(Strict):
 
     @property
     def subject(self) -> str:
-        return subject_for(self.type)
+        """``crisis.<type>``; with partitions (``partition_count`` > 1) an event about an incident is on
+        ``crisis.<partition>.<type>`` (``crisis.p2of4.dispatch.offered``), the partition derived from the incident id
+        (an opaque UUID: no PHI in subjects). Events about no incident (roster, schedule, inbound SMS) stay on
+        ``crisis.<type>``."""
+        return subject_for(self.type, self.partition())
+
+    def partition(self) -> str | None:
+        """This event's partition token under today's count; None when it is in none (no partitions, no incident)."""
+        count = partition_count()
+        if count == 1 or self.incident_id is None:
+            return None
+        return partition_token(partition_of(self.incident_id, count), count)
 
     @classmethod
-    def type_subjects(cls, suffixes: tuple[str, ...] | None = None) -> list[str]:
+    def type_subjects(
+        cls, suffixes: tuple[str, ...] | None = None, *, partition: str | None = ANY_PARTITION
+    ) -> list[str]:
         """The subjects events of this type are on: ``crisis.<type>`` (every event of a type without sub-subjects,
-        and those stored before its sub-subjects were introduced) and its sub-subjects (``suffixes``: only those)."""
-        base = subject_for(cls.TYPE)
+        and those stored before its sub-subjects were introduced) and its sub-subjects (``suffixes``: only those); and
+        the same in ``partition`` (a token, or ``*``: any partition; None: in none)."""
+        bare = cls.partition_subjects(None, suffixes)
+        return bare + (cls.partition_subjects(partition, suffixes) if partition else [])
+
+    @classmethod
+    def partition_subjects(cls, partition: str | None, suffixes: tuple[str, ...] | None = None) -> list[str]:
+        """The subjects of this type in ``partition`` only (``crisis.p2of4.<type>`` and its sub-subjects; None: those
+        in no partition)."""
         chosen = cls.SUBJECT_SUFFIXES if suffixes is None else suffixes
         unknown = set(chosen) - set(cls.SUBJECT_SUFFIXES)
         if unknown:
             raise ValueError(f"{cls.TYPE} has no sub-subject {sorted(unknown)}")
+        base = subject_for(cls.TYPE, partition)
         return [base, *(f"{base}.{suffix}" for suffix in chosen)]
 
     def to_json(self) -> bytes:
@@ -97,8 +138,9 @@ def event_type(type_name: str, data_model: type[Strict], version: int = 1) -> ty
     return Typed
 
 
-def subject_for(event_type_name: str) -> str:
-    return f"{SUBJECT_PREFIX}.{event_type_name}"
+def subject_for(event_type_name: str, partition: str | None = None) -> str:
+    """``crisis.<type>``, or ``crisis.<partition>.<type>``."""
+    return f"{SUBJECT_PREFIX}.{partition}.{event_type_name}" if partition else f"{SUBJECT_PREFIX}.{event_type_name}"
 
 
 def derived_id(*parts: object) -> UUID:

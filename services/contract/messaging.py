@@ -229,7 +229,7 @@ class SmsStatusUpdated(event_type("sms.status_updated", SmsStatusUpdatedData)):
     @property
     def subject(self) -> str:
         outcome = "failed" if self.data.status in FAILED_DELIVERY_STATUSES else "progress"
-        return f"{subject_for(self.TYPE)}.{outcome}"
+        return f"{subject_for(self.TYPE, self.partition())}.{outcome}"
 
 
 class SmsOptOutChanged(event_type("sms.opt_out_changed", SmsOptOutChangedData)):

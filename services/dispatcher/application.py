@@ -89,7 +89,7 @@ OPTED_OUT_ERROR = 21610  # Twilio's "the recipient replied STOP", which an opt-o
 
 
 class Dispatcher(FoldsWhatItStores, StreamProcessor):
-    producer = PRODUCER
+    producer, partitioned = PRODUCER, True  # instances share the partitions (runtime/partitions.py)
     snapshotting_intervals = {ResponderRecord: 50, IncidentDispatch: 50, OnCallSchedule: 20}
 
     def __init__(

@@ -120,11 +120,12 @@ class RosterCache:
         )
         return True
 
-    def catch_up(self, recorder: ApplicationRecorder, repository: Repository) -> None:
-        """Fold everything stored since the last look (by this instance or another); every ``SNAPSHOT_EVERY``
-        notifications folded, save a snapshot (during a long fold too: a start stopped halfway keeps its progress)."""
-        while True:
-            notifications = recorder.select_notifications(start=self.position + 1, limit=CATCH_UP_BATCH)
+    def catch_up(self, recorder: ApplicationRecorder, repository: Repository, stop: int | None = None) -> None:
+        """Fold everything stored since the last look (by this instance or another; up to ``stop``, if given); every
+        ``SNAPSHOT_EVERY`` notifications folded, save a snapshot (during a long fold too: a start stopped halfway
+        keeps its progress)."""
+        while stop is None or self.position < stop:
+            notifications = recorder.select_notifications(start=self.position + 1, limit=CATCH_UP_BATCH, stop=stop)
             if not notifications:
                 return
             changed = dict.fromkeys(notification.originator_id for notification in notifications)
@@ -134,14 +135,24 @@ class RosterCache:
             if self.position - self.saved_position >= SNAPSHOT_EVERY:
                 self.save_snapshot()
 
-    def fold_stored(self, recordings: Sequence[Recording], aggregates: Mapping[Any, object]) -> bool:
+    def fold_stored(
+        self,
+        recordings: Sequence[Recording],
+        aggregates: Mapping[Any, object],
+        store: tuple[ApplicationRecorder, Repository] | None = None,
+    ) -> bool:
         """Fold what this instance has just stored from the aggregates in hand, instead of reading them back from the
         store at the next ``catch_up`` (issue 16: a store read per changed aggregate per message). Only when the
-        recordings directly follow what is folded (nothing stored in between, by another instance or a transaction
-        that failed) and every aggregate they are of is in hand; else nothing is folded and ``catch_up`` reads them
-        as before. True if folded."""
+        recordings are one run of notifications and every aggregate they are of is in hand; what was stored before
+        them since the last fold (by another instance sharing the store: partitions) is folded from ``store`` first
+        (it is committed: notification ids are given out in commit order); without ``store``, only when they directly
+        follow what is folded. Else nothing is folded and ``catch_up`` reads them as before. True if folded."""
         ids = [recording.notification.id for recording in recordings]
-        if not ids or ids != list(range(self.position + 1, self.position + 1 + len(ids))):
+        if not ids or ids != list(range(ids[0], ids[0] + len(ids))) or ids[0] <= self.position:
+            return False
+        if ids[0] > self.position + 1 and store is not None:
+            self.catch_up(*store, stop=ids[0] - 1)
+        if ids[0] != self.position + 1:
             return False
         originators = dict.fromkeys(recording.domain_event.originator_id for recording in recordings)
         if any(originator not in aggregates for originator in originators):
@@ -258,5 +269,5 @@ class FoldsWhatItStores:
 
     def _record(self, processing_event: Any) -> list[Recording]:
         recordings = super()._record(processing_event)  # type: ignore[misc]
-        self.known.fold_stored(recordings, processing_event.aggregates)
+        self.known.fold_stored(recordings, processing_event.aggregates, (self.recorder, self.repository))  # type: ignore[attr-defined]
         return recordings

@@ -36,6 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from services.contract.events import (
+    ANY_PARTITION,
     SUBJECT_PREFIX,
     Envelope,
     MessageDeadLettered,
@@ -111,17 +112,18 @@ async def working_on(raw: Msg) -> AsyncIterator[None]:
 EVERYTHING = f"{SUBJECT_PREFIX}.>"
 
 
-def filter_subjects(processor: type[StreamProcessor]) -> list[str]:
+def filter_subjects(processor: type[StreamProcessor], partition: str | None = ANY_PARTITION) -> list[str]:
     """The subjects a durable feeding ``processor`` reads: those of each event type it handles (a type's own subject,
-    and its sub-subjects, or those the processor's ``subject_suffixes`` names), sorted; or the whole stream when it
-    handles every type."""
+    and its sub-subjects, or those the processor's ``subject_suffixes`` names), in no partition and in ``partition``
+    (by default any: every event of those types; None: only those in no partition; a token: also those in that
+    partition), sorted; or the whole stream when it handles every type."""
     types = processor.handled_types()
     if types is None:
         return [EVERYTHING]
     if not types:
         raise ValueError(f"{processor.__name__} handles no event type: a durable without a filter would read all")
     narrowed = processor.subject_suffixes
-    return sorted({subject for t in types for subject in t.type_subjects(narrowed.get(t))})
+    return sorted({subject for t in types for subject in t.type_subjects(narrowed.get(t), partition=partition)})
 
 
 def _filter_of(config: ConsumerConfig) -> set[str]:
@@ -193,13 +195,18 @@ class ProcessorConsumer:
         *,
         durable: str,
         batch: int | None = None,
+        subjects: Sequence[str] | None = None,
+        upstream: str = STREAM_NAME,
     ) -> None:
         self.processor = processor
         self.followers = tuple(followers)
         self.publish = publish
         self.durable = durable
-        self.subjects = filter_subjects(type(processor))
-        """The durable's filter: the subjects of the event types the processor handles."""
+        self.subjects = list(subjects) if subjects is not None else filter_subjects(type(processor))
+        """The durable's filter: by default the subjects of the event types the processor handles (partitions.py: a
+        partition's)."""
+        self.upstream = upstream
+        """The name the processor's tracking records this durable's stream positions under (one per partition)."""
         self.batch = (batch or consumer_batch()) if processor.batches else 1
         """Messages per store transaction (and in flight at the durable): 1 unless the processor takes batches."""
         self.js: JetStreamContext | None = None
@@ -223,7 +230,9 @@ class ProcessorConsumer:
     def apply(self, event: Envelope, sequence: int, stored_at: datetime | None) -> bool:
         """Hand one event to the processor (in a worker thread); True if it changed state. A consumer whose
         processor keeps the stream's own time of each event (the projections' read models) overrides this."""
-        return self.processor.handle(event, sequence)
+        if self.upstream == STREAM_NAME:  # (a processor may override ``handle`` without the tracking name)
+            return self.processor.handle(event, sequence)
+        return self.processor.handle(event, sequence, self.upstream)
 
     async def _handle(
         self, event: Envelope, payload: bytes, subject: str, sequence: int, attempt: int, stored_at: datetime | None

@@ -42,6 +42,9 @@ class StreamProcessor(EventSourcedProjection):
     subject_suffixes: ClassVar[dict[type[Envelope], tuple[str, ...]]] = {}
     """For a handled type published on sub-subjects (``Envelope.SUBJECT_SUFFIXES``): the only ones its durable reads
     (e.g. the notifier: failed delivery statuses); a type not named here is read on all of its subjects."""
+    partitioned: ClassVar[bool] = False
+    """True when the processor is fed by a durable per partition (``CRISIS_PARTITIONS``, runtime/partitions.py), so
+    that several instances sharing its store work on different incidents at once; else by one durable."""
     batches: ClassVar[bool] = False
     """True when ``handle_batch`` applies several stream messages in one store transaction; its consumer then
     takes up to ``CRISIS_CONSUMER_BATCH`` messages at a time (consumer.py), else one."""
@@ -62,12 +65,13 @@ class StreamProcessor(EventSourcedProjection):
                 time.sleep(0.2 * attempt)
         self.clock = clock
 
-    def handle(self, event: Envelope, stream_sequence: int) -> bool:
+    def handle(self, event: Envelope, stream_sequence: int, upstream: str = STREAM_NAME) -> bool:
         """Apply one stream message. True if it changed state, False if it was already processed.
 
         Raises IntegrityError only for a real conflict (another instance wrote the same aggregate):
         the caller should let the message be redelivered. Inside ``handle_batch`` (on its thread) the event's
-        policy adds to the batch's one ``ProcessingEvent`` instead, stored when the batch ends.
+        policy adds to the batch's one ``ProcessingEvent`` instead, stored when the batch ends. ``upstream``: the name
+        the position is tracked under (a partition's durable has its own, partitions.py).
         """
         batch = self._batch
         if batch is not None and batch[1] == threading.get_ident():
@@ -76,9 +80,9 @@ class StreamProcessor(EventSourcedProjection):
             return True
         with self.processing_lock:
             try:
-                self.process_event(event, Tracking(STREAM_NAME, stream_sequence))
+                self.process_event(event, Tracking(upstream, stream_sequence))
             except IntegrityError:
-                if self.recorder.has_tracking_id(STREAM_NAME, stream_sequence):
+                if self.recorder.has_tracking_id(upstream, stream_sequence):
                     return False
                 raise
             return True

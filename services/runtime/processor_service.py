@@ -14,9 +14,11 @@ from functools import partial
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
+from services.contract.events import partition_count
 from services.runtime.consumer import ProcessorConsumer
 from services.runtime.nats_connection import connect_stream, make_broker
 from services.runtime.observability import OpsProbes, Publish, broker_connected, consumer_lag, counting, store_answers
+from services.runtime.partitions import partition_readers
 from services.runtime.processor import Follower, StreamProcessor, outbox_relay
 from services.runtime.settings import RuntimeSettings
 from services.runtime.stream import publish_event
@@ -37,13 +39,14 @@ class RunningService:
 
 
 def processor_probes(
-    service: str, broker: NatsBroker, js: JetStreamContext, processor: StreamProcessor, durable: str
+    service: str, broker: NatsBroker, js: JetStreamContext, processor: StreamProcessor, durable: str | Sequence[str]
 ) -> OpsProbes:
-    """Ready when NATS is connected and the processor's store answers; lag read from its durable consumer."""
+    """Ready when NATS is connected and the processor's store answers; lag read from its durable consumer(s)."""
+    durables = [durable] if isinstance(durable, str) else list(durable)
     return OpsProbes(
         service,
         checks={"nats": broker_connected(broker), "store": store_answers(processor.recorder.datastore)},
-        refreshers=[consumer_lag(js, [durable])],
+        refreshers=[consumer_lag(js, durables)],
     )
 
 
@@ -57,22 +60,31 @@ async def running_processor(
 ) -> AsyncIterator[RunningService]:
     """Consume the CRISIS stream into ``processor`` and run its outbox relay and ``followers`` until exit.
 
+    A processor whose ``partitioned`` is True is read with a durable per partition (``CRISIS_PARTITIONS``) and one
+    for the events in no partition (partitions.py), so that several instances work on different incidents at once;
+    else one durable.
     Each follower runs as its own task and is woken after every consumed message (or batch); on exit the tasks are
     cancelled (and awaited) before the broker stops."""
     broker = make_broker(settings)
     js = await connect_stream(broker, settings)
     publish = counting(durable, partial(publish_event, js))
     everyone = [outbox_relay(processor, publish), *followers]
-    consumer = ProcessorConsumer(processor, everyone, publish, durable=durable)
-    await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
-    consumer.subscribe(broker)
+    if processor.partitioned:
+        count = partition_count()
+        consumers = await partition_readers(js, processor, everyone, publish, durable=durable, count=count)
+    else:
+        consumers = [ProcessorConsumer(processor, everyone, publish, durable=durable)]
+    for consumer in consumers:
+        await consumer.refresh(js)  # a durable an older version made: today's ack wait and filter
+        consumer.subscribe(broker)
     await broker.start()
     tasks = [asyncio.create_task(f.run(), name=f.name) for f in everyone]
-    probes = processor_probes(durable, broker, js, processor, durable)
+    probes = processor_probes(durable, broker, js, processor, [c.durable for c in consumers])
     try:
         yield RunningService(broker, js, everyone, publish, probes)
     finally:
-        await consumer.close()
+        for consumer in consumers:
+            await consumer.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,9 +1,9 @@
 """The whole flow on a 3-node JetStream cluster (stream R3), with the services as separate processes.
 
-Two gateways behind a round-robin client, two dispatcher instances sharing one durable consumer and one
-PostgreSQL store, the notifier and the projections; while the reports arrive, the node leading the stream
-gets SIGKILL and comes back seconds later. The harness is bench/chaos.py's: afterwards every incident is on
-the stream once, was paged and is acknowledged or at the top of its ladder, every stored event reached the
+Two gateways behind a round-robin client, two dispatcher instances sharing four partitions' durables
+(``CRISIS_PARTITIONS=4``) and one PostgreSQL store, the notifier and the projections; while the reports arrive, the
+node leading the stream gets SIGKILL and comes back seconds later. The harness is bench/chaos.py's: afterwards every
+incident is on the stream once, was paged and is acknowledged or at the top of its ladder, every stored event reached the
 stream, no event precedes its cause and every incident's story starts with its report (the order the
 stream gave it), and the projections equal a clean rebuild.
 """
@@ -29,6 +29,7 @@ CLUSTER_PLAN = ChaosPlan(
     down_for=(8.0, 8.0),
     cluster=True,
     instances=(("dispatcher", 2), ("intake-gateway", 2)),
+    partitions=4,  # the two dispatchers share four partitions (issue 16)
     settle_timeout=150.0,
 )
 

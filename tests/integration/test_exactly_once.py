@@ -6,8 +6,10 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from nats.js.api import DeliverPolicy
 
+from services.contract.events import PARTITIONS_ENV
 from services.dispatcher.adapters.roster_seed import seed_events
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.dispatcher.settings import DispatcherSettings
@@ -65,8 +67,13 @@ async def test_dispatcher_redelivery_changes_nothing(js, nats_server, database_u
             assert await stream_types(js) == on_stream_before
 
 
-async def test_two_dispatcher_instances_never_double_page(js, nats_server, postgres_url: str, tmp_path: Path) -> None:
-    """Two instances share the durable consumer and the store; both fire deadlines at the same moments."""
+@pytest.mark.parametrize("partitions", [1, 4])
+async def test_two_dispatcher_instances_never_double_page(
+    js, nats_server, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partitions: int
+) -> None:
+    """Two instances share the durable consumer(s) and the store; both fire deadlines at the same moments. With four
+    partitions (issue 16) they share the five durables and work on two incidents at once."""
+    monkeypatch.setenv(PARTITIONS_ENV, str(partitions))
     settings = DispatcherSettings(
         nats_url=nats_server.url, var_dir=tmp_path, database_url=postgres_url, roster_seed_file=None
     )
@@ -79,7 +86,8 @@ async def test_two_dispatcher_instances_never_double_page(js, nats_server, postg
         ):
             await publish_all(js, seed_events(ROSTER, factories.T0))
             last = await publish_all(js, incidents)
-            await wait_for_consumer_to_drain(js, last, "dispatcher")
+            for durable in await js.consumers_info(STREAM_NAME):
+                await wait_for_consumer_to_drain(js, last, durable.name)
             for _ in range(3):  # step 1 times out, then the supervisor's page, then the director's
                 clock.advance(timedelta(seconds=91))
                 fired = await asyncio.gather(asyncio.to_thread(one.fire_due), asyncio.to_thread(two.fire_due))

@@ -64,7 +64,7 @@ async def test_the_dispatchers_durable_is_never_sent_a_delivery_status(js, nats_
         position = dispatcher.processed_position()
 
     assert seen == [(first, "responder.registered"), (last, "responder.registered")]
-    assert sorted(info.config.filter_subjects) == filter_subjects(Dispatcher)
+    assert sorted(info.config.filter_subjects) == filter_subjects(Dispatcher, partition=None)
     assert "crisis.sms.status_updated" not in info.config.filter_subjects
     # the server gave the durable two messages in all: the statuses between them were never delivered
     assert (info.delivered.consumer_seq, info.delivered.stream_seq, info.num_pending) == (2, last, 0)
@@ -110,7 +110,7 @@ async def test_an_older_versions_durable_is_narrowed_in_place_and_resumes_where_
         position = dispatcher.processed_position()
 
     config = info.config
-    assert sorted(config.filter_subjects) == filter_subjects(Dispatcher) and not config.filter_subject
+    assert sorted(config.filter_subjects) == filter_subjects(Dispatcher, partition=None) and not config.filter_subject
     assert config.ack_wait == ACK_WAIT_SECONDS
     # from the next message after the last one it was given: nothing again, nothing skipped, no status
     assert seen == [(waiting[0], "responder.registered"), (waiting[2], "responder.registered")]

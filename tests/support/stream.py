@@ -104,9 +104,8 @@ async def wait_for_stream(
 
 
 async def last_on(js: Any, subjects: list[str]) -> int:
-    """The stream sequence of the last message on any of ``subjects`` (0: none); a wildcard: the stream's last."""
-    if any("*" in s or ">" in s for s in subjects):
-        return await last_sequence(js)
+    """The stream sequence of the last message on any of ``subjects`` (0: none); wildcards allowed (the server
+    finds the last message matching one, ``crisis.*.<type>`` for a type in any partition)."""
     last = 0
     for subject in subjects:
         with contextlib.suppress(NotFoundError):

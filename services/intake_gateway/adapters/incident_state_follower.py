@@ -17,7 +17,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.contract.events import (
-    SUBJECT_PREFIX,
     DispatchCompleted,
     DispatchOffered,
     IncidentCancelled,
@@ -37,11 +36,10 @@ FOLLOWER_DURABLE = "intake_gateway_incident_state"
 class IncidentStateFollower:
     """Keeps ``intake_incidents`` in step with the stream: reports open, cancellations and completions close."""
 
-    SUBJECTS = [
-        f"{SUBJECT_PREFIX}.{IncidentReported.TYPE}",
-        f"{SUBJECT_PREFIX}.{IncidentCancelled.TYPE}",
-        f"{SUBJECT_PREFIX}.{DispatchCompleted.TYPE}",
-        f"{SUBJECT_PREFIX}.{DispatchOffered.TYPE}",  # who was paged may change the incident
+    SUBJECTS = [  # in no partition and in any (CRISIS_PARTITIONS; who was paged may change the incident)
+        subject
+        for event_class in (IncidentReported, IncidentCancelled, DispatchCompleted, DispatchOffered)
+        for subject in event_class.type_subjects()
     ]
 
     def __init__(self, js: JetStreamContext, states: KvIncidentStates, durable: str = FOLLOWER_DURABLE) -> None:
