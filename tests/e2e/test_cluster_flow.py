@@ -3,8 +3,8 @@
 Two gateways behind a round-robin client, two dispatcher instances sharing four partitions' durables
 (``CRISIS_PARTITIONS=4``) and one PostgreSQL store, the notifier and the projections; while the reports arrive, the
 node leading the stream gets SIGKILL and comes back seconds later. The harness is bench/chaos.py's: afterwards every
-incident is on the stream once, was paged and is acknowledged or at the top of its ladder, every stored event reached the
-stream, no event precedes its cause and every incident's story starts with its report (the order the
+incident is on the stream once, was paged and is acknowledged or at the top of its ladder, every stored event
+reached the stream, no event precedes its cause and every incident's story starts with its report (the order the
 stream gave it), and the projections equal a clean rebuild.
 """
 
