@@ -232,7 +232,14 @@ class ChaosStack:
             await asyncio.to_thread(self.nats.start)
         for name in self.instances:
             self.start_process(name)
+        dispatchers = [  # ready once the seed roster is on the stream: a report sent after it is paged from it
+            f"http://127.0.0.1:{i.env['CRISIS_DISPATCHER_OPS_PORT']}/readyz"
+            for i in self.instances.values()
+            if i.module == "services.dispatcher"
+        ]
         for url in (f"{self.sandbox}/healthz", f"{self.projections}/healthz", *(f"{g}/healthz" for g in self.gateways)):
+            await asyncio.to_thread(wait_healthy, url, 60)
+        for url in dispatchers:
             await asyncio.to_thread(wait_healthy, url, 60)
 
     def start_process(self, name: str) -> None:

@@ -22,17 +22,19 @@ async def serve(settings: DispatcherSettings) -> None:
     with build(settings, clock) as dispatcher:
         ticker = DeadlineTicker(dispatcher, clock)
         async with running_processor(settings, dispatcher, durable=APPLICATION_NAME, followers=[ticker]) as service:
+            # the seed roster is on the stream before /readyz says ready, so a report sent once it does is after the
+            # roster on the stream, and (in stream order, in every partition) paged from it
+            if settings.roster_seed_file and not dispatcher.known.roster:
+                events = seed_events(settings.roster_seed_file, clock.now())
+                for event in events:
+                    await service.publish(event)
+                log.info("published the demo roster: %d roster events", len(events))
             ops = (
                 serving_ops(service.probes, settings.dispatcher_ops_host, settings.dispatcher_ops_port)
                 if settings.dispatcher_ops_port
                 else contextlib.nullcontext()
             )
             async with ops:
-                if settings.roster_seed_file and not dispatcher.known.roster:
-                    events = seed_events(settings.roster_seed_file, clock.now())
-                    for event in events:
-                        await service.publish(event)
-                    log.info("published the demo roster: %d roster events", len(events))
                 await until_signalled()
         # stopped cleanly: the roster and deadlines as folded are saved, so the next start folds only what follows
         with dispatcher.processing_lock:
