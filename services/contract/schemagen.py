@@ -64,7 +64,11 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {
             "title": "CRISIS event stream",
             "version": "1.0.0",
-            "description": "Every event on the NATS JetStream stream CRISIS (subjects crisis.>).",
+            "description": (
+                "Every event on the NATS JetStream stream CRISIS (subjects crisis.>). With CRISIS_PARTITIONS = P > 1,"
+                " an event about an incident is on crisis.p<k>of<P>.<address without crisis.> (k: the incident id"
+                " modulo P), every other event on its address."
+            ),
         },
         "defaultContentType": "application/json",
         "channels": channels,
