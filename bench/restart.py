@@ -159,7 +159,13 @@ def roster(feeder: Feeder) -> dict[UUID, ResponderProfile]:
 
 def report(feeder: Feeder, code: str) -> tuple[UUID, list[Any]]:
     incident_id = uuid4()
-    data = IncidentReportedData.model_validate(
+    data = report_data(incident_id, code)
+    return incident_id, feeder.feed(feeder.event(IncidentReported, data, incident_id))
+
+
+def report_data(incident_id: UUID, code: str) -> IncidentReportedData:
+    """A generated P1 overdose at the scene (no PHI)."""
+    return IncidentReportedData.model_validate(
         {
             "incident_id": incident_id,
             "short_code": code,
@@ -172,7 +178,6 @@ def report(feeder: Feeder, code: str) -> tuple[UUID, list[Any]]:
         }
         | ({"zone": "central"} if "zone" in IncidentReportedData.model_fields else {})
     )
-    return incident_id, feeder.feed(feeder.event(IncidentReported, data, incident_id))
 
 
 def close_one(feeder: Feeder, people: dict[UUID, ResponderProfile], number: int) -> None:

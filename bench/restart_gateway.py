@@ -55,6 +55,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if the process has not ended a minute later."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 async def write_history(js, count: int, written: int) -> int:  # noqa: ANN001
     """Closed incidents in the gateway's bucket, up to ``count`` in all; returns how many there are."""
     states = await KvIncidentStates.open(js, replicas=1)
@@ -109,11 +119,7 @@ async def time_start(server: EmbeddedNatsServer, scratch: Path, token: str, cred
                     pass
                 await asyncio.sleep(0.02)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -38,19 +38,16 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
-from bench.restart import COPIES, HISTORY_START, SCENE, close_one, roster
-from bench.restart_projections import Recorder
+from bench.restart import COPIES, report_data
+from bench.restart_projections import template_events
 from services.contract.events import (
     Envelope,
     FollowUpCompleted,
     FollowUpCompletedData,
     FollowUpCreated,
     IncidentReported,
-    IncidentReportedData,
     new_event,
 )
-from services.dispatcher.bootstrap import build as build_dispatcher
-from services.dispatcher.settings import DispatcherSettings
 from services.projections.bootstrap import (
     build_caring_desk,
     build_desk,
@@ -136,34 +133,10 @@ def completed(created: FollowUpCreated) -> Envelope:
     )
 
 
-def template_events(scratch: Path) -> tuple[list[Envelope], list[Envelope]]:
-    """(the roster's events, ``TEMPLATE`` closed incidents' events), through the dispatcher's use cases."""
-    clock = ManualClock(HISTORY_START)
-    with build_dispatcher(DispatcherSettings(var_dir=scratch / "dispatcher", roster_seed_file=None), clock) as app:
-        feeder = Recorder(app, clock)
-        people = roster(feeder)
-        roster_events, feeder.events = feeder.events, []
-        for number in range(TEMPLATE):
-            close_one(feeder, people, number)
-        return roster_events, feeder.events
-
-
 def open_incident() -> Envelope:
     """An overdose reported ten days ago and never closed: its outreach task was due 72 h after the report."""
     incident_id = uuid4()
-    data = IncidentReportedData.model_validate(
-        {
-            "incident_id": incident_id,
-            "short_code": "4821",
-            "kind": "overdose",
-            "priority": "P1",
-            "needs": ["naloxone_carrier", "ems_now"],
-            "guidance": [],
-            "location": {"lat": SCENE[0], "lon": SCENE[1], "address": "generated"},
-            "reporter": {"channel": "hotline"},
-        }
-        | ({"zone": "central"} if "zone" in IncidentReportedData.model_fields else {})
-    )
+    data = report_data(incident_id, "4821")
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
     return new_event(
         IncidentReported, data, event_id=uuid4(), occurred_at=at, producer="bench", incident_id=incident_id
@@ -355,7 +328,7 @@ def build_projection_stores(directory: Path, closed: int) -> dict[str, Any]:
     stores = {name: directory / f"{name}.sqlite" for name in STORES}
     clock = ManualClock(datetime.now(UTC))
     began = time.perf_counter()
-    roster_events, incident_events = template_events(scratch)
+    roster_events, incident_events, _ = template_events(scratch, TEMPLATE)
     processors = Processors(directory, clock)
     try:
         processors.feed(roster_events, complete_tasks=False)

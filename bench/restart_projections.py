@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,8 @@ from uuid import uuid5
 import httpx
 import nats
 
-from bench.restart import COPIES, Feeder, close_one, roster
+from bench.restart import COPIES, HISTORY_START, Feeder, close_one, roster
+from bench.restart_gateway import free_port, stop
 from services.contract.events import IncidentCancelled, IncidentCancelledData, decode_event, new_event
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
@@ -66,32 +65,36 @@ class Recorder(Feeder):
         return stored
 
 
-def template(scratch: Path) -> tuple[list[str], list[str], set[str]]:
-    """(the roster's events, one incident-set's events, the ids to keep) as JSON text."""
-    from bench.restart import HISTORY_START
-
+def template_events(scratch: Path, incidents: int) -> tuple[list, list, ManualClock]:
+    """(the roster's events, ``incidents`` closed incidents' events, the template's clock after them), through the
+    dispatcher's use cases in process."""
     clock = ManualClock(HISTORY_START)
     with build(DispatcherSettings(var_dir=scratch / "template", roster_seed_file=None), clock) as app:
         feeder = Recorder(app, clock)
         people = roster(feeder)
         roster_events, feeder.events = feeder.events, []
-        for number in range(TEMPLATE):
+        for number in range(incidents):
             close_one(feeder, people, number)
-        incidents = {e.incident_id for e in feeder.events if e.incident_id is not None}
-        for incident_id in incidents:
-            cancel = IncidentCancelledData(incident_id=incident_id, reason="closed (benchmark history)")
-            feeder.events.append(
-                new_event(
-                    IncidentCancelled,
-                    cancel,
-                    event_id=uuid5(COPIES, f"cancel/{incident_id}"),
-                    occurred_at=clock.now(),
-                    producer="bench",
-                    incident_id=incident_id,
-                )
+        return roster_events, feeder.events, clock
+
+
+def template(scratch: Path) -> tuple[list[str], list[str], set[str]]:
+    """(the roster's events, one incident-set's events, the ids to keep) as JSON text."""
+    roster_events, events, clock = template_events(scratch, TEMPLATE)
+    for incident_id in {e.incident_id for e in events if e.incident_id is not None}:
+        cancel = IncidentCancelledData(incident_id=incident_id, reason="closed (benchmark history)")
+        events.append(
+            new_event(
+                IncidentCancelled,
+                cancel,
+                event_id=uuid5(COPIES, f"cancel/{incident_id}"),
+                occurred_at=clock.now(),
+                producer="bench",
+                incident_id=incident_id,
             )
+        )
     kept = {m for e in roster_events for m in UUID_TEXT.findall(e.model_dump_json())}
-    return [e.model_dump_json() for e in roster_events], [e.model_dump_json() for e in feeder.events], kept
+    return [e.model_dump_json() for e in roster_events], [e.model_dump_json() for e in events], kept
 
 
 def copy(events: list[str], kept: set[str], number: int) -> list:
@@ -103,12 +106,6 @@ def copy(events: list[str], kept: set[str], number: int) -> list:
         return "SM" + uuid5(COPIES, f"{number}/{match.group(0)}").hex
 
     return [decode_event(SID_TEXT.sub(new_sid, UUID_TEXT.sub(new_id, text)).encode()) for text in events]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def projections_env(nats_url: str, var_dir: Path, port: int, credentials: Path) -> dict[str, str]:
@@ -140,14 +137,6 @@ async def ready_after(env: dict[str, str], port: int, log: Path) -> tuple[subpro
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.02)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 async def drained(js) -> bool:  # noqa: ANN001

@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ from uuid import uuid4
 import httpx
 import nats
 
-from bench.restart_gateway import REPORT, free_port
+from bench.restart_gateway import REPORT, free_port, stop
 from bench.restart_history import TEMPLATE, build_projection_stores
 from services.intake_gateway.adapters.incident_states_kv import INCIDENTS_BUCKET, KvIncidentStates
 from services.intake_gateway.adapters.recorded_webhooks_kv import KvRecordedWebhooks
@@ -121,15 +120,6 @@ def spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=open(log, "a"),  # noqa: SIM115 - closed with the process
     )
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 async def until_ready(process: subprocess.Popen, port: int, log: Path) -> float:
