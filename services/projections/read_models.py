@@ -39,7 +39,7 @@ from services.projections.directory import OpenDirectory
 from services.projections.domain.audit import AuditEntry, record_written
 from services.projections.domain.directory import fold_program
 from services.projections.domain.documentation import assemble_documentation
-from services.projections.domain.followups import fold_tasks, refused_commands
+from services.projections.domain.followups import fold_tasks, refused_commands, task_id_of
 from services.projections.domain.progress import RecordedEvent, incident_progress
 from services.projections.domain.referral import TransitionRefused, fold_referral
 from services.projections.domain.responder_view import StaffContact
@@ -143,7 +143,7 @@ class ReadModels(StreamProcessor):
                 if self._apply(cursor, recorded):
                     incident_id = recorded.event.incident_id
                     touched[incident_id] = recorded
-                    if (task_id := getattr(recorded.event.data, "task_id", None)) is not None:
+                    if (task_id := task_id_of(recorded.event.data)) is not None:
                         tasks[task_id] = (incident_id, recorded.sequence)
             for incident_id, latest in touched.items():
                 self._save_incident(cursor, incident_id, latest)
@@ -158,7 +158,7 @@ class ReadModels(StreamProcessor):
     def _apply(self, cursor: Any, recorded: RecordedEvent) -> bool:
         """Record one event; True if it belongs to an incident's timeline (and that incident must be saved)."""
         event = recorded.event
-        self.record_beside_timeline(event, recorded, cursor)
+        _beside_timeline(type(event))(self, event, recorded, cursor)  # record_beside_timeline(event, ...)
         if event.incident_id is None or self.store.has_event(cursor, event.id):
             return False  # not about an incident, or the same event re-published after the de-duplication window
         self.store.add_event(cursor, recorded)
@@ -275,7 +275,7 @@ class ReadModels(StreamProcessor):
 
     def _save_task(self, cursor: Any, incident_id: UUID, task_id: UUID, sequence: int) -> None:
         events = self.store.events_for_update(cursor, incident_id)
-        task = fold_tasks([r.event for r in events if getattr(r.event.data, "task_id", None) == task_id])
+        task = fold_tasks([r.event for r in events if task_id_of(r.event.data) == task_id])
         if task_id in task:
             self.store.save_task(cursor, task[task_id], sequence)
 
@@ -302,3 +302,8 @@ class ReadModels(StreamProcessor):
         if not events:
             raise UnknownIncident(incident_id)
         return entry_dicts(events)
+
+
+_beside_timeline = vars(ReadModels)["record_beside_timeline"].dispatcher.dispatch
+"""Event class -> its ``record_beside_timeline`` function (called with the read models first): the registered
+method, found without binding it for every event."""

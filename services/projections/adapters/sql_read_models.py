@@ -24,6 +24,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,12 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from services.contract.events import Envelope, decode_event
 from services.projections.adapters.sql_audit_log import SqlAuditLog
+from services.projections.adapters.sql_bulk_load import (
+    INSERT_TIMELINE,
+    BulkLoad,
+    postgres_transaction,
+    sqlite_transaction,
+)
 from services.projections.adapters.sql_read_queries import SqlReadModelQueries
 from services.projections.adapters.sql_values import Sealer
 from services.projections.domain.followups import TaskState
@@ -65,7 +72,7 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
             for name in ("timeline", "incidents", "people", "tasks", "responders", "dead_letters", "deliveries", "meta")
         }
         self._cache: OrderedDict[UUID, list[RecordedEvent]] = OrderedDict()
-        self._bulk_loading = False
+        self._bulk: BulkLoad | None = None  # while a replay writes (bulk_load)
         self._statements: dict[str, str] = {}  # statement as written -> as this backend runs it
 
     # -- plumbing ---------------------------------------------------------------------------------------------
@@ -88,8 +95,9 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
     def transaction(self, *, commit: bool) -> Iterator[Any]:
         """A transaction; SQLite's own errors are raised as eventsourcing's (store errors, to be retried)."""
         try:
-            if commit and self._bulk_loading:
-                with self._bulk_transaction() as cursor:
+            if commit and self._bulk is not None:
+                bulk_transaction = sqlite_transaction if self.sqlite else postgres_transaction
+                with bulk_transaction(self.datastore) as cursor:
                     yield cursor
                 return
             with self.datastore.transaction(commit=commit) as cursor:
@@ -102,7 +110,9 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Write the transactions inside without waiting for each to reach the disk, and make them all durable
-        before returning (a replay: many batches, each with its stream position).
+        before returning (a replay: many batches, each with its stream position, and no other writer of the
+        tables meanwhile). Rows and transactions are the same as outside; fewer statements write them
+        (adapters/sql_bulk_load.py).
 
         Each commit inside is atomic and in order as always; what it skips is the flush to disk (SQLite:
         ``synchronous=NORMAL`` in WAL mode; PostgreSQL: ``synchronous_commit`` off). A process that dies loses
@@ -110,11 +120,12 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
         replay carries on from the last batch that reached the disk. On the way out one ordinary transaction
         commits, which flushes everything before it.
         """
-        self._bulk_loading = True
+        fresh = not self.query("SELECT 1 AS found FROM {timeline} LIMIT 1")
+        self._bulk = BulkLoad(fresh)
         try:
             yield
         finally:
-            self._bulk_loading = False
+            self._bulk = None
         with self.transaction(commit=True) as cursor:  # a write, so the commit flushes every frame before it
             self.execute(
                 cursor,
@@ -122,23 +133,6 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 ("schema_version", SCHEMA_VERSION),
             )
-
-    @contextmanager
-    def _bulk_transaction(self) -> Iterator[Any]:
-        if not self.sqlite:
-            with self.datastore.transaction(commit=True) as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                yield cursor
-            return
-        with self.datastore.get_connection(commit=True) as connection:
-            raw = connection._sqlite_conn  # the level may not change inside a transaction: set it around one
-            level = raw.execute("PRAGMA synchronous").fetchone()[0]
-            raw.execute("PRAGMA synchronous = NORMAL")
-            try:
-                with connection.transaction(commit=True) as cursor:
-                    yield cursor
-            finally:
-                raw.execute(f"PRAGMA synchronous = {int(level)}")
 
     def query(self, statement: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         with self.transaction(commit=False) as cursor:
@@ -151,13 +145,20 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
         The position is recorded first, so a change applied before stops there: IntegrityError when that
         position (or a later one) is already recorded. Rolled back, with the cached events forgotten, on any error.
         """
+        bulk = self._bulk
         try:
             with self.transaction(commit=True) as cursor:
                 self._insert_tracking(cursor, tracking)
                 yield cursor
+                if bulk is not None:
+                    bulk.flush(cursor, self._sql)
         except BaseException:
             self.forget()
+            if bulk is not None:
+                bulk.discard()
             raise
+        if bulk is not None:
+            bulk.committed()
 
     def create_tables(self) -> None:
         """The tracking table and the read-model tables; tables of an older layout are dropped first (the caller
@@ -243,32 +244,43 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
     # -- the write side (inside the caller's transaction) ------------------------------------------------------
 
     def has_event(self, cursor: Any, event_id: UUID) -> bool:
+        if self._bulk is not None:
+            known = self._bulk.knows_event(event_id)
+            if known is not None:
+                return known
+            self._bulk.flush(cursor, self._sql)
         return bool(self.rows(cursor, "SELECT 1 AS found FROM {timeline} WHERE event_id = %s", (str(event_id),)))
 
     def add_event(self, cursor: Any, recorded: RecordedEvent) -> None:
         event = recorded.event
         cached = self.events_for_update(cursor, event.incident_id)  # before the insert: the cache gets it below
-        self.execute(
-            cursor,
-            "INSERT INTO {timeline} (seq, event_id, incident_id, type, occurred_at, recorded_at, body) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                recorded.sequence,
-                str(event.id),
-                str(event.incident_id),
-                event.type,
-                iso(event.occurred_at),
-                iso(recorded.recorded_at),
-                self.sealer.seal_json(event.model_dump_json().encode()),
-            ),
+        row = (
+            recorded.sequence,
+            str(event.id),
+            str(event.incident_id),
+            event.type,
+            iso(event.occurred_at),
+            iso(recorded.recorded_at),
+            self.sealer.seal_json(event.model_dump_json().encode()),
         )
+        if self._bulk is not None:
+            self._bulk.add(row, event.id, event.incident_id)  # inserted with the transaction's others
+        else:
+            self.execute(cursor, INSERT_TIMELINE, row)
         cached.append(recorded)
 
     def events_for_update(self, cursor: Any, incident_id: UUID) -> list[RecordedEvent]:
         """The incident's events, read through a cache (the writer is the only one changing them)."""
         cached = self._cache.get(incident_id)
         if cached is None:
-            cached = self._load_events(cursor, incident_id)
+            bulk = self._bulk
+            if bulk is None:
+                cached = self._load_events(cursor, incident_id)
+            elif bulk.has_no_events(incident_id):
+                cached = []
+            else:
+                bulk.flush(cursor, self._sql)  # rows this transaction queued are read back too
+                cached = self._load_events(cursor, incident_id)
             self._cache[incident_id] = cached
             if len(self._cache) > CACHE_INCIDENTS:
                 self._cache.popitem(last=False)
@@ -321,14 +333,24 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
             "last_recorded_at": iso(last.recorded_at),
             "body": self.sealer.seal(progress.board_facts()),
         }
-        self._upsert(cursor, "incidents", "incident_id", columns)
-        self.execute(cursor, "DELETE FROM {people} WHERE incident_id = %s", (str(progress.incident_id),))
-        for responder_id, involvement in sorted(progress.people().items(), key=lambda item: str(item[0])):
-            self.execute(
-                cursor,
-                "INSERT INTO {people} (incident_id, responder_id, involvement) VALUES (%s, %s, %s)",
-                (str(progress.incident_id), str(responder_id), involvement),
-            )
+        incident = columns["incident_id"]
+        people = sorted(progress.people().items(), key=lambda item: str(item[0]))
+        statements = [
+            (_upsert_statement("incidents", "incident_id", tuple(columns)), tuple(columns.values())),
+            ("DELETE FROM {people} WHERE incident_id = %s", (incident,)),
+            *(
+                (
+                    "INSERT INTO {people} (incident_id, responder_id, involvement) VALUES (%s, %s, %s)",
+                    (incident, str(r), how),
+                )
+                for r, how in people
+            ),
+        ]
+        if self._bulk is not None:  # executed with the transaction's other incidents', statement by statement
+            self._bulk.save_incident(cursor, self._sql, progress.incident_id, statements)
+            return
+        for statement, params in statements:
+            self.execute(cursor, statement, params)
 
     def save_task(self, cursor: Any, task: TaskState, sequence: int) -> None:
         columns = {
@@ -417,13 +439,17 @@ class SqlReadModelStore(SqlReadModelQueries, TrackingRecorder):
         )
 
     def _upsert(self, cursor: Any, table: str, key: str, columns: dict[str, Any]) -> None:
-        names = list(columns)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
-        statement = (
-            f"INSERT INTO {{{table}}} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-        )
-        self.execute(cursor, statement, [columns[n] for n in names])
+        cursor.execute(self._sql(_upsert_statement(table, key, tuple(columns))), tuple(columns.values()))
+
+
+@cache
+def _upsert_statement(table: str, key: str, names: tuple[str, ...]) -> str:
+    """Insert a row of ``table`` (its columns ``names``), or update the row with the same ``key``."""
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
+    return (
+        f"INSERT INTO {{{table}}} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
 
 
 class SQLiteReadModelStore(SqlReadModelStore, SQLiteTrackingRecorder):

@@ -34,6 +34,22 @@ from services.contract.events import (
 )
 from services.projections.domain.outreach import OutreachPolicy, attempt_refusal, fold_outreach
 
+_HAS_TASK_ID: dict[type, bool] = {}
+
+
+def task_id_of(data: object) -> UUID | None:
+    """``getattr(data, "task_id", None)``, without pydantic's slow answer for a model that has no such field (it
+    raises and catches an exception): event data are models that forbid extra fields, so a model class without a
+    ``task_id`` field or attribute never has one."""
+    cls = type(data)
+    has = _HAS_TASK_ID.get(cls)
+    if has is None:
+        fields = getattr(cls, "model_fields", None)
+        extra = getattr(cls, "model_config", {}).get("extra")
+        has = _HAS_TASK_ID[cls] = fields is None or extra == "allow" or "task_id" in fields or hasattr(cls, "task_id")
+    return getattr(data, "task_id", None) if has else None
+
+
 RULE_TITLES: dict[str, str] = {
     "post_overdose_outreach": "Post-overdose outreach visit (naloxone kit, test strips, MOUD referral offer)",
     "ed_follow_up": "Follow-up visit after the emergency-department visit",
@@ -390,7 +406,7 @@ def fold_tasks(events: Sequence[Envelope]) -> dict[UUID, TaskState]:
     """Every task the events mention, in the order given."""
     tasks: dict[UUID, TaskState] = {}
     for event in events:
-        task_id = getattr(event.data, "task_id", None)
+        task_id = task_id_of(event.data)
         if task_id is None:
             continue
         folded = fold_task(tasks.get(task_id), event)
@@ -406,7 +422,7 @@ def refused_commands(events: Sequence[Envelope]) -> dict[UUID, str]:
     tasks: dict[UUID, TaskState] = {}
     refused: dict[UUID, str] = {}
     for event in events:
-        task_id = getattr(event.data, "task_id", None)
+        task_id = task_id_of(event.data)
         if task_id is None:
             continue
         state = tasks.get(task_id)
