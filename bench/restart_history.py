@@ -13,9 +13,9 @@ Built once per size and cached under ``bench/.cache`` (git ignores it), like ``b
    is created, so nothing of the history is open;
 3. the rows those incidents added to every table of every store copied ``N / TEMPLATE - 1`` times, every UUID (text
    or hex) and message SID in them renamed per copy, stream sequences shifted by the template's span, and the
-   versions of the desks' one-per-desk aggregates (due index, staff directory, person index) continued; then, in a
-   desk that snapshots (the follow-up desk: every 50 events), each of them is folded from all its events and
-   snapshotted, as the desk would have (the person desk takes none: its index is folded from all its events);
+   versions of the desks' one-per-desk aggregates (due index, staff directory, person directory, the referral and
+   caring desks' books) continued; then each of them is folded from all its events and snapshotted, as the desk
+   would have (every desk snapshots them every 50 events);
 4. one open incident reported ten days ago (its outreach task due 72 h after, long overdue), fed through the
    processors like the rest; every stream position and every outbox position put at the end.
 
@@ -57,7 +57,7 @@ from services.projections.bootstrap import (
 )
 from services.projections.domain.caring import CaringBook
 from services.projections.domain.followup_aggregates import DueIndex, StaffDirectory
-from services.projections.domain.person_file import PersonIndex
+from services.projections.domain.person_file import PersonDirectory
 from services.projections.domain.referral_case import DeadlineBook, ProgramBook
 from services.projections.referral_links import ReferralLinks
 from services.projections.settings import ProjectionsSettings
@@ -282,12 +282,12 @@ def copied_row(
     return tuple(values)
 
 
-SINGLETONS = (DueIndex, StaffDirectory, PersonIndex, CaringBook, ProgramBook, DeadlineBook)
+SINGLETONS = (DueIndex, StaffDirectory, PersonDirectory, CaringBook, ProgramBook, DeadlineBook)
 
 
 def kept_ids(before: dict[str, dict], roster_events: list[Envelope]) -> set[str]:
     """Ids not renamed in a copy: those the roster phase left in the stores (responders, rotations) and the desks'
-    one-per-desk aggregates (the due index, the staff directory, the person index, ...)."""
+    one-per-desk aggregates (the due index, the staff directory, the person directory, ...)."""
     kept = {str(cls.create_id()) for cls in SINGLETONS}
     for event in roster_events:
         kept.update(m.group(0) for m in UUID_TEXT.finditer(event.model_dump_json()))

@@ -61,6 +61,8 @@ class CaringDesk(StreamProcessor):
     """The caring-contacts series, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
+    # the desk's one book: loaded per event, so a snapshot keeps that cost to open work, not history
+    snapshotting_intervals = {CaringBook: 50}  # noqa: RUF012 - eventsourcing's class attribute
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,7 +48,7 @@ from services.contract.events import (
     derived_id,
 )
 from services.contract.person import FamilyMessage
-from services.projections.domain.person_file import PersonFile, PersonIndex
+from services.projections.domain.person_file import IncidentPersons, PersonDirectory, PersonFile, PersonIndex
 from services.projections.domain.person_record import Allowed, PersonView, decide_family_message
 from services.projections.person_outbox import PRODUCER, PersonOutbox
 from services.runtime.processor import StreamProcessor
@@ -72,10 +73,38 @@ class PersonDesk(StreamProcessor):
     """The person records, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
+    snapshotting_intervals = {PersonDirectory: 50}  # noqa: RUF012 - eventsourcing's class attribute
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Any, settings: PersonDeskSettings) -> None:
         super().__init__(env, clock=clock)
         self.settings = settings
+        self.migrate_index()
+
+    def migrate_index(self) -> int:
+        """Copy an earlier version's one ``PersonIndex`` into per-incident aggregates and the directory, once: when
+        the store holds it and no directory. Returns the incidents copied. Nothing is published (the outbox has
+        nothing to say about either new aggregate's opening)."""
+        if PersonDirectory.create_id() in self.repository:
+            return 0
+        try:
+            index: PersonIndex = self.repository.get(PersonIndex.create_id())
+        except AggregateNotFoundError:
+            return 0
+        incidents = set(index.linked) | set(index.callers) | set(index.given)
+        copies = [
+            IncidentPersons(
+                incident_id=incident,
+                linked=index.linked.get(incident),
+                caller=index.callers.get(incident),
+                given=index.given.get(incident),
+            )
+            for incident in sorted(incidents)
+        ]
+        try:
+            self.save(PersonDirectory(aliases=index.aliases), *copies)
+        except IntegrityError:  # another instance copied it first
+            return 0
+        return len(copies)
 
     # ---- reads for the pages (thread-safe: the repository answers each from the store) ------------------------
 
@@ -85,27 +114,34 @@ class PersonDesk(StreamProcessor):
         except AggregateNotFoundError:
             return None
 
-    def _index(self) -> PersonIndex:
+    def _directory(self) -> PersonDirectory:
         try:
-            return self.repository.get(PersonIndex.create_id())
+            return self.repository.get(PersonDirectory.create_id())
         except AggregateNotFoundError:
-            return PersonIndex()
+            return PersonDirectory()
+
+    def _incident(self, incident_id: str) -> IncidentPersons | None:
+        try:
+            return self.repository.get(IncidentPersons.create_id(incident_id))
+        except AggregateNotFoundError:
+            return None
 
     def person(self, person_id: UUID) -> PersonView | None:
         file = self._file(person_id)
         return file.view if file else None
 
     def people_for_incident(self, incident_id: UUID) -> list[PersonView]:
-        ids = self._index().linked.get(str(incident_id), [])
+        incident = self._incident(str(incident_id))
+        ids = incident.linked if incident else []
         return [view for view in (self.person(UUID(p)) for p in ids) if view is not None]
 
     def search(self, alias_prefix: str, limit: int = 20) -> list[PersonView]:
         prefix = alias_prefix.strip().casefold()
-        found = [UUID(p) for p, alias in self._index().aliases.items() if alias.casefold().startswith(prefix)]
+        found = [UUID(p) for p, alias in self._directory().aliases.items() if alias.casefold().startswith(prefix)]
         return [view for view in (self.person(p) for p in found[:limit]) if view is not None]
 
     def all_people(self, limit: int = 200) -> list[PersonView]:
-        ids = list(self._index().aliases)[:limit]
+        ids = list(self._directory().aliases)[:limit]
         return [view for view in (self.person(UUID(p)) for p in ids) if view is not None]
 
     # ---- the record --------------------------------------------------------------------------------------------
@@ -114,9 +150,9 @@ class PersonDesk(StreamProcessor):
         if self._file(event.data.person_id) is not None:
             return
         file = PersonFile(person_id=event.data.person_id, event_json=event.to_json().decode())
-        index = self._index()
-        index.name(str(event.data.person_id), event.data.alias)
-        processing_event.collect_events(file, index)
+        directory = self._directory()
+        directory.name(str(event.data.person_id), event.data.alias)
+        processing_event.collect_events(file, directory)
 
     def on_record_event(self, event: Envelope, processing_event: ProcessingEvent) -> None:
         file = self._file(event.data.person_id)
@@ -124,17 +160,18 @@ class PersonDesk(StreamProcessor):
             return
         file.apply(event_json=event.to_json().decode())
         changed: list[Any] = [file]
-        index = self._index()
-        person, incident = str(event.data.person_id), str(getattr(event.data, "incident_id", "") or "")
+        person, incident_id = str(event.data.person_id), str(getattr(event.data, "incident_id", "") or "")
         if event.type == "person.updated":
-            index.name(person, event.data.alias)
-            changed.append(index)
-        elif event.type == "person.incident_linked":
-            index.link(incident, person)
-            changed.append(index)
-        elif event.type == "person.incident_unlinked":
-            index.unlink(incident, person)
-            changed.append(index)
+            directory = self._directory()
+            directory.name(person, event.data.alias)
+            changed.append(directory)
+        elif event.type in ("person.incident_linked", "person.incident_unlinked"):
+            incident = self._incident(incident_id) or IncidentPersons(incident_id=incident_id)
+            if event.type == "person.incident_linked":
+                incident.link(person)
+            else:
+                incident.unlink(person)
+            changed.append(incident)
         processing_event.collect_events(*changed)
 
     def on_message_requested(self, event: FamilyMessageRequested, processing_event: ProcessingEvent) -> None:
@@ -171,33 +208,35 @@ class PersonDesk(StreamProcessor):
 
     def on_reported(self, event: IncidentReported, processing_event: ProcessingEvent) -> None:
         callback = event.data.reporter.callback
-        index = self._index()
-        incident = str(event.data.incident_id)
-        if callback and self.settings.caller_updates and incident not in index.callers:
-            index.note_caller(incident, callback, event.data.reporter.language or "en")
-            processing_event.collect_events(index)
+        if not (callback and self.settings.caller_updates):
+            return
+        incident_id = str(event.data.incident_id)
+        incident = self._incident(incident_id) or IncidentPersons(incident_id=incident_id)
+        if incident.caller is None:
+            incident.note_caller(callback, event.data.reporter.language or "en")
+            processing_event.collect_events(incident)
 
     def on_progress(self, event: Envelope, processing_event: ProcessingEvent) -> None:
         """The first accept / arrival / admission of an incident: the caller's update, and the family's."""
-        incident = str(event.incident_id or event.data.incident_id)
-        index = self._index()
+        incident_id = str(event.incident_id or event.data.incident_id)
+        incident = self._incident(incident_id) or IncidentPersons(incident_id=incident_id)
         message = AUTOMATIC[event.type]
-        if message.value in index.given.get(incident, []):
+        if message.value in incident.given:
             return
-        index.give_update(incident, message.value)
-        changed: list[Any] = [index]
-        caller = index.callers.get(incident)
+        incident.give_update(message.value)
+        changed: list[Any] = [incident]
+        caller = incident.caller
         update = CALLER.get(event.type)
         if caller and update and update not in caller["told"]:
-            index.tell_caller(incident, update, caller["phone"], event.occurred_at, caller.get("language", "en"))
-        for person_id in index.linked.get(incident, []):
+            incident.tell_caller(incident_id, update, caller["phone"], event.occurred_at, caller.get("language", "en"))
+        for person_id in incident.linked:
             file = self._file(UUID(person_id))
             if file is None or file.view is None:
                 continue
             for contact in file.view.contacts:
                 if not contact.removed:
-                    request = derived_id(incident, person_id, contact.contact_id, message.value)
-                    self._decide(file, request, contact.contact_id, message, UUID(incident), event.occurred_at)
+                    request = derived_id(incident_id, person_id, contact.contact_id, message.value)
+                    self._decide(file, request, contact.contact_id, message, UUID(incident_id), event.occurred_at)
             changed.append(file)
         processing_event.collect_events(*changed)
 

@@ -24,7 +24,7 @@ from services.contract.events import (
     new_event,
     notification_request,
 )
-from services.projections.domain.person_file import PersonFile, PersonIndex
+from services.projections.domain.person_file import IncidentPersons, PersonFile, PersonIndex
 
 PRODUCER = "projections"
 
@@ -82,7 +82,7 @@ class PersonOutbox:
         record = _event(DisclosureRecorded, disclosed, disclosed.disclosure_id, stored.at, stored.incident_id)
         return (text, record)
 
-    def publish_caller_update(self, stored: PersonIndex.CallerTold) -> Sequence[Envelope]:
+    def publish_caller_update(self, stored: IncidentPersons.CallerTold | PersonIndex.CallerTold) -> Sequence[Envelope]:
         return (
             notification_request(
                 notification_id=derived_id("persons", stored.incident_id, "caller", stored.update),
@@ -98,7 +98,8 @@ class PersonOutbox:
         )
 
     translate.register(PersonFile.MessageDecided, publish_message)
-    translate.register(PersonIndex.CallerTold, publish_caller_update)
+    translate.register(IncidentPersons.CallerTold, publish_caller_update)
+    translate.register(PersonIndex.CallerTold, publish_caller_update)  # stored by earlier versions
 
 
 def _event(event_class: Any, data: Any, event_id: Any, at: Any, incident_id: Any) -> Envelope:

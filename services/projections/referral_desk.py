@@ -80,6 +80,8 @@ class ReferralDesk(StreamProcessor):
     """The referrals' own state, kept from the stream; ``policy`` at the end of the class lists what it handles."""
 
     producer = PRODUCER
+    # the desk's one-per-desk books: loaded per event, so a snapshot keeps that cost to open work, not history
+    snapshotting_intervals = {ProgramBook: 50, DeadlineBook: 50}  # noqa: RUF012 - eventsourcing's class attribute
 
     def __init__(
         self,

@@ -190,3 +190,81 @@ def test_the_caller_is_texted_in_the_language_they_reported_in(fed) -> None:
     texts = [e for e in fed.feed(spanish, *rest) if e.type == "notification.requested"]
     updates = [(e.data.params["update"], e.data.language) for e in texts if e.data.template == "caller_update"]
     assert updates == [("help_on_the_way", "es"), ("responder_with_them", "es")]
+
+
+def test_an_incident_event_touches_only_that_incidents_aggregate(fed) -> None:
+    """The desk's per-event cost does not grow with history: no stored aggregate collects events from more than one
+    incident (the one index of earlier versions did, and was rebuilt per event)."""
+    fed, _, _ = fed
+    people = team()
+    for _ in range(12):
+        fed.feed(*Story().full_response(people["clinician"], 1, 2, 20, 40))
+    notifications = fed.desk.recorder.select_notifications(start=1, limit=10_000)
+    per_aggregate: dict[UUID, int] = {}
+    for n in notifications:
+        per_aggregate[n.originator_id] = per_aggregate.get(n.originator_id, 0) + 1
+    assert len(per_aggregate) == 12  # one per incident (its caller, the updates given)
+    assert max(per_aggregate.values()) == min(per_aggregate.values())
+
+
+def test_an_earlier_versions_index_is_copied_once_and_answers_as_before(fed) -> None:
+    """A store written by a version with the one ``PersonIndex``: the desk copies it per incident at start, and
+    the links, the search, the updates already given and the caller's told updates all hold."""
+    from services.projections.domain.person_file import PersonDirectory, PersonFile, PersonIndex
+
+    fed, settings, clock = fed
+    person, contact, story = uuid4(), uuid4(), Story()
+    incident = str(story.incident_id)
+    registered, added, linked = person_with_mother(person, contact, story.incident_id)
+    granted = consent(person, contact, ["safety_status"])
+    file = PersonFile(person_id=person, event_json=registered.to_json().decode())
+    for event in (added, linked, granted):
+        file.apply(event_json=event.to_json().decode())
+    callback = story.reported().data.reporter.callback
+    legacy = PersonIndex()
+    legacy.name(str(person), "River")
+    legacy.link(incident, str(person))
+    legacy.note_caller(incident, callback, "en")
+    legacy.tell_caller(incident, "help_on_the_way", callback, T0, "en")
+    legacy.give_update(incident, "help_on_the_way")
+    fed.desk.save(file, legacy)
+    assert PersonDirectory.create_id() not in fed.desk.repository
+    fed.desk.close()
+
+    desk = build_person_desk(settings, clock)
+    try:
+        assert [v.person_id for v in desk.people_for_incident(story.incident_id)] == [person]
+        assert [v.person_id for v in desk.search("riv")] == [person]
+        again = Fed(desk, 100)
+        responses = story.full_response(team()["clinician"], 1, 2, 20, 40)
+        texts = [e for e in again.feed(*responses) if e.type == "notification.requested"]
+        # help_on_the_way was given before the upgrade: only the arrival now, to the caller and the mother
+        assert [(e.data.template, e.data.to) for e in texts] == [
+            ("caller_update", callback),
+            ("family_update", MOTHER),
+        ]
+        assert [e.data.params for e in texts] == [{"update": "responder_with_them"}, {"message": "responder_with_them"}]
+        assert desk.migrate_index() == 0  # once
+    finally:
+        desk.close()
+
+
+def test_the_directory_is_snapshotted_and_a_restart_finds_every_person(fed) -> None:
+    from services.projections.domain.person_file import PersonDirectory
+
+    fed, settings, clock = fed
+    people = [uuid4() for _ in range(60)]
+    fed.feed(
+        *[
+            ev(PersonRegistered, PersonProfile(person_id=p, alias=f"Sky {i}", actor="cleo"))
+            for i, p in enumerate(people)
+        ]
+    )
+    assert list(fed.desk.snapshots.get(PersonDirectory.create_id()))  # taken at 50 events
+    fed.desk.close()
+    desk = build_person_desk(settings, clock)
+    try:
+        assert {v.person_id for v in desk.all_people()} == set(people)
+        assert [v.person_id for v in desk.search("sky 59")] == [people[59]]
+    finally:
+        desk.close()
