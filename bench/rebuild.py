@@ -3,7 +3,9 @@
 Publishes N events (default 100,000: incidents of eight events each - report, page, SMS request and sent,
 acknowledgement, en route, on scene, done, plus roster events) to an embedded nats-server, then
 1. reads them all with nats-py (the same ephemeral pull consumer the rebuild uses, no decoding): the raw rate;
-2. rebuilds fresh read models from sequence 1 (decode, upcast, fold, write, tracking per batch): the rebuild rate;
+2. rebuilds fresh read models from sequence 1 (decode, upcast, fold, write, tracking per batch): the rebuild rate,
+   with the stream read by a child process as ``python -m services.projections.rebuild`` reads it, then again read
+   in the same process, as a service replaying at its start reads it;
 3. reads them all with nats-py again (the faster raw read is the ceiling);
 and prints both rates, their ratio, the floor and the load average.
 
@@ -79,8 +81,11 @@ async def main(count: int, database_url: str) -> None:
             read, read_seconds = await raw_read(js)
             settings = ProjectionsSettings(var_dir=Path(scratch) / "var", database_url=database_url)
             with build_projections(settings, SystemClock(), name="bench") as read_models:
-                result = await replay_into(js, read_models, reset=True)
+                # as `python -m services.projections.rebuild` does: the stream read by a child process
+                result = await replay_into(js, read_models, reset=True, nats_url=server.url)
                 incidents = len(read_models.store.incidents(status=None, limit=10**9))
+                # and as a service replaying at its start does: read and written in one process
+                in_process = await replay_into(js, read_models, reset=True)
             # read again after the rebuild: the faster of the two is the ceiling (a machine busy with something
             # else during one read would otherwise flatter the ratio)
             again, again_seconds = await raw_read(js)
@@ -97,6 +102,10 @@ async def main(count: int, database_url: str) -> None:
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"rebuild into fresh read models ({backend}): {result.rate:10,.0f} events/s ({result.seconds:.1f} s)")
     print(f"rebuild / raw read ratio:                {result.rate / raw_rate:10.3f} (floor {FLOOR:.2f})")
+    print(
+        f"the same, read in the rebuilding process: {in_process.rate:8,.0f} events/s, ratio "
+        f"{in_process.rate / raw_rate:.3f} (a service's replay at start; the read and the writing share one core)"
+    )
     print(f"load average (1/5/15 min):               {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import sys
 import time
@@ -21,79 +22,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import nats
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import ServiceUnavailableError
 
-from services.contract.events import SUBJECT_PREFIX, UnreadableMessage, decode_event
+from services.contract.events import UnreadableMessage, decode_event
 from services.projections.domain.progress import RecordedEvent
 from services.projections.read_models import ReadModels
-from services.runtime.stream import STREAM_NAME
+from services.projections.stream_reader import FETCH_SIZE, RawMessage, read_stream, read_stream_in_child
+
+__all__ = ["BATCH_SIZE", "FETCH_SIZE", "RawMessage", "ReplayResult", "read_stream", "replay_into", "rebuild"]
 
 BATCH_SIZE = 5000
 """Events a replay applies in one transaction. Large: each transaction folds and saves every incident it touches
 once, and commits once; a failure costs at most this many events applied again by the next replay."""
-FETCH_SIZE = 500  # messages one pull request asks for (several make a transaction)
 YOUNG_COLLECTION_THRESHOLD = 50_000
 """Allocations between two young-generation garbage collections during a replay (Python's default is 700). A replay
 allocates millions of short-lived objects while the writer's cache holds thousands of incidents' events; at the
 default, collecting measured as much time as the replay's own work (bench/rebuild.py)."""
-UNANSWERED_FETCHES = 60  # about 30 s of "JetStream unavailable" before a rebuild gives up
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    sequence: int
-    stored_at: object
-    data: bytes
-
-
-async def read_stream(js: JetStreamContext, first: int = 1, batch: int = FETCH_SIZE) -> AsyncIterator[list[RawMessage]]:
-    """Every message from ``first`` to the stream's last sequence (as it was when called), in batches.
-
-    Uses an ephemeral pull consumer without acks: reading changes nothing on the server.
-    """
-    last = (await js.stream_info(STREAM_NAME)).state.last_seq
-    if last < first:
-        return
-    subscription = await js.pull_subscribe(
-        f"{SUBJECT_PREFIX}.>",
-        stream=STREAM_NAME,
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=first,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=60.0,
-            max_waiting=1,
-        ),
-    )
-    unanswered = 0
-    try:
-        while True:
-            try:
-                messages = await subscription.fetch(batch, timeout=5)
-            except NatsTimeout:
-                info = await js.stream_info(STREAM_NAME)
-                if info.state.last_seq < last:  # the stream was purged under us
-                    return
-                continue
-            except ServiceUnavailableError:
-                # a cluster still moving its leaders after a node died: wait for it, a while, as services do
-                unanswered += 1
-                if unanswered > UNANSWERED_FETCHES:
-                    raise
-                await asyncio.sleep(0.5)
-                continue
-            unanswered = 0
-            chunk = [RawMessage(m.metadata.sequence.stream, m.metadata.timestamp, m.data) for m in messages]
-            chunk = [m for m in chunk if m.sequence <= last]
-            if chunk:
-                yield chunk
-            if not chunk or chunk[-1].sequence >= last:
-                return
-    finally:
-        await subscription.unsubscribe()
 
 
 @dataclass(frozen=True)
@@ -109,28 +53,37 @@ class ReplayResult:
 
 
 async def replay_into(
-    js: JetStreamContext, read_models: ReadModels, *, reset: bool, batch: int = BATCH_SIZE
+    js: JetStreamContext,
+    read_models: ReadModels,
+    *,
+    reset: bool,
+    batch: int = BATCH_SIZE,
+    nats_url: str | None = None,
 ) -> ReplayResult:
     """Apply the stream to ``read_models`` from the position after theirs (from 1 after ``reset``).
 
     Batches of ``batch`` messages are decoded and applied one after the other, in stream order, each in its own
-    transaction (in a worker thread); while one is being written, the next is fetched. A failure stops the replay
-    after the batch in flight has committed or failed: what is committed stays, with its position, and a replay
-    carries on from there. The store writes them in bulk (``bulk_load``: the same rows, fewer statements, commits
-    made durable at the end).
+    transaction (in a worker thread); while one is being written, the next is fetched: with ``nats_url``, by a child
+    process (``stream_reader.read_stream_in_child``: the read and the writing on two cores), else in this process
+    through ``js``. A failure stops the replay after the batch in flight has committed or failed: what is committed
+    stays, with its position, and a replay carries on from there. The store writes them in bulk (``bulk_load``:
+    the same rows, fewer statements, commits made durable at the end).
     """
     if reset:
         await asyncio.to_thread(read_models.reset)
     start = time.perf_counter()
     first = read_models.processed_position() + 1
+    fetch = min(batch, FETCH_SIZE)
+    chunks = read_stream_in_child(nats_url, first, fetch) if nats_url else read_stream(js, first, fetch)
     applied = skipped = 0
     writing: asyncio.Future[tuple[int, int]] | None = None
     with _young_collections_less_often(), read_models.store.bulk_load():
         try:
-            async for chunk in _batches(read_stream(js, first, min(batch, FETCH_SIZE)), batch):
-                if writing is not None:
-                    applied, skipped = _add(applied, skipped, await writing)
-                writing = asyncio.ensure_future(asyncio.to_thread(_decode_and_apply, read_models, chunk))
+            async with contextlib.aclosing(chunks):  # a child reader is stopped with the replay, not at collection
+                async for chunk in _batches(chunks, batch):
+                    if writing is not None:
+                        applied, skipped = _add(applied, skipped, await writing)
+                    writing = asyncio.ensure_future(asyncio.to_thread(_decode_and_apply, read_models, chunk))
         finally:
             if writing is not None:
                 applied, skipped = _add(applied, skipped, await writing)
@@ -190,7 +143,7 @@ def _apply_locked(read_models: ReadModels, batch: list[RecordedEvent]) -> None:
 async def rebuild(nats_url: str, read_models: ReadModels, batch: int = BATCH_SIZE) -> ReplayResult:
     connection = await nats.connect([u.strip() for u in nats_url.split(",")])
     try:
-        return await replay_into(connection.jetstream(), read_models, reset=True, batch=batch)
+        return await replay_into(connection.jetstream(), read_models, reset=True, batch=batch, nats_url=nats_url)
     finally:
         await connection.close()
 

@@ -16,6 +16,7 @@ from services.contract.events import UnreadableMessage, decode_event
 from services.projections.adapters import sql_bulk_load, sql_read_models
 from services.projections.bootstrap import build_projections
 from services.projections.rebuild import read_stream, replay_into
+from services.projections.stream_reader import StreamReaderFailed
 from services.runtime.clock import ManualClock
 from services.runtime.stream import STREAM_NAME, publish_event
 from tests.integration.test_projections import T0, Story, make_settings, team
@@ -60,10 +61,14 @@ async def apply_live(js, read_models) -> None:
         await asyncio.to_thread(read_models.handle_batch, items)
 
 
+@pytest.mark.parametrize("reader", ["in process", "child process"])
 @pytest.mark.parametrize("batch", [1, 4, 5000])
 async def test_a_bulk_rebuild_equals_the_live_read_models(
-    js, nats_server, tmp_path, database_url, monkeypatch, batch
+    js, nats_server, tmp_path, database_url, monkeypatch, batch, reader
 ) -> None:
+    """Also with the stream read by a child process, as ``python -m services.projections.rebuild`` reads it
+    (stream_reader.py)."""
+    url = nats_server.url if reader == "child process" else None
     last = await publish_varied(js)
     settings = make_settings(nats_server.url, tmp_path / "var", database_url)
     clock = ManualClock(T0 + timedelta(hours=2))
@@ -74,13 +79,26 @@ async def test_a_bulk_rebuild_equals_the_live_read_models(
     assert len(ids) == len(expected["timeline"]) > 40  # the re-published events are on it once
     assert len(expected["incidents"]) == 6 and len(expected["responders"]) == 4
     with build_projections(settings, clock, name="rebuilt") as rebuilt:
-        result = await replay_into(js, rebuilt, reset=True, batch=batch)
+        result = await replay_into(js, rebuilt, reset=True, batch=batch, nats_url=url)
         assert result.position == last and result.skipped == 1
         assert await asyncio.to_thread(rebuilt.store.dump) == expected
         # the writer's cache keeps two incidents (queued rows are read back), the replay at most 12 ids in memory
         monkeypatch.setattr(sql_read_models, "CACHE_INCIDENTS", 2)
         monkeypatch.setattr(sql_bulk_load, "KNOWN_IDS_LIMIT", 12)
         rebuilt.store.forget()
-        result = await replay_into(js, rebuilt, reset=True, batch=batch)
+        result = await replay_into(js, rebuilt, reset=True, batch=batch, nats_url=url)
         assert result.position == last and result.skipped == 1
         assert await asyncio.to_thread(rebuilt.store.dump) == expected
+
+
+async def test_a_child_reader_that_fails_stops_the_rebuild_with_its_reason(js, nats_server, tmp_path) -> None:
+    """A child that cannot read (here: an address it cannot use) is an error naming what it said, and the read
+    models keep their position: never a replay that looks complete and is not."""
+    await publish_varied(js)
+    closed = "nats://127.0.0.1:not-a-port"
+    settings = make_settings(nats_server.url, tmp_path / "var", "")
+    with build_projections(settings, ManualClock(T0), name="rebuilt") as rebuilt:
+        with pytest.raises(StreamReaderFailed, match="stopped early") as failure:
+            await replay_into(js, rebuilt, reset=True, nats_url=closed)
+        assert "Error" in str(failure.value)  # the child's own traceback, not just an exit code
+        assert rebuilt.processed_position() == 0
