@@ -52,6 +52,7 @@ import psycopg
 from eventsourcing.cipher import AESCipher
 from eventsourcing.utils import Environment
 
+from services.runtime.aead_cipher import AeadCipher
 from services.runtime.settings import RuntimeSettings
 
 EVENT_COLUMNS = ("originator_id", "originator_version")
@@ -114,8 +115,9 @@ class RotationReport:
 
 
 def aes_cipher(key: str) -> AESCipher:
-    """eventsourcing's AESCipher for a base64 key (ValueError when it is not a 16/24/32-byte key)."""
-    return AESCipher(Environment(env={"CIPHER_KEY": key.strip()}))
+    """The stores' cipher (``AeadCipher``, eventsourcing's AESCipher format) for a base64 key (ValueError when it is
+    not a 16/24/32-byte key)."""
+    return AeadCipher(Environment(env={"CIPHER_KEY": key.strip()}))
 
 
 def opens(cipher: AESCipher, value: bytes) -> bytes | None:
