@@ -116,11 +116,7 @@ class TallyProcessor(StreamProcessor):
     def _(self, reported: IncidentReported, processing_event: ProcessingEvent) -> None:
         if str(reported.id) == self.poison:
             raise ValueError("a poison message")
-        incident_id = reported.data.incident_id
-        try:
-            tally = self.repository.get(IncidentTally.create_id(incident_id))
-        except AggregateNotFoundError:
-            tally = IncidentTally(incident_id)
+        tally = IncidentTally.of(self.repository, reported.data.incident_id)
         tally.process(str(reported.id), processing_event.tracking.notification_id)
         processing_event.collect_events(tally)
 

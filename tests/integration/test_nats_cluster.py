@@ -63,6 +63,14 @@ class IncidentTally(Aggregate):
     def create_id(incident_id: UUID) -> UUID:
         return uuid5(NAMESPACE_URL, f"/tests/incident-tally/{incident_id}")
 
+    @classmethod
+    def of(cls, repository: Any, incident_id: UUID) -> IncidentTally:
+        """The incident's tally as ``repository`` has it, or a new one."""
+        try:
+            return repository.get(cls.create_id(incident_id))
+        except AggregateNotFoundError:
+            return cls(incident_id)
+
 
 class Hold:
     """Pauses whichever instance handles one event until the test releases it: a message held in flight."""
@@ -100,11 +108,7 @@ class TallyProcessor(StreamProcessor):
 
     @policy.register
     def _(self, reported: IncidentReported, processing_event: ProcessingEvent) -> None:
-        incident_id = reported.data.incident_id
-        try:
-            tally = self.repository.get(IncidentTally.create_id(incident_id))
-        except AggregateNotFoundError:
-            tally = IncidentTally(incident_id)
+        tally = IncidentTally.of(self.repository, reported.data.incident_id)
         tally.process(str(reported.id), processing_event.tracking.notification_id)
         processing_event.collect_events(tally)
 
