@@ -147,3 +147,25 @@ def test_a_reply_is_coded_and_acknowledged_and_staff_may_end_a_series(desks) -> 
     assert fed.desk.fire_due(clock.now()) == 0
     assert fed.desk.series_for(received.data.person_id)[0]["ended"] == "withdrawn"
     assert fed.feed(sms_received(ANA, "are you there")) == []  # an ended series reads no replies
+
+
+def test_the_book_is_snapshotted_and_a_restart_sends_from_the_snapshot(desks) -> None:
+    """The book of open series is snapshotted (every 50 events, here by hand): a desk restarted on it still sends
+    the first text of a series opened before."""
+    from services.projections.domain.caring import CaringBook
+
+    opening, clock = desks
+    fed = Fed(opening())
+    _, ana = enrolled(ANA, T0)
+    fed.feed(ana)
+    fed.desk.take_snapshot(CaringBook.create_id())
+    assert list(fed.desk.snapshots.get(CaringBook.create_id()))
+    sequence = fed.sequence
+    fed.desk.close()
+    fed = Fed(opening(), sequence)
+    sent = 0
+    while not sent and clock.now() < T0 + timedelta(days=DEFAULT_SCHEDULE[0] + 2):
+        clock.advance(timedelta(hours=4))
+        sent = fed.desk.fire_due(clock.now())
+    assert sent == 1
+    assert [e.data.to for e in fed.new() if e.type == "notification.requested"] == [ANA]

@@ -252,3 +252,25 @@ def test_a_cancel_withdraws_every_open_offer_once(open_desk) -> None:
     assert texts(fed.feed(sms_received(PHONES[RESIDENTIAL], "ACCEPT 4417"))) == [
         (PHONES[RESIDENTIAL], "program_reply_help", {})
     ]
+
+
+def test_the_books_are_snapshotted_and_a_restart_answers_from_the_snapshots(open_desk) -> None:
+    """The program book and the deadlines are snapshotted (every 50 events, here by hand): a desk restarted on them
+    still knows each program's phone, the referral's code and its deadline."""
+    from services.projections.domain.referral_case import DeadlineBook, ProgramBook
+
+    opening, clock = open_desk
+    fed = Fed(opening())
+    referral, incident = uuid4(), uuid4()
+    fed.feed(*programs(), sent(referral, incident))
+    for book in (ProgramBook, DeadlineBook):
+        fed.desk.take_snapshot(book.create_id())
+        assert list(fed.desk.snapshots.get(book.create_id()))
+    sequence = fed.sequence
+    fed.desk.close()
+    fed = Fed(opening(), sequence)
+    clock.advance(timedelta(minutes=10))
+    answered = fed.feed(sms_received(PHONES[RESIDENTIAL], "ACCEPT 4417 6"))
+    assert [e.data.program_id for e in answered if e.type == "referral.accepted"] == [RESIDENTIAL]
+    clock.advance(timedelta(hours=7))
+    assert fed.desk.fire_due(clock.now()) == 1  # the admission deadline, read back from the snapshot and after
