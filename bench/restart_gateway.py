@@ -164,9 +164,10 @@ async def main(args: argparse.Namespace) -> None:
     )
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,10000,100000")
+def arguments(doc: str | None = __doc__, sizes: str = "1000,10000,100000") -> argparse.Namespace:
+    """``--sizes`` and ``--runs``, as the restart benchmarks take them (``doc``: the benchmark's own help)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default=sizes)
     parser.add_argument("--runs", type=int, default=3)
     return parser.parse_args()
 

@@ -34,7 +34,7 @@ import httpx
 import nats
 
 from bench.restart import COPIES, HISTORY_START, Feeder, close_one, roster
-from bench.restart_gateway import free_port, stop
+from bench.restart_gateway import arguments, free_port, stop
 from services.contract.events import IncidentCancelled, IncidentCancelledData, decode_event, new_event
 from services.dispatcher.bootstrap import build
 from services.dispatcher.settings import DispatcherSettings
@@ -200,12 +200,5 @@ async def main(args: argparse.Namespace) -> None:
     print(f"floor (no history, same run): {floor:.2f} s; largest history: {largest:.2f} s (x{largest / floor:.2f})")
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--runs", type=int, default=3)
-    return parser.parse_args()
-
-
 if __name__ == "__main__":
-    asyncio.run(main(arguments()))
+    asyncio.run(main(arguments(__doc__, "1000,10000")))

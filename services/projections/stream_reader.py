@@ -21,6 +21,7 @@ import os
 import pickle
 import struct
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,7 @@ async def read_stream_in_child(
 ) -> AsyncIterator[list[RawMessage]]:
     """``read_stream``'s chunks, read by a child process (the module's note)."""
     stream, subjects = _stream_and_subjects(None, None)
+    said = tempfile.TemporaryFile()  # a file, not a pipe: a child that prints much cannot block on a full pipe
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -125,10 +127,10 @@ async def read_stream_in_child(
         env={**os.environ, URL_VARIABLE: nats_url},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=said,
         limit=1 << 22,
     )
-    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout is not None
     try:
         while True:
             try:
@@ -137,9 +139,10 @@ async def read_stream_in_child(
                     break
                 chunk = pickle.loads(await child.stdout.readexactly(size))  # noqa: S301 - our own child's pipe
             except asyncio.IncompleteReadError:
-                said = (await child.stderr.read()).decode(errors="replace").strip()
                 code = await child.wait()
-                raise StreamReaderFailed(f"the stream reader stopped early (exit {code}): {said[-2000:]}") from None
+                said.seek(0)
+                printed = said.read().decode(errors="replace").strip()
+                raise StreamReaderFailed(f"the stream reader stopped early (exit {code}): {printed[-2000:]}") from None
             yield [RawMessage(*fields) for fields in chunk]
         if (code := await child.wait()) != 0:
             raise StreamReaderFailed(f"the stream reader exited with {code}")
@@ -148,6 +151,7 @@ async def read_stream_in_child(
             with contextlib.suppress(ProcessLookupError):
                 child.kill()
             await child.wait()
+        said.close()
 
 
 async def _serve(stream: str, subjects: str, first: int, batch: int) -> None:

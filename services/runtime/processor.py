@@ -84,19 +84,19 @@ class StreamProcessor(EventSourcedProjection):
             batch[0].tracking = Tracking(STREAM_NAME, stream_sequence)  # the policy sees its own event's position
             self.policy(event, batch[0])
             return True
+        conflicts = 0
         with self.processing_lock:
-            for attempt in range(CONFLICT_RETRIES + 1):
+            while True:
                 try:
                     self.process_event(event, Tracking(upstream, stream_sequence))
+                    return True
                 except IntegrityError:
                     if self.recorder.has_tracking_id(upstream, stream_sequence):
                         return False
-                    if attempt == CONFLICT_RETRIES:
+                    conflicts += 1
+                    if conflicts > CONFLICT_RETRIES:
                         raise
                     log.info("seq %s: another instance saved first; handled again at once", stream_sequence)
-                    continue
-                return True
-        raise AssertionError("unreachable")  # the loop returns or raises
 
     def handle_batch(self, items: Sequence[tuple[Envelope, int, datetime | None]]) -> list[bool]:
         """Apply stream messages (event, stream sequence, time the stream stored it; in stream order) in one store
